@@ -1,0 +1,56 @@
+// The calitrace command: dispatches to one module per subcommand. Wiring only.
+import { Command, UsageError } from './command';
+
+// Each subcommand module adds itself here, one line each.
+const commands: Command[] = [];
+
+const VERSION = '0.1.0';
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `calitrace ${VERSION} — live packet tracer for Kubernetes nodes running Calico
+
+Usage: calitrace <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Run 'calitrace <command> --help' for the options and examples of a command.
+
+Examples:
+  calitrace lab up                 # build the two-node Calico lab in network namespaces
+  calitrace lab exec node1 -- ip route
+  calitrace lab down
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`calitrace: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  if (rest[0] === '-h' || rest[0] === '--help' || (rest.length === 1 && rest[0] === 'help')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`calitrace ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
