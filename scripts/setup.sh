@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian package -> a file or command that proves it is installed.
+# Debian package -> a file (absolute path) or a command on PATH that proves it is installed.
 declare -A probe=(
   [clang]=/usr/bin/clang
   [llvm]=/usr/bin/llvm-strip
@@ -18,12 +18,15 @@ declare -A probe=(
   [iproute2]=/usr/sbin/ip
   [iputils-ping]=/usr/bin/ping
   [iperf3]=/usr/bin/iperf3
-  [python3]=/usr/bin/python3
+  [python3]=python3
+  [openssl]=openssl
   [g++]=/usr/bin/g++
 )
 missing=()
 for pkg in "${!probe[@]}"; do
-  [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
+  what=${probe[$pkg]}
+  if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
