@@ -1,0 +1,176 @@
+// Builds the lab with "ensure" steps (replace, or create-if-missing), which is what makes `up` idempotent
+// and lets a second `up` repair a lab that lost a route or a neighbour.
+import { calicoIfName, cidrContains, netNetnsName, nodeNetnsName, podNetnsName, validatePrefix, vxlanMac } from './naming';
+import { deleteNetns, ensureNetns, netnsExists } from './netns';
+import { ipIn, ipJson, must, run, sysctlIn } from './run';
+import { PodRecord, readState, removeState, updateState } from './state';
+import {
+  BLACKHOLE_PROTO,
+  CALI_MAC,
+  GATEWAY_IP,
+  NODE_IDS,
+  NODES,
+  NodeId,
+  POD_GATEWAY,
+  PodSpec,
+  SEED_PODS,
+  UNDERLAY_IF,
+  UNDERLAY_MTU,
+  UNDERLAY_PREFIX_LEN,
+  VXLAN_IF,
+  VXLAN_PORT,
+  VXLAN_VNI,
+  remoteVteps,
+  resolveNodeId,
+} from './topology';
+
+const BRIDGE = 'br0';
+
+async function linkExists(netns: string, ifname: string): Promise<boolean> {
+  const r = await run(['ip', '-n', netns, 'link', 'show', 'dev', ifname]);
+  return r.code === 0;
+}
+
+async function buildUnderlay(prefix: string): Promise<void> {
+  const net = netNetnsName(prefix);
+  if (!(await linkExists(net, BRIDGE))) await ipIn(net, 'link', 'add', BRIDGE, 'type', 'bridge');
+  await ipIn(net, 'addr', 'replace', `${GATEWAY_IP}/${UNDERLAY_PREFIX_LEN}`, 'dev', BRIDGE);
+  await ipIn(net, 'link', 'set', BRIDGE, 'up');
+  for (const id of NODE_IDS) {
+    const node = nodeNetnsName(prefix, id);
+    if (!(await linkExists(node, UNDERLAY_IF))) {
+      // A switch port left over from a half-built node would block the new pair's name.
+      if (await linkExists(net, id)) await ipIn(net, 'link', 'del', id);
+      await ipIn(net, 'link', 'add', id, 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'netns', node);
+    }
+    await ipIn(net, 'link', 'set', id, 'master', BRIDGE, 'up');
+  }
+}
+
+async function buildNode(prefix: string, id: NodeId): Promise<void> {
+  const spec = NODES[id];
+  const ns = nodeNetnsName(prefix, id);
+  await sysctlIn(ns, { 'net.ipv4.ip_forward': 1 });
+  await ipIn(ns, 'link', 'set', UNDERLAY_IF, 'mtu', String(UNDERLAY_MTU), 'up');
+  await ipIn(ns, 'addr', 'replace', `${spec.underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', UNDERLAY_IF);
+  // Also what makes proxy ARP answer for 169.254.1.1: the node has a route to it that is not via the cali.
+  await ipIn(ns, 'route', 'replace', 'default', 'via', GATEWAY_IP, 'dev', UNDERLAY_IF, 'proto', 'static');
+
+  if (!(await linkExists(ns, VXLAN_IF))) {
+    await ipIn(ns, 'link', 'add', VXLAN_IF, 'mtu', String(UNDERLAY_MTU - 50), 'address', vxlanMac(spec.name),
+      'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', spec.underlayIp, 'dev', UNDERLAY_IF,
+      'dstport', String(VXLAN_PORT), 'nolearning');
+  }
+  await ipIn(ns, 'addr', 'replace', `${spec.vtep}/32`, 'dev', VXLAN_IF);
+  await ipIn(ns, 'link', 'set', VXLAN_IF, 'up');
+  for (const remote of remoteVteps(id)) {
+    await ipIn(ns, 'neigh', 'replace', remote.vtep, 'lladdr', remote.mac, 'dev', VXLAN_IF, 'nud', 'permanent');
+    await must(['bridge', '-n', ns, 'fdb', 'replace', remote.mac, 'dev', VXLAN_IF, 'dst', remote.underlayIp, 'self', 'permanent']);
+    await ipIn(ns, 'route', 'replace', remote.block, 'via', remote.vtep, 'dev', VXLAN_IF, 'onlink');
+  }
+  await ipIn(ns, 'route', 'replace', 'blackhole', spec.block, 'proto', BLACKHOLE_PROTO);
+}
+
+function checkPodSpec(spec: PodSpec): void {
+  const block = NODES[spec.node].block;
+  if (!cidrContains(block, spec.ip)) {
+    throw new Error(`pod IP ${spec.ip} is not in ${spec.node}'s IPAM block ${block}; pick an address inside it`);
+  }
+  if (spec.ip === NODES[spec.node].vtep) throw new Error(`${spec.ip} is ${spec.node}'s VTEP address; pick another pod IP`);
+}
+
+/** Wires one pod the way the Calico CNI plugin does; every step is an ensure so it can be re-run. */
+async function buildPod(prefix: string, spec: PodSpec): Promise<PodRecord> {
+  const ifname = calicoIfName(spec.namespace, spec.name);
+  const node = nodeNetnsName(prefix, spec.node);
+  const pod = podNetnsName(prefix, ifname);
+  await ensureNetns(prefix, pod);
+  if (!(await linkExists(node, ifname))) {
+    if (await linkExists(pod, 'eth0')) await ipIn(pod, 'link', 'del', 'eth0');
+    await ipIn(node, 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
+  }
+  await ipIn(node, 'link', 'set', ifname, 'address', CALI_MAC, 'up');
+  await sysctlIn(node, {
+    [`net.ipv4.conf.${ifname}.proxy_arp`]: 1,
+    [`net.ipv4.neigh.${ifname}.proxy_delay`]: 0,
+    [`net.ipv4.conf.${ifname}.route_localnet`]: 1,
+    [`net.ipv4.conf.${ifname}.forwarding`]: 1,
+  });
+  await ipIn(pod, 'link', 'set', 'eth0', 'up');
+  await ipIn(pod, 'addr', 'replace', `${spec.ip}/32`, 'dev', 'eth0');
+  await ipIn(pod, 'route', 'replace', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link');
+  await ipIn(pod, 'route', 'replace', 'default', 'via', POD_GATEWAY, 'dev', 'eth0');
+  const [eth0] = await ipJson<{ address: string }>(pod, 'link', 'show', 'dev', 'eth0');
+  await ipIn(node, 'route', 'replace', `${spec.ip}/32`, 'dev', ifname, 'scope', 'link', 'proto', 'boot');
+  await ipIn(node, 'neigh', 'replace', spec.ip, 'lladdr', eth0.address, 'dev', ifname, 'nud', 'permanent');
+  const record: PodRecord = { ...spec, ifname, netns: pod };
+  updateState(prefix, (s) => {
+    s.pods = s.pods.filter((p) => p.ip !== spec.ip && p.ifname !== ifname);
+    s.pods.push(record);
+  });
+  return record;
+}
+
+/**
+ * Runs `build`; if it throws, deletes every namespace the build created (and the state file if the lab
+ * did not exist before), then rethrows. Namespaces that existed before are left alone.
+ */
+async function undoOnFailure<T>(prefix: string, build: (created: string[]) => Promise<T>): Promise<T> {
+  const hadState = readState(prefix) !== undefined;
+  const created: string[] = [];
+  try {
+    return await build(created);
+  } catch (err) {
+    for (const ns of created.reverse()) {
+      await deleteNetns(ns).catch(() => undefined);
+    }
+    if (!hadState) removeState(prefix);
+    else updateState(prefix, (s) => (s.namespaces = s.namespaces.filter((n) => !created.includes(n))));
+    throw err;
+  }
+}
+
+async function track(prefix: string, created: string[], ns: string): Promise<void> {
+  if (await ensureNetns(prefix, ns)) created.push(ns);
+}
+
+export async function buildLab(prefix: string): Promise<void> {
+  validatePrefix(prefix);
+  await undoOnFailure(prefix, async (created) => {
+    for (const id of NODE_IDS) await track(prefix, created, nodeNetnsName(prefix, id));
+    await track(prefix, created, netNetnsName(prefix));
+    await buildUnderlay(prefix);
+    for (const id of NODE_IDS) await buildNode(prefix, id);
+    for (const spec of SEED_PODS) {
+      await track(prefix, created, podNetnsName(prefix, calicoIfName(spec.namespace, spec.name)));
+      await buildPod(prefix, spec);
+    }
+  });
+}
+
+export interface PodAddOptions {
+  prefix: string;
+  node: string;
+  namespace: string;
+  name: string;
+  ip: string;
+}
+
+export async function addPod(opts: PodAddOptions): Promise<PodRecord> {
+  validatePrefix(opts.prefix);
+  const node = resolveNodeId(opts.node);
+  if (!node) throw new Error(`unknown node '${opts.node}': use node1 (ems203-w2) or node2 (ems203-w1)`);
+  if (!netnsExists(nodeNetnsName(opts.prefix, node))) {
+    throw new Error(`lab '${opts.prefix}' is not up (no namespace ${nodeNetnsName(opts.prefix, node)}); run: calitrace lab up --prefix ${opts.prefix}`);
+  }
+  const spec: PodSpec = { node, namespace: opts.namespace, name: opts.name, ip: opts.ip };
+  checkPodSpec(spec);
+  const clash = readState(opts.prefix)?.pods.find(
+    (p) => p.ip === spec.ip && (p.namespace !== spec.namespace || p.name !== spec.name),
+  );
+  if (clash) throw new Error(`${spec.ip} already belongs to pod ${clash.namespace}/${clash.name}; delete it first or pick another IP`);
+  return undoOnFailure(opts.prefix, async (created) => {
+    await track(opts.prefix, created, podNetnsName(opts.prefix, calicoIfName(spec.namespace, spec.name)));
+    return buildPod(opts.prefix, spec);
+  });
+}

@@ -1,0 +1,68 @@
+// What a lab made, kept in /run/calitrace/<prefix>/lab.json so `down` removes exactly that and `status`,
+// `exec` and `pod del` can find pods added at run time. Reads and writes are synchronous on purpose: a
+// read-modify-write then never interleaves with another one in the same process.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeId } from './topology';
+
+export const STATE_ROOT = '/run/calitrace';
+
+export interface PodRecord {
+  node: NodeId;
+  namespace: string;
+  name: string;
+  ip: string;
+  ifname: string;
+  netns: string;
+}
+
+export interface LabState {
+  version: 1;
+  prefix: string;
+  createdAt: string;
+  /** Every namespace this lab created, recorded just BEFORE creating it so a crash still leaves a trail. */
+  namespaces: string[];
+  pods: PodRecord[];
+}
+
+export function stateDir(prefix: string): string {
+  return join(STATE_ROOT, prefix);
+}
+
+function statePath(prefix: string): string {
+  return join(stateDir(prefix), 'lab.json');
+}
+
+export function readState(prefix: string): LabState | undefined {
+  const path = statePath(prefix);
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LabState;
+  } catch (err) {
+    throw new Error(`lab state ${path} is unreadable (${(err as Error).message}); remove it and run 'calitrace lab down --prefix ${prefix}'`);
+  }
+}
+
+function writeState(state: LabState): void {
+  mkdirSync(stateDir(state.prefix), { recursive: true });
+  const path = statePath(state.prefix);
+  writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 2) + '\n');
+  renameSync(`${path}.tmp`, path);
+}
+
+export function updateState(prefix: string, change: (s: LabState) => void): LabState {
+  const state = readState(prefix) ?? {
+    version: 1 as const,
+    prefix,
+    createdAt: new Date().toISOString(),
+    namespaces: [],
+    pods: [],
+  };
+  change(state);
+  writeState(state);
+  return state;
+}
+
+export function removeState(prefix: string): void {
+  rmSync(stateDir(prefix), { recursive: true, force: true });
+}
