@@ -1,0 +1,58 @@
+// What the UI knows about a node, independent of how it got it (gRPC today). The gRPC adapter
+// (src/tui/source.ts) maps API messages onto these shapes; the store and views only see these.
+import type { PacketVerdict, Verdict } from '../path/types';
+
+export type { PacketVerdict, Verdict };
+
+export const VERDICTS: Verdict[] = ['MATCHED', 'DIVERGED', 'DROPPED', 'EXPECTED_DROP', 'INCOMPLETE', 'STALE_MODEL'];
+
+/** One named loss counter. The header shows every one, zero or not. */
+export interface LossCounter {
+  name: string;
+  value: number;
+}
+
+export interface NodeStatus {
+  node: string;
+  mode: string;
+  interfaces: string[];
+  subscribers: number;
+  /** Every loss counter the server reports, by name (kernel, pipe, hub, subscriber, …). */
+  counters: LossCounter[];
+  /** Total events the server's collector received, when reported. */
+  received?: number;
+  version?: string;
+}
+
+/** One route of the live model, as `ip route` prints it. */
+export interface RouteEntry {
+  /** Stable identity (table + prefix + type …) so a change of the same route is recognised. */
+  key: string;
+  text: string;
+  table?: string;
+  /** Calico meaning: local workload, VXLAN tunnel, IPAM-block blackhole, host default, … */
+  meaning?: string;
+}
+
+export interface RouteChange {
+  kind: 'add' | 'del';
+  route: RouteEntry;
+}
+
+/** A packet verdict plus what the API knows about the endpoints. */
+export interface UiVerdict extends PacketVerdict {
+  srcPod?: string;
+  dstPod?: string;
+}
+
+/** The explainer's answer for one flow, fetched when the detail pane opens. */
+export type Explanation =
+  | { state: 'pending' }
+  | { state: 'ready'; steps: ExplainStep[]; decision?: string; route?: string; warnings?: string[] }
+  | { state: 'error'; message: string };
+
+/** One step of the explainer's story (src/routing's Step): a title and its lines. */
+export interface ExplainStep {
+  title: string;
+  lines: string[];
+}

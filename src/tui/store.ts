@@ -1,0 +1,445 @@
+// The UI's state: flows aggregated from packet verdicts, recent packets and drops, the live route model,
+// loss counters, selection, sort, filter, pause. Pure: no terminal, no network, time passed in, so it can
+// be driven by a packet storm in a unit test. Ingesting is O(1) per event; sorting and filtering happen
+// only when a view asks for rows (at most ~10 times a second, see throttle.ts).
+import {
+  Explanation,
+  LossCounter,
+  NodeStatus,
+  RouteChange,
+  RouteEntry,
+  UiVerdict,
+  Verdict,
+  VERDICTS,
+} from './model';
+
+export type ViewName = 'flows' | 'packets' | 'routes' | 'drops';
+export const VIEWS: ViewName[] = ['flows', 'packets', 'routes', 'drops'];
+
+export type SortKey = 'last' | 'packets' | 'verdict' | 'latency' | 'src' | 'dst';
+export const SORT_KEYS: SortKey[] = ['last', 'packets', 'verdict', 'latency', 'src', 'dst'];
+
+/** Loss counters shown even before the server reports them, so a zero is visible as a zero. */
+export const KNOWN_LOSS_COUNTERS = ['kernel', 'pipe', 'collector', 'subscribers', 'this-client'];
+
+export interface FlowRow {
+  key: string;
+  src: string;
+  dst: string;
+  srcPod?: string;
+  dstPod?: string;
+  proto: number;
+  sport: number;
+  dport: number;
+  predicted: string[];
+  observed: string[];
+  /** Verdict of the latest packet: the flow's current state. */
+  verdict: Verdict;
+  reason: string;
+  counts: Record<Verdict, number>;
+  packets: number;
+  firstMs: number;
+  lastMs: number;
+  latencyUs?: number;
+  /** The latest packet, for the detail pane (hops, kernel view, drop reason). */
+  last: UiVerdict;
+}
+
+export interface RouteRow {
+  route: RouteEntry;
+  /** Set while the change is recent: the view highlights it. */
+  change?: 'added' | 'removed' | 'changed';
+  changedMs?: number;
+}
+
+export interface StoreOptions {
+  maxFlows?: number;
+  maxPackets?: number;
+  maxDrops?: number;
+  /** How long a route change stays highlighted. */
+  routeHighlightMs?: number;
+}
+
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
+export function protoName(proto: number): string {
+  return PROTO_NAMES[proto] ?? String(proto);
+}
+
+export function flowKey(v: { proto: number; src: string; dst: string; sport: number; dport: number }): string {
+  return `${protoName(v.proto)} ${v.src}:${v.sport} > ${v.dst}:${v.dport}`;
+}
+
+function emptyCounts(): Record<Verdict, number> {
+  const c = {} as Record<Verdict, number>;
+  for (const v of VERDICTS) c[v] = 0;
+  return c;
+}
+
+/** Severity order used by the verdict sort: trouble first. */
+const SEVERITY: Record<Verdict, number> = {
+  DROPPED: 0,
+  DIVERGED: 1,
+  STALE_MODEL: 2,
+  INCOMPLETE: 3,
+  EXPECTED_DROP: 4,
+  MATCHED: 5,
+};
+
+interface Frozen {
+  flows: FlowRow[];
+  packets: UiVerdict[];
+  drops: UiVerdict[];
+  routes: RouteRow[];
+}
+
+export class Store {
+  readonly maxFlows: number;
+  readonly maxPackets: number;
+  readonly maxDrops: number;
+  readonly routeHighlightMs: number;
+
+  view: ViewName = 'flows';
+  sort: SortKey = 'last';
+  sortDescending = true;
+  paused = false;
+  helpOpen = false;
+  /** Flow key whose detail pane is open. */
+  detailKey: string | null = null;
+  detailScroll = 0;
+  /** Row offset of the packets / routes / drops lists (0 = newest at top). */
+  listScroll: Record<ViewName, number> = { flows: 0, packets: 0, routes: 0, drops: 0 };
+
+  filterText = '';
+  filterError: string | null = null;
+  private filterMatch: ((v: UiVerdict) => boolean) | null = null;
+
+  status: NodeStatus = { node: '?', mode: '?', interfaces: [], subscribers: 0, counters: [] };
+  connection: { state: 'connecting' | 'connected' | 'error'; message?: string } = { state: 'connecting' };
+
+  /** Every event this client ingested (keeps counting while paused). */
+  eventsTotal = 0;
+  /** Flows pushed out by the cap (not a loss of packets: a loss of history). */
+  flowsEvicted = 0;
+
+  private readonly flows = new Map<string, FlowRow>();
+  private packets: UiVerdict[] = [];
+  private drops: UiVerdict[] = [];
+  private routes = new Map<string, RouteRow>();
+  private readonly localLoss = new Map<string, number>();
+  private readonly explanations = new Map<string, Explanation>();
+  private selectedKey: string | null = null;
+  private selectedIndexHint = 0;
+  private frozen: Frozen | null = null;
+  private rateWindow: Array<{ t: number; n: number }> = [];
+
+  constructor(opts: StoreOptions = {}) {
+    this.maxFlows = opts.maxFlows ?? 5000;
+    this.maxPackets = opts.maxPackets ?? 1000;
+    this.maxDrops = opts.maxDrops ?? 500;
+    this.routeHighlightMs = opts.routeHighlightMs ?? 10_000;
+  }
+
+  // ---------------------------------------------------------------- ingest
+
+  ingest(v: UiVerdict): void {
+    this.eventsTotal++;
+    const key = flowKey(v);
+    let row = this.flows.get(key);
+    if (!row) {
+      if (this.flows.size >= this.maxFlows) this.evictOldestFlow();
+      row = {
+        key,
+        src: v.src,
+        dst: v.dst,
+        proto: v.proto,
+        sport: v.sport,
+        dport: v.dport,
+        predicted: v.predicted,
+        observed: [],
+        verdict: v.verdict,
+        reason: v.reason,
+        counts: emptyCounts(),
+        packets: 0,
+        firstMs: v.timeMs,
+        lastMs: v.timeMs,
+        last: v,
+      };
+      this.flows.set(key, row);
+    }
+    row.packets++;
+    row.counts[v.verdict] = (row.counts[v.verdict] ?? 0) + 1;
+    row.verdict = v.verdict;
+    row.reason = v.reason;
+    row.predicted = v.predicted;
+    row.observed = observedPath(v);
+    row.lastMs = Math.max(row.lastMs, v.timeMs);
+    if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
+    if (v.srcPod) row.srcPod = v.srcPod;
+    if (v.dstPod) row.dstPod = v.dstPod;
+    row.last = v;
+
+    this.packets.push(v);
+    if (this.packets.length > this.maxPackets * 2) this.packets = this.packets.slice(-this.maxPackets);
+    if (v.verdict === 'DROPPED' || v.verdict === 'EXPECTED_DROP' || v.observed.some((h) => h.dir === 'drop')) {
+      this.drops.push(v);
+      if (this.drops.length > this.maxDrops * 2) this.drops = this.drops.slice(-this.maxDrops);
+    }
+  }
+
+  private evictOldestFlow(): void {
+    let oldest: FlowRow | null = null;
+    for (const r of this.flows.values()) if (!oldest || r.lastMs < oldest.lastMs) oldest = r;
+    if (oldest) {
+      this.flows.delete(oldest.key);
+      this.explanations.delete(oldest.key);
+      this.flowsEvicted++;
+    }
+  }
+
+  setStatus(s: NodeStatus): void {
+    this.status = s;
+  }
+
+  /** Loss this client observed itself (e.g. the server's lost-event notices to this subscriber). */
+  addLoss(name: string, n: number): void {
+    this.localLoss.set(name, (this.localLoss.get(name) ?? 0) + n);
+  }
+
+  /** Every loss counter: the known ones always, then whatever else the server or this client counted. */
+  lossCounters(): LossCounter[] {
+    const byName = new Map<string, number>();
+    for (const n of KNOWN_LOSS_COUNTERS) byName.set(n, 0);
+    for (const c of this.status.counters) byName.set(c.name, c.value);
+    for (const [n, v] of this.localLoss) {
+      // A notice sent to us is the server's subscriber counter seen from this side: keep the larger.
+      byName.set(n, Math.max(byName.get(n) ?? 0, v));
+    }
+    return [...byName].map(([name, value]) => ({ name, value }));
+  }
+
+  setRoutes(routes: RouteEntry[], nowMs: number): void {
+    const next = new Map<string, RouteRow>();
+    const first = this.routes.size === 0;
+    for (const r of routes) {
+      const prev = this.routes.get(r.key);
+      if (!prev || prev.change === 'removed') next.set(r.key, first ? { route: r } : { route: r, change: 'added', changedMs: nowMs });
+      else if (prev.route.text !== r.text) next.set(r.key, { route: r, change: 'changed', changedMs: nowMs });
+      else next.set(r.key, { ...prev, route: r });
+    }
+    for (const [k, prev] of this.routes) {
+      if (!next.has(k) && prev.change !== 'removed') next.set(k, { route: prev.route, change: 'removed', changedMs: nowMs });
+    }
+    this.routes = next;
+  }
+
+  applyRouteChange(c: RouteChange, nowMs: number): void {
+    const prev = this.routes.get(c.route.key);
+    if (c.kind === 'add') {
+      const change = prev && prev.change !== 'removed' ? 'changed' : 'added';
+      this.routes.set(c.route.key, { route: c.route, change, changedMs: nowMs });
+    } else if (prev) {
+      this.routes.set(c.route.key, { route: prev.route, change: 'removed', changedMs: nowMs });
+    }
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Advances the clock: ages route highlights and samples the event rate. Call before each render. */
+  tick(nowMs: number): void {
+    for (const [k, r] of this.routes) {
+      if (r.change && r.changedMs !== undefined && nowMs - r.changedMs >= this.routeHighlightMs) {
+        if (r.change === 'removed') this.routes.delete(k);
+        else this.routes.set(k, { route: r.route });
+      }
+    }
+    this.rateWindow.push({ t: nowMs, n: this.eventsTotal });
+    while (this.rateWindow.length > 2 && nowMs - this.rateWindow[1].t >= 1000) this.rateWindow.shift();
+  }
+
+  /** Events per second over the last second or so of ticks. */
+  eventsPerSecond(): number {
+    const w = this.rateWindow;
+    if (w.length < 2) return 0;
+    const a = w[0];
+    const b = w[w.length - 1];
+    const dt = b.t - a.t;
+    return dt > 0 ? Math.round(((b.n - a.n) * 1000) / dt) : 0;
+  }
+
+  // ---------------------------------------------------------------- pause, filter, sort
+
+  togglePause(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.frozen = null;
+    } else {
+      this.frozen = {
+        flows: this.computeFlows().map((r) => ({ ...r, counts: { ...r.counts } })),
+        packets: this.filtered(this.packets),
+        drops: this.filtered(this.drops),
+        routes: [...this.routes.values()],
+      };
+      this.paused = true;
+    }
+  }
+
+  /** Applies a filter already validated by the caller; `match` null clears it. */
+  setFilter(text: string, match: ((v: UiVerdict) => boolean) | null): void {
+    this.filterText = match ? text : '';
+    this.filterMatch = match;
+    this.filterError = null;
+    if (this.paused) this.togglePause(), this.togglePause(); // re-freeze under the new filter
+  }
+
+  /** A filter the user typed that did not parse: shown, not applied. */
+  rejectFilter(text: string, error: string): void {
+    this.filterError = `invalid filter '${text}': ${error}`;
+  }
+
+  cycleSort(): void {
+    const i = SORT_KEYS.indexOf(this.sort);
+    this.sort = SORT_KEYS[(i + 1) % SORT_KEYS.length];
+    this.sortDescending = this.sort === 'last' || this.sort === 'packets' || this.sort === 'latency';
+  }
+
+  reverseSort(): void {
+    this.sortDescending = !this.sortDescending;
+  }
+
+  // ---------------------------------------------------------------- rows for views
+
+  flowRows(): FlowRow[] {
+    return this.frozen ? this.frozen.flows : this.computeFlows();
+  }
+
+  packetRows(): UiVerdict[] {
+    const list = this.frozen ? this.frozen.packets : this.filtered(this.packets);
+    return list.slice(-this.maxPackets).reverse();
+  }
+
+  dropRows(): UiVerdict[] {
+    const list = this.frozen ? this.frozen.drops : this.filtered(this.drops);
+    return list.slice(-this.maxDrops).reverse();
+  }
+
+  routeRows(): RouteRow[] {
+    const rows = this.frozen ? this.frozen.routes : [...this.routes.values()];
+    return rows.sort((a, b) => (a.route.table ?? '').localeCompare(b.route.table ?? '') || a.route.key.localeCompare(b.route.key));
+  }
+
+  flowCount(): number {
+    return this.flows.size;
+  }
+
+  private filtered(list: UiVerdict[]): UiVerdict[] {
+    const m = this.filterMatch;
+    return m ? list.filter((v) => m(v)) : list.slice();
+  }
+
+  private computeFlows(): FlowRow[] {
+    const m = this.filterMatch;
+    const rows = [...this.flows.values()].filter((r) => !m || m(r.last));
+    const dir = this.sortDescending ? -1 : 1;
+    const cmp = (a: FlowRow, b: FlowRow): number => {
+      switch (this.sort) {
+        case 'last':
+          return a.lastMs - b.lastMs;
+        case 'packets':
+          return a.packets - b.packets;
+        case 'verdict':
+          return SEVERITY[a.verdict] - SEVERITY[b.verdict];
+        case 'latency':
+          return (a.latencyUs ?? -1) - (b.latencyUs ?? -1);
+        case 'src':
+          return a.src.localeCompare(b.src, 'en', { numeric: true });
+        case 'dst':
+          return a.dst.localeCompare(b.dst, 'en', { numeric: true });
+      }
+    };
+    // The key is the tie-break so equal rows never swap places between frames.
+    return rows.sort((a, b) => dir * cmp(a, b) || a.key.localeCompare(b.key));
+  }
+
+  // ---------------------------------------------------------------- selection
+
+  /** Index of the selected flow in flowRows(); follows the flow, not the position, as rows move. */
+  selectedIndex(rows: FlowRow[] = this.flowRows()): number {
+    if (rows.length === 0) return -1;
+    if (this.selectedKey !== null) {
+      const i = rows.findIndex((r) => r.key === this.selectedKey);
+      if (i >= 0) {
+        this.selectedIndexHint = i;
+        return i;
+      }
+    }
+    // The selected flow is gone (evicted or filtered out): stay at the same height.
+    const i = Math.min(this.selectedIndexHint, rows.length - 1);
+    this.selectedKey = rows[i].key;
+    return i;
+  }
+
+  selectedFlow(): FlowRow | undefined {
+    const rows = this.flowRows();
+    const i = this.selectedIndex(rows);
+    return i >= 0 ? rows[i] : undefined;
+  }
+
+  moveSelection(delta: number): void {
+    if (this.view !== 'flows') {
+      this.listScroll[this.view] = Math.max(0, this.listScroll[this.view] + delta);
+      return;
+    }
+    const rows = this.flowRows();
+    if (rows.length === 0) return;
+    const cur = this.selectedIndex(rows);
+    const next = Math.max(0, Math.min(rows.length - 1, cur + delta));
+    this.selectedKey = rows[next].key;
+    this.selectedIndexHint = next;
+  }
+
+  selectKey(key: string): void {
+    this.selectedKey = key;
+  }
+
+  // ---------------------------------------------------------------- detail pane
+
+  openDetail(): FlowRow | undefined {
+    const f = this.selectedFlow();
+    if (f) {
+      this.detailKey = f.key;
+      this.detailScroll = 0;
+    }
+    return f;
+  }
+
+  closeDetail(): void {
+    this.detailKey = null;
+  }
+
+  /** The flow shown in the detail pane: live data, or the frozen copy while paused. */
+  detailFlow(): FlowRow | undefined {
+    if (!this.detailKey) return undefined;
+    return this.flowRows().find((r) => r.key === this.detailKey) ?? this.flows.get(this.detailKey);
+  }
+
+  setExplanation(key: string, e: Explanation): void {
+    this.explanations.set(key, e);
+  }
+
+  explanation(key: string): Explanation | undefined {
+    return this.explanations.get(key);
+  }
+
+  scrollDetail(delta: number): void {
+    this.detailScroll = Math.max(0, this.detailScroll + delta);
+  }
+}
+
+/** Interfaces in the order the packet was seen, each once (ingress and egress of one device collapse). */
+export function observedPath(v: UiVerdict): string[] {
+  const out: string[] = [];
+  for (const h of v.observed) {
+    if (out[out.length - 1] !== h.iface) out.push(h.iface);
+  }
+  return out;
+}

@@ -1,0 +1,50 @@
+// Small formatting shared by the views. Colour is a second channel only: every state is also a word.
+import type { Verdict } from '../model';
+import { protoName } from '../store';
+
+/** Row colour by verdict: green = as predicted, yellow = dropped as predicted, red = unexpected drop… */
+export const VERDICT_COLOUR: Record<Verdict, string> = {
+  MATCHED: 'green',
+  EXPECTED_DROP: 'yellow',
+  DROPPED: 'red',
+  DIVERGED: 'magenta',
+  STALE_MODEL: 'cyan',
+  INCOMPLETE: 'white',
+};
+
+export function colourRow(line: string, verdict: Verdict, selected: boolean): string {
+  const c = VERDICT_COLOUR[verdict] ?? 'white';
+  const coloured = `{${c}-fg}${line}{/${c}-fg}`;
+  return selected ? `{inverse}${coloured}{/inverse}` : coloured;
+}
+
+export function path(ifaces: string[]): string {
+  return ifaces.length ? ifaces.join('>') : '-';
+}
+
+export function protoPorts(v: { proto: number; sport: number; dport: number }): string {
+  const p = protoName(v.proto);
+  if (v.proto === 6 || v.proto === 17) return `${p} ${v.sport}>${v.dport}`;
+  return p;
+}
+
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+export function clockMs(ms: number): string {
+  return `${clock(ms)}.${String(Math.floor(ms) % 1000).padStart(3, '0')}`;
+}
+
+export function micros(us: number | undefined): string {
+  if (us === undefined || !Number.isFinite(us)) return '-';
+  if (us >= 10_000) return `${(us / 1000).toFixed(0)}ms`;
+  if (us >= 1000) return `${(us / 1000).toFixed(1)}ms`;
+  return `${Math.round(us)}µs`;
+}
+
+export function endpoint(ip: string, pod?: string): string {
+  return pod ? `${pod} ${ip}` : ip;
+}
