@@ -2,16 +2,17 @@
 // counter, always, wrapped onto more lines rather than hidden), who else watches, and PAUSED.
 import type { Store } from '../store';
 import { VIEWS } from '../store';
-import { escapeMarkup, fit } from '../escape';
+import { escapeMarkup, fit, visibleLength } from '../escape';
 
 const e = escapeMarkup;
 
+/** Joins parts (markup) two spaces apart, starting a new line rather than cutting a part. */
 function wrapParts(prefix: string, parts: string[], width: number): string[] {
   const lines: string[] = [];
   let cur = prefix;
   for (const p of parts) {
     const next = cur.length > prefix.length ? `${cur}  ${p}` : `${cur}${p}`;
-    if (next.length > width && cur.length > prefix.length) {
+    if (visibleLength(next) > width && cur.length > prefix.length) {
       lines.push(cur);
       cur = ' '.repeat(prefix.length) + p;
     } else cur = next;
@@ -26,18 +27,22 @@ export function headerLines(store: Store, width: number): string[] {
   const paused = store.paused ? '{inverse}{bold} PAUSED {/bold}{/inverse} ' : '';
   const conn =
     store.connection.state === 'error'
-      ? ` {red-fg}{bold}DISCONNECTED{/bold}: ${e(fit(store.connection.message ?? '', Math.max(10, width - 60)).trimEnd())}{/red-fg}`
+      ? ` {red-fg}{bold}DISCONNECTED{/bold}: ${e(fit(store.connection.message ?? '', Math.max(10, width - 16)).trimEnd())}{/red-fg}`
       : store.connection.state === 'connecting'
         ? ' connecting…'
         : '';
-  out.push(
-    `${paused}{bold}calitrace{/bold} node ${e(s.node)}  mode ${e(s.mode)}  events/s ${store.eventsPerSecond()}  events ${store.eventsTotal}  subscribers ${s.subscribers}${conn}`,
-  );
+  const first = [
+    `${paused}{bold}node ${e(s.node)}{/bold}`,
+    `mode ${e(s.mode)}`,
+    `events/s ${store.eventsPerSecond()}`,
+    `events ${store.eventsTotal}`,
+    `subscribers ${s.subscribers}`,
+  ];
+  if (conn) first.push(conn.trim());
+  out.push(...wrapParts('', first, width));
   const loss = store.lossCounters().map((c) => `${c.name} ${c.value}`);
-  for (const l of wrapParts('lost: ', loss.map((x) => x), width)) {
-    const anyLoss = store.lossCounters().some((c) => c.value > 0);
-    out.push(anyLoss ? `{red-fg}${e(l)}{/red-fg}` : e(l));
-  }
+  const anyLoss = store.lossCounters().some((c) => c.value > 0);
+  for (const l of wrapParts('lost: ', loss.map(e), width)) out.push(anyLoss ? `{red-fg}${l}{/red-fg}` : l);
   const ifaceLines = wrapParts(`interfaces (${s.interfaces.length}): `, s.interfaces.length ? s.interfaces : ['none attached'], width);
   // Interfaces may be many: two lines at most, the count says how many there are.
   out.push(...ifaceLines.slice(0, 2).map((l, i) => e(i === 1 && ifaceLines.length > 2 ? fit(l, width - 1) + '…' : fit(l, width).trimEnd())));

@@ -1,0 +1,210 @@
+// The UI store: selection follows its flow as rows reorder, pause freezes rows while counting goes on,
+// a storm of verdicts is aggregated into flows and drawn at most once per throttle interval, and hostile
+// external strings never become blessed markup.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Store, flowKey } from '../../src/tui/store';
+import type { UiVerdict } from '../../src/tui/model';
+import { RenderThrottle, Clock } from '../../src/tui/throttle';
+import { escapeMarkup, stripTags } from '../../src/tui/escape';
+import { renderFlows } from '../../src/tui/views/flows';
+import { detailLines } from '../../src/tui/views/detail';
+import { headerLines } from '../../src/tui/views/header';
+import { renderRoutes } from '../../src/tui/views/routes';
+
+function verdict(src: string, dst: string, timeMs: number, over: Partial<UiVerdict> = {}): UiVerdict {
+  return {
+    fingerprint: `fp-${src}-${dst}-${timeMs}`,
+    timeMs,
+    family: 4,
+    proto: 1,
+    src,
+    dst,
+    sport: 0,
+    dport: 0,
+    verdict: 'MATCHED',
+    reason: 'left through the predicted device',
+    warnings: [],
+    observed: [
+      { iface: 'cali11299111064', dir: 'ingress', timeNs: 1_000_000 },
+      { iface: 'caliaa479e31ff6', dir: 'egress', timeNs: 1_023_000 },
+    ],
+    predicted: ['cali11299111064', 'caliaa479e31ff6'],
+    latencyUs: 23,
+    ...over,
+  };
+}
+
+test('the selection stays on its flow while rows reorder under it', () => {
+  const s = new Store();
+  s.ingest(verdict('10.0.0.1', '10.0.0.9', 1000));
+  s.ingest(verdict('10.0.0.2', '10.0.0.9', 2000));
+  s.ingest(verdict('10.0.0.3', '10.0.0.9', 3000));
+  // Sorted by last seen, newest first: .3, .2, .1 — select the middle one (.2).
+  assert.deepEqual(s.flowRows().map((r) => r.src), ['10.0.0.3', '10.0.0.2', '10.0.0.1']);
+  s.moveSelection(1);
+  assert.equal(s.selectedFlow()?.src, '10.0.0.2');
+  // .1 becomes the newest: it jumps to the top, the selected row moves down, the selection follows it.
+  s.ingest(verdict('10.0.0.1', '10.0.0.9', 4000));
+  assert.deepEqual(s.flowRows().map((r) => r.src), ['10.0.0.1', '10.0.0.3', '10.0.0.2']);
+  assert.equal(s.selectedFlow()?.src, '10.0.0.2');
+  assert.equal(s.selectedIndex(), 2);
+  // A new flow arriving on top does not steal it either.
+  s.ingest(verdict('10.0.0.4', '10.0.0.9', 5000));
+  assert.equal(s.selectedFlow()?.src, '10.0.0.2');
+  // Re-sorting by source keeps it too.
+  while (s.sort !== 'src') s.cycleSort();
+  assert.equal(s.selectedFlow()?.src, '10.0.0.2');
+  assert.equal(s.selectedIndex(), 1);
+});
+
+test('pause freezes the rows but counting goes on; resume shows what arrived meanwhile', () => {
+  const s = new Store();
+  s.ingest(verdict('10.0.0.1', '10.0.0.9', 1000));
+  s.togglePause();
+  assert.equal(s.paused, true);
+  for (let i = 0; i < 5; i++) s.ingest(verdict('10.0.0.1', '10.0.0.9', 2000 + i));
+  s.ingest(verdict('10.0.0.7', '10.0.0.9', 3000, { verdict: 'DROPPED', reason: 'netfilter' }));
+  assert.equal(s.eventsTotal, 7);
+  assert.deepEqual(s.flowRows().map((r) => [r.src, r.packets]), [['10.0.0.1', 1]]);
+  assert.equal(s.packetRows().length, 1);
+  assert.equal(s.dropRows().length, 0);
+  const header = stripTags(headerLines(s, 120).join('\n'));
+  assert.match(header, /PAUSED/);
+  assert.match(header, /events 7/);
+  s.togglePause();
+  assert.deepEqual(
+    s.flowRows().map((r) => [r.src, r.packets]),
+    [['10.0.0.7', 1], ['10.0.0.1', 6]],
+  );
+  assert.equal(s.dropRows().length, 1);
+  assert.doesNotMatch(stripTags(headerLines(s, 120).join('\n')), /PAUSED/);
+});
+
+test('a storm of verdicts is aggregated into flows and drawn at most once per interval', () => {
+  // A fake clock stands in for time itself (not for any part of the system under test).
+  let now = 0;
+  const timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  let nextId = 1;
+  const clock: Clock = {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const id = nextId++;
+      timers.push({ at: now + ms, fn, id });
+      return id;
+    },
+    clearTimeout: (h) => {
+      const i = timers.findIndex((t) => t.id === h);
+      if (i >= 0) timers.splice(i, 1);
+    },
+  };
+  const advance = (ms: number) => {
+    const end = now + ms;
+    for (;;) {
+      timers.sort((a, b) => a.at - b.at);
+      const t = timers[0];
+      if (!t || t.at > end) break;
+      timers.shift();
+      now = t.at;
+      t.fn();
+    }
+    now = end;
+  };
+  const s = new Store();
+  const drawn: number[] = [];
+  const throttle = new RenderThrottle(() => drawn.push(s.flowRows().reduce((n, r) => n + r.packets, 0)), 100, clock);
+  // 200 000 verdicts over one simulated second, 20 flows, each arrival asking for a frame.
+  for (let i = 0; i < 200_000; i++) {
+    s.ingest(verdict(`10.1.0.${i % 20}`, '10.233.101.224', now));
+    throttle.request();
+    if (i % 200 === 199) advance(1);
+  }
+  advance(200);
+  assert.equal(throttle.requests, 200_000);
+  assert.ok(throttle.frames <= 12, `1 s of storm must give at most ~10 frames, got ${throttle.frames}`);
+  assert.ok(throttle.frames >= 9, `frames keep coming during a storm, got ${throttle.frames}`);
+  assert.equal(s.flowCount(), 20);
+  // The trailing frame shows the final state: every packet counted.
+  assert.equal(drawn[drawn.length - 1], 200_000);
+});
+
+test('flows are capped and evictions counted', () => {
+  const s = new Store({ maxFlows: 10 });
+  for (let i = 0; i < 25; i++) s.ingest(verdict(`10.2.0.${i}`, '10.0.0.1', i));
+  assert.equal(s.flowCount(), 10);
+  assert.equal(s.flowsEvicted, 15);
+  assert.equal(s.flowRows()[0].src, '10.2.0.24');
+});
+
+test('hostile external strings are shown as text, never read as markup', () => {
+  const hostile = 'cali{red-fg}x{/red-fg}\u001b[2J';
+  const s = new Store();
+  s.setStatus({ node: 'n{bold}1', mode: 'packet', interfaces: [hostile], subscribers: 1, counters: [{ name: '{blink}k', value: 3 }] });
+  s.ingest(
+    verdict('10.0.0.1', '10.0.0.2', 1, {
+      observed: [{ iface: hostile, dir: 'ingress', timeNs: 1 }, { iface: 'eth{/}', dir: 'drop', timeNs: 5, dropReason: '{open}' }],
+      predicted: [hostile],
+      reason: 'why {underline}',
+      verdict: 'DROPPED',
+    }),
+  );
+  s.moveSelection(0);
+  s.openDetail();
+  s.setExplanation(flowKey(s.flowRows()[0]), { state: 'ready', steps: [{ title: 'step {bold}', lines: ['{red-fg}'] }] });
+  const rendered = [
+    ...headerLines(s, 200),
+    ...renderFlows(s, 200, 10, { top: 0 }),
+    ...detailLines(s, s.detailFlow()!),
+  ];
+  for (const line of rendered) {
+    // Every '{' that is not one of our own tags must have been escaped: after removing the tags we
+    // emitted, the literal hostile text must be visible exactly, control characters neutralised.
+    assert.doesNotMatch(line, /\u001b/);
+  }
+  const text = rendered.map(stripTags).join('\n');
+  assert.match(text, /cali\{red-fg\}x\{\/red-fg\}\?\[2J/);
+  assert.match(text, /n\{bold\}1/);
+  assert.match(text, /\{blink\}k 3/);
+  assert.match(text, /why \{underline\}/);
+  assert.match(text, /eth\{\/\}/);
+  assert.match(text, /step \{bold\}/);
+  assert.equal(escapeMarkup('{red-fg}'), '{open}red-fg{close}');
+});
+
+test('route changes are highlighted with a word, then age out', () => {
+  const s = new Store({ routeHighlightMs: 1000 });
+  const r = (key: string, text: string) => ({ key, text, table: 'main' });
+  s.setRoutes([r('a', '10.233.101.222 dev cali11299111064 scope link'), r('b', 'blackhole 10.233.101.192/26 proto 80')], 0);
+  assert.ok(s.routeRows().every((x) => !x.change), 'the first load is the baseline, not a change');
+  s.setRoutes([r('a', '10.233.101.222 dev cali11299111064 scope link'), r('c', '10.233.101.230 dev cali0 scope link')], 100);
+  const text = stripTags(renderRoutes(s, 100, 10).join('\n'));
+  assert.match(text, /\+ NEW\s+10\.233\.101\.230 dev cali0/);
+  assert.match(text, /- GONE\s+blackhole 10\.233\.101\.192\/26/);
+  s.tick(2000);
+  const later = stripTags(renderRoutes(s, 100, 10).join('\n'));
+  assert.doesNotMatch(later, /NEW|GONE/);
+  assert.doesNotMatch(later, /blackhole/);
+});
+
+test('every loss counter is shown, zero or not, even at 80 columns', () => {
+  const s = new Store();
+  s.setStatus({
+    node: 'ems203-w2',
+    mode: 'packet',
+    interfaces: ['cali11299111064', 'caliaa479e31ff6', 'vxlan.calico', 'ens3'],
+    subscribers: 2,
+    counters: [
+      { name: 'kernel', value: 0 },
+      { name: 'pipe', value: 4 },
+      { name: 'loader-restarts', value: 1 },
+      { name: 'some-new-counter', value: 0 },
+    ],
+  });
+  s.addLoss('this-client', 9);
+  const lines = headerLines(s, 80).map(stripTags);
+  for (const l of lines) assert.ok(l.length <= 80, `header line over 80 columns: '${l}'`);
+  const text = lines.join('\n');
+  for (const want of ['kernel 0', 'pipe 4', 'collector 0', 'subscribers 0', 'this-client 9', 'loader-restarts 1', 'some-new-counter 0']) {
+    assert.ok(text.includes(want), `missing '${want}' in:\n${text}`);
+  }
+});
