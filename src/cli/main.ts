@@ -1,8 +1,9 @@
 // The calitrace command: dispatches to one module per subcommand. Wiring only.
 import { Command, UsageError } from './command';
+import { labCommand } from './lab';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [];
+const commands: Command[] = [labCommand];
 
 const VERSION = '0.1.0';
 

@@ -16,7 +16,7 @@ export type { LabStatus, NodeStatus, PodStatus } from './status';
 export type { DownResult, PodDelOptions } from './teardown';
 export type { PodAddOptions } from './build';
 export * from './topology';
-export { runTraffic, parsePingSummary } from './traffic';
+export { runTraffic, parsePingSummary, parseFlowArg, formatFlowResults } from './traffic';
 export type { FlowSpec, FlowResult, TrafficOptions } from './traffic';
 
 export const DEFAULT_PREFIX = 'ct';

@@ -142,3 +142,32 @@ export async function runTraffic(opts: TrafficOptions): Promise<FlowResult[]> {
   }
   return Promise.all(opts.flows.map((f, i) => (f.kind === 'ping' ? runPing(opts.prefix, f) : runIperf(opts.prefix, f, i))));
 }
+
+/**
+ * Parses a command-line flow: NAME=KIND:FROM:TO[:PORT], e.g. "web=tcp:10.233.101.222:10.233.100.130:8080"
+ * (colons rather than an arrow, so it needs no shell quoting). FROM may be a pod IP, namespace/pod or node;
+ * rate, duration and size come from the caller's defaults.
+ */
+export function parseFlowArg(text: string, defaults: Pick<FlowSpec, 'rate' | 'durationS' | 'size'> = {}): FlowSpec {
+  const m = /^([A-Za-z0-9_.-]+)=(ping|tcp|udp):([^\s:]+):([0-9.]+)(?::(\d{1,5}))?$/.exec(text);
+  if (!m) {
+    throw new Error(`flow '${text}' is not NAME=KIND:FROM:TO[:PORT] (KIND ping|tcp|udp), e.g. web=tcp:10.233.101.222:10.233.100.130:8080`);
+  }
+  const [, name, kind, from, to, port] = m;
+  if (port && kind === 'ping') throw new Error(`flow '${text}': ping has no port; drop ':${port}'`);
+  const flow: FlowSpec = { name, kind: kind as FlowKind, from, to, ...defaults };
+  if (port) {
+    const p = Number(port);
+    if (p < 1 || p > 65535) throw new Error(`flow '${text}': port must be 1..65535`);
+    flow.port = p;
+  }
+  return flow;
+}
+
+export function formatFlowResults(results: FlowResult[]): string {
+  const lines = results.map((r) => {
+    const ports = r.dport ? `:${r.dport}` : '';
+    return `${r.ok ? 'ok  ' : 'FAIL'} ${r.name.padEnd(12)} ${r.kind.padEnd(4)} ${r.from} -> ${r.to}${ports}  sent ${r.sent} ${r.unit}, received ${r.received}  (${r.detail})`;
+  });
+  return lines.join('\n') + '\n';
+}
