@@ -40,4 +40,67 @@ export interface PacketVerdict {
   kernel?: { result: string; iface?: string; nexthop?: string };
   /** Ingress → last egress on this node, microseconds. */
   latencyUs?: number;
+  /** The predicted decision ('unicast', 'blackhole', 'local', …) and the route it used. */
+  decision?: string;
+  route?: string;
+  /** Route-model generation the prediction was made with (the model as it was at ingress). */
+  generation?: number;
+  /** Key of the flow this packet belongs to (FlowSummary.key). */
+  flowKey?: string;
+  /** ICMP echo fields (the flow key of a ping uses the id). */
+  icmp?: { type: number; code: number; id: number; seq: number };
+  /** Bytes at the first hook (skb->len, link-layer header included). */
+  len?: number;
+}
+
+/** Per-verdict packet counts. */
+export type VerdictCounts = Record<Verdict, number>;
+
+/** Latency percentiles in microseconds (approximate: log buckets, ±10 %). */
+export interface LatencySummary {
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** One direction of a flow. */
+export interface FlowDirection {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  packets: number;
+  bytes: number;
+  verdicts: VerdictCounts;
+  /** Interfaces of the last observed path, ingress → egress. */
+  observed: string[];
+  /** Interfaces of the last prediction. */
+  predicted: string[];
+  /** The route the last prediction used (as `ip route` prints it). */
+  route?: string;
+  /** Ingress → last egress on this node. */
+  latency?: LatencySummary;
+  /** Per hop (keyed by interface): time from ingress to this hop. */
+  hopLatency: Record<string, LatencySummary>;
+  lastVerdict?: Verdict;
+  lastReason?: string;
+}
+
+export interface FlowSummary {
+  /** Canonical key: both directions map to the same key. */
+  key: string;
+  family: 4 | 6;
+  proto: number;
+  /** The direction of the first packet seen. */
+  forward: FlowDirection;
+  /** Replies; absent until one is seen. */
+  reverse?: FlowDirection;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** Warnings seen during the flow's life. */
+  warnings: Warning[];
+  /** 'active' while packets come; 'expired' (idle timeout) or 'evicted' (flow table full) at the end. */
+  state: 'active' | 'expired' | 'evicted';
 }

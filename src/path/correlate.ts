@@ -1,0 +1,231 @@
+// Groups the events of one packet, seen at several hooks of the node, into its observed path.
+//
+// The hooks stamp every record with a fingerprint computed over the inner headers (TTL excluded), so
+// the packet seen at its ingress cali*, at vxlan.calico and encapsulated on the uplink carries one
+// value. A packet stays open from its first event until its path is complete (it left through every
+// device the prediction named), it was dropped, or the time window passed; then it is handed on.
+//
+// Clock: kernel monotonic ns, taken from the events themselves (and from tick(), which the collector
+// drives from the same clock while the stream is idle), so replaying a recording gives the same paths.
+// Memory: at most maxPending open packets; a full table closes its oldest packet early and counts it.
+import type { TraceEvent } from '../capture/event';
+import type { Prediction } from '../routing/types';
+
+/** The route model's answer for a packet, made when its ingress event was processed. */
+export interface PredictionAt {
+  prediction: Prediction;
+  /** Model generation the prediction was made with. */
+  generation: number;
+}
+
+/** Predicts for the packet of an event. `iif` undefined means the packet originated on this node. */
+export type Predictor = (ev: TraceEvent, iif: string | undefined) => PredictionAt | undefined;
+
+/** Why an open packet was closed. */
+export type CloseCause =
+  | 'complete' // it left through every predicted device
+  | 'drop' // the kernel dropped it
+  | 'window' // the window passed with the path unfinished
+  | 'evicted' // the table was full
+  | 'superseded' // the same fingerprint entered again: a new packet with identical headers
+  | 'flush'; // the collector stopped
+
+/** One packet's evidence, ready to be judged. */
+export interface ObservedPacket {
+  fingerprint: string;
+  /** Every hook event of the packet in arrival order (drop events included). */
+  events: TraceEvent[];
+  /** The hop the prediction was made at: the first ingress that is not an encapsulated outer packet. */
+  ingress?: TraceEvent;
+  drop?: TraceEvent;
+  predicted?: PredictionAt;
+  closedBy: CloseCause;
+  /** The correlation window, for reasons that say how long we waited. */
+  windowMs: number;
+}
+
+export interface CorrelatorOptions {
+  /** How long a packet may take to cross the node before its path is judged unfinished. Default 100 ms. */
+  windowMs?: number;
+  /** Cap on packets open at once. Default 65 536. */
+  maxPending?: number;
+  predict: Predictor;
+  /** Receives every closed packet, synchronously. */
+  onPacket: (p: ObservedPacket) => void;
+}
+
+export interface CorrelatorCounters {
+  /** Events taken into a packet. */
+  events: number;
+  /** Flow-mode counter records: they describe flows, not packets, so they are not correlated. */
+  ignored: number;
+  packets: number;
+  /** Packets closed early because maxPending were open. */
+  evictions: number;
+  /** Drop records for a packet that had already left the node (dropped later, e.g. inside the pod). */
+  dropsAfterEgress: number;
+  pending: number;
+}
+
+interface Open {
+  fingerprint: string;
+  firstNs: number;
+  events: TraceEvent[];
+  ingress?: TraceEvent;
+  drop?: TraceEvent;
+  predicted?: PredictionAt;
+  /** Egress devices seen, in order, without repeats. */
+  egress: string[];
+}
+
+export class Correlator {
+  private readonly open = new Map<string, Open>();
+  /** Fingerprints of packets that completed recently, with their completion time: a drop record that
+   * arrives for one of them happened beyond this node. Bounded like `open`. */
+  private readonly recentlyDone = new Map<string, number>();
+  private readonly windowNs: number;
+  private readonly maxPending: number;
+  private nowNs = 0;
+  readonly counters: CorrelatorCounters = {
+    events: 0,
+    ignored: 0,
+    packets: 0,
+    evictions: 0,
+    dropsAfterEgress: 0,
+    pending: 0,
+  };
+
+  constructor(private readonly opts: CorrelatorOptions) {
+    this.windowNs = (opts.windowMs ?? 100) * 1e6;
+    this.maxPending = opts.maxPending ?? 65536;
+  }
+
+  get windowMs(): number {
+    return this.windowNs / 1e6;
+  }
+
+  push(ev: TraceEvent): void {
+    if (ev.kind === 'flow') {
+      this.counters.ignored++;
+      return;
+    }
+    this.counters.events++;
+    if (ev.timeNs > this.nowNs) {
+      this.nowNs = ev.timeNs;
+      this.expire();
+    }
+    let rec = this.open.get(ev.fingerprint);
+
+    if (ev.kind === 'drop') {
+      if (!rec) {
+        const doneAt = this.recentlyDone.get(ev.fingerprint);
+        if (doneAt !== undefined && ev.timeNs - doneAt <= this.windowNs) {
+          this.counters.dropsAfterEgress++;
+          return;
+        }
+        rec = this.create(ev);
+        rec.predicted = this.opts.predict(ev, undefined);
+      }
+      rec.events.push(ev);
+      rec.drop = ev;
+      this.close(rec, 'drop');
+      return;
+    }
+
+    const encapsulated = ev.tunnel !== undefined;
+    if (ev.dir === 'ingress') {
+      if (rec && (rec.egress.length > 0 || (!encapsulated && rec.ingress?.iface === ev.iface))) {
+        // Same headers entering again: a retransmission or a duplicate, i.e. another packet.
+        this.close(rec, 'superseded');
+        rec = undefined;
+      }
+      if (!rec) {
+        rec = this.create(ev);
+        // Decapsulated here: predict from the outer hop for now; the inner hop (vxlan.calico) refines it.
+        if (encapsulated) rec.predicted = this.opts.predict(ev, ev.iface);
+      }
+      rec.events.push(ev);
+      if (!encapsulated && !rec.ingress) {
+        rec.ingress = ev;
+        // Predict now, with the model as it is at this moment: later route changes must not rewrite
+        // what this packet was expected to do.
+        rec.predicted = this.opts.predict(ev, ev.iface);
+      }
+      return;
+    }
+
+    // Egress.
+    if (!rec) {
+      rec = this.create(ev);
+      // No ingress hook saw it: it originated on this node (or entered through an untraced device).
+      rec.predicted = this.opts.predict(ev, undefined);
+    }
+    rec.events.push(ev);
+    if (rec.egress[rec.egress.length - 1] !== ev.iface) rec.egress.push(ev.iface);
+    const expected = rec.predicted?.prediction.egressPath;
+    if (expected && expected.length > 0 && endsWithPath(rec.egress, expected)) this.close(rec, 'complete');
+  }
+
+  /** Advances the clock while no events come, closing packets whose window passed. */
+  tick(nowNs: number): void {
+    if (nowNs > this.nowNs) this.nowNs = nowNs;
+    this.expire();
+  }
+
+  /** Closes everything still open (the collector is stopping). */
+  flush(): void {
+    for (const rec of [...this.open.values()]) this.close(rec, 'flush');
+  }
+
+  private create(ev: TraceEvent): Open {
+    if (this.open.size >= this.maxPending) {
+      const oldest = this.open.values().next().value as Open;
+      this.counters.evictions++;
+      this.close(oldest, 'evicted');
+    }
+    const rec: Open = { fingerprint: ev.fingerprint, firstNs: ev.timeNs, events: [], egress: [] };
+    this.open.set(ev.fingerprint, rec);
+    this.counters.pending = this.open.size;
+    return rec;
+  }
+
+  private expire(): void {
+    const limit = this.nowNs - this.windowNs;
+    // Map order is creation order, so the oldest packets come first.
+    for (const rec of this.open.values()) {
+      if (rec.firstNs > limit) break;
+      this.close(rec, 'window');
+    }
+    for (const [fp, at] of this.recentlyDone) {
+      if (at > limit && this.recentlyDone.size <= this.maxPending) break;
+      this.recentlyDone.delete(fp);
+    }
+  }
+
+  private close(rec: Open, cause: CloseCause): void {
+    if (this.open.get(rec.fingerprint) === rec) this.open.delete(rec.fingerprint);
+    this.counters.pending = this.open.size;
+    this.counters.packets++;
+    if (rec.egress.length > 0 && cause !== 'drop') {
+      this.recentlyDone.delete(rec.fingerprint);
+      this.recentlyDone.set(rec.fingerprint, this.nowNs);
+    }
+    this.opts.onPacket({
+      fingerprint: rec.fingerprint,
+      events: rec.events,
+      ingress: rec.ingress,
+      drop: rec.drop,
+      predicted: rec.predicted,
+      closedBy: cause,
+      windowMs: this.windowMs,
+    });
+  }
+}
+
+/** True when the last devices of `seen` are `path` (a VXLAN packet shows vxlan.calico, then ens3). */
+function endsWithPath(seen: string[], path: string[]): boolean {
+  if (seen.length < path.length) return false;
+  const off = seen.length - path.length;
+  for (let i = 0; i < path.length; i++) if (seen[off + i] !== path[i]) return false;
+  return true;
+}

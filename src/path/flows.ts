@@ -1,0 +1,286 @@
+// Flows: packets grouped by 5-tuple with both directions under one key, so a reply is read next to its
+// request. A flow keeps per-verdict counts, the last observed and predicted paths, first/last seen and
+// latency percentiles (whole node and per hop). It also notices what only a sequence of packets shows:
+// the route changing while the flow runs, and replies that come back another way (asymmetric return).
+//
+// Memory: at most maxFlows flows; the least recently seen is evicted (counted), and idle flows expire.
+import { LatencyHistogram } from './histogram';
+import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, VerdictCounts, Warning } from './types';
+
+export interface FlowTableOptions {
+  /** Default 100 000. */
+  maxFlows?: number;
+  /** A flow with no packet for this long ends. Default 60 s. */
+  idleMs?: number;
+  /** A flow left the table (expired or evicted): its final summary. */
+  onEnd?: (flow: FlowSummary) => void;
+}
+
+export interface FlowCounters {
+  active: number;
+  created: number;
+  evictions: number;
+  expired: number;
+}
+
+interface DirState {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  packets: number;
+  bytes: number;
+  verdicts: VerdictCounts;
+  observed: string[];
+  predicted: string[];
+  route?: string;
+  /** What the last prediction said, to notice a change. */
+  predictionSig?: string;
+  lastVerdict?: Verdict;
+  lastReason?: string;
+  /** Node-side ends of the last complete path, for the asymmetry check. */
+  ingress?: string;
+  egress?: string[];
+  latency?: LatencyHistogram;
+  hopLatency?: Map<string, LatencyHistogram>;
+}
+
+interface FlowState {
+  key: string;
+  family: 4 | 6;
+  proto: number;
+  forward: DirState;
+  reverse?: DirState;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  warnings: Set<Warning>;
+}
+
+export function emptyVerdictCounts(): VerdictCounts {
+  return { MATCHED: 0, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 };
+}
+
+/** Both directions of a conversation give the same key. */
+export function flowKey(v: Pick<PacketVerdict, 'family' | 'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'icmp'>): string {
+  let a = `${v.src}:${v.sport}`;
+  let b = `${v.dst}:${v.dport}`;
+  let extra = '';
+  if (v.icmp) {
+    const echo = v.icmp.type === 8 || v.icmp.type === 0 || v.icmp.type === 128 || v.icmp.type === 129;
+    a = v.src;
+    b = v.dst;
+    extra = echo ? `|id${v.icmp.id}` : `|t${v.icmp.type}`;
+  }
+  return a < b ? `${v.proto}|${a}|${b}${extra}` : `${v.proto}|${b}|${a}${extra}`;
+}
+
+export class FlowTable {
+  private readonly flows = new Map<string, FlowState>();
+  private readonly maxFlows: number;
+  private readonly idleMs: number;
+  readonly counters: FlowCounters = { active: 0, created: 0, evictions: 0, expired: 0 };
+
+  constructor(private readonly opts: FlowTableOptions = {}) {
+    this.maxFlows = opts.maxFlows ?? 100_000;
+    this.idleMs = opts.idleMs ?? 60_000;
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * Accounts one judged packet to its flow. Adds the flow-level warnings (ROUTE_CHANGED,
+   * ASYMMETRIC_RETURN) to the verdict and its reason, and sets its flowKey. Returns the flow's key.
+   */
+  observe(v: PacketVerdict): string {
+    const key = flowKey(v);
+    v.flowKey = key;
+    let flow = this.flows.get(key);
+    if (flow) {
+      // Re-insert so Map order stays least-recently-seen first.
+      this.flows.delete(key);
+      this.flows.set(key, flow);
+    } else {
+      if (this.flows.size >= this.maxFlows) this.evictOldest();
+      flow = {
+        key,
+        family: v.family,
+        proto: v.proto,
+        forward: newDir(v),
+        firstSeenMs: v.timeMs,
+        lastSeenMs: v.timeMs,
+        warnings: new Set(),
+      };
+      this.flows.set(key, flow);
+      this.counters.created++;
+      this.counters.active = this.flows.size;
+    }
+    const isForward = v.src === flow.forward.src && v.sport === flow.forward.sport && v.dst === flow.forward.dst;
+    let dir: DirState;
+    if (isForward) dir = flow.forward;
+    else dir = flow.reverse ??= newDir(v);
+    const other = isForward ? flow.reverse : flow.forward;
+
+    if (v.timeMs > flow.lastSeenMs) flow.lastSeenMs = v.timeMs;
+    if (v.timeMs < flow.firstSeenMs) flow.firstSeenMs = v.timeMs;
+    dir.packets++;
+    dir.bytes += v.len ?? 0;
+    dir.verdicts[v.verdict]++;
+    dir.lastVerdict = v.verdict;
+    dir.lastReason = v.reason;
+    dir.observed = v.observed.map((h) => h.iface);
+
+    if (v.predicted.length > 0 || v.decision) {
+      const sig = `${v.decision}|${v.route ?? ''}|${v.predicted.slice(1).join(',')}`;
+      if (dir.predictionSig !== undefined && dir.predictionSig !== sig) {
+        addWarning(v, 'ROUTE_CHANGED', `the route changed during this flow: was ${describeSig(dir.predictionSig)}, now ${describeSig(sig)}`);
+      }
+      dir.predictionSig = sig;
+      dir.predicted = v.predicted;
+      dir.route = v.route;
+    }
+
+    const ends = nodeEnds(v.observed);
+    if (ends) {
+      dir.ingress = ends.ingress;
+      dir.egress = ends.egress;
+      if (other?.ingress && other.egress && !returnsSameWay(ends, { ingress: other.ingress, egress: other.egress })) {
+        addWarning(
+          v,
+          'ASYMMETRIC_RETURN',
+          `this direction enters on ${ends.ingress} and leaves via ${ends.egress.join(' → ')}, but the other direction ` +
+            `entered on ${other.ingress} and left via ${other.egress.join(' → ')}: the return path is not the reverse of the forward path`,
+        );
+      }
+    }
+
+    if (v.latencyUs !== undefined) (dir.latency ??= new LatencyHistogram()).add(v.latencyUs * 1000);
+    const ingressHop = v.observed.find((h) => h.dir === 'ingress' && !h.tunnel) ?? v.observed.find((h) => h.dir === 'ingress');
+    if (ingressHop) {
+      for (const h of v.observed) {
+        if (h.dir !== 'egress') continue;
+        dir.hopLatency ??= new Map();
+        let hist = dir.hopLatency.get(h.iface);
+        if (!hist) dir.hopLatency.set(h.iface, (hist = new LatencyHistogram()));
+        hist.add(h.timeNs - ingressHop.timeNs);
+      }
+    }
+    for (const w of v.warnings) flow.warnings.add(w);
+    return key;
+  }
+
+  get(key: string): FlowSummary | undefined {
+    const flow = this.flows.get(key);
+    return flow && summarize(flow, 'active');
+  }
+
+  all(): FlowSummary[] {
+    return [...this.flows.values()].map((f) => summarize(f, 'active'));
+  }
+
+  /** Ends flows idle for longer than idleMs (wall clock, ms). */
+  expire(nowMs: number): void {
+    const limit = nowMs - this.idleMs;
+    for (const flow of this.flows.values()) {
+      if (flow.lastSeenMs > limit) break;
+      this.flows.delete(flow.key);
+      this.counters.expired++;
+      this.opts.onEnd?.(summarize(flow, 'expired'));
+    }
+    this.counters.active = this.flows.size;
+  }
+
+  private evictOldest(): void {
+    const oldest = this.flows.values().next().value as FlowState | undefined;
+    if (!oldest) return;
+    this.flows.delete(oldest.key);
+    this.counters.evictions++;
+    this.opts.onEnd?.(summarize(oldest, 'evicted'));
+  }
+}
+
+function newDir(v: PacketVerdict): DirState {
+  return {
+    src: v.src,
+    dst: v.dst,
+    sport: v.sport,
+    dport: v.dport,
+    packets: 0,
+    bytes: 0,
+    verdicts: emptyVerdictCounts(),
+    observed: [],
+    predicted: [],
+  };
+}
+
+function addWarning(v: PacketVerdict, w: Warning, sentence: string): void {
+  if (!v.warnings.includes(w)) v.warnings.push(w);
+  v.reason = `${v.reason}; ${sentence}`;
+}
+
+function describeSig(sig: string): string {
+  const [decision, route, devs] = sig.split('|');
+  const via = devs ? ` via ${devs.split(',').join(' → ')}` : '';
+  return route ? `\`${route}\` (${decision}${via})` : `${decision}${via}`;
+}
+
+/** Where a packet entered the node (its first plain ingress) and the devices it left through. */
+function nodeEnds(hops: Hop[]): { ingress: string; egress: string[] } | undefined {
+  const ingress = hops.find((h) => h.dir === 'ingress' && !h.tunnel) ?? hops.find((h) => h.dir === 'ingress');
+  const egress = hops.filter((h) => h.dir === 'egress').map((h) => h.iface);
+  if (!ingress || egress.length === 0) return undefined;
+  return { ingress: ingress.iface, egress };
+}
+
+/**
+ * A reply takes the same way back when it enters through a device the request left by (the uplink or
+ * vxlan.calico for a tunnelled flow) and leaves through the device the request came in on.
+ */
+function returnsSameWay(
+  a: { ingress: string; egress: string[] },
+  b: { ingress: string; egress: string[] },
+): boolean {
+  return a.egress[a.egress.length - 1] === b.ingress && b.egress.includes(a.ingress);
+}
+
+function summarizeHist(h: LatencyHistogram | undefined): LatencySummary | undefined {
+  return h && h.samples > 0 ? h.summary() : undefined;
+}
+
+function summarizeDir(d: DirState): FlowDirection {
+  const out: FlowDirection = {
+    src: d.src,
+    dst: d.dst,
+    sport: d.sport,
+    dport: d.dport,
+    packets: d.packets,
+    bytes: d.bytes,
+    verdicts: { ...d.verdicts },
+    observed: d.observed,
+    predicted: d.predicted,
+    hopLatency: {},
+  };
+  if (d.route) out.route = d.route;
+  const lat = summarizeHist(d.latency);
+  if (lat) out.latency = lat;
+  if (d.hopLatency) for (const [iface, h] of d.hopLatency) out.hopLatency[iface] = h.summary();
+  if (d.lastVerdict) out.lastVerdict = d.lastVerdict;
+  if (d.lastReason) out.lastReason = d.lastReason;
+  return out;
+}
+
+function summarize(f: FlowState, state: FlowSummary['state']): FlowSummary {
+  const out: FlowSummary = {
+    key: f.key,
+    family: f.family,
+    proto: f.proto,
+    forward: summarizeDir(f.forward),
+    firstSeenMs: f.firstSeenMs,
+    lastSeenMs: f.lastSeenMs,
+    warnings: [...f.warnings],
+    state,
+  };
+  if (f.reverse) out.reverse = summarizeDir(f.reverse);
+  return out;
+}

@@ -1,0 +1,347 @@
+// Judges one packet: its observed path against the route model's prediction (made at ingress) and the
+// kernel FIB's answer (taken by the tc program at ingress). Every verdict carries a sentence that says
+// what happened and what to look at next.
+//
+// Order of the checks, and why:
+// 1. No prediction: nothing to compare with.
+// 2. Kernel view ≠ prediction → STALE_MODEL: when our model and the kernel's FIB disagree, the model
+//    cannot judge the packet, and that disagreement is the finding.
+// 3. Dropped on the node → EXPECTED_DROP when the prediction refused the packet (blackhole & co),
+//    else DROPPED.
+// 4. Otherwise the devices it left through against the predicted egress devices: MATCHED, DIVERGED,
+//    or INCOMPLETE when neither an egress nor a drop completed the path within the window.
+import type { KernelView, TraceEvent } from '../capture/event';
+import type { Prediction } from '../routing/types';
+import type { ObservedPacket } from './correlate';
+import type { Hop, PacketVerdict, Verdict, Warning } from './types';
+
+export interface VerdictContext {
+  /** Whether a hook is attached to this interface (undefined: not known). */
+  isTraced?: (iface: string) => boolean | undefined;
+  /** Interface MTU from the route model's links. */
+  mtuOf?: (iface: string) => number | undefined;
+  /** Events lost so far (kernel ring buffer + pipe), to say when a missing hop may just be lost. */
+  lostEvents?: () => number;
+}
+
+/** Decisions with which the kernel refuses to forward: a drop is what they predict. */
+const REFUSING = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'no_route', 'martian', 'forwarding_disabled']);
+
+const L2_HEADER = 14;
+
+export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdict {
+  const events = [...p.events].sort((a, b) => a.timeNs - b.timeNs);
+  const first = p.ingress ?? events[0];
+  const pred = p.predicted?.prediction;
+  const hops = events.map(toHop);
+  const ingressIface = p.ingress?.iface;
+  const predicted = pred ? [...(ingressIface ? [ingressIface] : []), ...pred.egressPath] : [];
+  const kernelEv = p.ingress?.kernel ?? events.find((e) => e.kernel)?.kernel;
+  const egress = egressDevices(events);
+  const nodeDrop = p.drop && isNodeDrop(p.drop, events, pred);
+
+  const base: PacketVerdict = {
+    fingerprint: p.fingerprint,
+    timeMs: first.wallMs,
+    family: first.family,
+    proto: first.proto,
+    src: first.src,
+    dst: first.dst,
+    sport: first.sport,
+    dport: first.dport,
+    verdict: 'INCOMPLETE',
+    reason: '',
+    warnings: [],
+    observed: hops,
+    predicted,
+    len: first.len,
+  };
+  if (first.proto === 1 || first.proto === 58) {
+    base.icmp = { type: first.icmpType, code: first.icmpCode, id: first.icmpId, seq: first.icmpSeq };
+  }
+  if (kernelEv) {
+    base.kernel = { result: kernelEv.resultName };
+    if (kernelEv.iface) base.kernel.iface = kernelEv.iface;
+    if (kernelEv.nexthop) base.kernel.nexthop = kernelEv.nexthop;
+  }
+  if (pred) {
+    base.decision = pred.decision;
+    if (pred.route) base.route = pred.route;
+    base.generation = p.predicted!.generation;
+  }
+  const latency = latencyUs(p.ingress, events);
+  if (latency !== undefined) base.latencyUs = latency;
+  base.warnings = mtuWarnings(first, pred, kernelEv, p.drop, ctx);
+
+  const set = (verdict: Verdict, reason: string): PacketVerdict => {
+    base.verdict = verdict;
+    base.reason = ingressIface || !events.some((e) => e.kind !== 'drop')
+      ? reason
+      : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`;
+    return base;
+  };
+
+  if (!pred) {
+    return set(
+      'INCOMPLETE',
+      `no route prediction for ${first.dst}: the route model was not ready when the packet was seen; ` +
+        `observed ${pathText(hops)}`,
+    );
+  }
+
+  const agrees = kernelEv ? kernelAgrees(kernelEv, pred) : undefined;
+  if (agrees === false) {
+    return set(
+      'STALE_MODEL',
+      `the kernel FIB ${kernelText(kernelEv!)} but the route model (generation ${p.predicted!.generation}) ` +
+        `predicted ${predictionText(pred)}; observed ${pathText(hops)}. The model is stale or misses state ` +
+        `(policy rules, a route not yet seen): compare \`ip route get ${first.dst} from ${first.src} iif ${ingressIface ?? 'lo'}\` with the model`,
+    );
+  }
+
+  if (nodeDrop) {
+    const where = dropPlace(p.drop!, egress);
+    const why = dropReasonName(p.drop!);
+    if (REFUSING.has(pred.decision)) {
+      return set('EXPECTED_DROP', `dropped as predicted: ${refusalText(pred, first.dst)}; the kernel dropped it ${where} (${why})`);
+    }
+    return set(
+      'DROPPED',
+      `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${dropHint(why, where)}`,
+    );
+  }
+
+  const tail = p.drop ? `; afterwards dropped beyond this node (${dropReasonName(p.drop)})` : '';
+
+  if (REFUSING.has(pred.decision)) {
+    if (egress.length > 0) {
+      return set(
+        'DIVERGED',
+        `predicted to be dropped (${refusalText(pred, first.dst)}) but it left via ${egress.join(' → ')}${tail}`,
+      );
+    }
+    return set(
+      'INCOMPLETE',
+      `predicted to be dropped (${refusalText(pred, first.dst)}) but no drop was seen within ${p.windowMs} ms` +
+        `${lostText(ctx)}: is the skb:kfree_skb tracepoint attached?`,
+    );
+  }
+
+  const expected = pred.egressPath;
+  if (expected.length === 0) {
+    if (egress.length === 0) return set('MATCHED', `delivered on this node as predicted: ${predictionText(pred)}`);
+    return set('DIVERGED', `predicted ${predictionText(pred)} but it left via ${egress.join(' → ')}${tail}`);
+  }
+
+  if (sameDevices(egress, expected, pred)) {
+    const tunnelHop = hops.find((h) => h.tunnel);
+    const wantOuter = pred.outer?.dst;
+    if (tunnelHop && wantOuter && tunnelHop.tunnel!.outerDst !== wantOuter) {
+      return set(
+        'DIVERGED',
+        `left via ${egress.join(' → ')} as predicted but encapsulated to ${tunnelHop.tunnel!.outerDst} ` +
+          `instead of ${wantOuter} (the FDB entry for the VTEP): check \`bridge fdb show dev ${pred.outer!.vxlanDev}\``,
+      );
+    }
+    const encap = tunnelHop?.tunnel
+      ? `, encapsulated to ${tunnelHop.tunnel.outerDst} (VNI ${tunnelHop.tunnel.vni})`
+      : '';
+    return set('MATCHED', `left via ${egress.join(' → ')}${encap} as predicted by ${routeText(pred)}${tail}`);
+  }
+
+  if (egress.length === 0 || isPrefix(egress, expected)) {
+    const missing = expected.slice(egress.length);
+    const untraced = missing.filter((d) => ctx.isTraced?.(d) === false);
+    const seen = egress.length ? `left via ${egress.join(' → ')} as predicted but ` : '';
+    const notTraced = untraced.length
+      ? `${untraced.join(', ')} ${untraced.length > 1 ? 'are' : 'is'} not traced (no hook attached)`
+      : `no hook saw it there${lostText(ctx)}`;
+    return set(
+      'INCOMPLETE',
+      `${seen}not seen on ${missing.join(' → ')} (predicted by ${routeText(pred)}) and no drop within ` +
+        `${p.windowMs} ms: ${notTraced}`,
+    );
+  }
+
+  const after = kernelEv && agrees
+    ? `; the kernel FIB chose ${kernelEv.iface ?? expected[0]} too, so something after the route lookup moved it ` +
+      `(a tc/eBPF redirect, a mark-based policy route, NAT): check \`tc filter show dev ${ingressIface ?? expected[0]} ingress\``
+    : '';
+  return set(
+    'DIVERGED',
+    `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
+  );
+}
+
+function toHop(ev: TraceEvent): Hop {
+  const hop: Hop = { iface: ev.iface, dir: ev.kind === 'drop' ? 'drop' : ev.dir, timeNs: ev.timeNs };
+  if (ev.tunnel) hop.tunnel = { outerSrc: ev.tunnel.outerSrc, outerDst: ev.tunnel.outerDst, vni: ev.tunnel.vni };
+  if (ev.kind === 'drop') hop.dropReason = dropReasonName(ev);
+  return hop;
+}
+
+function egressDevices(events: TraceEvent[]): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.kind !== 'drop' && e.dir === 'egress' && out[out.length - 1] !== e.iface) out.push(e.iface);
+  }
+  return out;
+}
+
+/**
+ * A drop belongs to this node unless the packet had already left: nothing left before it, or it left
+ * only through the first devices of the predicted path (dropped between vxlan.calico and the uplink).
+ */
+function isNodeDrop(drop: TraceEvent, events: TraceEvent[], pred: Prediction | undefined): boolean {
+  const before = egressDevices(events.filter((e) => e.timeNs <= drop.timeNs && e !== drop));
+  if (before.length === 0) return true;
+  const expected = pred?.egressPath ?? [];
+  return before.length < expected.length && isPrefix(before, expected);
+}
+
+function dropPlace(drop: TraceEvent, egress: string[]): string {
+  const at = drop.iface ? `at ${drop.iface}` : 'on this node';
+  return egress.length ? `${at} after it left via ${egress.join(' → ')}` : at;
+}
+
+export function dropReasonName(ev: TraceEvent): string {
+  const name = ev.dropReasonName ?? (ev.dropReason !== undefined ? `reason ${ev.dropReason}` : 'unknown reason');
+  return name.replace(/^SKB_DROP_REASON_/, '');
+}
+
+function dropHint(reason: string, where: string): string {
+  if (reason.startsWith('NETFILTER')) {
+    return 'a netfilter rule (iptables/nftables) dropped it: look for a DROP in the forward path with `nft list ruleset` or `iptables-save` on the node (Calico policy lives in cali-* chains)';
+  }
+  if (reason === 'IP_RPFILTER') return 'the reverse-path filter refused its source: check rp_filter on the ingress interface';
+  if (reason.startsWith('NEIGH')) return 'the next hop did not resolve: check `ip neigh` for the gateway';
+  if (reason === 'PKT_TOO_BIG' || reason.startsWith('FRAG')) return 'it exceeds the path MTU: check the MTU of the egress device';
+  if (reason.startsWith('TC_')) return `a tc filter or eBPF program dropped it ${where}: check \`tc filter show\` and \`bpftool net\``;
+  if (reason === 'XDP') return 'an XDP program dropped it: check `bpftool net`';
+  if (['QDISC_DROP', 'FULL_RING', 'CPU_BACKLOG', 'NOMEM'].includes(reason)) return 'a queue overflowed: the node is congested';
+  if (reason === 'IP_INNOROUTES' || reason === 'IP_OUTNOROUTES') return 'the kernel found no route: compare `ip route get` with the model';
+  if (reason === 'NOT_SPECIFIED') return 'the kernel gave no reason: check routes of type blackhole/unreachable/prohibit, policy rules and tc filters';
+  return 'see the kernel drop reason';
+}
+
+const DECISION_WORDS: Record<string, string> = {
+  blackhole: 'a blackhole route',
+  unreachable: 'an unreachable route',
+  prohibit: 'a prohibit route',
+  throw: 'a throw route with no route after it',
+  no_route: 'no route',
+  martian: 'a martian address / reverse-path check',
+  forwarding_disabled: 'forwarding disabled on the ingress interface',
+};
+
+function refusalText(pred: Prediction, dst: string): string {
+  const words = DECISION_WORDS[pred.decision] ?? pred.decision;
+  const route = pred.route ? ` \`${pred.route}\`` : pred.rule ? ` (rule \`${pred.rule}\`)` : '';
+  if (pred.calico === 'ipam-block-blackhole') {
+    return `${dst} is in this node's IPAM block but has no pod (no /32 route), so Calico's IPAM-block blackhole${route} catches it`;
+  }
+  return `${words}${route} matches ${dst}`;
+}
+
+function routeText(pred: Prediction): string {
+  return pred.route ? `\`${pred.route}\`` : pred.rule ? `rule \`${pred.rule}\`` : `the ${pred.decision} decision`;
+}
+
+function predictionText(pred: Prediction): string {
+  if (REFUSING.has(pred.decision)) return `the model predicted ${DECISION_WORDS[pred.decision] ?? pred.decision} (${routeText(pred)})`;
+  if (pred.egressPath.length === 0) return `${routeText(pred)} predicted ${pred.decision} delivery`;
+  return `${routeText(pred)} predicted egress via ${pred.egressPath.join(' → ')}`;
+}
+
+function kernelText(k: KernelView): string {
+  const dev = k.iface ?? (k.ifindex ? `ifindex ${k.ifindex}` : undefined);
+  if (dev) return `chose ${dev}${k.nexthop ? ` via ${k.nexthop}` : ''} (${k.resultName})`;
+  return `answered ${k.resultName}`;
+}
+
+function pathText(hops: Hop[]): string {
+  if (hops.length === 0) return 'nothing';
+  return hops.map((h) => (h.dir === 'drop' ? `drop@${h.iface || '?'}` : `${h.iface}(${h.dir === 'ingress' ? 'in' : 'out'})`)).join(' → ');
+}
+
+function lostText(ctx: VerdictContext): string {
+  const lost = ctx.lostEvents?.() ?? 0;
+  return lost > 0 ? ` (${lost} events were lost so far, it may be one of them)` : '';
+}
+
+/** Whether the kernel FIB's answer is the one the prediction implies (undefined: cannot tell). */
+export function kernelAgrees(k: KernelView, pred: Prediction): boolean | undefined {
+  switch (k.resultName) {
+    case 'success':
+    case 'no_neigh':
+    case 'frag_needed': {
+      if (pred.decision !== 'unicast') return false;
+      if (!k.iface) return undefined;
+      const devs = new Set<string>();
+      if (pred.dev) devs.add(pred.dev);
+      for (const n of pred.nexthops) if (n.dev) devs.add(n.dev);
+      if (pred.egressPath[0]) devs.add(pred.egressPath[0]);
+      return devs.has(k.iface);
+    }
+    case 'blackhole':
+    case 'unreachable':
+    case 'prohibit':
+      return pred.decision === k.resultName;
+    case 'not_fwded':
+    case 'fwd_disabled':
+      // Local delivery, no route, throw, broadcast… all answer "not forwarded".
+      return pred.decision !== 'unicast' && pred.decision !== 'blackhole' && pred.decision !== 'unreachable' && pred.decision !== 'prohibit';
+    default:
+      return undefined;
+  }
+}
+
+function sameDevices(egress: string[], expected: string[], pred: Prediction): boolean {
+  if (egress.length !== expected.length) return false;
+  for (let i = 0; i < egress.length; i++) {
+    if (egress[i] === expected[i]) continue;
+    // Multipath: the kernel hashes to one of the next hops; any of them is the prediction.
+    if (i === 0 && pred.nexthops.length > 1 && pred.nexthops.some((n) => n.dev === egress[0])) continue;
+    return false;
+  }
+  return true;
+}
+
+function isPrefix(a: string[], b: string[]): boolean {
+  if (a.length > b.length) return false;
+  return a.every((d, i) => d === b[i]);
+}
+
+function latencyUs(ingress: TraceEvent | undefined, events: TraceEvent[]): number | undefined {
+  if (!ingress) return undefined;
+  let last: number | undefined;
+  for (const e of events) if (e.kind !== 'drop' && e.dir === 'egress') last = e.timeNs;
+  if (last === undefined) return undefined;
+  return Math.round((last - ingress.timeNs) / 10) / 100;
+}
+
+function mtuWarnings(
+  first: TraceEvent,
+  pred: Prediction | undefined,
+  kernel: KernelView | undefined,
+  drop: TraceEvent | undefined,
+  ctx: VerdictContext,
+): Warning[] {
+  if (kernel?.resultName === 'frag_needed') return ['MTU_EXCEEDED'];
+  if (drop) {
+    const why = dropReasonName(drop);
+    if (why === 'PKT_TOO_BIG' || why.startsWith('FRAG')) return ['MTU_EXCEEDED'];
+  }
+  // TCP is segmented by GSO after the route lookup, so a large TCP skb is not an oversized packet.
+  if (!pred || first.proto === 6) return [];
+  const l3 = first.len - L2_HEADER;
+  const outer = pred.outer;
+  if (outer) {
+    const underlayMtu = outer.underlayMtu ?? (outer.underlayDev ? ctx.mtuOf?.(outer.underlayDev) : undefined);
+    if (underlayMtu && l3 + outer.overhead > underlayMtu) return ['MTU_EXCEEDED'];
+  }
+  const dev = pred.egressPath[0];
+  const mtu = dev ? ctx.mtuOf?.(dev) : undefined;
+  if (mtu && l3 > mtu) return ['MTU_EXCEEDED'];
+  return [];
+}
