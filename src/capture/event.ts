@@ -72,6 +72,8 @@ export interface TraceEvent {
   /** kind 'flow': counters since the last flush. */
   packets?: number;
   bytes?: number;
+  /** Outermost 802.1Q VLAN id, when the frame was tagged. */
+  vlan?: number;
   /** Parser notes: 'truncated', 'bad_ihl', 'fragment', 'ipv6_ext_limit', 'bad_vxlan', … (empty when clean). */
   anomalies?: string[];
 }

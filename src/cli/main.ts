@@ -1,9 +1,10 @@
 // The calitrace command: dispatches to one module per subcommand. Wiring only.
 import { Command, UsageError } from './command';
 import { labCommand } from './lab';
+import { traceCommand } from './trace';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand];
+const commands: Command[] = [labCommand, traceCommand];
 
 const VERSION = '0.1.0';
 

@@ -1,0 +1,382 @@
+// Wire records and control frames → typed values. Every offset comes from wire.ts (mirroring
+// bpf/event.h). A record is read field by field with Buffer.readUInt*LE straight from the frame bytes:
+// no slices, no BigInt, no intermediate objects; addresses are formatted from lookup tables and the
+// common IPv4 ones are cached, anomaly lists are shared per bitmask. decodeRecord() can fill a caller's
+// TraceEvent in place, so a consumer that does not keep events decodes with no allocation beyond the
+// strings it asks for.
+import type { TraceEvent, KernelView, TunnelInfo } from './event';
+import {
+  ANOMALY_BITS,
+  ACK,
+  Dir,
+  ERROR,
+  EV,
+  EVENT_SIZE,
+  EVENTS_HDR,
+  FIB_NOT_RUN,
+  FIB_RESULT_NAMES,
+  HELLO,
+  Kind,
+  LINK,
+  LINK_HOW_NAMES,
+  LINK_STATE_NAMES,
+  LinkRole,
+  STATS,
+  readI64,
+  readU64,
+} from './wire';
+
+const DEC = Array.from({ length: 256 }, (_, i) => String(i));
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Bounded cache of formatted IPv4 addresses keyed by their u32 value: pod traffic repeats a few. */
+const V4_CACHE_MAX = 4096;
+const v4Cache = new Map<number, string>();
+
+export function formatIpv4(buf: Buffer, off: number): string {
+  const key = buf.readUInt32BE(off);
+  let s = v4Cache.get(key);
+  if (s === undefined) {
+    s = DEC[buf[off]] + '.' + DEC[buf[off + 1]] + '.' + DEC[buf[off + 2]] + '.' + DEC[buf[off + 3]];
+    if (v4Cache.size >= V4_CACHE_MAX) v4Cache.clear();
+    v4Cache.set(key, s);
+  }
+  return s;
+}
+
+/** RFC 5952 text: lower-case hex, no leading zeros, the longest run (≥ 2) of zero groups as '::'. */
+export function formatIpv6(buf: Buffer, off: number): string {
+  let bestStart = -1;
+  let bestLen = 0;
+  let runStart = -1;
+  for (let g = 0; g < 8; g++) {
+    const zero = buf[off + 2 * g] === 0 && buf[off + 2 * g + 1] === 0;
+    if (zero) {
+      if (runStart < 0) runStart = g;
+      const len = g - runStart + 1;
+      if (len > bestLen) {
+        bestLen = len;
+        bestStart = runStart;
+      }
+    } else runStart = -1;
+  }
+  if (bestLen < 2) bestStart = -1;
+  let s = '';
+  for (let g = 0; g < 8; g++) {
+    if (g === bestStart) {
+      s += g === 0 ? '::' : ':';
+      g += bestLen - 1;
+      continue;
+    }
+    s += ((buf[off + 2 * g] << 8) | buf[off + 2 * g + 1]).toString(16);
+    if (g < 7) s += ':';
+  }
+  return s;
+}
+
+export function formatAddr(family: number, buf: Buffer, off: number): string {
+  if (family === 4) return formatIpv4(buf, off);
+  if (family === 6) return formatIpv6(buf, off);
+  return '';
+}
+
+/** The u64 at `off` as 16 hex digits, most significant first (the value, not the byte order). */
+export function formatU64Hex(buf: Buffer, off: number): string {
+  return (
+    HEX2[buf[off + 7]] + HEX2[buf[off + 6]] + HEX2[buf[off + 5]] + HEX2[buf[off + 4]] +
+    HEX2[buf[off + 3]] + HEX2[buf[off + 2]] + HEX2[buf[off + 1]] + HEX2[buf[off]]
+  );
+}
+
+const anomalyCache = new Map<number, readonly string[]>();
+const NO_ANOMALIES: readonly string[] = Object.freeze([]);
+
+/** Anomaly bitmask → names; one frozen array per distinct mask, shared by every event. */
+export function anomalyNames(mask: number): readonly string[] {
+  if (mask === 0) return NO_ANOMALIES;
+  let names = anomalyCache.get(mask);
+  if (!names) {
+    const list: string[] = [];
+    let known = 0;
+    for (const [bit, name] of ANOMALY_BITS) {
+      known |= bit;
+      if (mask & bit) list.push(name);
+    }
+    if (mask & ~known) list.push(`unknown_0x${(mask & ~known).toString(16)}`);
+    names = Object.freeze(list);
+    anomalyCache.set(mask, names);
+  }
+  return names;
+}
+
+export function fibResultName(code: number): string {
+  return FIB_RESULT_NAMES[code] ?? `code_${code}`;
+}
+
+// ---- control frames ----------------------------------------------------------------------------
+
+export interface Hello {
+  version: number;
+  recordSize: number;
+  features: number;
+  ncpus: number;
+  pid: number;
+  realtimeOffsetNs: number;
+  mode: 'packet' | 'flow';
+  netnsIno: number;
+  kernelRelease: string;
+  /** enum skb_drop_reason value → name (SKB_DROP_REASON_ prefix stripped), from the kernel's BTF. */
+  dropReasons: Map<number, string>;
+}
+
+export class DecodeError extends Error {}
+
+function need(len: number, min: number, what: string): void {
+  if (len < min) throw new DecodeError(`${what} frame too short: ${len} bytes, need at least ${min}`);
+}
+
+export function decodeHello(buf: Buffer, off: number, len: number): Hello {
+  need(len, HELLO.size, 'HELLO');
+  const relLen = buf.readUInt16LE(off + HELLO.kernelReleaseLen);
+  const count = buf.readUInt32LE(off + HELLO.reasonCount);
+  const end = off + len;
+  let p = off + HELLO.size;
+  if (p + relLen > end) throw new DecodeError('HELLO frame: kernel release runs past the frame');
+  const kernelRelease = buf.toString('utf8', p, p + relLen);
+  p += relLen;
+  const dropReasons = new Map<number, string>();
+  for (let i = 0; i < count; i++) {
+    if (p + 6 > end) throw new DecodeError(`HELLO frame: drop reason ${i} of ${count} runs past the frame`);
+    const value = buf.readUInt32LE(p);
+    const nameLen = buf.readUInt16LE(p + 4);
+    if (p + 6 + nameLen > end) throw new DecodeError(`HELLO frame: drop reason ${i} name runs past the frame`);
+    dropReasons.set(value, buf.toString('latin1', p + 6, p + 6 + nameLen));
+    p += 6 + nameLen;
+  }
+  return {
+    version: buf.readUInt16LE(off + HELLO.protocolVersion),
+    recordSize: buf.readUInt16LE(off + HELLO.recordSize),
+    features: buf.readUInt32LE(off + HELLO.features),
+    ncpus: buf.readUInt32LE(off + HELLO.ncpus),
+    pid: buf.readUInt32LE(off + HELLO.pid),
+    realtimeOffsetNs: readI64(buf, off + HELLO.realtimeOffsetNs),
+    mode: buf.readUInt32LE(off + HELLO.mode) === 1 ? 'flow' : 'packet',
+    netnsIno: buf.readUInt32LE(off + HELLO.netnsIno),
+    kernelRelease,
+    dropReasons,
+  };
+}
+
+export interface LoaderStats {
+  tsNs: number;
+  eventsSent: number;
+  framesSent: number;
+  rbFailTotal: number;
+  pktsSeen: number;
+  pktsMatched: number;
+  dropsSeen: number;
+  flowRecords: number;
+  linksAttached: number;
+  rbFailPerCpu: number[];
+}
+
+export function decodeStats(buf: Buffer, off: number, len: number): LoaderStats {
+  need(len, STATS.size, 'STATS');
+  const ncpus = buf.readUInt32LE(off + STATS.ncpus);
+  const perCpu: number[] = [];
+  for (let i = 0; i < ncpus && STATS.size + 8 * (i + 1) <= len; i++) perCpu.push(readU64(buf, off + STATS.size + 8 * i));
+  return {
+    tsNs: readU64(buf, off + STATS.tsNs),
+    eventsSent: readU64(buf, off + STATS.eventsSent),
+    framesSent: readU64(buf, off + STATS.framesSent),
+    rbFailTotal: readU64(buf, off + STATS.rbFailTotal),
+    pktsSeen: readU64(buf, off + STATS.pktsSeen),
+    pktsMatched: readU64(buf, off + STATS.pktsMatched),
+    dropsSeen: readU64(buf, off + STATS.dropsSeen),
+    flowRecords: readU64(buf, off + STATS.flowRecords),
+    linksAttached: readU64(buf, off + STATS.linksAttached),
+    rbFailPerCpu: perCpu,
+  };
+}
+
+export interface LinkEvent {
+  ifindex: number;
+  name: string;
+  state: 'detached' | 'attached' | 'failed';
+  how: 'none' | 'tcx' | 'tc';
+  /** Matched an attach pattern. */
+  pattern: boolean;
+  /** vxlan.calico's underlay device. */
+  uplink: boolean;
+}
+
+export function decodeLink(buf: Buffer, off: number, len: number): LinkEvent {
+  need(len, LINK.size, 'LINK');
+  const nameLen = buf.readUInt16LE(off + LINK.nameLen);
+  if (LINK.size + nameLen > len) throw new DecodeError('LINK frame: name runs past the frame');
+  const role = buf[off + LINK.role];
+  return {
+    ifindex: buf.readUInt32LE(off + LINK.ifindex),
+    name: buf.toString('utf8', off + LINK.size, off + LINK.size + nameLen),
+    state: LINK_STATE_NAMES[buf[off + LINK.state]] ?? 'failed',
+    how: LINK_HOW_NAMES[buf[off + LINK.how]] ?? 'none',
+    pattern: (role & LinkRole.PATTERN) !== 0,
+    uplink: (role & LinkRole.UPLINK) !== 0,
+  };
+}
+
+export interface LoaderError {
+  errno: number;
+  fatal: boolean;
+  message: string;
+}
+
+export function decodeError(buf: Buffer, off: number, len: number): LoaderError {
+  need(len, ERROR.size, 'ERROR');
+  const msgLen = Math.min(buf.readUInt16LE(off + ERROR.msgLen), len - ERROR.size);
+  return {
+    errno: buf.readInt32LE(off + ERROR.err),
+    fatal: buf[off + ERROR.fatal] === 1,
+    message: buf.toString('utf8', off + ERROR.size, off + ERROR.size + msgLen),
+  };
+}
+
+export interface Ack {
+  status: number;
+  line: string;
+  message: string;
+}
+
+export function decodeAck(buf: Buffer, off: number, len: number): Ack {
+  need(len, ACK.size, 'ACK');
+  const lineLen = buf.readUInt16LE(off + ACK.lineLen);
+  const msgLen = buf.readUInt16LE(off + ACK.msgLen);
+  if (ACK.size + lineLen + msgLen > len) throw new DecodeError('ACK frame: text runs past the frame');
+  const p = off + ACK.size;
+  return {
+    status: buf.readInt32LE(off + ACK.status),
+    line: buf.toString('utf8', p, p + lineLen),
+    message: buf.toString('utf8', p + lineLen, p + lineLen + msgLen),
+  };
+}
+
+// ---- event records -----------------------------------------------------------------------------
+
+/** What a record needs from earlier frames to become a TraceEvent. */
+export interface DecodeContext {
+  /** ifindex → interface name, from LINK frames (kept after detach: records may still be in flight). */
+  linkNames: Map<number, string>;
+  /** From HELLO. */
+  dropReasons: Map<number, string>;
+  realtimeOffsetNs: number;
+}
+
+export function newDecodeContext(): DecodeContext {
+  return { linkNames: new Map(), dropReasons: new Map(), realtimeOffsetNs: 0 };
+}
+
+/** Calls `each(buf, recordOffset)` for every record of an EVENTS payload; returns the count. */
+export function forEachRecord(buf: Buffer, off: number, len: number, each: (buf: Buffer, recordOff: number) => void): number {
+  need(len, EVENTS_HDR.size, 'EVENTS');
+  const count = buf.readUInt32LE(off + EVENTS_HDR.count);
+  const size = buf.readUInt32LE(off + EVENTS_HDR.recordSize);
+  if (size < EVENT_SIZE) {
+    throw new DecodeError(`EVENTS frame: record size ${size} is smaller than protocol 1's ${EVENT_SIZE}: rebuild the loader`);
+  }
+  if (EVENTS_HDR.size + count * size > len) {
+    throw new DecodeError(`EVENTS frame: ${count} records of ${size} bytes do not fit in ${len} bytes`);
+  }
+  let p = off + EVENTS_HDR.size;
+  for (let i = 0; i < count; i++, p += size) each(buf, p);
+  return count;
+}
+
+const KIND_NAMES: Record<number, TraceEvent['kind']> = { [Kind.PACKET]: 'packet', [Kind.FLOW]: 'flow', [Kind.DROP]: 'drop' };
+
+/**
+ * Decodes the record at buf[off] into `into` (or a new object). Optional fields absent from this
+ * record are set to undefined on a reused target (no delete: keeps the object's shape stable);
+ * kernel/tunnel sub-objects of a reused target are refilled.
+ */
+export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent): TraceEvent {
+  const ev = (into ?? {}) as TraceEvent;
+  const tsNs = readU64(buf, off + EV.tsNs);
+  const kind = buf[off + EV.kind];
+  const family = buf[off + EV.family];
+  const ifindex = buf.readUInt32LE(off + EV.ifindex);
+  ev.kind = KIND_NAMES[kind] ?? 'packet';
+  ev.timeNs = tsNs;
+  ev.wallMs = (tsNs + ctx.realtimeOffsetNs) / 1e6;
+  ev.ifindex = ifindex;
+  ev.iface = ifindex === 0 ? '' : (ctx.linkNames.get(ifindex) ?? `if${ifindex}`);
+  ev.dir = buf[off + EV.dir] === Dir.EGRESS ? 'egress' : 'ingress';
+  ev.len = buf.readUInt32LE(off + EV.len);
+  ev.family = family as 4 | 6; // 0 for a non-IP frame (the anomalies say why it was reported)
+  ev.proto = buf[off + EV.proto];
+  ev.src = formatAddr(family, buf, off + EV.src);
+  ev.dst = formatAddr(family, buf, off + EV.dst);
+  ev.sport = buf.readUInt16LE(off + EV.sport);
+  ev.dport = buf.readUInt16LE(off + EV.dport);
+  ev.tcpFlags = buf[off + EV.tcpFlags];
+  ev.icmpType = buf[off + EV.icmpType];
+  ev.icmpCode = buf[off + EV.icmpCode];
+  ev.icmpId = buf.readUInt16LE(off + EV.icmpId);
+  ev.icmpSeq = buf.readUInt16LE(off + EV.icmpSeq);
+  ev.ipId = buf.readUInt32LE(off + EV.ipId);
+  ev.ttl = buf[off + EV.ttl];
+  ev.mark = buf.readUInt32LE(off + EV.mark);
+  ev.fingerprint = formatU64Hex(buf, off + EV.fingerprint);
+
+  const fib = buf[off + EV.fibResult];
+  if (fib !== FIB_NOT_RUN) {
+    const k: KernelView = ev.kernel ?? ({} as KernelView);
+    const fibIf = buf.readUInt32LE(off + EV.fibIfindex);
+    const nhFamily = buf[off + EV.fibFamily];
+    k.result = fib;
+    k.resultName = fibResultName(fib);
+    k.ifindex = fibIf;
+    const name = fibIf === 0 ? undefined : ctx.linkNames.get(fibIf);
+    if (name !== undefined) k.iface = name;
+    else if (k.iface !== undefined) k.iface = undefined;
+    if (nhFamily === 4 || nhFamily === 6) k.nexthop = formatAddr(nhFamily, buf, off + EV.fibNexthop);
+    else if (k.nexthop !== undefined) k.nexthop = undefined;
+    ev.kernel = k;
+  } else if (ev.kernel) ev.kernel = undefined;
+
+  const tunFamily = buf[off + EV.tunFamily];
+  if (tunFamily === 4 || tunFamily === 6) {
+    const t: TunnelInfo = ev.tunnel ?? ({} as TunnelInfo);
+    t.outerSrc = formatAddr(tunFamily, buf, off + EV.tunSrc);
+    t.outerDst = formatAddr(tunFamily, buf, off + EV.tunDst);
+    t.vni = buf.readUInt32LE(off + EV.vni);
+    t.udpSport = buf.readUInt16LE(off + EV.tunSport);
+    t.udpDport = buf.readUInt16LE(off + EV.tunDport);
+    ev.tunnel = t;
+  } else if (ev.tunnel) ev.tunnel = undefined;
+
+  if (kind === Kind.DROP) {
+    const reason = buf.readUInt32LE(off + EV.dropReason);
+    ev.dropReason = reason;
+    ev.dropReasonName = ctx.dropReasons.get(reason) ?? `reason_${reason}`;
+  } else if (ev.dropReason !== undefined) {
+    ev.dropReason = undefined;
+    ev.dropReasonName = undefined;
+  }
+
+  if (kind === Kind.FLOW) {
+    ev.packets = readU64(buf, off + EV.packets);
+    ev.bytes = readU64(buf, off + EV.bytes);
+  } else if (ev.packets !== undefined) {
+    ev.packets = undefined;
+    ev.bytes = undefined;
+  }
+
+  const anomalies = buf.readUInt32LE(off + EV.anomalies);
+  if (anomalies !== 0) ev.anomalies = anomalyNames(anomalies) as string[];
+  else if (ev.anomalies) ev.anomalies = undefined;
+
+  const vlan = buf.readUInt16LE(off + EV.vlan);
+  if (vlan !== 0) ev.vlan = vlan;
+  else if (ev.vlan !== undefined) ev.vlan = undefined;
+  return ev;
+}

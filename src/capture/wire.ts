@@ -1,0 +1,163 @@
+// The wire format as TypeScript sees it: every constant and byte offset of bpf/event.h, in this one
+// table, so frames.ts and decode.ts never write a bare number. When event.h changes, this file changes
+// with it (the golden-bytes test compares the two through the real loader's output).
+//
+// Integers are little-endian; addresses are network-order bytes (see event.h).
+
+export const PROTOCOL_VERSION = 1;
+/** "CTTR" on the wire: 54 43 54 52, read as a little-endian u32. */
+export const FRAME_MAGIC = 0x52544354;
+export const FRAME_HDR_SIZE = 16;
+export const FRAME_MAX_PAYLOAD = 1 << 20;
+
+/** struct ct_frame_hdr */
+export const FRAME = { magic: 0, version: 4, type: 6, length: 8, seq: 12 } as const;
+
+export const FrameType = {
+  HELLO: 1,
+  EVENTS: 2,
+  STATS: 3,
+  LINK: 4,
+  ERROR: 5,
+  ACK: 6,
+  BYE: 7,
+} as const;
+
+export const FRAME_TYPE_NAMES: Record<number, string> = {
+  1: 'HELLO',
+  2: 'EVENTS',
+  3: 'STATS',
+  4: 'LINK',
+  5: 'ERROR',
+  6: 'ACK',
+  7: 'BYE',
+};
+
+/** struct ct_events_hdr, then `count` records of `record_size` bytes. */
+export const EVENTS_HDR = { count: 0, recordSize: 4, size: 8 } as const;
+
+/** struct ct_event (176 bytes). */
+export const EVENT_SIZE = 176;
+export const EV = {
+  tsNs: 0,
+  fingerprint: 8,
+  packets: 16,
+  bytes: 24,
+  ifindex: 32,
+  len: 36,
+  mark: 40,
+  anomalies: 44,
+  ipId: 48,
+  dropReason: 52,
+  fibIfindex: 56,
+  vni: 60,
+  kind: 64,
+  dir: 65,
+  family: 66,
+  proto: 67,
+  tcpFlags: 68,
+  ttl: 69,
+  icmpType: 70,
+  icmpCode: 71,
+  sport: 72,
+  dport: 74,
+  icmpId: 76,
+  icmpSeq: 78,
+  fibResult: 80,
+  fibFamily: 81,
+  tunFamily: 82,
+  vlan: 84,
+  tunSport: 86,
+  tunDport: 88,
+  src: 96,
+  dst: 112,
+  fibNexthop: 128,
+  tunSrc: 144,
+  tunDst: 160,
+} as const;
+
+export const Kind = { PACKET: 1, FLOW: 2, DROP: 3 } as const;
+export const Dir = { INGRESS: 0, EGRESS: 1, NONE: 2 } as const;
+/** ct_event.fib_result when no lookup ran (egress, drops). */
+export const FIB_NOT_RUN = 0xff;
+
+/** enum ct_anomaly bit → the name TraceEvent.anomalies uses. */
+export const ANOMALY_BITS: readonly [number, string][] = [
+  [1 << 0, 'truncated'],
+  [1 << 1, 'bad_ihl'],
+  [1 << 2, 'fragment'],
+  [1 << 3, 'ipv6_ext_limit'],
+  [1 << 4, 'bad_vxlan'],
+  [1 << 5, 'bad_ip_version'],
+  [1 << 6, 'bad_ip_len'],
+  [1 << 7, 'vlan_limit'],
+  [1 << 8, 'bad_l4'],
+  [1 << 9, 'non_first_fragment'],
+];
+
+/** BPF_FIB_LKUP_RET_* (include/uapi/linux/bpf.h): a kernel ABI, not a policy of ours. */
+export const FIB_RESULT_NAMES: readonly string[] = [
+  'success',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'not_fwded',
+  'fwd_disabled',
+  'unsupp_lwt',
+  'no_neigh',
+  'frag_needed',
+  'no_src_addr',
+];
+
+/** struct ct_hello, then kernel release bytes, then drop-reason entries {u32 value; u16 len; name}. */
+export const HELLO = {
+  protocolVersion: 0,
+  recordSize: 2,
+  features: 4,
+  ncpus: 8,
+  pid: 12,
+  realtimeOffsetNs: 16,
+  mode: 24,
+  netnsIno: 28,
+  reasonCount: 32,
+  kernelReleaseLen: 36,
+  size: 40,
+} as const;
+
+export const Feature = { TCX: 1 << 0, CLSACT: 1 << 1, DROPS: 1 << 2, FIB: 1 << 3, FLOW_MODE: 1 << 4 } as const;
+
+/** struct ct_stats, then ncpus x u64 per-CPU ring-buffer reserve failures. */
+export const STATS = {
+  tsNs: 0,
+  eventsSent: 8,
+  framesSent: 16,
+  rbFailTotal: 24,
+  pktsSeen: 32,
+  pktsMatched: 40,
+  dropsSeen: 48,
+  flowRecords: 56,
+  linksAttached: 64,
+  ncpus: 72,
+  size: 80,
+} as const;
+
+/** struct ct_link, then name_len bytes of the name. */
+export const LINK = { ifindex: 0, state: 4, how: 5, role: 6, nameLen: 8, size: 12 } as const;
+export const LINK_STATE_NAMES = ['detached', 'attached', 'failed'] as const;
+export const LINK_HOW_NAMES = ['none', 'tcx', 'tc'] as const;
+export const LinkRole = { PATTERN: 1 << 0, UPLINK: 1 << 1 } as const;
+
+/** struct ct_error, then msg_len bytes of text. */
+export const ERROR = { err: 0, fatal: 4, msgLen: 6, size: 8 } as const;
+
+/** struct ct_ack, then line_len bytes of the command, then msg_len bytes of text. */
+export const ACK = { status: 0, lineLen: 4, msgLen: 6, size: 8 } as const;
+
+/** A u64 field as a JS number (exact below 2^53: 104 days of ns uptime, far beyond any counter). */
+export function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 4) * 0x100000000 + buf.readUInt32LE(off);
+}
+
+export function readI64(buf: Buffer, off: number): number {
+  return buf.readInt32LE(off + 4) * 0x100000000 + buf.readUInt32LE(off);
+}

@@ -1,0 +1,88 @@
+// How `calitrace trace --no-ui` prints one event: a compact human line or one JSON object per line.
+// Kept apart from trace.ts so later features (verdicts) extend the record in one place:
+// `eventRecord` builds the JSON shape; `compactLine` renders the same facts for people.
+import type { TraceEvent } from '../capture/event';
+
+export type OutputFormat = 'compact' | 'json';
+
+const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
+
+export function protoName(proto: number): string {
+  return PROTO_NAMES[proto] ?? String(proto);
+}
+
+const TCP_FLAG_LETTERS = ['F', 'S', 'R', 'P', '.', 'U', 'E', 'C'];
+
+export function tcpFlagsText(flags: number): string {
+  let out = '';
+  for (let i = 0; i < 8; i++) if (flags & (1 << i)) out += TCP_FLAG_LETTERS[i];
+  return out || '-';
+}
+
+/** The JSON object for one event. Field names are part of the CLI's output contract. */
+export function eventRecord(ev: TraceEvent): Record<string, unknown> {
+  const rec: Record<string, unknown> = {
+    time: new Date(ev.wallMs).toISOString(),
+    timeNs: ev.timeNs,
+    kind: ev.kind,
+    iface: ev.iface,
+    ifindex: ev.ifindex,
+    dir: ev.dir,
+    family: ev.family,
+    src: ev.src,
+    dst: ev.dst,
+    proto: protoName(ev.proto),
+    sport: ev.sport,
+    dport: ev.dport,
+    len: ev.len,
+    ttl: ev.ttl,
+    ipId: ev.ipId,
+    mark: ev.mark,
+    fingerprint: ev.fingerprint,
+  };
+  if (ev.proto === 6) rec.tcpFlags = tcpFlagsText(ev.tcpFlags);
+  if (ev.proto === 1 || ev.proto === 58) {
+    rec.icmp = { type: ev.icmpType, code: ev.icmpCode, id: ev.icmpId, seq: ev.icmpSeq };
+  }
+  if (ev.kernel) rec.kernel = { ...ev.kernel };
+  if (ev.tunnel) rec.tunnel = { ...ev.tunnel };
+  if (ev.kind === 'drop') rec.drop = { reason: ev.dropReason, name: ev.dropReasonName };
+  if (ev.kind === 'flow') {
+    rec.packets = ev.packets;
+    rec.bytes = ev.bytes;
+  }
+  if (ev.anomalies && ev.anomalies.length) rec.anomalies = [...ev.anomalies];
+  return rec;
+}
+
+function endpoint(addr: string, port: number, family: 4 | 6, proto: number): string {
+  if (proto !== 6 && proto !== 17 && proto !== 132) return addr;
+  return family === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** One line for people: time, hook, tuple, detail, fingerprint, kernel view, tunnel. */
+export function compactLine(ev: TraceEvent): string {
+  const t = new Date(ev.wallMs).toISOString().slice(11, 23);
+  const hook = ev.kind === 'drop' ? `${ev.iface || '-'} DROP` : `${ev.iface} ${ev.dir === 'ingress' ? 'in ' : 'out'}`;
+  let detail = '';
+  if (ev.proto === 6) detail = ` [${tcpFlagsText(ev.tcpFlags)}]`;
+  else if (ev.proto === 1 || ev.proto === 58) detail = ` type ${ev.icmpType}/${ev.icmpCode} id ${ev.icmpId} seq ${ev.icmpSeq}`;
+  let line =
+    `${t} ${hook.padEnd(20)} ${protoName(ev.proto).padEnd(6)} ` +
+    `${endpoint(ev.src, ev.sport, ev.family, ev.proto)} > ${endpoint(ev.dst, ev.dport, ev.family, ev.proto)}` +
+    `${detail} len ${ev.len} fp ${ev.fingerprint}`;
+  if (ev.kind === 'drop') line += ` reason ${ev.dropReasonName ?? ev.dropReason}`;
+  if (ev.kind === 'flow') line += ` flow ${ev.packets} pkts ${ev.bytes} B`;
+  if (ev.kernel) {
+    line += ` fib ${ev.kernel.resultName}`;
+    if (ev.kernel.iface || ev.kernel.ifindex) line += ` -> ${ev.kernel.iface ?? `if${ev.kernel.ifindex}`}`;
+    if (ev.kernel.nexthop) line += ` via ${ev.kernel.nexthop}`;
+  }
+  if (ev.tunnel) line += ` vxlan vni ${ev.tunnel.vni} ${ev.tunnel.outerSrc} > ${ev.tunnel.outerDst}`;
+  if (ev.anomalies && ev.anomalies.length) line += ` !${ev.anomalies.join(',')}`;
+  return line;
+}
+
+export function formatEvent(ev: TraceEvent, format: OutputFormat): string {
+  return format === 'json' ? JSON.stringify(eventRecord(ev)) : compactLine(ev);
+}

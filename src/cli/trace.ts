@@ -1,0 +1,128 @@
+// `calitrace trace`: live events from the tracer, one line each (--no-ui), until --count/--duration/Ctrl-C.
+import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { startCapture, CaptureMode } from '../capture/capture';
+import { FilterError, parseFilter, describeFilter } from '../capture/filter';
+import { formatEvent, OutputFormat } from './trace-format';
+import type { TraceEvent } from '../capture/event';
+
+const HELP = `calitrace trace — live packet events from the eBPF tracer on this node
+
+Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--netns NS]
+                       [--mode packet|flow] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
+                       [--iface PATTERN]...
+
+Options:
+  --no-ui            print events as lines (the terminal UI is not built yet)
+  -o, --output F     compact (default, for people) or json (one object per line)
+  --count N          stop after N events (0 = no limit)
+  --duration S       stop after S seconds (0 = no limit)
+  --netns NS         trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
+  --mode M           packet (an event per packet per hop, default) or flow (first packet, TCP
+                     SYN/FIN/RST, then periodic per-flow counters)
+  --src CIDR         only packets from this address/prefix (IPv4 or IPv6)
+  --dst CIDR         only packets to this address/prefix
+  --proto P          only this protocol: tcp, udp, icmp, icmpv6 or a number
+  --port N           only packets with this source or destination port
+  --iface PATTERN    attach to interfaces matching PATTERN (repeatable; shell-style *, default:
+                     cali*, vxlan.calico and vxlan.calico's underlay device)
+
+JSON fields: time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
+ttl, ipId, mark, fingerprint, tcpFlags, icmp, kernel (the FIB's answer at ingress), tunnel (VXLAN
+outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes).
+Loss counters are printed to stderr at exit; losses are never hidden.
+
+EXAMPLES
+  calitrace trace --no-ui --netns ct-node1
+  calitrace trace --no-ui -o json --count 10 --netns ct-node1 --src 10.233.101.222 --proto icmp
+  calitrace trace --no-ui --mode flow --duration 30 --dst 10.233.100.0/24
+  calitrace trace --no-ui --iface 'cali*' --iface ens3 --port 4789
+`;
+
+const OPTIONS = {
+  'no-ui': { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  count: { type: 'string' },
+  duration: { type: 'string' },
+  netns: { type: 'string' },
+  mode: { type: 'string' },
+  src: { type: 'string' },
+  dst: { type: 'string' },
+  proto: { type: 'string' },
+  port: { type: 'string' },
+  iface: { type: 'string', multiple: true },
+} as const;
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('trace', argv, OPTIONS, false);
+  void positionals;
+  const output = (values.output ?? 'compact') as OutputFormat;
+  if (output !== 'compact' && output !== 'json') throw new UsageError(`-o takes compact or json, got '${values.output}'`);
+  const mode = (values.mode ?? 'packet') as CaptureMode;
+  if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
+  const count = intOption('count', values.count, 0);
+  const duration = intOption('duration', values.duration, 0);
+  let filter;
+  try {
+    filter = parseFilter({ src: values.src, dst: values.dst, proto: values.proto, port: values.port });
+  } catch (err) {
+    if (err instanceof FilterError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (!values['no-ui']) {
+    process.stderr.write(
+      'calitrace trace: the terminal UI is not built yet. Use --no-ui to print events as lines, e.g.\n' +
+        '  calitrace trace --no-ui -o json --netns ct-node1\n',
+    );
+    return 2;
+  }
+
+  const capture = startCapture({ netns: values.netns, patterns: values.iface, mode, filter });
+  let printed = 0;
+  let failure: Error | undefined;
+  const done = new Promise<void>((resolve) => {
+    const finish = () => resolve();
+    capture.on('event', (ev: TraceEvent) => {
+      if (count && printed >= count) return;
+      process.stdout.write(formatEvent(ev, output) + '\n');
+      printed++;
+      if (count && printed >= count) finish();
+    });
+    capture.on('gap', (gap) => {
+      process.stderr.write(`calitrace trace: loader restarted after ${gap.reason}; ${gap.lost} events lost during a ${gap.durationMs} ms gap\n`);
+    });
+    capture.on('error', (err: Error) => {
+      failure = err;
+      finish();
+    });
+    if (duration) setTimeout(finish, duration * 1000).unref();
+    process.once('SIGINT', finish);
+    process.once('SIGTERM', finish);
+    // A closed stdout (e.g. `| head`) ends the trace instead of crashing on EPIPE.
+    process.stdout.on('error', finish);
+  });
+  capture.ready().then(
+    (hello) =>
+      process.stderr.write(
+        `calitrace trace: tracing ${describeFilter(filter)} in ${values.netns ?? 'this namespace'} (${mode} mode, loader protocol v${hello.version})\n`,
+      ),
+    () => undefined,
+  );
+  await done;
+  await capture.stop();
+  const c = capture.counters();
+  process.stderr.write(
+    `calitrace trace: ${printed} printed, ${c.received} received, lost: ${c.lostKernel} in kernel, ${c.lostPipe} in pipe, ${c.loaderRestarts} loader restarts\n`,
+  );
+  if (failure) {
+    process.stderr.write(`calitrace trace: ${failure.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export const traceCommand: Command = {
+  name: 'trace',
+  summary: 'live packet events from the eBPF tracer (--no-ui: one line per event)',
+  help: HELP,
+  run,
+};
