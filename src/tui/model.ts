@@ -39,10 +39,18 @@ export interface RouteChange {
   route: RouteEntry;
 }
 
+/** A Kubernetes endpoint behind an IP, where the server knows it. */
+export interface PodRef {
+  namespace: string;
+  name: string;
+}
+
 /** A packet verdict plus what the API knows about the endpoints. */
 export interface UiVerdict extends PacketVerdict {
-  srcPod?: string;
-  dstPod?: string;
+  srcPod?: PodRef;
+  dstPod?: PodRef;
+  /** The node the verdict comes from. */
+  node?: string;
 }
 
 /** The explainer's answer for one flow, fetched when the detail pane opens. */

@@ -6,6 +6,7 @@ import {
   Explanation,
   LossCounter,
   NodeStatus,
+  PodRef,
   RouteChange,
   RouteEntry,
   UiVerdict,
@@ -26,8 +27,8 @@ export interface FlowRow {
   key: string;
   src: string;
   dst: string;
-  srcPod?: string;
-  dstPod?: string;
+  srcPod?: PodRef;
+  dstPod?: PodRef;
   proto: number;
   sport: number;
   dport: number;

@@ -1,11 +1,15 @@
 // The flows view: one row per flow, coloured by its current verdict, the verdict word always written.
 import type { FlowRow, Store } from '../store';
 import { Column, headerLine, layout, rowLine, windowFor } from './table';
-import { clock, colourRow, endpoint, micros, path, protoPorts } from './format';
+import { clock, colourRow, micros, path, podName, protoPorts } from './format';
+import type { PodRef } from '../model';
+
+/** The IP first: a narrow column cuts the pod name, never the address. */
+const ipPod = (ip: string, pod?: PodRef) => (pod ? `${ip} ${podName(pod)}` : ip);
 
 export const FLOW_COLUMNS: Column<FlowRow>[] = [
-  { title: 'SOURCE', width: 15, flex: true, priority: 0, cell: (r) => endpoint(r.src, r.srcPod) },
-  { title: 'DESTINATION', width: 17, flex: true, priority: 0, cell: (r) => `→ ${endpoint(r.dst, r.dstPod)}` },
+  { title: 'SOURCE', width: 15, flex: true, priority: 0, cell: (r) => ipPod(r.src, r.srcPod) },
+  { title: 'DESTINATION', width: 17, flex: true, priority: 0, cell: (r) => `→ ${ipPod(r.dst, r.dstPod)}` },
   { title: 'PROTO/PORTS', width: 11, priority: 2, cell: (r) => protoPorts(r) },
   { title: 'PREDICTED', width: 15, flex: true, priority: 3, cell: (r) => path(r.predicted) },
   { title: 'OBSERVED', width: 15, flex: true, priority: 1, cell: (r) => path(r.observed) },

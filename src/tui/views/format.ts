@@ -1,5 +1,5 @@
 // Small formatting shared by the views. Colour is a second channel only: every state is also a word.
-import type { Verdict } from '../model';
+import type { PodRef, Verdict } from '../model';
 import { protoName } from '../store';
 
 /** Row colour by verdict: green = as predicted, yellow = dropped as predicted, red = unexpected drop… */
@@ -45,6 +45,10 @@ export function micros(us: number | undefined): string {
   return `${Math.round(us)}µs`;
 }
 
-export function endpoint(ip: string, pod?: string): string {
-  return pod ? `${pod} ${ip}` : ip;
+export function endpoint(ip: string, pod?: PodRef): string {
+  return pod ? `${podName(pod)} ${ip}` : ip;
+}
+
+export function podName(pod: PodRef): string {
+  return pod.namespace ? `${pod.namespace}/${pod.name}` : pod.name;
 }

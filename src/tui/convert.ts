@@ -1,0 +1,104 @@
+// API messages (calitrace.v1, generated) → the UI's model. Pure: tested without a server.
+import { calitrace } from '../api/generated/calitrace';
+import type { Hop, Verdict } from '../path/types';
+import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, UiVerdict } from './model';
+
+const v1 = calitrace.v1;
+
+const VERDICT_BY_ID: Record<number, Verdict> = {
+  [v1.Verdict.MATCHED]: 'MATCHED',
+  [v1.Verdict.DIVERGED]: 'DIVERGED',
+  [v1.Verdict.DROPPED]: 'DROPPED',
+  [v1.Verdict.EXPECTED_DROP]: 'EXPECTED_DROP',
+  [v1.Verdict.INCOMPLETE]: 'INCOMPLETE',
+  [v1.Verdict.STALE_MODEL]: 'STALE_MODEL',
+};
+
+const DIR_BY_ID: Record<number, Hop['dir']> = {
+  [v1.Direction.INGRESS]: 'ingress',
+  [v1.Direction.EGRESS]: 'egress',
+  [v1.Direction.DROP]: 'drop',
+};
+
+function pod(p: calitrace.v1.IPodRef | null | undefined): PodRef | undefined {
+  return p && p.name ? { namespace: p.namespace ?? '', name: p.name } : undefined;
+}
+
+export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): UiVerdict {
+  const observed: Hop[] = (m.observed ?? []).map((h) => ({
+    iface: h.interface ?? '?',
+    dir: DIR_BY_ID[h.direction ?? 0] ?? 'ingress',
+    timeNs: Number(h.timeNs ?? 0),
+    tunnel: h.tunnel && h.tunnel.outerDst ? { outerSrc: h.tunnel.outerSrc ?? '', outerDst: h.tunnel.outerDst, vni: h.tunnel.vni ?? 0 } : undefined,
+    dropReason: h.dropReason || undefined,
+  }));
+  const k = m.kernel;
+  return {
+    fingerprint: m.fingerprint ?? '',
+    timeMs: Number(m.timeMs ?? 0),
+    family: m.family === 6 ? 6 : 4,
+    proto: m.protocol ?? 0,
+    src: m.src ?? '',
+    dst: m.dst ?? '',
+    sport: m.sport ?? 0,
+    dport: m.dport ?? 0,
+    verdict: VERDICT_BY_ID[m.verdict ?? 0] ?? 'INCOMPLETE',
+    reason: m.reason ?? '',
+    warnings: (m.warnings ?? []) as UiVerdict['warnings'],
+    observed,
+    predicted: m.predicted ?? [],
+    kernel: k && k.result ? { result: k.result, iface: k.interface || undefined, nexthop: k.nexthop || undefined } : undefined,
+    latencyUs: m.latencyUs ? m.latencyUs : undefined,
+    srcPod: pod(m.srcPod),
+    dstPod: pod(m.dstPod),
+    node: node || undefined,
+  };
+}
+
+export function statusFromApi(m: calitrace.v1.IStatusResponse): NodeStatus {
+  const c = m.counters ?? {};
+  const counters: LossCounter[] = [
+    { name: 'kernel', value: Number(c.lostKernel ?? 0) },
+    { name: 'pipe', value: Number(c.lostPipe ?? 0) },
+    { name: 'collector', value: Number(c.lostCollector ?? 0) },
+    { name: 'subscribers', value: Number(c.lostSubscribers ?? 0) },
+    { name: 'loader-restarts', value: Number(c.loaderRestarts ?? 0) },
+  ];
+  for (const [name, value] of Object.entries(c.other ?? {})) counters.push({ name, value: Number(value) });
+  return {
+    node: m.node || '?',
+    mode: m.mode || '?',
+    interfaces: (m.interfaces ?? []).filter((i) => i.attached !== false).map((i) => i.name ?? String(i.ifindex)),
+    subscribers: (m.subscribers ?? []).length,
+    counters,
+    received: Number(c.received ?? 0),
+    version: m.version ?? undefined,
+  };
+}
+
+const TABLE_NAMES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
+
+export function tableName(t: number | null | undefined): string {
+  return TABLE_NAMES[t ?? 254] ?? String(t);
+}
+
+export function routesFromApi(m: calitrace.v1.IGetRoutesResponse): RouteEntry[] {
+  return (m.routes ?? []).map((r) => ({
+    // The kernel's own identity of a route: a different gateway for the same key is a change.
+    key: `${r.family ?? 4} ${r.table ?? 254} ${r.type ?? 'unicast'} ${r.dst ?? ''}/${r.prefixLen ?? 0} tos ${r.tos ?? 0} metric ${r.metric ?? 0}`,
+    text: r.text || `${r.dst}/${r.prefixLen}`,
+    table: tableName(r.table),
+    meaning: r.calico || undefined,
+  }));
+}
+
+export function explanationFromApi(m: calitrace.v1.IExplainResponse): Explanation {
+  const steps: ExplainStep[] = (m.steps ?? []).map((s) => ({ title: s.title ?? '', lines: s.lines ?? [] }));
+  return {
+    state: 'ready',
+    steps,
+    decision: m.decision || undefined,
+    route: m.route || undefined,
+    warnings: [...(m.warnings ?? []), ...(m.unknowns ?? []).map((u) => `unknown: ${u}`)],
+  };
+}
