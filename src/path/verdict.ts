@@ -36,7 +36,9 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const hops = events.map(toHop);
   const ingressIface = p.ingress?.iface;
   const predicted = pred ? [...(ingressIface ? [ingressIface] : []), ...pred.egressPath] : [];
-  const kernelEv = p.ingress?.kernel ?? events.find((e) => e.kernel)?.kernel;
+  // Only the plain ingress hop's lookup routes the packet we predict: at the uplink the FIB routed the
+  // outer VXLAN header (to the local VXLAN socket), which says nothing about the inner packet.
+  const kernelEv = p.ingress?.kernel;
   const egress = egressDevices(events);
   const nodeDrop = p.drop && isNodeDrop(p.drop, events, pred);
 

@@ -1,0 +1,202 @@
+// The collector: capture events in, verdicts / flow updates / route-model changes / loss counters out.
+// It owns the composition only — correlating, judging and flow accounting live in src/path, predicting
+// in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
+import type { CaptureCounters, TraceEvent } from '../capture/event';
+import { Correlator, ObservedPacket, PredictionAt } from '../path/correlate';
+import { FlowTable, emptyVerdictCounts } from '../path/flows';
+import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
+import { judge, VerdictContext } from '../path/verdict';
+import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';
+import { TypedEmitter } from './emitter';
+import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
+
+/** What the collector needs from a running capture (src/capture's startCapture result fits). */
+export interface CaptureSource {
+  on(event: 'event', fn: (ev: TraceEvent) => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+  counters(): CaptureCounters;
+}
+
+/** What the collector needs from the route model (src/routing's RouteModel fits). */
+export type ModelSource = Pick<RouteModel, 'state' | 'generation' | 'on'>;
+
+export type PredictFn = (state: RoutingState | RouteModel, q: Query) => Prediction;
+
+export interface CollectorOptions {
+  capture: CaptureSource;
+  model: ModelSource;
+  predict: PredictFn;
+  /** Correlation window (ms). Default 100. */
+  windowMs?: number;
+  /** Extra wait for records still in flight (loader batching, pipe) before a window closes on an idle stream. Default 200 ms. */
+  deliveryGraceMs?: number;
+  maxPending?: number;
+  maxFlows?: number;
+  flowIdleMs?: number;
+  /** Minimum interval between two updates of one flow. Default 250 ms. */
+  flowUpdateMs?: number;
+  /** Interval of the counters event. Default 1000 ms. */
+  countersMs?: number;
+  /** Whether a hook is attached to an interface, to say what was not traced. */
+  isTraced?: (iface: string) => boolean | undefined;
+  /** Kernel monotonic clock in ns (the clock of TraceEvent.timeNs). Injected by tests. */
+  monotonicNs?: () => number;
+}
+
+export class Collector extends TypedEmitter<CollectorEventMap> implements CollectorEvents {
+  private readonly correlator: Correlator;
+  private readonly flowTable: FlowTable;
+  private readonly verdicts: VerdictCounts = emptyVerdictCounts();
+  private readonly dirtyFlows = new Set<string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly ctx: VerdictContext;
+  private packets = 0;
+  private predictErrors = 0;
+  private mtuCache: { generation: number; byName: Map<string, number> } | undefined;
+  private stopped = false;
+  private readonly monotonicNs: () => number;
+
+  constructor(private readonly opts: CollectorOptions) {
+    super();
+    this.monotonicNs = opts.monotonicNs ?? (() => Number(process.hrtime.bigint()));
+    this.correlator = new Correlator({
+      windowMs: opts.windowMs ?? 100,
+      maxPending: opts.maxPending,
+      predict: (ev, iif) => this.predictFor(ev, iif),
+      onPacket: (p) => this.onPacket(p),
+    });
+    this.flowTable = new FlowTable({
+      maxFlows: opts.maxFlows,
+      idleMs: opts.flowIdleMs,
+      onEnd: (f) => {
+        this.dirtyFlows.delete(f.key);
+        this.emit('flow', f);
+      },
+    });
+    this.ctx = {
+      isTraced: opts.isTraced,
+      mtuOf: (iface) => this.mtuOf(iface),
+      lostEvents: () => {
+        const c = this.opts.capture.counters();
+        return c.lostKernel + c.lostPipe;
+      },
+    };
+    opts.capture.on('event', (ev) => this.push(ev));
+    opts.capture.on('error', (err) => this.emit('error', err));
+    opts.model.on('change', (ev: ModelChangeEvent) => this.emit('route', ev));
+    const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
+    this.every(50, () => this.correlator.tick(this.monotonicNs() - graceNs));
+    this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
+    this.every(1000, () => this.flowTable.expire(Date.now()));
+    this.every(opts.countersMs ?? 1000, () => this.emit('counters', this.counters()));
+  }
+
+  /** Feeds one event (the capture's 'event' listener calls this; tests and benchmarks may too). */
+  push(ev: TraceEvent): void {
+    if (this.stopped) return;
+    this.correlator.push(ev);
+  }
+
+  counters(): CollectorCounters {
+    const c = this.opts.capture.counters();
+    const k = this.correlator.counters;
+    const f = this.flowTable.counters;
+    return {
+      received: c.received,
+      lostKernel: c.lostKernel,
+      lostPipe: c.lostPipe,
+      loaderRestarts: c.loaderRestarts,
+      packets: this.packets,
+      verdicts: { ...this.verdicts },
+      correlatorEvictions: k.evictions,
+      correlatorPending: k.pending,
+      dropsAfterEgress: k.dropsAfterEgress,
+      flowRecords: k.ignored,
+      flowsActive: this.flowTable.size,
+      flowEvictions: f.evictions,
+      flowsExpired: f.expired,
+      predictErrors: this.predictErrors,
+      modelGeneration: this.opts.model.generation,
+    };
+  }
+
+  flows(): FlowSummary[] {
+    return this.flowTable.all();
+  }
+
+  flow(key: string): FlowSummary | undefined {
+    return this.flowTable.get(key);
+  }
+
+  /** Judges what is still open, publishes the last flow updates and counters, stops the timers. */
+  stop(): void {
+    if (this.stopped) return;
+    this.correlator.flush();
+    this.flushFlows();
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.emit('counters', this.counters());
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.emit('error', err as Error);
+      }
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private predictFor(ev: TraceEvent, iif: string | undefined): PredictionAt | undefined {
+    const model = this.opts.model;
+    const q: Query = { src: ev.src, dst: ev.dst, ipproto: ev.proto };
+    if (iif) q.iif = iif;
+    if (ev.mark) q.mark = ev.mark;
+    if (ev.proto === 6 || ev.proto === 17 || ev.proto === 132) {
+      q.sport = ev.sport;
+      q.dport = ev.dport;
+    }
+    try {
+      const generation = model.generation;
+      return { prediction: this.opts.predict(model as RouteModel, q), generation };
+    } catch (err) {
+      this.predictErrors++;
+      if (this.predictErrors === 1) this.emit('error', new Error(`route prediction failed: ${(err as Error).message}`));
+      return undefined;
+    }
+  }
+
+  private onPacket(p: ObservedPacket): void {
+    const v: PacketVerdict = judge(p, this.ctx);
+    this.flowTable.observe(v);
+    this.packets++;
+    this.verdicts[v.verdict]++;
+    this.dirtyFlows.add(v.flowKey!);
+    this.emit('verdict', v);
+  }
+
+  private flushFlows(): void {
+    if (this.dirtyFlows.size === 0 || this.listenerCount('flow') === 0) {
+      this.dirtyFlows.clear();
+      return;
+    }
+    for (const key of this.dirtyFlows) {
+      const f = this.flowTable.get(key);
+      if (f) this.emit('flow', f);
+    }
+    this.dirtyFlows.clear();
+  }
+
+  private mtuOf(iface: string): number | undefined {
+    const model = this.opts.model;
+    if (!this.mtuCache || this.mtuCache.generation !== model.generation) {
+      const byName = new Map<string, number>();
+      for (const l of model.state.links) byName.set(l.name, l.mtu);
+      this.mtuCache = { generation: model.generation, byName };
+    }
+    return this.mtuCache.byName.get(iface);
+  }
+}

@@ -1,0 +1,43 @@
+// What the collector publishes, for the API hub and `calitrace trace --no-ui`. Plain data only.
+import type { CaptureCounters } from '../capture/event';
+import type { ModelChangeEvent } from '../routing/types';
+import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
+
+/** Every loss and every cap, as running totals: "lost" is always a number, never a silence. */
+export interface CollectorCounters extends CaptureCounters {
+  /** Packets judged (one verdict each). */
+  packets: number;
+  verdicts: VerdictCounts;
+  /** Packets the correlator closed early because its table was full. */
+  correlatorEvictions: number;
+  /** Packets waiting for more hops right now. */
+  correlatorPending: number;
+  /** Drop records of packets that had already left the node. */
+  dropsAfterEgress: number;
+  /** Flow-mode counter records (not correlated per packet). */
+  flowRecords: number;
+  flowsActive: number;
+  flowEvictions: number;
+  flowsExpired: number;
+  /** Packets whose prediction failed (route model not loaded, or an error in predict). */
+  predictErrors: number;
+  /** Current route-model generation. */
+  modelGeneration: number;
+}
+
+export interface CollectorEventMap {
+  /** One per packet, when its path is complete, dropped, or its window passed. */
+  verdict: PacketVerdict;
+  /** A flow changed (throttled: at most one update per flow per flowUpdateMs), or ended (state ≠ active). */
+  flow: FlowSummary;
+  /** The route model changed; predictions from now on use this generation. */
+  route: ModelChangeEvent;
+  /** Periodic loss and cap counters (every countersMs and once at stop). */
+  counters: CollectorCounters;
+  error: Error;
+}
+
+/** The consumer side: subscribe with `on`, which returns the unsubscribe function. */
+export interface CollectorEvents {
+  on<K extends keyof CollectorEventMap>(event: K, fn: (value: CollectorEventMap[K]) => void): () => void;
+}
