@@ -307,7 +307,8 @@ export interface RouteModel {
   stop(): Promise<void>;
   on(event: 'change', fn: (ev: ModelChangeEvent) => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
-  off(event: 'change' | 'error', fn: (...args: never[]) => void): this;
+  off(event: 'change', fn: (ev: ModelChangeEvent) => void): this;
+  off(event: 'error', fn: (err: Error) => void): this;
   /** Resolves when `pred(state)` holds, or rejects after timeoutMs. */
   waitFor(pred: (s: RoutingState) => boolean, timeoutMs: number): Promise<number>;
 }

@@ -1,0 +1,164 @@
+// The live route model: a full dump of the namespace's routing state, refreshed on every netlink event.
+// `ip monitor` (iproute2 6.1 prints text, not JSON, even with -j) is only used as a doorbell; the truth is
+// always a fresh JSON dump, which also catches what the kernel changes without telling (the routes of a
+// deleted link vanish with no RTM_DELROUTE). A burst of events costs one dump after a short quiet period.
+
+import { EventEmitter } from 'node:events';
+import { spawn, ChildProcess } from 'node:child_process';
+import type { ModelChange, ModelChangeEvent, RouteModel, RouteModelOptions, RoutingState } from './types';
+import { dumpState } from './sources';
+
+const EMPTY: RoutingState = {
+  links: [],
+  addresses: [],
+  routes: [],
+  rules: [],
+  neighbours: [],
+  fdb: [],
+  complete: { rules: true, neighbours: true, fdb: true, links: true },
+};
+
+type Keyed = { kind: ModelChange['kind']; key: string; text: string };
+
+function keyedObjects(s: RoutingState): Keyed[] {
+  const out: Keyed[] = [];
+  for (const r of s.routes) out.push({ kind: 'route', key: `${r.family} ${r.table} ${r.dst} ${r.tos} ${r.metric} ${r.src ?? ''}`, text: r.table === 254 ? r.text : r.text });
+  for (const r of s.rules) out.push({ kind: 'rule', key: `${r.family} ${r.text}`, text: r.text });
+  for (const l of s.links) out.push({ kind: 'link', key: l.name, text: `${l.ifindex}: ${l.name} ${l.kind ?? ''} mtu ${l.mtu} ${l.up ? 'up' : 'down'}${l.carrier ? '' : ' no-carrier'}`.replace(/\s+/g, ' ') });
+  for (const a of s.addresses) out.push({ kind: 'address', key: `${a.ifname} ${a.address}/${a.prefixLen}`, text: `${a.address}/${a.prefixLen} dev ${a.ifname}` });
+  for (const n of s.neighbours) out.push({ kind: 'neighbour', key: `${n.dev} ${n.dst}`, text: `${n.dst} dev ${n.dev}${n.lladdr ? ` lladdr ${n.lladdr}` : ''} ${n.state.join(',')}` });
+  for (const e of s.fdb) out.push({ kind: 'fdb', key: `${e.dev} ${e.mac} ${e.dst ?? ''}`, text: `${e.mac} dev ${e.dev}${e.dst ? ` dst ${e.dst}` : ''} ${e.state}` });
+  for (const l of s.links) out.push({ kind: 'netconf', key: `nc ${l.name}`, text: `${l.name} forwarding ${l.forwarding4 ? 'on' : 'off'} rp_filter ${l.rpFilter ?? 0}` });
+  return out;
+}
+
+/** What changed between two states, object by object. */
+export function diffStates(a: RoutingState, b: RoutingState): ModelChange[] {
+  const before = new Map(keyedObjects(a).map((k) => [`${k.kind}|${k.key}`, k]));
+  const after = new Map(keyedObjects(b).map((k) => [`${k.kind}|${k.key}`, k]));
+  const changes: ModelChange[] = [];
+  for (const [k, v] of after) {
+    const old = before.get(k);
+    if (!old) changes.push({ kind: v.kind, action: 'added', text: v.text });
+    else if (old.text !== v.text) changes.push({ kind: v.kind, action: 'changed', text: v.text });
+  }
+  for (const [k, v] of before) if (!after.has(k)) changes.push({ kind: v.kind, action: 'removed', text: v.text });
+  return changes;
+}
+
+export class LiveRouteModel extends EventEmitter implements RouteModel {
+  private current: RoutingState = EMPTY;
+  private gen = 0;
+  private monitor?: ChildProcess;
+  private timer?: NodeJS.Timeout;
+  private dumping = false;
+  private again = false;
+  private stopped = false;
+  private readonly debounceMs: number;
+
+  constructor(private readonly opts: RouteModelOptions = {}) {
+    super();
+    this.debounceMs = opts.debounceMs ?? 5;
+  }
+
+  get state(): RoutingState {
+    return this.current;
+  }
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  async load(): Promise<void> {
+    await this.refresh();
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'link', 'address', 'route', 'rule', 'neigh', 'netconf'];
+    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.monitor = child;
+    child.stdout!.on('data', () => this.poke());
+    child.stderr!.on('data', (d: Buffer) => this.emit('error', new Error(`ip monitor: ${d.toString().trim()}`)));
+    child.on('exit', (code) => {
+      if (!this.stopped) this.emit('error', new Error(`ip monitor exited (code ${code}); the model is no longer live — is the namespace gone?`));
+    });
+    // Dump after the monitor is listening, so nothing between the two is missed.
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', (e) => reject(new Error(`cannot start ip monitor: ${e.message}`)));
+    });
+    await this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const m = this.monitor;
+    this.monitor = undefined;
+    if (m && m.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        m.once('exit', () => resolve());
+        m.kill('SIGTERM');
+      });
+    }
+  }
+
+  /** A netlink event arrived: dump once things are quiet for debounceMs. */
+  private poke(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.refresh().catch((e: Error) => this.emit('error', e));
+    }, this.debounceMs);
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.dumping) {
+      this.again = true;
+      return;
+    }
+    this.dumping = true;
+    try {
+      do {
+        this.again = false;
+        const next = await dumpState(this.opts.netns);
+        const changes = diffStates(this.current, next);
+        this.current = next;
+        if (changes.length > 0 || this.gen === 0) {
+          this.gen++;
+          const ev: ModelChangeEvent = { generation: this.gen, timeMs: Date.now(), changes };
+          this.emit('change', ev);
+        }
+      } while (this.again && !this.stopped);
+    } finally {
+      this.dumping = false;
+    }
+  }
+
+  waitFor(pred: (s: RoutingState) => boolean, timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    if (pred(this.current)) return Promise.resolve(0);
+    return new Promise((resolve, reject) => {
+      const onChange = (): void => {
+        if (pred(this.current)) {
+          cleanup();
+          resolve(Date.now() - t0);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`route model: condition not met within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('change', onChange);
+      };
+      this.on('change', onChange);
+    });
+  }
+}
+
+export function createRouteModel(opts: RouteModelOptions = {}): RouteModel {
+  return new LiveRouteModel(opts);
+}

@@ -1,0 +1,352 @@
+// The kernel's route decision for a query, predicted from the model with the kernel's semantics:
+// ip_route_output_key_hash_rcu() (no iif: a locally generated packet) and ip_route_input_slow() (with iif:
+// a forwarded packet, including martian checks, forwarding and reverse-path source validation), both over
+// fib_rules_lookup() + fib_table_lookup() (see fib.ts). IPv6 follows the same rule walk and table lookup.
+
+import type {
+  Candidate,
+  Decision,
+  Family,
+  KernelErrno,
+  Nexthop,
+  OuterHeader,
+  Prediction,
+  Query,
+  RouteModel,
+  RoutingState,
+} from './types';
+import { compile, CRoute, Fib, Flow, INVALID_UID, LookupResult, addrWords } from './fib';
+import { familyOf, formatV4 } from './addr';
+import { calicoRole, isVxlanDev } from './calico';
+
+/** The decision alone: what the fast path (per packet) needs. */
+export interface CoreAnswer {
+  family: Family;
+  decision: Decision;
+  errno?: KernelErrno;
+  result?: LookupResult;
+  /** Why a martian / refusal happened, when it is not the route itself. */
+  note?: string;
+}
+
+const ERROR_OF: Partial<Record<Decision, KernelErrno>> = {
+  blackhole: 'EINVAL',
+  unreachable: 'EHOSTUNREACH',
+  prohibit: 'EACCES',
+  throw: 'ENETUNREACH',
+  no_route: 'ENETUNREACH',
+  martian: 'EINVAL',
+  forwarding_disabled: 'EHOSTUNREACH',
+};
+
+export class QueryError extends Error {}
+
+function stateOf(m: RouteModel | RoutingState): RoutingState {
+  return 'state' in m && typeof (m as RouteModel).load === 'function' ? (m as RouteModel).state : (m as RoutingState);
+}
+
+function flowOf(q: Query, family: Family, dst: number[], src: number[] | undefined): Flow {
+  return {
+    family,
+    dst,
+    src,
+    iif: q.iif ?? 'lo',
+    oif: q.oif,
+    mark: q.mark ?? 0,
+    tos: q.tos ?? 0,
+    ipproto: q.ipproto ?? 0,
+    sport: q.sport ?? 0,
+    dport: q.dport ?? 0,
+    uid: q.uid ?? (q.iif ? INVALID_UID : 0),
+  };
+}
+
+/** Turns a failed lookup into the kernel's decision and errno. */
+function failed(family: Family, res: LookupResult): CoreAnswer {
+  if (res.kind === 'rule-action') {
+    const a = res.rule!.action;
+    const decision = a as Decision;
+    return { family, decision, errno: a === 'unreachable' ? 'ENETUNREACH' : ERROR_OF[decision], result: res };
+  }
+  if (res.kind === 'none') {
+    const decision: Decision = res.threw ? 'throw' : 'no_route';
+    return { family, decision, errno: 'ENETUNREACH', result: res };
+  }
+  const t = res.route!.route.type as Decision;
+  return { family, decision: t, errno: ERROR_OF[t], result: res };
+}
+
+function isErrorResult(res: LookupResult): boolean {
+  if (res.kind !== 'route') return true;
+  const t = res.route!.route.type;
+  return t === 'blackhole' || t === 'unreachable' || t === 'prohibit';
+}
+
+function v4Class(a: number): 'multicast' | 'lbcast' | 'zeronet' | 'loopback' | 'ok' {
+  if (a === 0xffffffff) return 'lbcast';
+  if (a >>> 28 === 0xe) return 'multicast';
+  if (a >>> 24 === 0) return 'zeronet';
+  if (a >>> 24 === 127) return 'loopback';
+  return 'ok';
+}
+
+/**
+ * fib_validate_source(): the reverse lookup of the source from the incoming interface's point of view.
+ * Returns undefined when the source is acceptable, else the errno.
+ */
+function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined): KernelErrno | undefined {
+  const inDev = q.iif!;
+  const link = fib.links.get(inDev);
+  const rpf = link?.rpFilter ?? 0;
+  const src = f.src!;
+  // Fast path of the kernel: no rp_filter, and not a hairpin that could send redirects.
+  if (rpf === 0 && inDev !== oifDev && !fib.customRules[f.family]) {
+    return fib.isLocal(f.family, src) ? 'EINVAL' : undefined;
+  }
+  const portsKept = fib.portRules[f.family];
+  const rev: Flow = {
+    family: f.family,
+    dst: src,
+    src: f.dst,
+    iif: oifDev ?? 'lo',
+    mark: 0,
+    tos: f.tos,
+    ipproto: portsKept ? f.ipproto : 0,
+    sport: portsKept ? f.dport : 0,
+    dport: portsKept ? f.sport : 0,
+    uid: 0,
+  };
+  const res = fib.lookup(rev);
+  if (isErrorResult(res)) return rpf ? 'EXDEV' : undefined;
+  const t = res.route!.route.type;
+  if (t !== 'unicast') return 'EINVAL';
+  if (res.nexthops.some((nh) => nh.dev === inDev)) return undefined;
+  const hasAddr = fib.state.addresses.some((a) => a.family === 4 && a.ifname === inDev);
+  if (!hasAddr) return rpf ? 'EXDEV' : undefined;
+  if (rpf === 1) return 'EXDEV';
+  return undefined;
+}
+
+/** The decision for a query, without the explanation's extras. Throws QueryError for unusable input. */
+export function decide(fib: Fib, q: Query): CoreAnswer {
+  const family = familyOf(q.dst);
+  if (!family) throw new QueryError(`'${q.dst}' is not an IP address`);
+  const dst = addrWords(q.dst, family);
+  if (!dst) throw new QueryError(`'${q.dst}' is not an IP address`);
+  let src: number[] | undefined;
+  if (q.src !== undefined) {
+    if (familyOf(q.src) !== family) throw new QueryError(`source ${q.src} and destination ${q.dst} are not the same IP family`);
+    src = addrWords(q.src, family);
+    if (!src) throw new QueryError(`'${q.src}' is not an IP address`);
+  }
+  if (q.iif !== undefined && fib.state.complete.links && !fib.links.has(q.iif)) {
+    throw new QueryError(`no interface '${q.iif}' in this namespace (see: ip link)`);
+  }
+  const f = flowOf(q, family, dst, src);
+  return family === 4 ? decideV4(fib, q, f) : decideV6(fib, q, f);
+}
+
+function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
+  const family = 4;
+  const s = f.src ? f.src[0] : 0;
+  const d = f.dst[0];
+  if (q.iif === undefined) {
+    // Output path: a given source must be one of this node's addresses.
+    if (f.src) {
+      const c = v4Class(s);
+      if (c === 'multicast' || c === 'lbcast' || c === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not a unicast address` };
+      if (!fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not an address of this node` };
+    }
+    const res = fib.lookup(f);
+    if (res.kind !== 'route' || isErrorResult(res)) return failed(family, res);
+    return { family, decision: res.route!.route.type as Decision, result: res };
+  }
+  // Input path (ip_route_input_slow).
+  const sc = v4Class(s);
+  const dc = v4Class(d);
+  if (sc === 'multicast' || sc === 'lbcast') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (multicast or broadcast)' };
+  if (dc === 'lbcast' || (s === 0 && d === 0)) return { family, decision: 'broadcast', note: 'limited broadcast' };
+  if (sc === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `martian source ${formatV4(s)} (give a source address with 'from')` };
+  if (dc === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (0.0.0.0/8)' };
+  if (dc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (loopback) ' };
+  if (sc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (loopback)' };
+  const link = fib.links.get(q.iif);
+  const forwarding = link?.forwarding4 ?? true;
+  const res = fib.lookup(f);
+  if (res.kind !== 'route' || isErrorResult(res)) {
+    if (!forwarding) return { family, decision: 'forwarding_disabled', errno: 'EHOSTUNREACH', result: res, note: `forwarding is off on ${q.iif}` };
+    return failed(family, res);
+  }
+  const type = res.route!.route.type;
+  if (type === 'broadcast') return { family, decision: 'broadcast', result: res };
+  if (type === 'local') {
+    const bad = validateSource(fib, q, f, undefined);
+    if (bad) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} fails source validation on ${q.iif}` };
+    return { family, decision: 'local', result: res };
+  }
+  if (!forwarding) return { family, decision: 'forwarding_disabled', errno: 'EHOSTUNREACH', result: res, note: `forwarding is off on ${q.iif}` };
+  if (type !== 'unicast') return { family, decision: 'martian', errno: 'EINVAL', result: res, note: `martian destination (route type ${type})` };
+  const bad = validateSource(fib, q, f, res.nexthops[0]?.dev);
+  if (bad) {
+    const why = bad === 'EXDEV' ? 'reverse-path filter' : 'martian source';
+    return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} refused on ${q.iif} (${why})` };
+  }
+  return { family, decision: 'unicast', result: res };
+}
+
+function decideV6(fib: Fib, _q: Query, f: Flow): CoreAnswer {
+  const res = fib.lookup(f);
+  if (res.kind !== 'route' || isErrorResult(res)) return failed(6, res);
+  return { family: 6, decision: res.route!.route.type as Decision, result: res };
+}
+
+/** The full prediction: decision, matched route, next hops, candidates, Calico meaning, VXLAN outer header. */
+export function predict(model: RouteModel | RoutingState, q: Query): Prediction {
+  const state = stateOf(model);
+  const fib = compile(state);
+  const ans = decide(fib, q);
+  const res = ans.result;
+  const c = res?.kind === 'route' ? res.route : undefined;
+  const p: Prediction = {
+    query: q,
+    family: ans.family,
+    decision: ans.decision,
+    errno: ans.errno,
+    table: res?.table,
+    route: c?.route.text,
+    matched: c?.route,
+    rule: res?.rule?.text,
+    nexthops: [],
+    candidates: [],
+    rulesWalked: [],
+    calico: c ? calicoRole(c.route, fib.links) : undefined,
+    egressPath: [],
+    warnings: [],
+  };
+  if (ans.note) p.warnings!.push(ans.note);
+  // Re-walk with a trace for the explanation (cheap next to a human reading it).
+  const dst = addrWords(q.dst, ans.family)!;
+  const src = q.src ? addrWords(q.src, ans.family) : undefined;
+  fib.lookup(flowOf(q, ans.family, dst, src), p.rulesWalked);
+  const routeDecided = ans.decision === 'unicast' || ans.decision === 'local' || ans.decision === 'broadcast' || ans.decision === 'anycast' || ans.decision === 'multicast';
+  if (c && routeDecided) {
+    let nhs = res!.nexthops;
+    // Output path, several default routes in the table: the kernel's fib_select_default() picks among them
+    // by neighbour state, so every default route's next hops are possible.
+    if (!q.iif && c.route.prefixLen === 0 && c.route.type === 'unicast' && fib.tableDefaults(c.route.table, ans.family) > 1) {
+      nhs = fib
+        .containing(ans.family, dst)
+        .filter((x) => x.route.table === c.route.table && x.route.prefixLen === 0 && x.route.type === 'unicast')
+        .flatMap((x) => x.alive);
+      p.warnings!.push('several default routes in this table: the kernel picks one by neighbour reachability');
+    }
+    p.nexthops = nhs;
+    if (ans.decision === 'local') p.dev = 'lo';
+    else {
+      p.dev = nhs[0]?.dev;
+      p.gateway = nhs.length === 1 ? nhs[0].gateway : undefined;
+    }
+    if (ans.decision === 'unicast') {
+      p.egressPath = p.dev ? [p.dev] : [];
+      if (nhs.length === 1 && isVxlanDev(p.dev, fib.links)) {
+        p.outer = outerHeader(fib, nhs[0], q);
+        if (p.outer.underlayDev) p.egressPath = [p.dev!, p.outer.underlayDev];
+        const mtuNote = mtuWarning(fib, q, p.outer);
+        if (mtuNote) p.warnings!.push(mtuNote);
+      }
+    }
+  }
+  p.candidates = candidatesOf(fib, ans.family, dst, c, p.rulesWalked);
+  if (!state.complete.rules) {
+    p.unknowns = [
+      'ip rules: a pasted `ip route` has no rules, so only the main table was consulted (as with the default rules)',
+      'neighbours and the VXLAN FDB: the outer header of a VXLAN packet (remote node IP) cannot be derived',
+      'interface state (up/down, MTU, forwarding, rp_filter): assumed up, forwarding on, rp_filter off',
+      'the local table (addresses of this node): a destination that is a node address is not recognised as local',
+    ];
+  }
+  return p;
+}
+
+function candidatesOf(fib: Fib, family: Family, dst: number[], chosen: CRoute | undefined, walked: Prediction['rulesWalked']): Candidate[] {
+  const consulted = new Set<number>();
+  for (const s of walked) {
+    const m = /^table (\S+):/.exec(s.outcome);
+    if (m) consulted.add(Number(m[1]));
+  }
+  const all = fib.containing(family, dst);
+  return all.map((x) => {
+    const r = x.route;
+    let verdict: Candidate['verdict'] = 'shadowed';
+    let reason = '';
+    if (x === chosen) {
+      verdict = 'selected';
+      reason = `longest matching prefix (/${r.prefixLen}) in table ${r.table}`;
+    } else if (!consulted.has(r.table)) {
+      verdict = 'not-consulted';
+      reason = `table ${r.table} was not consulted: no rule led to it before a decision`;
+    } else if (chosen && chosen.route.table === r.table) {
+      if (r.prefixLen < chosen.route.prefixLen) reason = `less specific (/${r.prefixLen}) than the selected /${chosen.route.prefixLen}`;
+      else if (r.tos !== 0 && r.tos !== (chosen.route.tos ?? 0)) reason = `tos 0x${r.tos.toString(16)} does not match the packet`;
+      else if (r.prefixLen === chosen.route.prefixLen && r.metric > chosen.route.metric) reason = `same prefix, higher metric (${r.metric} > ${chosen.route.metric})`;
+      else if (x.alive.length === 0 && r.nexthops.length > 0) reason = 'all next hops are dead';
+      else reason = 'not selected';
+    } else if (chosen) {
+      reason = `table ${r.table} was consulted, but table ${chosen.route.table} decided (${r.prefixLen > chosen.route.prefixLen ? 'rule order, not prefix length, picks the table' : 'earlier rule'})`;
+      verdict = 'skipped';
+    } else {
+      reason = 'no decision from this route';
+      verdict = 'skipped';
+    }
+    return { route: r.text, table: r.table, prefixLen: r.prefixLen, metric: r.metric, type: r.type, calico: calicoRole(r, fib.links), verdict, reason };
+  });
+}
+
+/** gateway → neighbour (MAC) → FDB (remote VTEP IP) → underlay route → outer header. */
+export function outerHeader(fib: Fib, nh: Nexthop, q: Query): OuterHeader {
+  const dev = nh.dev!;
+  const link = fib.links.get(dev);
+  const vx = link?.vxlan;
+  const out: OuterHeader = { vxlanDev: dev, vni: vx?.vni ?? 0, dstPort: vx?.port ?? 4789, overhead: 50, missing: [] };
+  if (!vx) out.missing.push(`no VXLAN details for ${dev} (ip -d link show ${dev})`);
+  const target = nh.gateway ?? q.dst;
+  const neigh = fib.state.neighbours.find((n) => n.dev === dev && n.dst === target);
+  if (!neigh?.lladdr) {
+    out.missing.push(`no neighbour entry for ${target} on ${dev} (Calico adds a permanent one per remote VTEP)`);
+    return out;
+  }
+  out.innerDstMac = neigh.lladdr;
+  const fdb = fib.state.fdb.find((e) => e.dev === dev && e.mac.toLowerCase() === neigh.lladdr!.toLowerCase() && e.dst);
+  if (!fdb?.dst) {
+    out.missing.push(`no FDB entry for ${neigh.lladdr} on ${dev} (bridge fdb show dev ${dev})`);
+    return out;
+  }
+  out.dst = fdb.dst;
+  if (fdb.vni) out.vni = fdb.vni;
+  if (fdb.port) out.dstPort = fdb.port;
+  if (fdb.dst.includes(':')) out.overhead = 70;
+  const under = decide(fib, { dst: fdb.dst, src: vx?.local });
+  const ur = under.result?.kind === 'route' ? under.result : undefined;
+  if (!ur || under.decision !== 'unicast') {
+    out.missing.push(`no underlay route to ${fdb.dst} (${under.decision})`);
+    out.src = vx?.local;
+    return out;
+  }
+  const unh = ur.nexthops[0];
+  out.underlayDev = unh?.dev;
+  out.underlayGateway = unh?.gateway;
+  out.underlayRoute = ur.route!.route.text;
+  out.src = vx?.local ?? ur.route!.route.prefsrc ?? fib.state.addresses.find((a) => a.ifname === unh?.dev && a.family === (fdb.dst!.includes(':') ? 6 : 4))?.address;
+  out.underlayMtu = unh?.dev ? fib.links.get(unh.dev)?.mtu : undefined;
+  return out;
+}
+
+function mtuWarning(fib: Fib, q: Query, o: OuterHeader): string | undefined {
+  if (o.underlayMtu === undefined) return undefined;
+  const inner = (q.iif ? fib.links.get(q.iif)?.mtu : undefined) ?? fib.links.get(o.vxlanDev)?.mtu;
+  if (inner === undefined) return undefined;
+  if (inner + o.overhead > o.underlayMtu) {
+    return `MTU: a full-size ${inner}-byte packet from ${q.iif ?? o.vxlanDev} becomes ${inner + o.overhead} bytes with VXLAN (+${o.overhead}), more than ${o.underlayDev}'s MTU ${o.underlayMtu}: it will be fragmented or dropped (Calico sets pod and vxlan.calico MTU to underlay − ${o.overhead})`;
+  }
+  return undefined;
+}
