@@ -187,6 +187,7 @@ export class App {
         return this.stop();
       case 'help':
         s.helpOpen = !s.helpOpen;
+        s.helpScroll = 0;
         return;
       case 'pause':
         s.togglePause();
@@ -205,7 +206,8 @@ export class App {
         s.view = a.view;
         return;
       case 'move':
-        if (s.detailKey) s.scrollDetail(a.delta);
+        if (s.helpOpen) s.helpScroll = Math.max(0, s.helpScroll + a.delta);
+        else if (s.detailKey) s.scrollDetail(a.delta);
         else s.moveSelection(a.delta);
         return;
       case 'top':
@@ -276,7 +278,11 @@ export class App {
 
   private bodyLines(width: number, height: number): string[] {
     const s = this.store;
-    if (s.helpOpen) return renderHelp().slice(0, height);
+    if (s.helpOpen) {
+      const all = renderHelp();
+      s.helpScroll = Math.min(s.helpScroll, Math.max(0, all.length - height));
+      return all.slice(s.helpScroll, s.helpScroll + height);
+    }
     if (s.detailKey) {
       const flow = s.detailFlow();
       if (!flow) return ['The flow is gone (evicted). esc goes back.'];

@@ -104,6 +104,7 @@ export class Store {
   sortDescending = true;
   paused = false;
   helpOpen = false;
+  helpScroll = 0;
   /** Flow key whose detail pane is open. */
   detailKey: string | null = null;
   detailScroll = 0;

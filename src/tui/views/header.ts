@@ -50,7 +50,7 @@ export function headerLines(store: Store, width: number): string[] {
     const label = `${i + 1} ${v[0].toUpperCase()}${v.slice(1)}`;
     return v === store.view ? `{inverse}[${label}]{/inverse}` : ` ${label} `;
   }).join(' ');
-  const sortArrow = store.sortDescending ? 'v' : '^';
-  out.push(`${tabs}  flows ${store.flowCount()}  sort ${store.sort}${sortArrow}`);
+  const order = store.sortDescending ? 'desc' : 'asc';
+  out.push(`${tabs}  flows ${store.flowCount()}  sort ${store.sort} ${order}`);
   return out;
 }

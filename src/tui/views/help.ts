@@ -4,7 +4,7 @@ import { escapeMarkup } from '../escape';
 
 export function renderHelp(): string[] {
   return [
-    '{bold}calitrace keys{/bold}  (? or esc closes)',
+    '{bold}calitrace keys{/bold}  (? or esc closes, up/down scroll)',
     '',
     ...helpLines().map(escapeMarkup),
     '',
