@@ -97,7 +97,7 @@ export class FrameParser {
     if (magic !== FRAME_MAGIC) {
       const got = buf.subarray(pos, pos + 4).toString('hex').replace(/(..)(?!$)/g, '$1 ');
       this.fail(
-        `corrupt loader stream at byte ${at}: expected frame magic 54 43 54 52 ("CTTR"), got ${got}. ` +
+        `corrupt loader stream at byte ${at}: expected frame magic 54 43 54 52 ("TCTR"), got ${got}. ` +
           `Something else wrote to the loader's stdout, or the stream lost bytes; restart the capture.`,
       );
     }

@@ -5,7 +5,7 @@
 // Integers are little-endian; addresses are network-order bytes (see event.h).
 
 export const PROTOCOL_VERSION = 1;
-/** "CTTR" on the wire: 54 43 54 52, read as a little-endian u32. */
+/** "TCTR" on the wire: 54 43 54 52, read as a little-endian u32. */
 export const FRAME_MAGIC = 0x52544354;
 export const FRAME_HDR_SIZE = 16;
 export const FRAME_MAX_PAYLOAD = 1 << 20;

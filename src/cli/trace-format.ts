@@ -27,7 +27,8 @@ export function eventRecord(ev: TraceEvent): Record<string, unknown> {
     kind: ev.kind,
     iface: ev.iface,
     ifindex: ev.ifindex,
-    dir: ev.dir,
+    // A drop was not seen at a tc hook: it has no direction (the record's dir byte is 'none').
+    dir: ev.kind === 'drop' ? 'drop' : ev.dir,
     family: ev.family,
     src: ev.src,
     dst: ev.dst,

@@ -1,0 +1,222 @@
+// Records and control frames built from docs/protocol.md's offsets decode to the documented values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  decodeRecord,
+  decodeHello,
+  decodeLink,
+  decodeStats,
+  decodeAck,
+  decodeError,
+  forEachRecord,
+  formatIpv6,
+  newDecodeContext,
+} from '../../src/capture/decode';
+import type { TraceEvent } from '../../src/capture/event';
+import { record, eventsPayload, helloPayload, linkPayload, statsPayload, ackPayload, ip4 } from '../helpers/wire-builder';
+
+// The golden record's values, from the table in docs/protocol.md.
+const GOLDEN = record({
+  tsNs: 0x000a0b0c0d0e0f10n,
+  fingerprint: 0x8877665544332211n,
+  packets: 7n,
+  bytes: 0x0000000100000203n,
+  ifindex: 0x00012345,
+  len: 1514,
+  mark: 0xca11ca11,
+  anomalies: 0x204,
+  ipId: 0xbeef,
+  dropReason: 77,
+  fibIfindex: 0xabcd,
+  vni: 4096,
+  kind: 1,
+  dir: 0,
+  family: 4,
+  proto: 6,
+  tcpFlags: 0x12,
+  ttl: 63,
+  icmpType: 11,
+  icmpCode: 12,
+  sport: 0xabcd,
+  dport: 443,
+  icmpId: 0x0d0e,
+  icmpSeq: 0x0f10,
+  fibResult: 7,
+  fibFamily: 4,
+  tunFamily: 4,
+  vlan: 100,
+  tunSport: 0xc0de,
+  tunDport: 4789,
+  src: ip4('10.233.101.222'),
+  dst: ip4('10.233.100.130'),
+  fibNexthop: ip4('10.233.100.128'),
+  tunSrc: ip4('172.27.71.11'),
+  tunDst: ip4('172.27.71.12'),
+});
+
+test('the documented golden record decodes field by field', () => {
+  const ctx = newDecodeContext();
+  ctx.linkNames.set(0x12345, 'cali11299111064');
+  ctx.linkNames.set(0xabcd, 'vxlan.calico');
+  ctx.realtimeOffsetNs = 1_700_000_000_000_000_000;
+  const ev = decodeRecord(GOLDEN, 0, ctx);
+  assert.equal(ev.kind, 'packet');
+  // docs/protocol.md gives 0x000A0B0C0D0E0F10; its decimal (2825545513111312) is a typo: the hex is 2826896153644816.
+  assert.equal(ev.timeNs, 2826896153644816);
+  assert.equal(ev.wallMs, (2826896153644816 + 1_700_000_000_000_000_000) / 1e6);
+  assert.equal(ev.fingerprint, '8877665544332211');
+  assert.equal(ev.ifindex, 74565);
+  assert.equal(ev.iface, 'cali11299111064');
+  assert.equal(ev.len, 1514);
+  assert.equal(ev.mark, 3390163473);
+  assert.deepEqual(ev.anomalies, ['fragment', 'non_first_fragment']);
+  assert.equal(ev.ipId, 48879);
+  assert.equal(ev.dropReason, undefined, 'a packet record carries no drop reason');
+  assert.equal(ev.dir, 'ingress');
+  assert.equal(ev.family, 4);
+  assert.equal(ev.proto, 6);
+  assert.equal(ev.tcpFlags, 0x12);
+  assert.equal(ev.ttl, 63);
+  assert.equal(ev.icmpType, 11);
+  assert.equal(ev.icmpCode, 12);
+  assert.equal(ev.sport, 43981);
+  assert.equal(ev.dport, 443);
+  assert.equal(ev.icmpId, 3342);
+  assert.equal(ev.icmpSeq, 3856);
+  assert.equal(ev.vlan, 100);
+  assert.equal(ev.src, '10.233.101.222');
+  assert.equal(ev.dst, '10.233.100.130');
+  assert.deepEqual(ev.kernel, { result: 7, resultName: 'no_neigh', ifindex: 43981, iface: 'vxlan.calico', nexthop: '10.233.100.128' });
+  assert.deepEqual(ev.tunnel, { outerSrc: '172.27.71.11', outerDst: '172.27.71.12', vni: 4096, udpSport: 49374, udpDport: 4789 });
+  assert.equal(ev.packets, undefined, 'packet records do not carry flow counters');
+});
+
+test('flow records carry packets and bytes; u64 above 2^32 is exact', () => {
+  const rec = record({ kind: 2, packets: 7n, bytes: 0x0000000100000203n, dir: 1, proto: 17 });
+  const ev = decodeRecord(rec, 0, newDecodeContext());
+  assert.equal(ev.kind, 'flow');
+  assert.equal(ev.dir, 'egress');
+  assert.equal(ev.packets, 7);
+  assert.equal(ev.bytes, 4294967811);
+  assert.equal(ev.kernel, undefined, 'fib_result 255 means no kernel view');
+});
+
+test('drop records name the reason from the HELLO table; unknown ifindex is shown as ifN', () => {
+  const payload = helloPayload({ reasons: [[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET'], [108, 'IP_INNOHOSTS']], realtimeOffsetNs: -5n });
+  const hello = decodeHello(payload, 0, payload.length);
+  const ctx = newDecodeContext();
+  ctx.dropReasons = hello.dropReasons;
+  const ev = decodeRecord(record({ kind: 3, dir: 2, dropReason: 2, ifindex: 31 }), 0, ctx);
+  assert.equal(ev.kind, 'drop');
+  assert.equal(ev.dropReason, 2);
+  assert.equal(ev.dropReasonName, 'NOT_SPECIFIED');
+  assert.equal(ev.iface, 'if31');
+  assert.equal(decodeRecord(record({ kind: 3, dropReason: 999 }), 0, ctx).dropReasonName, 'reason_999');
+});
+
+test('HELLO decodes version, features, clock offset, kernel release and drop reasons', () => {
+  const p = helloPayload({
+    realtimeOffsetNs: 1764160000123456789n,
+    mode: 1,
+    kernelRelease: '6.18.44-fc-v782',
+    reasons: [[2, 'NOT_SPECIFIED'], [5, 'TCP_CSUM']],
+    ncpus: 2,
+    pid: 777,
+    features: 0x1d,
+  });
+  const h = decodeHello(p, 0, p.length);
+  assert.equal(h.version, 1);
+  assert.equal(h.recordSize, 176);
+  assert.equal(h.features, 0x1d);
+  assert.equal(h.ncpus, 2);
+  assert.equal(h.pid, 777);
+  assert.equal(h.mode, 'flow');
+  assert.equal(h.kernelRelease, '6.18.44-fc-v782');
+  assert.deepEqual([...h.dropReasons], [[2, 'NOT_SPECIFIED'], [5, 'TCP_CSUM']]);
+  // i64 read as a double: exact to within the double's precision at this magnitude (256 ns).
+  assert.ok(Math.abs(h.realtimeOffsetNs - 1764160000123456789) <= 256);
+});
+
+test('HELLO with a drop-reason table running past the frame is an error, not garbage', () => {
+  const p = helloPayload({ reasons: [[2, 'NOT_SPECIFIED']] });
+  assert.throws(() => decodeHello(p, 0, p.length - 3), /drop reason 0 name runs past the frame/);
+});
+
+test('LINK, STATS, ACK and ERROR frames decode', () => {
+  const l = linkPayload(12, 'ens3', 1, 2, 2);
+  assert.deepEqual(decodeLink(l, 0, l.length), { ifindex: 12, name: 'ens3', state: 'attached', how: 'tc', pattern: false, uplink: true });
+  const s = statsPayload({ eventsSent: 5000000000n, rbFailTotal: 9n, perCpu: [4n, 5n] });
+  const st = decodeStats(s, 0, s.length);
+  assert.equal(st.eventsSent, 5000000000);
+  assert.equal(st.rbFailTotal, 9);
+  assert.deepEqual(st.rbFailPerCpu, [4, 5]);
+  const a = ackPayload(-22, 'filter src nope', 'bad CIDR');
+  assert.deepEqual(decodeAck(a, 0, a.length), { status: -22, line: 'filter src nope', message: 'bad CIDR' });
+  const e = Buffer.alloc(8 + 5);
+  e.writeInt32LE(-1, 0);
+  e[4] = 1;
+  e.writeUInt16LE(5, 6);
+  e.write('oops!', 8);
+  assert.deepEqual(decodeError(e, 0, e.length), { errno: -1, fatal: true, message: 'oops!' });
+});
+
+test('EVENTS with a larger record size (a later protocol) decode the known prefix', () => {
+  const p = eventsPayload([record({ ifindex: 1, ttl: 9 }), record({ ifindex: 2, ttl: 8 })], 200);
+  const seen: [number, number][] = [];
+  const ctx = newDecodeContext();
+  forEachRecord(p, 0, p.length, (b, off) => {
+    const ev = decodeRecord(b, off, ctx);
+    seen.push([ev.ifindex, ev.ttl]);
+  });
+  assert.deepEqual(seen, [[1, 9], [2, 8]]);
+});
+
+test('EVENTS whose records do not fit, or are smaller than protocol 1, are errors', () => {
+  const p = eventsPayload([record({})]);
+  assert.throws(() => forEachRecord(p, 0, p.length - 1, () => undefined), /1 records of 176 bytes do not fit/);
+  const small = eventsPayload([Buffer.alloc(100)], 100);
+  assert.throws(() => forEachRecord(small, 0, small.length, () => undefined), /record size 100 is smaller/);
+});
+
+test('IPv6 addresses are formatted as RFC 5952 text', () => {
+  const v6 = (hex: string) => Buffer.from(hex, 'hex');
+  assert.equal(formatIpv6(v6('00000000000000000000000000000001'), 0), '::1');
+  assert.equal(formatIpv6(v6('00000000000000000000000000000000'), 0), '::');
+  assert.equal(formatIpv6(v6('fd000010023300000000000000000224'), 0), 'fd00:10:233::224');
+  assert.equal(formatIpv6(v6('20010db8000000000001000000000001'), 0), '2001:db8::1:0:0:1');
+  assert.equal(formatIpv6(v6('20010db8000100000001000100010001'), 0), '2001:db8:1:0:1:1:1:1', 'a single zero group is not compressed');
+  assert.equal(formatIpv6(v6('fe800000000000000000000000000000'), 0), 'fe80::');
+  const rec = record({ family: 6, src: [...v6('fd000010023300000000000000000222')], dst: [...v6('ff020000000000000000000000000001')] });
+  const ev = decodeRecord(rec, 0, newDecodeContext());
+  assert.equal(ev.family, 6);
+  assert.equal(ev.src, 'fd00:10:233::222');
+  assert.equal(ev.dst, 'ff02::1');
+});
+
+test('a reused target is fully rewritten: no field of the previous record survives', () => {
+  const ctx = newDecodeContext();
+  const target = {} as TraceEvent;
+  decodeRecord(GOLDEN, 0, ctx, target);
+  assert.ok(target.kernel && target.tunnel && target.anomalies && target.vlan);
+  const plain = record({ kind: 1, dir: 1, family: 4, proto: 17, sport: 53, dport: 5353, src: ip4('1.2.3.4'), dst: ip4('5.6.7.8') });
+  const again = decodeRecord(plain, 0, ctx, target);
+  assert.equal(again, target);
+  assert.equal(target.kernel, undefined);
+  assert.equal(target.tunnel, undefined);
+  assert.equal(target.anomalies, undefined);
+  assert.equal(target.vlan, undefined);
+  assert.equal(target.src, '1.2.3.4');
+  assert.equal(target.sport, 53);
+  assert.equal(target.fingerprint, '0000000000000000');
+  // JSON of the reused object equals a freshly decoded one (undefined fields vanish).
+  assert.deepEqual(JSON.parse(JSON.stringify(target)), JSON.parse(JSON.stringify(decodeRecord(plain, 0, ctx))));
+});
+
+test('the kernel view names the FIB egress device only when a LINK frame named it', () => {
+  const ctx = newDecodeContext();
+  const rec = record({ fibResult: 0, fibIfindex: 5, fibFamily: 0 });
+  assert.deepEqual(decodeRecord(rec, 0, ctx).kernel, { result: 0, resultName: 'success', ifindex: 5 });
+  ctx.linkNames.set(5, 'caliaa479e31ff6');
+  assert.deepEqual(decodeRecord(rec, 0, ctx).kernel, { result: 0, resultName: 'success', ifindex: 5, iface: 'caliaa479e31ff6' });
+  assert.equal(decodeRecord(record({ fibResult: 1 }), 0, ctx).kernel?.resultName, 'blackhole');
+});
