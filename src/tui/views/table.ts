@@ -7,6 +7,8 @@ export interface Column<T> {
   /** Fixed width, or the minimum width of a flexible column. */
   width: number;
   flex?: boolean;
+  /** Share of the spare width a flexible column gets (default 1). */
+  weight?: number;
   /** 0 = always shown; higher numbers are dropped first when space runs out. */
   priority: number;
   align?: 'left' | 'right';
@@ -29,18 +31,15 @@ export function layout<T>(columns: Column<T>[], width: number): Layout<T> {
   }
   const spare = Math.max(0, width - total(shown));
   const flex = shown.filter((c) => c.flex);
-  const each = flex.length ? Math.floor(spare / flex.length) : 0;
-  let extra = flex.length ? spare - each * flex.length : 0;
-  return {
-    columns: shown.map((c) => {
-      let w = c.width;
-      if (c.flex) {
-        w += each + (extra > 0 ? 1 : 0);
-        if (extra > 0) extra--;
-      }
-      return { ...c, w };
-    }),
-  };
+  const weights = flex.reduce((s, c) => s + (c.weight ?? 1), 0);
+  const grant = new Map(flex.map((c) => [c, Math.floor((spare * (c.weight ?? 1)) / weights)]));
+  let extra = spare - [...grant.values()].reduce((a, b) => a + b, 0);
+  for (const c of flex) {
+    if (extra <= 0) break;
+    grant.set(c, grant.get(c)! + 1);
+    extra--;
+  }
+  return { columns: shown.map((c) => ({ ...c, w: c.width + (grant.get(c) ?? 0) })) };
 }
 
 /** The header line (plain column titles, bold). */
