@@ -96,7 +96,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     return set(
       'STALE_MODEL',
       `the kernel FIB ${kernelText(kernelEv!)} but the route model (generation ${p.predicted!.generation}) ` +
-        `predicted ${predictionText(pred)}; observed ${pathText(hops)}. The model is stale or misses state ` +
+        `used ${modelRouteText(pred)}; observed ${pathText(hops)}. The model is stale or misses state ` +
         `(policy rules, a route not yet seen): compare \`ip route get ${first.dst} from ${first.src} iif ${ingressIface ?? 'lo'}\` with the model`,
     );
   }
@@ -253,6 +253,11 @@ function predictionText(pred: Prediction): string {
   if (REFUSING.has(pred.decision)) return `the model predicted ${DECISION_WORDS[pred.decision] ?? pred.decision} (${routeText(pred)})`;
   if (pred.egressPath.length === 0) return `${routeText(pred)} predicted ${pred.decision} delivery`;
   return `${routeText(pred)} predicted egress via ${pred.egressPath.join(' → ')}`;
+}
+
+function modelRouteText(pred: Prediction): string {
+  const via = pred.egressPath.length ? ` → egress via ${pred.egressPath.join(' → ')}` : '';
+  return `${routeText(pred)} (${pred.decision}${via})`;
 }
 
 function kernelText(k: KernelView): string {

@@ -1,0 +1,156 @@
+// The correlator on event sequences as node1's hooks report them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Correlator, ObservedPacket, PredictionAt } from '../../src/path/correlate';
+import type { TraceEvent } from '../../src/capture/event';
+import type { Prediction } from '../../src/routing/types';
+import {
+  CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp,
+  predictCrossNode, predictSameNode,
+} from '../helpers/path-fixtures';
+
+function harness(opts: { windowMs?: number; maxPending?: number; predict?: (e: TraceEvent, iif?: string) => Prediction } = {}) {
+  const out: ObservedPacket[] = [];
+  const calls: { iif?: string; iface: string }[] = [];
+  let generation = 1;
+  const c = new Correlator({
+    windowMs: opts.windowMs ?? 100,
+    maxPending: opts.maxPending,
+    predict: (e, iif): PredictionAt => {
+      calls.push({ iif, iface: e.iface });
+      const prediction = opts.predict ? opts.predict(e, iif) : e.dst === POD_B ? predictSameNode() : predictCrossNode();
+      return { prediction, generation };
+    },
+    onPacket: (p) => out.push(p),
+  });
+  return { c, out, calls, setGeneration: (g: number) => (generation = g) };
+}
+
+test('same node: ingress on the pod interface and egress on the other pod closes the packet as complete', () => {
+  const { c, out, calls } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, dir: 'ingress', fingerprint: f, kernel: fib('success', CALI_B) }));
+  assert.equal(out.length, 0, 'nothing is judged before the path is complete');
+  c.push(ev({ t: 18, iface: CALI_B, dir: 'egress', fingerprint: f }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'complete');
+  assert.deepEqual(out[0].events.map((e) => `${e.iface}/${e.dir}`), [`${CALI_A}/ingress`, `${CALI_B}/egress`]);
+  assert.equal(out[0].ingress?.iface, CALI_A);
+  assert.deepEqual(calls, [{ iif: CALI_A, iface: CALI_A }], 'predicted once, at ingress, with the ingress device');
+  assert.equal(c.counters.pending, 0);
+});
+
+test('cross node: the packet stays open at vxlan.calico and completes encapsulated on the uplink', () => {
+  const { c, out } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f, kernel: fib('success', 'vxlan.calico', '10.233.100.128') }));
+  c.push(ev({ t: 20, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }));
+  assert.equal(out.length, 0, 'vxlan.calico is only the first of the two predicted devices');
+  c.push(ev({
+    t: 31, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f, len: 148,
+    tunnel: { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096, udpSport: 40000, udpDport: 4789 },
+  }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'complete');
+  assert.equal(out[0].events.length, 3);
+});
+
+test('a drop record closes the packet at once', () => {
+  const { c, out } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f, kernel: fib('success', CALI_B) }));
+  c.push(ev({ t: 9, iface: CALI_A, kind: 'drop', fingerprint: f, dropReason: 6, dropReasonName: 'NETFILTER_DROP' }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'drop');
+  assert.equal(out[0].drop?.dropReasonName, 'NETFILTER_DROP');
+});
+
+test('an unfinished packet is closed when the window has passed, not before', () => {
+  const { c, out } = harness({ windowMs: 100 });
+  const f = fp();
+  const first = ev({ t: 0, iface: CALI_A, fingerprint: f, kernel: fib('success', CALI_B) });
+  c.push(first);
+  c.tick(first.timeNs + 99e6);
+  assert.equal(out.length, 0);
+  c.tick(first.timeNs + 101e6);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'window');
+  assert.equal(out[0].windowMs, 100);
+});
+
+test('later events advance the clock: an old open packet closes when a newer event arrives', () => {
+  const { c, out } = harness({ windowMs: 50 });
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: fp() }));
+  c.push(ev({ t: 60_000, iface: CALI_A, fingerprint: fp() }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'window');
+});
+
+test('memory is bounded: past maxPending the oldest open packet is closed early and counted', () => {
+  const { c, out } = harness({ maxPending: 3 });
+  const fps = [fp(), fp(), fp(), fp(), fp()];
+  fps.forEach((f, i) => c.push(ev({ t: i, iface: CALI_A, fingerprint: f })));
+  assert.equal(c.counters.evictions, 2);
+  assert.equal(c.counters.pending, 3);
+  assert.deepEqual(out.map((p) => [p.fingerprint, p.closedBy]), [[fps[0], 'evicted'], [fps[1], 'evicted']]);
+});
+
+test('the prediction is the model as it was at ingress, even if the model changes before egress', () => {
+  const { c, out, setGeneration } = harness();
+  const f = fp();
+  setGeneration(7);
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f }));
+  setGeneration(8);
+  c.push(ev({ t: 15, iface: CALI_B, dir: 'egress', fingerprint: f }));
+  assert.equal(out[0].predicted?.generation, 7);
+});
+
+test('decapsulated on this node: the inner ingress on vxlan.calico is the prediction hop', () => {
+  const { c, out, calls } = harness({ predict: () => predictSameNode(POD_A, CALI_A) });
+  const f = fp();
+  const tunnel = { outerSrc: NODE2_IP, outerDst: NODE1_IP, vni: 4096, udpSport: 51000, udpDport: 4789 };
+  c.push(ev({ t: 0, iface: 'ens3', src: WEB_0, dst: POD_A, fingerprint: f, tunnel, kernel: fib('not_fwded') }));
+  c.push(ev({ t: 12, iface: 'vxlan.calico', src: WEB_0, dst: POD_A, fingerprint: f, kernel: fib('success', CALI_A) }));
+  c.push(ev({ t: 25, iface: CALI_A, dir: 'egress', src: WEB_0, dst: POD_A, fingerprint: f }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'complete');
+  assert.equal(out[0].ingress?.iface, 'vxlan.calico');
+  assert.deepEqual(calls.map((x) => x.iif), ['ens3', 'vxlan.calico']);
+});
+
+test('the same headers entering again after the packet left are a new packet', () => {
+  const { c, out } = harness({ predict: () => predictCrossNode() });
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }));
+  c.push(ev({ t: 10, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }));
+  c.push(ev({ t: 1000, iface: CALI_A, dst: WEB_0, fingerprint: f }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'superseded');
+  assert.equal(c.counters.pending, 1);
+});
+
+test('a drop record for a packet that already left the node is not a new packet', () => {
+  const { c, out } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f }));
+  c.push(ev({ t: 10, iface: CALI_B, dir: 'egress', fingerprint: f }));
+  c.push(ev({ t: 30, iface: CALI_B, kind: 'drop', fingerprint: f, dropReason: 2, dropReasonName: 'NO_SOCKET' }));
+  assert.equal(out.length, 1);
+  assert.equal(c.counters.dropsAfterEgress, 1);
+});
+
+test('flow-mode counter records are counted, not correlated', () => {
+  const { c, out } = harness();
+  c.push(ev({ t: 0, iface: CALI_A, kind: 'flow', fingerprint: '0000000000000000', packets: 10, bytes: 980 }));
+  assert.equal(c.counters.ignored, 1);
+  assert.equal(c.counters.pending, 0);
+  assert.equal(out.length, 0);
+});
+
+test('flush closes what is still open', () => {
+  const { c, out } = harness();
+  c.push(ev({ t: 0, iface: CALI_A, src: POD_A, fingerprint: fp() }));
+  c.flush();
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'flush');
+});

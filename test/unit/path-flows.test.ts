@@ -1,0 +1,187 @@
+// Flows: both directions under one key, per-verdict counts, latency percentiles, flow-level warnings, caps.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlowTable, flowKey } from '../../src/path/flows';
+import { LatencyHistogram } from '../../src/path/histogram';
+import type { Hop, PacketVerdict, Verdict } from '../../src/path/types';
+import { CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0 } from '../helpers/path-fixtures';
+
+const T0 = 1_795_000_000_000;
+
+function hop(iface: string, dir: Hop['dir'], us: number, tunnel?: Hop['tunnel']): Hop {
+  const h: Hop = { iface, dir, timeNs: 9e12 + us * 1000 };
+  if (tunnel) h.tunnel = tunnel;
+  return h;
+}
+
+function verdict(over: Partial<PacketVerdict> & { verdict?: Verdict } = {}): PacketVerdict {
+  return {
+    fingerprint: '00000000000000aa',
+    timeMs: T0,
+    family: 4,
+    proto: 6,
+    src: POD_A,
+    dst: POD_B,
+    sport: 40000,
+    dport: 8080,
+    verdict: 'MATCHED',
+    reason: 'left via caliaa479e31ff6 as predicted',
+    warnings: [],
+    observed: [hop(CALI_A, 'ingress', 0), hop(CALI_B, 'egress', 20)],
+    predicted: [CALI_A, CALI_B],
+    decision: 'unicast',
+    route: '10.233.101.224 dev caliaa479e31ff6 scope link',
+    latencyUs: 20,
+    len: 74,
+    ...over,
+  };
+}
+
+function reply(over: Partial<PacketVerdict> = {}): PacketVerdict {
+  return verdict({
+    src: POD_B, dst: POD_A, sport: 8080, dport: 40000,
+    observed: [hop(CALI_B, 'ingress', 0), hop(CALI_A, 'egress', 15)],
+    predicted: [CALI_B, CALI_A],
+    route: '10.233.101.222 dev cali11299111064 scope link',
+    latencyUs: 15,
+    ...over,
+  });
+}
+
+test('both directions of a TCP connection share one key; counts are kept per direction and per verdict', () => {
+  const t = new FlowTable();
+  const a = verdict();
+  const k1 = t.observe(a);
+  const k2 = t.observe(reply({ timeMs: T0 + 5 }));
+  t.observe(verdict({ timeMs: T0 + 10, verdict: 'DROPPED', reason: 'netfilter' }));
+  assert.equal(k1, k2);
+  assert.equal(a.flowKey, k1);
+  const f = t.get(k1)!;
+  assert.equal(f.forward.src, POD_A);
+  assert.equal(f.forward.packets, 2);
+  assert.equal(f.forward.bytes, 148);
+  assert.equal(f.forward.verdicts.MATCHED, 1);
+  assert.equal(f.forward.verdicts.DROPPED, 1);
+  assert.equal(f.forward.lastVerdict, 'DROPPED');
+  assert.equal(f.reverse?.packets, 1);
+  assert.deepEqual(f.reverse?.observed, [CALI_B, CALI_A]);
+  assert.equal(f.firstSeenMs, T0);
+  assert.equal(f.lastSeenMs, T0 + 10);
+  assert.equal(f.state, 'active');
+  assert.equal(t.size, 1);
+});
+
+test('ping: echo request and reply are one flow (by ICMP id); another id is another flow', () => {
+  const req = { family: 4 as const, proto: 1, src: POD_A, dst: WEB_0, sport: 0, dport: 0, icmp: { type: 8, code: 0, id: 77, seq: 1 } };
+  const rep = { ...req, src: WEB_0, dst: POD_A, icmp: { type: 0, code: 0, id: 77, seq: 1 } };
+  assert.equal(flowKey(req), flowKey(rep));
+  assert.notEqual(flowKey(req), flowKey({ ...req, icmp: { ...req.icmp, id: 78 } }));
+});
+
+test('a route that changes while the flow runs: ROUTE_CHANGED on the first packet with the new prediction', () => {
+  const t = new FlowTable();
+  const vx = { predicted: [CALI_A, 'vxlan.calico', 'ens3'], route: '10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink', dst: WEB_0 };
+  const first = verdict(vx);
+  const second = verdict({ ...vx, timeMs: T0 + 1 });
+  t.observe(first);
+  t.observe(second);
+  assert.deepEqual(second.warnings, []);
+  const changed = verdict({ dst: WEB_0, timeMs: T0 + 2, predicted: [CALI_A, 'ens3'], route: '10.233.100.128/26 via 172.27.71.12 dev ens3' });
+  t.observe(changed);
+  assert.deepEqual(changed.warnings, ['ROUTE_CHANGED']);
+  assert.match(changed.reason, /route changed during this flow/);
+  assert.match(changed.reason, /vxlan\.calico onlink/);
+  assert.match(changed.reason, /via 172\.27\.71\.12 dev ens3/);
+  const after = verdict({ dst: WEB_0, timeMs: T0 + 3, predicted: [CALI_A, 'ens3'], route: '10.233.100.128/26 via 172.27.71.12 dev ens3' });
+  t.observe(after);
+  assert.deepEqual(after.warnings, [], 'only the change is flagged, not every packet after it');
+  const f = t.get(changed.flowKey!)!;
+  assert.deepEqual(f.warnings, ['ROUTE_CHANGED']);
+  assert.deepEqual(f.forward.predicted, [CALI_A, 'ens3']);
+});
+
+test('pod deleted mid-flow: the switch to the blackhole is a route change', () => {
+  const t = new FlowTable();
+  t.observe(verdict());
+  const dropped = verdict({
+    verdict: 'EXPECTED_DROP', decision: 'blackhole', route: 'blackhole 10.233.101.192/26 proto 80', predicted: [CALI_A],
+    observed: [hop(CALI_A, 'ingress', 0), hop(CALI_A, 'drop', 5)], latencyUs: undefined,
+  });
+  t.observe(dropped);
+  assert.deepEqual(dropped.warnings, ['ROUTE_CHANGED']);
+  assert.match(dropped.reason, /blackhole 10\.233\.101\.192\/26/);
+});
+
+test('a reply that enters through another device than the request left by: ASYMMETRIC_RETURN', () => {
+  const t = new FlowTable();
+  const tunnelOut = { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096 };
+  t.observe(verdict({
+    dst: WEB_0, predicted: [CALI_A, 'vxlan.calico', 'ens3'],
+    observed: [hop(CALI_A, 'ingress', 0), hop('vxlan.calico', 'egress', 10), hop('ens3', 'egress', 20, tunnelOut)],
+  }));
+  const symmetric = reply({
+    src: WEB_0, predicted: ['vxlan.calico', CALI_A],
+    observed: [hop('ens3', 'ingress', 0, { outerSrc: NODE2_IP, outerDst: NODE1_IP, vni: 4096 }), hop('vxlan.calico', 'ingress', 5), hop(CALI_A, 'egress', 15)],
+  });
+  t.observe(symmetric);
+  assert.deepEqual(symmetric.warnings, [], 'back through the tunnel to the pod that sent it: symmetric');
+  const other = reply({ src: WEB_0, predicted: ['ens3', CALI_A], observed: [hop('eth9', 'ingress', 0), hop(CALI_A, 'egress', 15)] });
+  t.observe(other);
+  assert.deepEqual(other.warnings, ['ASYMMETRIC_RETURN']);
+  assert.match(other.reason, /eth9/);
+});
+
+test('latency percentiles per flow and per hop, from ingress', () => {
+  const t = new FlowTable();
+  let key = '';
+  for (let us = 1; us <= 100; us++) {
+    key = t.observe(verdict({ latencyUs: us, observed: [hop(CALI_A, 'ingress', 0), hop(CALI_B, 'egress', us)] }));
+  }
+  const f = t.get(key)!;
+  const lat = f.forward.latency!;
+  assert.equal(lat.samples, 100);
+  assert.ok(Math.abs(lat.p50 - 50) <= 5, `p50 ${lat.p50}`);
+  assert.ok(Math.abs(lat.p90 - 90) <= 9, `p90 ${lat.p90}`);
+  assert.ok(Math.abs(lat.p99 - 99) <= 10, `p99 ${lat.p99}`);
+  assert.equal(lat.max, 100);
+  const hopLat = f.forward.hopLatency[CALI_B];
+  assert.equal(hopLat.samples, 100);
+  assert.ok(Math.abs(hopLat.p50 - 50) <= 5);
+});
+
+test('histogram: exact for few samples, within ±10 % once folded into buckets', () => {
+  const h = new LatencyHistogram();
+  [30_000, 10_000, 20_000].forEach((ns) => h.add(ns));
+  assert.equal(h.quantileNs(0.5), 20_000);
+  assert.equal(h.quantileNs(1), 30_000);
+  const big = new LatencyHistogram();
+  for (let i = 1; i <= 10_000; i++) big.add(i * 1000);
+  for (const q of [0.5, 0.9, 0.99]) {
+    const want = q * 10_000 * 1000;
+    const got = big.quantileNs(q);
+    assert.ok(Math.abs(got - want) / want <= 0.1, `q${q}: ${got} vs ${want}`);
+  }
+});
+
+test('the flow table is capped: the least recently seen flow is evicted, counted and reported', () => {
+  const ended: string[] = [];
+  const t = new FlowTable({ maxFlows: 2, onEnd: (f) => ended.push(`${f.forward.sport}:${f.state}`) });
+  t.observe(verdict({ sport: 1 }));
+  t.observe(verdict({ sport: 2 }));
+  t.observe(verdict({ sport: 1, timeMs: T0 + 1 })); // 1 is now the most recent
+  t.observe(verdict({ sport: 3 }));
+  assert.equal(t.size, 2);
+  assert.equal(t.counters.evictions, 1);
+  assert.deepEqual(ended, ['2:evicted']);
+});
+
+test('idle flows expire', () => {
+  const ended: string[] = [];
+  const t = new FlowTable({ idleMs: 1000, onEnd: (f) => ended.push(f.state) });
+  t.observe(verdict({ sport: 1, timeMs: T0 }));
+  t.observe(verdict({ sport: 2, timeMs: T0 + 900 }));
+  t.expire(T0 + 1500);
+  assert.equal(t.size, 1);
+  assert.equal(t.counters.expired, 1);
+  assert.deepEqual(ended, ['expired']);
+});
