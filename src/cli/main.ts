@@ -1,10 +1,12 @@
 // The calitrace command: dispatches to one module per subcommand. Wiring only.
 import { Command, UsageError } from './command';
 import { labCommand } from './lab';
+import { uiCommand } from './ui';
+import { demoCommand } from './demo';
 import { traceCommand } from './trace';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand];
 
 const VERSION = '0.1.0';
 

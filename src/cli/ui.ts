@@ -1,0 +1,62 @@
+// `calitrace ui`: the terminal UI as a gRPC client of a running `calitrace serve` / `calitrace trace`,
+// on the node or from anywhere that can reach its API.
+import { Command, parseCommandArgs, UsageError } from './command';
+import { runUi } from '../tui/run';
+
+export const uiCommand: Command = {
+  name: 'ui',
+  summary: 'live terminal UI (predicted vs observed paths) for a node running calitrace serve',
+  help: `Usage: calitrace ui --server ADDR [options]
+
+Connects to the calitrace API of a node and shows, live: flows with their predicted and observed paths and
+verdicts, packets, the route model (changes highlighted) and drops, with every loss counter in the header.
+
+Options:
+  --server ADDR     API address: unix:///path/to.sock, HOST:PORT (required)
+  --ca FILE         TLS: CA certificate (PEM) that signed the server's certificate (needed off-loopback)
+  --cert FILE       TLS client certificate (PEM), for servers that require mutual TLS
+  --key FILE        TLS client key (PEM)
+  --token TOKEN     bearer token (only sent over TLS); also read from CALITRACE_TOKEN
+  --last N          recent verdicts to load on connect (default 500)
+  --no-color        no colours (also when NO_COLOR is set); verdicts are always written as words
+  -h, --help        this help
+
+Keys: ? help, / filter, space pause, enter detail, tab or 1-4 views, s sort, q quit (the help screen lists all).
+
+EXAMPLES
+  calitrace ui --server unix:///run/calitrace.sock
+  calitrace ui --server 127.0.0.1:4245
+  calitrace ui --server node1.example:4245 --ca ca.pem --token "$TOKEN"
+  calitrace demo            # lab + tracer + this UI in one command
+`,
+  async run(argv) {
+    const { values } = parseCommandArgs(
+      'ui',
+      argv,
+      {
+        server: { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        token: { type: 'string' },
+        last: { type: 'string' },
+        'no-color': { type: 'boolean' },
+      },
+      false,
+    );
+    if (!values.server) throw new UsageError('--server ADDR is required (e.g. --server unix:///run/calitrace.sock)\nSee: calitrace ui --help');
+    if ((values.cert && !values.key) || (values.key && !values.cert)) throw new UsageError('--cert and --key go together');
+    const last = values.last === undefined ? 500 : Number(values.last);
+    if (!Number.isInteger(last) || last < 0) throw new UsageError(`--last takes a whole number, got '${values.last}'`);
+    await runUi({
+      server: values.server,
+      caFile: values.ca,
+      certFile: values.cert,
+      keyFile: values.key,
+      token: values.token ?? process.env.CALITRACE_TOKEN,
+      last,
+      noColor: values['no-color'] === true || !!process.env.NO_COLOR,
+    });
+    return 0;
+  },
+};
