@@ -3,57 +3,23 @@
 // Observe streams verdicts, route changes and lost notices; Status is polled once a second for the
 // header; GetRoutes is fetched at start and again after each route change; Explain runs on demand.
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { calitrace } from '../api/generated/calitrace';
+import { CalitraceClient, ClientOptions } from '../api/client';
 import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
 import { explanationFromApi, routesFromApi, statusFromApi, verdictFromApi } from './convert';
 
 const v1 = calitrace.v1;
-const SERVICE = '/calitrace.v1.Calitrace/';
 
-export interface GrpcSourceOptions {
-  /** 'unix:///run/calitrace.sock', '127.0.0.1:4245', 'node1.example:4245' */
-  server: string;
-  /** TLS: CA to verify the server with (PEM file); absent = plaintext (loopback/unix only). */
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  /** Bearer token sent with every call. */
-  token?: string;
+export interface GrpcSourceOptions extends ClientOptions {
   /** How many recent verdicts to ask for on connect. */
   last?: number;
   statusIntervalMs?: number;
 }
 
-function credentials(o: GrpcSourceOptions): grpc.ChannelCredentials {
-  let creds = o.caFile
-    ? grpc.credentials.createSsl(
-        readFileSync(o.caFile),
-        o.keyFile ? readFileSync(o.keyFile) : null,
-        o.certFile ? readFileSync(o.certFile) : null,
-      )
-    : grpc.credentials.createInsecure();
-  if (o.token) {
-    if (!o.caFile) throw new Error('--token needs TLS (--ca FILE): a bearer token is never sent in plaintext');
-    const token = o.token;
-    creds = grpc.credentials.combineChannelCredentials(
-      creds,
-      grpc.credentials.createFromMetadataGenerator((_p, cb) => {
-        const md = new grpc.Metadata();
-        md.set('authorization', `Bearer ${token}`);
-        cb(null, md);
-      }),
-    );
-  }
-  return creds;
-}
-
-type Codec<T> = { encode(m: T): { finish(): Uint8Array }; decode(b: Uint8Array): T };
-
 export class GrpcSource implements UiSource {
-  private readonly client: grpc.Client;
+  private readonly client: CalitraceClient;
   private sink: UiSink | null = null;
   private stream: grpc.ClientReadableStream<calitrace.v1.ObserveResponse> | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
@@ -63,9 +29,7 @@ export class GrpcSource implements UiSource {
   private lastSeenMs = 0;
 
   constructor(private readonly opts: GrpcSourceOptions) {
-    this.client = new grpc.Client(opts.server, credentials(opts), {
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    });
+    this.client = new CalitraceClient(opts);
   }
 
   start(sink: UiSink): void {
@@ -95,19 +59,8 @@ export class GrpcSource implements UiSource {
       sport: flow.sport,
       dport: flow.dport,
     };
-    return this.unary('Explain', v1.ExplainRequest, v1.ExplainResponse, req).then(explanationFromApi);
-  }
-
-  private unary<Q, R>(method: string, reqType: Codec<Q>, resType: Codec<R>, req: Q): Promise<R> {
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        SERVICE + method,
-        (m: Q) => Buffer.from(reqType.encode(m).finish()),
-        (b: Buffer) => resType.decode(b),
-        req,
-        { deadline: Date.now() + 5000 },
-        (err, res) => (err ? reject(new Error(err.details || err.message)) : resolve(res as R)),
-      );
+    return this.client.explain(req, 5000).then(explanationFromApi, (err: grpc.ServiceError) => {
+      throw new Error(err.details || err.message);
     });
   }
 
@@ -121,12 +74,7 @@ export class GrpcSource implements UiSource {
       ...(this.lastSeenMs ? { sinceMs: this.lastSeenMs + 1 } : { last: this.opts.last ?? 500 }),
       allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE] }],
     };
-    const stream = this.client.makeServerStreamRequest(
-      SERVICE + 'Observe',
-      (m: calitrace.v1.IObserveRequest) => Buffer.from(v1.ObserveRequest.encode(m).finish()),
-      (b: Buffer) => v1.ObserveResponse.decode(b),
-      req,
-    );
+    const stream = this.client.observe(req).call;
     this.stream = stream;
     let connected = false;
     stream.on('metadata', () => {
@@ -159,7 +107,7 @@ export class GrpcSource implements UiSource {
   }
 
   private pollStatus(): void {
-    this.unary('Status', v1.StatusRequest, v1.StatusResponse, {}).then(
+    this.client.status(2000).then(
       (s) => this.sink?.status(statusFromApi(s)),
       () => undefined, // the Observe stream reports the connection state
     );
@@ -174,7 +122,7 @@ export class GrpcSource implements UiSource {
   }
 
   private fetchRoutes(): void {
-    this.unary('GetRoutes', v1.GetRoutesRequest, v1.GetRoutesResponse, {}).then(
+    this.client.getRoutes({}, 5000).then(
       (r) => this.sink?.routes(routesFromApi(r)),
       () => undefined,
     );
