@@ -23,6 +23,9 @@ export async function ensureNetns(prefix: string, name: string): Promise<boolean
     if (!s.namespaces.includes(name)) s.namespaces.push(name);
   });
   await must(['ip', 'netns', 'add', name]);
+  // IPv4-only cluster: without IPv6 no router solicitations or MLD reports wander over the cali and VXLAN
+  // interfaces, so every packet a test sees is one it sent (Calico's CNI does the same in IPv4-only pods).
+  await must(['ip', 'netns', 'exec', name, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   await must(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
   return true;
 }

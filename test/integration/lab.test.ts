@@ -8,6 +8,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { labDown, labExec, labStatus, labUp, randomPrefix, runTraffic } from '../../src/lab';
 import { listNetns } from '../../src/lab/netns';
+import { withLab } from '../helpers/lab';
 
 const BIN = resolve(__dirname, '../../../bin/calitrace.js');
 
@@ -357,8 +358,28 @@ describe('calitrace lab', () => {
     }
   });
 
+  test('withLab gives a fresh lab under a random prefix and tears it down even when the body throws', async () => {
+    let prefix = '';
+    await assert.rejects(
+      withLab(async (lab) => {
+        prefix = lab.prefix;
+        assert.equal(ownNamespaces(prefix).length, 6);
+        assert.deepEqual((await ping(prefix, '10.233.101.224', '10.233.100.130', 1)).ttls, [62]);
+        throw new Error('body failed');
+      }),
+      /body failed/,
+    );
+    assert.match(prefix, /^[a-z][a-z0-9]+$/);
+    assert.notEqual(prefix, A);
+    assert.deepEqual(ownNamespaces(prefix), []);
+  });
+
   test('lab down removes exactly what the lab made: root links, routes and namespaces are as before', async () => {
+    // Something still running inside the lab must not keep its namespace (and veths) alive.
+    const sleeper = spawn('ip', ['netns', 'exec', `${A}-node1`, 'sleep', '120'], { stdio: 'ignore' });
+    const sleeperGone = new Promise<void>((res) => sleeper.on('close', () => res()));
     const down = await cli(['lab', 'down', '--prefix', A]);
+    await sleeperGone;
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /removed 6 namespaces/);
     assert.deepEqual(ownNamespaces(A), []);
