@@ -43,6 +43,8 @@ export interface CollectorOptions {
   monotonicNs?: () => number;
 }
 
+const PREDICTION_CACHE_SIZE = 8192;
+
 export class Collector extends TypedEmitter<CollectorEventMap> implements CollectorEvents {
   private readonly correlator: Correlator;
   private readonly flowTable: FlowTable;
@@ -54,6 +56,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private predictErrors = 0;
   private mtuCache: { generation: number; byName: Map<string, number> } | undefined;
   private stopped = false;
+  private readonly cache = new Map<string, Prediction>();
+  private cacheGeneration = -1;
   private readonly monotonicNs: () => number;
 
   constructor(private readonly opts: CollectorOptions) {
@@ -161,7 +165,19 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     try {
       const generation = model.generation;
-      return { prediction: this.opts.predict(model as RouteModel, q), generation };
+      // Packets of one flow ask the same question: answer it once per model generation.
+      if (this.cacheGeneration !== generation) {
+        this.cache.clear();
+        this.cacheGeneration = generation;
+      }
+      const key = `${q.src}|${q.dst}|${q.iif ?? ''}|${q.mark ?? 0}|${q.ipproto}|${q.sport ?? 0}|${q.dport ?? 0}`;
+      let prediction = this.cache.get(key);
+      if (!prediction) {
+        prediction = this.opts.predict(model as RouteModel, q);
+        if (this.cache.size >= PREDICTION_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
+        this.cache.set(key, prediction);
+      }
+      return { prediction, generation };
     } catch (err) {
       this.predictErrors++;
       if (this.predictErrors === 1) this.emit('error', new Error(`route prediction failed: ${(err as Error).message}`));

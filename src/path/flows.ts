@@ -39,8 +39,7 @@ interface DirState {
   lastVerdict?: Verdict;
   lastReason?: string;
   /** Node-side ends of the last complete path, for the asymmetry check. */
-  ingress?: string;
-  egress?: string[];
+  ends?: Ends;
   latency?: LatencyHistogram;
   hopLatency?: Map<string, LatencyHistogram>;
 }
@@ -143,14 +142,14 @@ export class FlowTable {
 
     const ends = nodeEnds(v.observed);
     if (ends) {
-      dir.ingress = ends.ingress;
-      dir.egress = ends.egress;
-      if (other?.ingress && other.egress && !returnsSameWay(ends, { ingress: other.ingress, egress: other.egress })) {
+      dir.ends = ends;
+      const back = other?.ends;
+      if (back && !returnsSameWay(ends, back)) {
         addWarning(
           v,
           'ASYMMETRIC_RETURN',
-          `this direction enters on ${ends.ingress} and leaves via ${ends.egress.join(' → ')}, but the other direction ` +
-            `entered on ${other.ingress} and left via ${other.egress.join(' → ')}: the return path is not the reverse of the forward path`,
+          `this direction enters on ${ends.ingresses.join(' → ')} and leaves via ${ends.egress.join(' → ')}, but the other direction ` +
+            `entered on ${back.ingresses.join(' → ')} and left via ${back.egress.join(' → ')}: the return path is not the reverse of the forward path`,
         );
       }
     }
@@ -225,23 +224,28 @@ function describeSig(sig: string): string {
   return route ? `\`${route}\` (${decision}${via})` : `${decision}${via}`;
 }
 
-/** Where a packet entered the node (its first plain ingress) and the devices it left through. */
-function nodeEnds(hops: Hop[]): { ingress: string; egress: string[] } | undefined {
-  const ingress = hops.find((h) => h.dir === 'ingress' && !h.tunnel) ?? hops.find((h) => h.dir === 'ingress');
+interface Ends {
+  /** Where it entered the node: its first plain ingress. */
+  ingress: string;
+  /** Every device it entered through (the uplink, then vxlan.calico, for a decapsulated packet). */
+  ingresses: string[];
+  egress: string[];
+}
+
+function nodeEnds(hops: Hop[]): Ends | undefined {
+  const ingresses = hops.filter((h) => h.dir === 'ingress').map((h) => h.iface);
+  const plain = hops.find((h) => h.dir === 'ingress' && !h.tunnel)?.iface ?? ingresses[0];
   const egress = hops.filter((h) => h.dir === 'egress').map((h) => h.iface);
-  if (!ingress || egress.length === 0) return undefined;
-  return { ingress: ingress.iface, egress };
+  if (!plain || egress.length === 0) return undefined;
+  return { ingress: plain, ingresses, egress };
 }
 
 /**
- * A reply takes the same way back when it enters through a device the request left by (the uplink or
- * vxlan.calico for a tunnelled flow) and leaves through the device the request came in on.
+ * A reply takes the same way back when it enters through a device the request left by (vxlan.calico or
+ * the uplink for a tunnelled flow) and leaves through a device the request came in on.
  */
-function returnsSameWay(
-  a: { ingress: string; egress: string[] },
-  b: { ingress: string; egress: string[] },
-): boolean {
-  return a.egress[a.egress.length - 1] === b.ingress && b.egress.includes(a.ingress);
+function returnsSameWay(a: Ends, b: Ends): boolean {
+  return b.ingresses.some((d) => a.egress.includes(d)) && a.ingresses.some((d) => b.egress.includes(d));
 }
 
 function summarizeHist(h: LatencyHistogram | undefined): LatencySummary | undefined {

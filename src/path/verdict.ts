@@ -136,7 +136,9 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   }
 
   if (sameDevices(egress, expected, pred)) {
-    const tunnelHop = hops.find((h) => h.tunnel);
+    const tunnelHop = hops.find((h) => h.tunnel && h.dir === 'egress');
+    const arrived = hops.find((h) => h.tunnel && h.dir === 'ingress')?.tunnel;
+    const from = arrived ? `arrived encapsulated from ${arrived.outerSrc} (VNI ${arrived.vni}), ` : '';
     const wantOuter = pred.outer?.dst;
     if (tunnelHop && wantOuter && tunnelHop.tunnel!.outerDst !== wantOuter) {
       return set(
@@ -148,7 +150,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const encap = tunnelHop?.tunnel
       ? `, encapsulated to ${tunnelHop.tunnel.outerDst} (VNI ${tunnelHop.tunnel.vni})`
       : '';
-    return set('MATCHED', `left via ${egress.join(' → ')}${encap} as predicted by ${routeText(pred)}${tail}`);
+    return set('MATCHED', `${from}left via ${egress.join(' → ')}${encap} as predicted by ${routeText(pred)}${tail}`);
   }
 
   if (egress.length === 0 || isPrefix(egress, expected)) {
