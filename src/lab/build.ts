@@ -2,7 +2,7 @@
 // and lets a second `up` repair a lab that lost a route or a neighbour.
 import { calicoIfName, cidrContains, netNetnsName, nodeNetnsName, podNetnsName, validatePrefix, vxlanMac } from './naming';
 import { deleteNetns, ensureNetns, netnsExists } from './netns';
-import { ipIn, ipJson, must, run, sysctlIn } from './run';
+import { batchIn, ipIn, ipJson, sysctlIn } from './run';
 import { PodRecord, readState, removeState, updateState } from './state';
 import {
   BLACKHOLE_PROTO,
@@ -26,49 +26,56 @@ import {
 
 const BRIDGE = 'br0';
 
-async function linkExists(netns: string, ifname: string): Promise<boolean> {
-  const r = await run(['ip', '-n', netns, 'link', 'show', 'dev', ifname]);
-  return r.code === 0;
+async function linkNames(netns: string): Promise<Set<string>> {
+  const links = await ipJson<{ ifname: string }>(netns, 'link', 'show');
+  return new Set(links.map((l) => l.ifname));
 }
 
 async function buildUnderlay(prefix: string): Promise<void> {
   const net = netNetnsName(prefix);
-  if (!(await linkExists(net, BRIDGE))) await ipIn(net, 'link', 'add', BRIDGE, 'type', 'bridge');
-  await ipIn(net, 'addr', 'replace', `${GATEWAY_IP}/${UNDERLAY_PREFIX_LEN}`, 'dev', BRIDGE);
-  await ipIn(net, 'link', 'set', BRIDGE, 'up');
+  const netLinks = await linkNames(net);
+  const cmds: string[][] = [];
+  if (!netLinks.has(BRIDGE)) cmds.push(['link', 'add', BRIDGE, 'type', 'bridge']);
+  cmds.push(['addr', 'replace', `${GATEWAY_IP}/${UNDERLAY_PREFIX_LEN}`, 'dev', BRIDGE], ['link', 'set', BRIDGE, 'up']);
   for (const id of NODE_IDS) {
     const node = nodeNetnsName(prefix, id);
-    if (!(await linkExists(node, UNDERLAY_IF))) {
+    if (!(await linkNames(node)).has(UNDERLAY_IF)) {
       // A switch port left over from a half-built node would block the new pair's name.
-      if (await linkExists(net, id)) await ipIn(net, 'link', 'del', id);
-      await ipIn(net, 'link', 'add', id, 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'netns', node);
+      if (netLinks.has(id)) cmds.push(['link', 'del', id]);
+      cmds.push(['link', 'add', id, 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'netns', node]);
     }
-    await ipIn(net, 'link', 'set', id, 'master', BRIDGE, 'up');
+    cmds.push(['link', 'set', id, 'master', BRIDGE, 'up']);
   }
+  await batchIn('ip', net, cmds);
 }
 
 async function buildNode(prefix: string, id: NodeId): Promise<void> {
   const spec = NODES[id];
   const ns = nodeNetnsName(prefix, id);
   await sysctlIn(ns, { 'net.ipv4.ip_forward': 1 });
-  await ipIn(ns, 'link', 'set', UNDERLAY_IF, 'mtu', String(UNDERLAY_MTU), 'up');
-  await ipIn(ns, 'addr', 'replace', `${spec.underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', UNDERLAY_IF);
-  // Also what makes proxy ARP answer for 169.254.1.1: the node has a route to it that is not via the cali.
-  await ipIn(ns, 'route', 'replace', 'default', 'via', GATEWAY_IP, 'dev', UNDERLAY_IF, 'proto', 'static');
-
-  if (!(await linkExists(ns, VXLAN_IF))) {
-    await ipIn(ns, 'link', 'add', VXLAN_IF, 'mtu', String(UNDERLAY_MTU - 50), 'address', vxlanMac(spec.name),
+  const cmds: string[][] = [
+    ['link', 'set', UNDERLAY_IF, 'mtu', String(UNDERLAY_MTU), 'up'],
+    ['addr', 'replace', `${spec.underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', UNDERLAY_IF],
+    // Also what makes proxy ARP answer for 169.254.1.1: the node has a route to it that is not via the cali.
+    ['route', 'replace', 'default', 'via', GATEWAY_IP, 'dev', UNDERLAY_IF, 'proto', 'static'],
+  ];
+  if (!(await linkNames(ns)).has(VXLAN_IF)) {
+    cmds.push(['link', 'add', VXLAN_IF, 'mtu', String(UNDERLAY_MTU - 50), 'address', vxlanMac(spec.name),
       'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', spec.underlayIp, 'dev', UNDERLAY_IF,
-      'dstport', String(VXLAN_PORT), 'nolearning');
+      'dstport', String(VXLAN_PORT), 'nolearning']);
   }
-  await ipIn(ns, 'addr', 'replace', `${spec.vtep}/32`, 'dev', VXLAN_IF);
-  await ipIn(ns, 'link', 'set', VXLAN_IF, 'up');
+  cmds.push(['addr', 'replace', `${spec.vtep}/32`, 'dev', VXLAN_IF], ['link', 'set', VXLAN_IF, 'up']);
+  const fdb: string[][] = [];
   for (const remote of remoteVteps(id)) {
-    await ipIn(ns, 'neigh', 'replace', remote.vtep, 'lladdr', remote.mac, 'dev', VXLAN_IF, 'nud', 'permanent');
-    await must(['bridge', '-n', ns, 'fdb', 'replace', remote.mac, 'dev', VXLAN_IF, 'dst', remote.underlayIp, 'self', 'permanent']);
-    await ipIn(ns, 'route', 'replace', remote.block, 'via', remote.vtep, 'dev', VXLAN_IF, 'onlink');
+    cmds.push(
+      ['neigh', 'replace', remote.vtep, 'lladdr', remote.mac, 'dev', VXLAN_IF, 'nud', 'permanent'],
+      ['route', 'replace', remote.block, 'via', remote.vtep, 'dev', VXLAN_IF, 'onlink'],
+    );
+    fdb.push(['fdb', 'replace', remote.mac, 'dev', VXLAN_IF, 'dst', remote.underlayIp, 'self', 'permanent']);
   }
-  await ipIn(ns, 'route', 'replace', 'blackhole', spec.block, 'proto', BLACKHOLE_PROTO);
+  cmds.push(['route', 'replace', 'blackhole', spec.block, 'proto', BLACKHOLE_PROTO]);
+  await batchIn('ip', ns, cmds);
+  await batchIn('bridge', ns, fdb);
 }
 
 function checkPodSpec(spec: PodSpec): void {
@@ -85,8 +92,8 @@ async function buildPod(prefix: string, spec: PodSpec): Promise<PodRecord> {
   const node = nodeNetnsName(prefix, spec.node);
   const pod = podNetnsName(prefix, ifname);
   await ensureNetns(prefix, pod);
-  if (!(await linkExists(node, ifname))) {
-    if (await linkExists(pod, 'eth0')) await ipIn(pod, 'link', 'del', 'eth0');
+  if (!(await linkNames(node)).has(ifname)) {
+    if ((await linkNames(pod)).has('eth0')) await ipIn(pod, 'link', 'del', 'eth0');
     await ipIn(node, 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
   }
   await ipIn(node, 'link', 'set', ifname, 'address', CALI_MAC, 'up');
@@ -96,13 +103,17 @@ async function buildPod(prefix: string, spec: PodSpec): Promise<PodRecord> {
     [`net.ipv4.conf.${ifname}.route_localnet`]: 1,
     [`net.ipv4.conf.${ifname}.forwarding`]: 1,
   });
-  await ipIn(pod, 'link', 'set', 'eth0', 'up');
-  await ipIn(pod, 'addr', 'replace', `${spec.ip}/32`, 'dev', 'eth0');
-  await ipIn(pod, 'route', 'replace', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link');
-  await ipIn(pod, 'route', 'replace', 'default', 'via', POD_GATEWAY, 'dev', 'eth0');
+  await batchIn('ip', pod, [
+    ['link', 'set', 'eth0', 'up'],
+    ['addr', 'replace', `${spec.ip}/32`, 'dev', 'eth0'],
+    ['route', 'replace', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link'],
+    ['route', 'replace', 'default', 'via', POD_GATEWAY, 'dev', 'eth0'],
+  ]);
   const [eth0] = await ipJson<{ address: string }>(pod, 'link', 'show', 'dev', 'eth0');
-  await ipIn(node, 'route', 'replace', `${spec.ip}/32`, 'dev', ifname, 'scope', 'link', 'proto', 'boot');
-  await ipIn(node, 'neigh', 'replace', spec.ip, 'lladdr', eth0.address, 'dev', ifname, 'nud', 'permanent');
+  await batchIn('ip', node, [
+    ['route', 'replace', `${spec.ip}/32`, 'dev', ifname, 'scope', 'link', 'proto', 'boot'],
+    ['neigh', 'replace', spec.ip, 'lladdr', eth0.address, 'dev', ifname, 'nud', 'permanent'],
+  ]);
   const record: PodRecord = { ...spec, ifname, netns: pod };
   updateState(prefix, (s) => {
     s.pods = s.pods.filter((p) => p.ip !== spec.ip && p.ifname !== ifname);

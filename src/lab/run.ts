@@ -53,3 +53,18 @@ export function sysctlIn(netns: string, settings: Record<string, string | number
   const pairs = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
   return must(['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', ...pairs]);
 }
+
+/**
+ * Runs several `ip` (or `bridge`) commands in one process inside a namespace: one fork instead of a dozen,
+ * which is most of the time `lab up` takes on a busy machine. Stops at the first failing command and names it.
+ */
+export async function batchIn(tool: 'ip' | 'bridge', netns: string, commands: string[][]): Promise<void> {
+  if (commands.length === 0) return;
+  const lines = commands.map((c) => c.join(' '));
+  const r = await run([tool, '-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n' });
+  if (r.code !== 0) {
+    const at = /Command failed -:(\d+)/.exec(r.stderr);
+    const failed = at ? lines[Number(at[1]) - 1] : lines.join('; ');
+    throw new Error(`lab: '${tool} -n ${netns} ${failed}' failed: ${r.stderr.replace(/Command failed -:\d+\s*/, '').trim()}`);
+  }
+}
