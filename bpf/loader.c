@@ -97,6 +97,7 @@ static struct env {
 	bool no_drops;
 	const char *netns;
 	const char *filter;
+	const char *show;
 	int mode;
 	enum attach_mode attach;
 	int flush_ms;
@@ -1164,9 +1165,65 @@ static int send_hello(__u32 netns_ino)
 	return 0;
 }
 
+/* --show IFNAME: what is attached to the device's TCX hooks and in our clsact slot, as text lines
+ * ("tcx ingress ID NAME", "tc egress ID NAME"). Lets tests and operators check that nothing of ours
+ * stayed behind (bpftool 7.1 does not know TCX yet). */
+static int show_iface(const char *name)
+{
+	static const struct { int type; const char *dir; } tcx[] = {
+		{ CT_BPF_TCX_INGRESS, "ingress" }, { CT_BPF_TCX_EGRESS, "egress" },
+	};
+	static const struct { enum bpf_tc_attach_point point; const char *dir; } tc[] = {
+		{ BPF_TC_INGRESS, "ingress" }, { BPF_TC_EGRESS, "egress" },
+	};
+	int ifindex = if_nametoindex(name);
+
+	if (!ifindex) {
+		fprintf(stderr, "calitrace-loader: no interface '%s' in this network namespace (see `ip link`)\n", name);
+		return 1;
+	}
+	for (int i = 0; i < 2; i++) {
+		__u32 ids[64], cnt = 64, flags = 0;
+
+		if (bpf_prog_query(ifindex, tcx[i].type, 0, &flags, ids, &cnt)) {
+			printf("tcx %s unavailable %s\n", tcx[i].dir, strerror(errno));
+			continue;
+		}
+		for (__u32 j = 0; j < cnt; j++) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int fd = bpf_prog_get_fd_by_id(ids[j]);
+
+			if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+				printf("tcx %s %u %s\n", tcx[i].dir, ids[j], info.name);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc[i].point);
+		LIBBPF_OPTS(bpf_tc_opts, q, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (bpf_tc_query(&hook, &q))
+			continue;
+		fd = bpf_prog_get_fd_by_id(q.prog_id);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			printf("tc %s %u %s\n", tc[i].dir, q.prog_id, info.name);
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (level == LIBBPF_DEBUG && !env.verbose)
+		return 0;
+	/* Expected answers to our own probes (query of an empty tc slot, clsact already present). */
+	if (!env.verbose && strstr(fmt, "Kernel error message"))
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
@@ -1195,12 +1252,14 @@ static const char doc[] =
 	"      --filter 'host 10.0.0.0/8 proto icmp'\n"
 	"  # change the filter while running (one command per stdin line)\n"
 	"  echo 'filter dst 10.233.101.224 port 80' | calitrace-loader\n"
+	"  # what is attached to a device (nothing of ours after we exit)\n"
+	"  calitrace-loader --netns ct-node1 --show cali11299111064\n"
 	"  # the fixed golden record documented in docs/protocol.md\n"
 	"  calitrace-loader --golden | xxd\n";
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW,
 };
 
 static const struct argp_option opts[] = {
@@ -1216,6 +1275,8 @@ static const struct argp_option opts[] = {
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "ring buffer size, a power of 2 (default 4)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
 	{ "golden", OPT_GOLDEN, NULL, 0, "write the golden EVENTS frame (docs/protocol.md) and exit", 0 },
+	{ "show", OPT_SHOW, "IFNAME", 0,
+	  "print the programs on IFNAME's TCX hooks and in our clsact slot (text), then exit", 0 },
 	{},
 };
 
@@ -1260,6 +1321,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
 	case OPT_GOLDEN: env.golden = true; break;
+	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
 	default: return ARGP_ERR_UNKNOWN;
 	}
@@ -1329,6 +1391,10 @@ int main(int argc, char **argv)
 
 	if (env.netns && enter_netns(env.netns))
 		return 1;
+	if (env.show) {
+		libbpf_set_print(libbpf_print);
+		return show_iface(env.show);
+	}
 	if (!env.no_defaults) {
 		pattern_add("cali*");
 		pattern_add("vxlan.calico");
