@@ -20,6 +20,7 @@ declare -A probe=(
   [iperf3]=/usr/bin/iperf3
   [python3]=python3
   [openssl]=openssl
+  [nftables]=/usr/sbin/nft
   [g++]=/usr/bin/g++
 )
 missing=()
