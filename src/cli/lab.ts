@@ -17,6 +17,7 @@ import {
   podAdd,
   podDel,
   runTraffic,
+  validatePrefix,
 } from '../lab';
 
 const PREFIX_OPTION = { prefix: { type: 'string' as const, short: 'p' } };
@@ -122,6 +123,16 @@ EXAMPLES
 `,
 };
 
+/** The --prefix value, checked here so a bad one is a usage error (exit 2) with the rule in the message. */
+function prefixOf(values: { prefix?: string }): string {
+  const prefix = values.prefix ?? DEFAULT_PREFIX;
+  try {
+    return validatePrefix(prefix);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 function helpFor(sub: string): string {
   return HELP[sub] ?? HELP.lab;
 }
@@ -129,7 +140,7 @@ function helpFor(sub: string): string {
 async function up(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('lab up', argv, { ...PREFIX_OPTION, json: { type: 'boolean' } }, false);
   if (values.help) return print(HELP.up);
-  const prefix = values.prefix ?? DEFAULT_PREFIX;
+  const prefix = prefixOf(values);
   await labUp({ prefix });
   const status = await labStatus({ prefix });
   process.stdout.write(values.json ? JSON.stringify(status, null, 2) + '\n' : formatLabStatus(status));
@@ -139,7 +150,7 @@ async function up(argv: string[]): Promise<number> {
 async function down(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('lab down', argv, PREFIX_OPTION, false);
   if (values.help) return print(HELP.down);
-  const prefix = values.prefix ?? DEFAULT_PREFIX;
+  const prefix = prefixOf(values);
   const { removed } = await labDown({ prefix });
   process.stdout.write(removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}\n` : `lab '${prefix}' was not up; nothing to remove\n`);
   return 0;
@@ -148,7 +159,7 @@ async function down(argv: string[]): Promise<number> {
 async function status(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('lab status', argv, { ...PREFIX_OPTION, json: { type: 'boolean' } }, false);
   if (values.help) return print(HELP.status);
-  const s = await labStatus({ prefix: values.prefix ?? DEFAULT_PREFIX });
+  const s = await labStatus({ prefix: prefixOf(values) });
   process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatLabStatus(s));
   return s.healthy ? 0 : 1;
 }
@@ -165,7 +176,7 @@ async function exec(argv: string[]): Promise<number> {
   if (values.help) return print(HELP.exec);
   if (positionals.length !== 1) throw new UsageError('give exactly one target before --, e.g. calitrace lab exec node1 -- ip route');
   if (command.length === 0) throw new UsageError('give the command after --, e.g. calitrace lab exec node1 -- ip route');
-  const full = labExecArgv(values.prefix ?? DEFAULT_PREFIX, positionals[0], command);
+  const full = labExecArgv(prefixOf(values), positionals[0], command);
   return new Promise<number>((resolve, reject) => {
     const child = spawn(full[0], full.slice(1), { stdio: 'inherit' });
     child.on('error', reject);
@@ -192,7 +203,7 @@ async function pod(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values, positionals } = parseCommandArgs('lab pod', rest, { ...PREFIX_OPTION, node: { type: 'string' } });
   if (values.help || action === '--help' || action === '-h' || !action) return print(HELP.pod, action ? 0 : 2);
-  const prefix = values.prefix ?? DEFAULT_PREFIX;
+  const prefix = prefixOf(values);
   if (action === 'add') {
     if (positionals.length !== 2) throw new UsageError('usage: calitrace lab pod add <namespace>/<pod> <IP> [--node node1|node2]');
     const { namespace, name } = splitPodName(positionals[0]);
@@ -239,7 +250,7 @@ async function traffic(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const results = await runTraffic({ prefix: values.prefix ?? DEFAULT_PREFIX, flows });
+  const results = await runTraffic({ prefix: prefixOf(values), flows });
   process.stdout.write(values.json ? JSON.stringify(results, null, 2) + '\n' : formatFlowResults(results));
   return results.every((r) => r.ok) ? 0 : 1;
 }
