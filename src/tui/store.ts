@@ -326,7 +326,14 @@ export class Store {
 
   routeRows(): RouteRow[] {
     const rows = this.frozen ? this.frozen.routes : [...this.routes.values()];
-    return rows.sort((a, b) => (a.route.table ?? '').localeCompare(b.route.table ?? '') || a.route.key.localeCompare(b.route.key));
+    // The main table is what the walkthrough reads: first. The kernel's local table last.
+    const rank = (t = 'main') => (t === 'main' ? 0 : t === 'local' ? 2 : 1);
+    return rows.sort(
+      (a, b) =>
+        rank(a.route.table) - rank(b.route.table) ||
+        (a.route.table ?? '').localeCompare(b.route.table ?? '') ||
+        a.route.text.localeCompare(b.route.text, 'en', { numeric: true }),
+    );
   }
 
   flowCount(): number {

@@ -9,10 +9,10 @@ function dropHop(v: UiVerdict) {
 }
 
 const DROP_COLUMNS: Column<UiVerdict>[] = [
-  { title: 'TIME', width: 12, priority: 1, cell: (v) => clockMs(v.timeMs) },
+  { title: 'TIME', width: 12, priority: 3, cell: (v) => clockMs(v.timeMs) },
   { title: 'SOURCE', width: 15, priority: 0, cell: (v) => v.src },
   { title: 'DESTINATION', width: 17, priority: 0, cell: (v) => `→ ${v.dst}` },
-  { title: 'PROTO/PORTS', width: 11, priority: 3, cell: (v) => protoPorts(v) },
+  { title: 'PROTO/PORTS', width: 11, priority: 4, cell: (v) => protoPorts(v) },
   { title: 'AT', width: 15, priority: 2, cell: (v) => dropHop(v)?.iface ?? v.observed[v.observed.length - 1]?.iface ?? '-' },
   { title: 'KERNEL REASON', width: 14, priority: 2, cell: (v) => dropHop(v)?.dropReason ?? '-' },
   { title: 'VERDICT', width: 13, priority: 0, cell: (v) => v.verdict },
