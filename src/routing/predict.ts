@@ -94,7 +94,7 @@ function v4Class(a: number): 'multicast' | 'lbcast' | 'zeronet' | 'loopback' | '
  * fib_validate_source(): the reverse lookup of the source from the incoming interface's point of view.
  * Returns undefined when the source is acceptable, else the errno.
  */
-function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined): KernelErrno | undefined {
+function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined, revSrc: number[] = f.dst): KernelErrno | undefined {
   const inDev = q.iif!;
   const link = fib.links.get(inDev);
   const rpf = link?.rpFilter ?? 0;
@@ -107,7 +107,7 @@ function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined)
   const rev: Flow = {
     family: f.family,
     dst: src,
-    src: f.dst,
+    src: revSrc,
     iif: oifDev ?? 'lo',
     mark: 0,
     tos: f.tos,
@@ -155,7 +155,8 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
     if (f.src) {
       const c = v4Class(s);
       if (c === 'multicast' || c === 'lbcast' || c === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not a unicast address` };
-      if (!fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not an address of this node` };
+      // The kernel answers ENETUNREACH here (rth = ERR_PTR(-ENETUNREACH) before the __ip_dev_find() check).
+      if (!fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
     }
     const res = fib.lookup(f);
     if (res.kind !== 'route' || isErrorResult(res)) return failed(family, res);
@@ -167,7 +168,7 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
   if (sc === 'multicast' || sc === 'lbcast') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (multicast or broadcast)' };
   if (dc === 'lbcast' || (s === 0 && d === 0)) return { family, decision: 'broadcast', note: 'limited broadcast' };
   if (sc === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `martian source ${formatV4(s)} (give a source address with 'from')` };
-  if (dc === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (0.0.0.0/8)' };
+  // 0.0.0.0/8 destinations are routed like any other on current kernels (no martian check for them).
   if (dc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (loopback) ' };
   if (sc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (loopback)' };
   const link = fib.links.get(q.iif);
@@ -178,7 +179,12 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
     return failed(family, res);
   }
   const type = res.route!.route.type;
-  if (type === 'broadcast') return { family, decision: 'broadcast', result: res };
+  if (type === 'broadcast') {
+    // brd_input: the source is validated too (against destination 0.0.0.0).
+    const bad = s !== 0 ? validateSource(fib, q, f, undefined, [0]) : undefined;
+    if (bad) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} fails source validation on ${q.iif}` };
+    return { family, decision: 'broadcast', result: res };
+  }
   if (type === 'local') {
     const bad = validateSource(fib, q, f, undefined);
     if (bad) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} fails source validation on ${q.iif}` };
