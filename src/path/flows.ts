@@ -34,8 +34,9 @@ interface DirState {
   observed: string[];
   predicted: string[];
   route?: string;
-  /** What the last prediction said, to notice a change. */
+  /** What the last prediction said, to notice a change, and the model generation it came from. */
   predictionSig?: string;
+  generation?: number;
   lastVerdict?: Verdict;
   lastReason?: string;
   /** Node-side ends of the last complete path, for the asymmetry check. */
@@ -130,7 +131,12 @@ export class FlowTable {
     dir.lastReason = v.reason;
     dir.observed = v.observed.map((h) => h.iface);
 
-    if (v.predicted.length > 0 || v.decision) {
+    // Verdicts are published when a packet's path is judged, which is not always ingress order (a packet
+    // that waits for its window is judged after later ones that completed): only a prediction from the
+    // same or a newer model generation than the last one can be a change of route.
+    const fresh = v.generation === undefined || dir.generation === undefined || v.generation >= dir.generation;
+    if ((v.predicted.length > 0 || v.decision) && fresh) {
+      if (v.generation !== undefined) dir.generation = v.generation;
       const sig = `${v.decision}|${v.route ?? ''}|${v.predicted.slice(1).join(',')}`;
       if (dir.predictionSig !== undefined && dir.predictionSig !== sig) {
         addWarning(v, 'ROUTE_CHANGED', `the route changed during this flow: was ${describeSig(dir.predictionSig)}, now ${describeSig(sig)}`);

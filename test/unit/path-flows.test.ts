@@ -185,3 +185,20 @@ test('idle flows expire', () => {
   assert.equal(t.counters.expired, 1);
   assert.deepEqual(ended, ['expired']);
 });
+
+test('a late verdict predicted with an older model does not flip the route back and forth', () => {
+  const t = new FlowTable();
+  const vx = { dst: WEB_0, predicted: [CALI_A, 'vxlan.calico', 'ens3'], route: '10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink' };
+  const direct = { dst: WEB_0, predicted: [CALI_A, 'ens3'], route: '10.233.100.128/26 via 172.27.71.12 dev ens3' };
+  t.observe(verdict({ ...vx, generation: 2 }));
+  const changed = verdict({ ...direct, generation: 3 });
+  t.observe(changed);
+  const late = verdict({ ...vx, generation: 2, verdict: 'STALE_MODEL' }); // entered before the change, judged after its window
+  t.observe(late);
+  const next = verdict({ ...direct, generation: 3 });
+  t.observe(next);
+  assert.deepEqual(changed.warnings, ['ROUTE_CHANGED']);
+  assert.deepEqual(late.warnings, []);
+  assert.deepEqual(next.warnings, []);
+  assert.deepEqual(t.get(next.flowKey!)!.forward.predicted, [CALI_A, 'ens3']);
+});
