@@ -74,10 +74,11 @@ export class CalitraceClient {
 
   observe(request: calitrace.v1.IObserveRequest): ObserveStream {
     const call = this.client.Observe(calitrace.v1.ObserveRequest.fromObject(request), this.metadata()) as grpc.ClientReadableStream<ObserveMessage>;
+    const iterator = iterate(call);
     return {
       call,
       cancel: () => call.cancel(),
-      [Symbol.asyncIterator]: () => iterate(call),
+      [Symbol.asyncIterator]: () => iterator,
     };
   }
 
@@ -123,7 +124,8 @@ export class CalitraceClient {
 }
 
 
-async function* iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerator<ObserveMessage> {
+/** Listens at once (a stream cancelled before anyone iterates must not throw unhandled), yields lazily. */
+function iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerator<ObserveMessage> {
   const queue: ObserveMessage[] = [];
   let error: Error | undefined;
   let ended = false;
@@ -147,24 +149,26 @@ async function* iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncG
     ended = true;
     notify();
   });
-  try {
-    for (;;) {
-      if (queue.length > 0) {
-        const m = queue.shift()!;
-        if (queue.length < 100 && call.isPaused()) call.resume();
-        yield m;
-        continue;
+  return (async function* () {
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          const m = queue.shift()!;
+          if (queue.length < 100 && call.isPaused()) call.resume();
+          yield m;
+          continue;
+        }
+        if (error) {
+          if ((error as grpc.ServiceError).code === grpc.status.CANCELLED) return;
+          throw error;
+        }
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
       }
-      if (error) {
-        if ((error as grpc.ServiceError).code === grpc.status.CANCELLED) return;
-        throw error;
-      }
-      if (ended) return;
-      await new Promise<void>((r) => (wake = r));
+    } finally {
+      if (!ended && !error) call.cancel();
     }
-  } finally {
-    if (!ended && !error) call.cancel();
-  }
+  })();
 }
 
 /** A decoded message as plain JSON-able data: enum names, numbers, defaults filled, oneof named. */

@@ -88,13 +88,13 @@ const HELP = "write key=value (or key:value) terms, e.g. 'src=10.233.101.222 pro
 
 /**
  * Parses a text filter: whitespace-separated `key=value` terms (also `key:value`), ANDed into one filter;
- * comma-separated values are ORed; the word `or` starts another allow filter; terms prefixed with `!` form
- * a deny filter. Bare IPs/CIDRs, protocol names and verdict names are accepted without a key.
+ * comma-separated values are ORed; the word `or` starts another allow filter; each term prefixed with `!`
+ * is a deny filter of its own (`!dst=X !port=53` drops both). Bare IPs/CIDRs, protocol names and verdict names are accepted without a key.
  * An empty text is an empty set (everything passes).
  */
 export function parseFilterText(text: string): FilterSet {
   const allow: FlowFilter[] = [];
-  const deny: FlowFilter = {};
+  const deny: FlowFilter[] = [];
   let current: FlowFilter = {};
   for (const token of text.trim().split(/\s+/).filter(Boolean)) {
     if (token.toLowerCase() === 'or' || token === '|' || token === '||') {
@@ -105,11 +105,15 @@ export function parseFilterText(text: string): FilterSet {
     }
     const negated = token.startsWith('!');
     const term = negated ? token.slice(1) : token;
-    addTerm(negated ? deny : current, term, token);
+    if (negated) {
+      const one: FlowFilter = {};
+      addTerm(one, term, token);
+      deny.push(one);
+    } else addTerm(current, term, token);
   }
   if (!isEmpty(current)) allow.push(current);
   else if (allow.length > 0) throw new FilterError(`a filter ends with 'or'; ${HELP}`);
-  return { allow, deny: isEmpty(deny) ? [] : [deny] };
+  return { allow, deny };
 }
 
 function addTerm(into: FlowFilter, term: string, token: string): void {
