@@ -1,7 +1,7 @@
 // Runs a command inside a lab node or pod, named the way people think of them: node1, ems203-w1, a pod IP.
 import { netNetnsName, validatePrefix } from './naming';
 import { netnsExists } from './netns';
-import { run, RunResult } from './run';
+import { run, RunOptions, RunResult } from './run';
 import { labInfo, nodeNetns } from './info';
 import { resolveNodeId } from './topology';
 
@@ -31,6 +31,6 @@ export function labExecArgv(prefix: string, target: string, argv: string[]): str
   return ['ip', 'netns', 'exec', resolveTarget(prefix, target), ...argv];
 }
 
-export function labExec(prefix: string, target: string, argv: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+export function labExec(prefix: string, target: string, argv: string[], opts: Omit<RunOptions, 'input'> = {}): Promise<RunResult> {
   return run(labExecArgv(prefix, target, argv), opts);
 }

@@ -7,7 +7,14 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(argv: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** Aborting sends SIGINT, which makes ping and iperf3 stop and still print their summary. */
+  signal?: AbortSignal;
+}
+
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -15,12 +22,16 @@ export function run(argv: string[], opts: { input?: string; timeoutMs?: number }
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    const onAbort = () => child.kill('SIGINT');
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       if (timer) clearTimeout(timer);
       reject(new Error(`cannot run '${argv[0]}': ${err.message} (is it installed? run: bash scripts/setup.sh)`));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve({ code: code ?? (signal ? 128 + 9 : 1), stdout, stderr });
     });
     if (opts.input !== undefined && child.stdin) {

@@ -39,12 +39,16 @@ export interface FlowResult {
   sent: number;
   received: number;
   ok: boolean;
+  /** True when the flow was stopped through TrafficOptions.signal before its duration was up. */
+  interrupted?: boolean;
   detail: string;
 }
 
 export interface TrafficOptions {
   prefix: string;
   flows: FlowSpec[];
+  /** Stops every flow early; the results then count what was sent until then. */
+  signal?: AbortSignal;
 }
 
 /** Parses ping's summary line: "5 packets transmitted, 4 received, 20% packet loss, time 4005ms". */
@@ -63,15 +67,15 @@ function check(flow: FlowSpec): Required<Pick<FlowSpec, 'rate' | 'durationS' | '
   return { rate, durationS, size };
 }
 
-async function runPing(prefix: string, flow: FlowSpec): Promise<FlowResult> {
+async function runPing(prefix: string, flow: FlowSpec, signal?: AbortSignal): Promise<FlowResult> {
   const { rate, durationS, size } = check(flow);
   const count = Math.max(1, Math.round(rate * durationS));
   const interval = (1 / rate).toFixed(3);
-  const r = await run(labExecArgv(prefix, flow.from, ['ping', '-n', '-q', '-i', interval, '-c', String(count), '-s', String(size), '-W', '1', flow.to]));
+  const r = await run(labExecArgv(prefix, flow.from, ['ping', '-n', '-q', '-i', interval, '-c', String(count), '-s', String(size), '-W', '1', flow.to]), { signal });
   const summary = parsePingSummary(r.stdout);
   return {
     name: flow.name, kind: 'ping', from: flow.from, to: flow.to, unit: 'packets',
-    sent: summary?.sent ?? 0, received: summary?.received ?? 0,
+    sent: summary?.sent ?? 0, received: summary?.received ?? 0, interrupted: !!signal?.aborted,
     ok: !!summary && summary.received === summary.sent && summary.sent > 0,
     detail: (r.stdout.trim().split('\n').slice(-2).join(' ') || r.stderr.trim()),
   };
@@ -96,35 +100,66 @@ interface IperfJson {
   };
 }
 
-async function runIperf(prefix: string, flow: FlowSpec, index: number): Promise<FlowResult> {
+function parseIperf(stdout: string, stderr: string, code: number): IperfJson {
+  try {
+    return JSON.parse(stdout) as IperfJson;
+  } catch {
+    return { error: stderr.trim() || `iperf3 exited ${code}` };
+  }
+}
+
+/** iperf3 reports "interrupt"/"the client has terminated" when a flow is stopped early, with the sums so far. */
+function stoppedEarly(json: IperfJson): boolean {
+  return !!json.error && /client has terminated/.test(json.error) && !!json.end;
+}
+
+async function runIperf(prefix: string, flow: FlowSpec, index: number, signal?: AbortSignal): Promise<FlowResult> {
   const { rate, durationS, size } = check(flow);
   const dport = flow.port ?? 5201 + index;
   const serverNetns = resolveTarget(prefix, flow.serverAt ?? flow.to);
-  const server = spawn('ip', ['netns', 'exec', serverNetns, 'iperf3', '-s', '-1', '-B', flow.to, '-p', String(dport)], { stdio: 'ignore' });
-  const serverDone = new Promise<void>((res) => server.on('close', () => res()));
+  // The server's own report is the truth for "received": the client cannot know UDP loss.
+  const server = spawn('ip', ['netns', 'exec', serverNetns, 'iperf3', '-s', '-1', '-J', '-B', flow.to, '-p', String(dport)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let serverOut = '';
+  let serverErr = '';
+  server.stdout.setEncoding('utf8').on('data', (d: string) => (serverOut += d));
+  server.stderr.setEncoding('utf8').on('data', (d: string) => (serverErr += d));
+  const serverDone = new Promise<number>((res) => server.on('close', (code) => res(code ?? 1)));
+  const base = { name: flow.name, kind: flow.kind, from: flow.from, to: flow.to, dport, sport: flow.sport };
+  const unit: FlowResult['unit'] = flow.kind === 'udp' ? 'packets' : 'bytes';
   try {
     await waitListening(serverNetns, dport, 5000);
     const bitrate = Math.max(1, Math.round(rate * size * 8));
     const args = ['iperf3', '-c', flow.to, '-p', String(dport), '-t', String(Math.max(1, Math.round(durationS))), '-b', String(bitrate), '-l', String(size), '-J'];
     if (flow.kind === 'udp') args.push('-u');
     if (flow.sport) args.push('--cport', String(flow.sport));
-    const r = await run(labExecArgv(prefix, flow.from, args), { timeoutMs: (durationS + 15) * 1000 });
-    let json: IperfJson = {};
-    try {
-      json = JSON.parse(r.stdout) as IperfJson;
-    } catch {
-      json = { error: r.stderr.trim() || `iperf3 exited ${r.code}` };
+    const r = await run(labExecArgv(prefix, flow.from, args), { timeoutMs: (durationS + 15) * 1000, signal });
+    const client = parseIperf(r.stdout, r.stderr, r.code);
+    // The server ends on its own once the client is gone; give it a moment to write its report.
+    const killer = setTimeout(() => server.kill('SIGKILL'), 3000);
+    const serverCode = await serverDone;
+    clearTimeout(killer);
+    const srv = parseIperf(serverOut, serverErr, serverCode);
+    const interrupted = stoppedEarly(client);
+    if ((client.error && !interrupted) || !client.end) {
+      return { ...base, unit, sent: 0, received: 0, ok: false, detail: client.error ?? 'iperf3 gave no result' };
     }
-    const base = { name: flow.name, kind: flow.kind, from: flow.from, to: flow.to, dport, sport: flow.sport };
-    if (json.error || !json.end) return { ...base, unit: flow.kind === 'udp' ? 'packets' : 'bytes', sent: 0, received: 0, ok: false, detail: json.error ?? 'no result' };
+    let sent: number;
+    let received: number;
     if (flow.kind === 'udp') {
-      const sent = json.end.sum?.packets ?? 0;
-      const lost = json.end.sum?.lost_packets ?? 0;
-      return { ...base, unit: 'packets', sent, received: sent - lost, ok: sent > 0 && lost === 0, detail: `${sent} datagrams, ${lost} lost` };
+      sent = client.end.sum?.packets ?? 0;
+      received = srv.end?.sum ? (srv.end.sum.packets ?? 0) - (srv.end.sum.lost_packets ?? 0) : 0;
+    } else {
+      sent = client.end.sum_sent?.bytes ?? 0;
+      received = srv.end?.sum_received?.bytes ?? client.end.sum_received?.bytes ?? 0;
     }
-    const sent = json.end.sum_sent?.bytes ?? 0;
-    const received = json.end.sum_received?.bytes ?? 0;
-    return { ...base, unit: 'bytes', sent, received, ok: sent > 0 && received === sent, detail: `${sent} bytes sent, ${received} received` };
+    const what = flow.kind === 'udp' ? 'datagrams' : 'bytes';
+    return {
+      ...base, unit, sent, received, interrupted,
+      ok: sent > 0 && received === sent,
+      detail: `${sent} ${what} sent, ${received} received${interrupted ? ' (stopped early)' : ''}`,
+    };
   } finally {
     if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
     await serverDone;
@@ -140,7 +175,7 @@ export async function runTraffic(opts: TrafficOptions): Promise<FlowResult[]> {
     check(f);
     resolveTarget(opts.prefix, f.from);
   }
-  return Promise.all(opts.flows.map((f, i) => (f.kind === 'ping' ? runPing(opts.prefix, f) : runIperf(opts.prefix, f, i))));
+  return Promise.all(opts.flows.map((f, i) => (f.kind === 'ping' ? runPing(opts.prefix, f, opts.signal) : runIperf(opts.prefix, f, i, opts.signal))));
 }
 
 /**

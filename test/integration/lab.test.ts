@@ -181,6 +181,35 @@ describe('calitrace lab', () => {
     }
   });
 
+  test('runTraffic flows can be stopped early and still report what they sent and what arrived', async () => {
+    const before = await linkStats(A, 'node1', 'cali11299111064');
+    const stop = new AbortController();
+    const running = runTraffic({
+      prefix: A,
+      signal: stop.signal,
+      flows: [
+        { name: 'p', kind: 'ping', from: '10.233.101.222', to: '10.233.100.130', rate: 20, durationS: 30 },
+        { name: 'u', kind: 'udp', from: '10.233.101.222', to: '10.233.100.130', rate: 20, durationS: 30, port: 7011 },
+        { name: 't', kind: 'tcp', from: '10.233.101.222', to: '10.233.101.224', rate: 20, durationS: 30, port: 7012 },
+      ],
+    });
+    // Stop once the pod has visibly been sending for a while (node1 receives on its cali), deadline 15 s.
+    const deadline = Date.now() + 15000;
+    while ((await linkStats(A, 'node1', 'cali11299111064')).rx - before.rx < 40) {
+      assert.ok(Date.now() < deadline, 'traffic did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stop.abort();
+    const results = await running;
+    for (const r of results) {
+      assert.equal(r.interrupted, true, r.name);
+      assert.ok(r.sent > 0, `${r.name}: ${r.detail}`);
+      assert.ok(r.kind !== 'ping' || r.sent < 600, `${r.name} was not stopped: ${r.detail}`);
+      if (r.kind === 'ping') assert.ok(r.received >= r.sent - 1, r.detail); // the last echo may be in flight
+      else assert.equal(r.received, r.sent, `${r.name}: ${r.detail}`);
+    }
+  });
+
   test('10.233.101.230 (in the block, no pod) is dropped by the blackhole', async () => {
     const p = await ping(A, '10.233.101.222', '10.233.101.230', 2);
     assert.notEqual(p.code, 0);
