@@ -101,15 +101,14 @@ def send_raw(iface, dst_mac, items, ethertype_for):
     eth_dst = bytes.fromhex(dst_mac.replace(":", ""))
     for kind, l3 in items:
         frame = eth_dst + eth_src + struct.pack("!H", ethertype_for(kind)) + l3
-        if len(frame) < 60:
-            # Ethernet minimum: pad after the L3 bytes (the IP length fields still tell the truth).
-            frame += b"\0" * (60 - len(frame))
+        # No padding to the 60-byte Ethernet minimum: a veth carries short frames as they are, so the
+        # tracer sees exactly the truncated bytes.
         s.send(frame)
         print(json.dumps({"kind": kind, "bytes": len(l3)}), flush=True)
     s.close()
 
 
-def send_bogus_vxlan(dst, tag):
+def send_bogus_vxlan(dst, tag, only=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     cases = [
         ("vxlan-short", b"\x08\x00\x00"),  # fewer than the 8 bytes of a VXLAN header
@@ -121,6 +120,8 @@ def send_bogus_vxlan(dst, tag):
     # A fixed source port carries the tag, so the test can find these on the uplink.
     s.bind(("", 0 if tag == 0 else 40000 + (tag % 20000)))
     for kind, payload in cases:
+        if only and kind != only:
+            continue
         s.sendto(payload, (dst, 4789))
         print(json.dumps({"kind": kind, "bytes": len(payload)}), flush=True)
     s.close()
@@ -128,7 +129,10 @@ def send_bogus_vxlan(dst, tag):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kind", default="all", help="all | ipv4 | ipv6 | bogus-vxlan")
+    p.add_argument("--kind", default="all",
+                   help="all | ipv4 | ipv6 | bogus-vxlan | one case: truncated-ip truncated-tcp bad-ihl-short "
+                        "bad-ihl-long fragment-first fragment-second ipv6-ext-chain ipv6-fragment vxlan-short "
+                        "vxlan-no-i-flag vxlan-truncated-inner vxlan-inner-garbage")
     p.add_argument("--iface", default="eth0")
     p.add_argument("--dst-mac", default="ee:ee:ee:ee:ee:ee", help="Calico's host-side veth MAC")
     p.add_argument("--src", default="10.233.101.222")
@@ -137,19 +141,23 @@ def main():
     p.add_argument("--dst6", default="fd00:10:233::224")
     p.add_argument("--tag", type=int, default=4242, help="IPv4 id / IPv6 flow label / VXLAN source port hint")
     p.add_argument("--chain", type=int, default=12, help="IPv6 extension headers in the chain")
+    p.add_argument("--repeat", type=int, default=1, help="send the whole selection this many times")
     a = p.parse_args()
-    if a.kind == "bogus-vxlan":
-        send_bogus_vxlan(a.dst, a.tag)
+    if a.kind == "bogus-vxlan" or a.kind.startswith("vxlan-"):
+        for _ in range(a.repeat):
+            send_bogus_vxlan(a.dst, a.tag, None if a.kind == "bogus-vxlan" else a.kind)
         return 0
     items = []
-    if a.kind in ("all", "ipv4"):
+    if a.kind in ("all", "ipv4") or not a.kind.startswith("ipv6"):
         items += ipv4_frames(a.src, a.dst, a.tag)
-    if a.kind in ("all", "ipv6"):
+    if a.kind in ("all", "ipv6") or a.kind.startswith("ipv6"):
         items += ipv6_frames(a.src6, a.dst6, a.tag, a.chain)
+    if a.kind not in ("all", "ipv4", "ipv6"):
+        items = [it for it in items if it[0] == a.kind]
     if not items:
         print(f"unknown --kind {a.kind}", file=sys.stderr)
         return 2
-    send_raw(a.iface, a.dst_mac, items, lambda k: ETH_P_IPV6 if k.startswith("ipv6") else ETH_P_IP)
+    send_raw(a.iface, a.dst_mac, items * a.repeat, lambda k: ETH_P_IPV6 if k.startswith("ipv6") else ETH_P_IP)
     return 0
 
 
