@@ -153,6 +153,9 @@ export async function buildLab(prefix: string): Promise<void> {
     await buildUnderlay(prefix);
     for (const id of NODE_IDS) await buildNode(prefix, id);
     for (const spec of SEED_PODS) {
+      // A seed pod's IP reused by a pod added at run time belongs to that pod now.
+      const owner = readState(prefix)?.pods.find((p) => p.ip === spec.ip);
+      if (owner && (owner.namespace !== spec.namespace || owner.name !== spec.name)) continue;
       await track(prefix, created, podNetnsName(prefix, calicoIfName(spec.namespace, spec.name)));
       await buildPod(prefix, spec);
     }
@@ -180,6 +183,8 @@ export async function addPod(opts: PodAddOptions): Promise<PodRecord> {
     (p) => p.ip === spec.ip && (p.namespace !== spec.namespace || p.name !== spec.name),
   );
   if (clash) throw new Error(`${spec.ip} already belongs to pod ${clash.namespace}/${clash.name}; delete it first or pick another IP`);
+  const same = readState(opts.prefix)?.pods.find((p) => p.namespace === spec.namespace && p.name === spec.name && p.ip !== spec.ip);
+  if (same) throw new Error(`pod ${spec.namespace}/${spec.name} already exists with IP ${same.ip}; delete it first (calitrace lab pod del ${same.ip})`);
   return undoOnFailure(opts.prefix, async (created) => {
     await track(opts.prefix, created, podNetnsName(opts.prefix, calicoIfName(spec.namespace, spec.name)));
     return buildPod(opts.prefix, spec);

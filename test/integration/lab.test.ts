@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { labDown, labExec, labStatus, labUp, randomPrefix, runTraffic } from '../../src/lab';
+import { labDown, labExec, labStatus, labUp, podAdd, randomPrefix, runTraffic } from '../../src/lab';
 import { listNetns } from '../../src/lab/netns';
 import { withLab } from '../helpers/lab';
 
@@ -343,6 +343,12 @@ describe('calitrace lab', () => {
     assert.ok(st.healthy);
     assert.deepEqual(st.pods.filter((p) => p.name === 'churn-1' || p.name === 'web-1').map((p) => `${p.node} ${p.ip} ${p.healthy}`).sort(),
       ['node1 10.233.101.230 true', 'node2 10.233.100.131 true']);
+
+    await assert.rejects(podAdd({ prefix: A, node: 'node1', namespace: 'ems', name: 'dup', ip: '10.233.101.224' }),
+      /10\.233\.101\.224 already belongs to pod ems\/ems-a10nsp-accounting-89c69b796-rpb9k/);
+    await assert.rejects(podAdd({ prefix: A, node: 'node1', namespace: 'ems', name: 'churn-1', ip: '10.233.101.231' }),
+      /pod ems\/churn-1 already exists with IP 10\.233\.101\.230/);
+    assert.ok(!ownNamespaces(A).includes(`${A}-cali${sha1Hex('ems.dup').slice(0, 11)}`));
 
     const wrongBlock = await cli(['lab', 'pod', 'add', 'ems/x', '10.233.100.140', '--node', 'node1', '--prefix', A]);
     assert.notEqual(wrongBlock.code, 0);
