@@ -7,7 +7,7 @@ import { Store, VIEWS } from './store';
 import type { FlowRow } from './store';
 import { Action, footerHints, lookup } from './keymap';
 import { RenderThrottle } from './throttle';
-import { escapeMarkup, fit } from './escape';
+import { escapeMarkup, fit, wrapMarkup } from './escape';
 import type { Explanation, NodeStatus, RouteChange, RouteEntry, UiVerdict } from './model';
 import { headerLines } from './views/header';
 import { renderFlows } from './views/flows';
@@ -286,7 +286,7 @@ export class App {
     if (s.detailKey) {
       const flow = s.detailFlow();
       if (!flow) return ['The flow is gone (evicted). esc goes back.'];
-      const all = detailLines(s, flow);
+      const all = detailLines(s, flow).flatMap((l) => wrapMarkup(l, width, 5));
       const maxScroll = Math.max(0, all.length - (height - 1));
       s.detailScroll = Math.min(s.detailScroll, maxScroll);
       const more = maxScroll > 0 ? `  lines ${s.detailScroll + 1}-${Math.min(all.length, s.detailScroll + height - 1)} of ${all.length}, up/down scroll` : '';

@@ -36,3 +36,45 @@ export function fit(text: string, width: number, align: 'left' | 'right' = 'left
   if (s.length > width) return width === 1 ? '…' : s.slice(0, width - 1) + '…';
   return align === 'left' ? s.padEnd(width) : s.padStart(width);
 }
+
+/**
+ * Wraps one line of markup to `width` visible columns, breaking at a space where possible; tags take no
+ * room and {open}/{close} count as the one brace they show. Continuation lines start with `indent` spaces.
+ */
+export function wrapMarkup(line: string, width: number, indent = 2): string[] {
+  if (width <= indent + 1 || visibleLength(line) <= width) return [line];
+  const tokens = line.match(/\{(?:open|close)\}|\{\/?[a-z0-9-]*\}|[^{]|\{/gi) ?? [];
+  const out: string[] = [];
+  let cur = '';
+  let vis = 0;
+  let lastSpace = -1; // index in `cur` just after the last space, and its visible count
+  let visAtSpace = 0;
+  for (const t of tokens) {
+    const isTag = t.length > 1 && !/^\{(open|close)\}$/i.test(t);
+    if (isTag) {
+      cur += t;
+      continue;
+    }
+    if (vis >= width) {
+      if (lastSpace > 0 && visAtSpace > indent + 1) {
+        out.push(cur.slice(0, lastSpace).trimEnd());
+        const rest = cur.slice(lastSpace);
+        cur = ' '.repeat(indent) + rest;
+        vis = indent + visibleLength(rest);
+      } else {
+        out.push(cur);
+        cur = ' '.repeat(indent);
+        vis = indent;
+      }
+      lastSpace = -1;
+    }
+    cur += t;
+    vis++;
+    if (t === ' ') {
+      lastSpace = cur.length;
+      visAtSpace = vis;
+    }
+  }
+  if (cur.trim()) out.push(cur);
+  return out;
+}

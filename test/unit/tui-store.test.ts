@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Store, flowKey } from '../../src/tui/store';
 import type { UiVerdict } from '../../src/tui/model';
 import { RenderThrottle, Clock } from '../../src/tui/throttle';
-import { escapeMarkup, stripTags } from '../../src/tui/escape';
+import { escapeMarkup, stripTags, wrapMarkup } from '../../src/tui/escape';
 import { renderFlows } from '../../src/tui/views/flows';
 import { detailLines } from '../../src/tui/views/detail';
 import { headerLines } from '../../src/tui/views/header';
@@ -207,4 +207,13 @@ test('every loss counter is shown, zero or not, even at 80 columns', () => {
   for (const want of ['kernel 0', 'pipe 4', 'collector 0', 'subscribers 0', 'this-client 9', 'loader-restarts 1', 'some-new-counter 0']) {
     assert.ok(text.includes(want), `missing '${want}' in:\n${text}`);
   }
+});
+
+test('long detail lines wrap at spaces within the width; tags take no room, escaped braces one', () => {
+  const line = '{bold}Verdict{/bold}  left via vxlan.calico → ens3, encapsulated to 172.27.71.12 {open}VNI 4096{close} as predicted';
+  const wrapped = wrapMarkup(line, 30, 3);
+  assert.ok(wrapped.length > 1);
+  for (const w of wrapped) assert.ok(stripTags(w).length <= 30, `'${stripTags(w)}' is wider than 30`);
+  assert.equal(wrapped.map(stripTags).map((w, i) => (i ? w.slice(3) : w)).join(' '), stripTags(line));
+  assert.deepEqual(wrapMarkup('short', 30), ['short']);
 });
