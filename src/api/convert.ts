@@ -1,7 +1,7 @@
 // Domain objects → calitrace.v1 messages, and the filter subject of each (what filters match against).
 // The only place that knows both the domain types and the wire types.
 import type { TraceEvent } from '../capture/event';
-import type { PacketVerdict } from '../path/types';
+import type { FlowDirection, FlowSummary, LatencySummary, PacketVerdict } from '../path/types';
 import type { ModelChangeEvent, Prediction, RoutingState, Route, Nexthop } from '../routing/types';
 import type { FilterSubject, FlowFilter, DirectionName, VerdictName } from '../hub/filter';
 import { calitrace } from './proto';
@@ -17,27 +17,6 @@ export interface PodInfo {
   iface?: string;
 }
 export type PodDirectory = (ip: string) => PodInfo | undefined;
-
-/** A flow summary as the collector reports it; every field optional so the contract can grow. */
-export interface FlowSummaryLike {
-  key?: string;
-  family?: number;
-  proto?: number;
-  src: string;
-  dst: string;
-  sport?: number;
-  dport?: number;
-  packets?: number;
-  bytes?: number;
-  firstMs?: number;
-  lastMs?: number;
-  verdict?: string;
-  verdicts?: Record<string, number>;
-  path?: string[];
-  observed?: string[];
-  predicted?: string[];
-  reason?: string;
-}
 
 const DIRECTION: Record<string, calitrace.v1.Direction> = {
   ingress: pb.Direction.INGRESS,
@@ -138,8 +117,15 @@ export function verdictMessage(v: PacketVerdict, pods?: PodDirectory): calitrace
     latencyUs: v.latencyUs ?? 0,
     srcPod: podRef(pods, v.src),
     dstPod: podRef(pods, v.dst),
-    icmpType: (v as { icmpType?: number }).icmpType ?? 0,
-    icmpSeq: (v as { icmpSeq?: number }).icmpSeq ?? 0,
+    icmpType: v.icmp?.type ?? 0,
+    icmpSeq: v.icmp?.seq ?? 0,
+    icmpId: v.icmp?.id ?? 0,
+    icmpCode: v.icmp?.code ?? 0,
+    decision: v.decision ?? '',
+    route: v.route ?? '',
+    generation: v.generation ?? 0,
+    flowKey: v.flowKey ?? '',
+    length: v.len ?? 0,
   };
 }
 
@@ -161,26 +147,48 @@ export function verdictSubject(m: calitrace.v1.IPacketVerdict, node: string): Fi
   };
 }
 
-export function flowMessage(f: FlowSummaryLike, pods?: PodDirectory): calitrace.v1.IFlow {
+function latencyMessage(l: LatencySummary | undefined): calitrace.v1.ILatencySummary | undefined {
+  return l ? { samples: l.samples, p50: l.p50, p90: l.p90, p99: l.p99, max: l.max } : undefined;
+}
+
+function flowDirectionMessage(d: FlowDirection): calitrace.v1.IFlowDirection {
+  const hop: Record<string, calitrace.v1.ILatencySummary> = {};
+  for (const [iface, l] of Object.entries(d.hopLatency ?? {})) hop[iface] = latencyMessage(l)!;
   return {
-    key: f.key ?? '',
-    family: f.family ?? (f.src.includes(':') ? 6 : 4),
-    protocol: f.proto ?? 0,
-    src: f.src,
-    dst: f.dst,
-    sport: f.sport ?? 0,
-    dport: f.dport ?? 0,
-    packets: f.packets ?? 0,
-    bytes: f.bytes ?? 0,
-    firstMs: f.firstMs ?? 0,
-    lastMs: f.lastMs ?? 0,
-    verdict: verdictEnum(f.verdict),
-    verdicts: f.verdicts ?? {},
-    path: f.path ?? f.observed ?? [],
-    predicted: f.predicted ?? [],
-    reason: f.reason ?? '',
-    srcPod: podRef(pods, f.src),
-    dstPod: podRef(pods, f.dst),
+    src: d.src, dst: d.dst, sport: d.sport, dport: d.dport, packets: d.packets, bytes: d.bytes,
+    verdicts: { ...d.verdicts }, observed: d.observed, predicted: d.predicted, route: d.route ?? '',
+    latency: latencyMessage(d.latency), hopLatency: hop, lastVerdict: verdictEnum(d.lastVerdict), lastReason: d.lastReason ?? '',
+  };
+}
+
+/** A flow: the flat fields describe the forward direction (totals count both), details per direction. */
+export function flowMessage(f: FlowSummary, pods?: PodDirectory): calitrace.v1.IFlow {
+  const fw = f.forward;
+  const verdicts: Record<string, number> = { ...fw.verdicts };
+  for (const [k, n] of Object.entries(f.reverse?.verdicts ?? {})) verdicts[k] = (verdicts[k] ?? 0) + n;
+  return {
+    key: f.key,
+    family: f.family,
+    protocol: f.proto,
+    src: fw.src,
+    dst: fw.dst,
+    sport: fw.sport,
+    dport: fw.dport,
+    packets: fw.packets + (f.reverse?.packets ?? 0),
+    bytes: fw.bytes + (f.reverse?.bytes ?? 0),
+    firstMs: f.firstSeenMs,
+    lastMs: f.lastSeenMs,
+    verdict: verdictEnum(fw.lastVerdict),
+    verdicts,
+    path: fw.observed,
+    predicted: fw.predicted,
+    reason: fw.lastReason ?? '',
+    srcPod: podRef(pods, fw.src),
+    dstPod: podRef(pods, fw.dst),
+    forward: flowDirectionMessage(fw),
+    reverse: f.reverse ? flowDirectionMessage(f.reverse) : undefined,
+    warnings: f.warnings,
+    state: f.state,
   };
 }
 

@@ -1,20 +1,45 @@
 // What the collector publishes into: converts domain objects into Observe items on a Hub. Each item is
 // encoded once, on first delivery, and the same bytes go to every subscriber.
 import type { TraceEvent } from '../capture/event';
-import type { PacketVerdict } from '../path/types';
+import type { FlowSummary, PacketVerdict } from '../path/types';
 import type { ModelChangeEvent } from '../routing/types';
 import type { FilterSubject } from '../hub/filter';
 import { Hub, HubItem, HubOptions } from '../hub/hub';
 import { calitrace, pb } from './proto';
 import {
-  FlowSummaryLike, PodDirectory, flowMessage, flowSubject, packetMessage, packetSubject, routeChangeMessage, verdictMessage, verdictSubject,
+  PodDirectory, flowMessage, flowSubject, packetMessage, packetSubject, routeChangeMessage, verdictMessage, verdictSubject,
 } from './convert';
 
-export interface FeedItem {
-  subject: FilterSubject;
-  message: calitrace.v1.IObserveResponse;
+/**
+ * One Observe item. Built lazily: at hundreds of thousands of packets per second with nobody
+ * subscribed, publishing is only a history insert; the message and its filter subject are made when a
+ * subscriber first needs them, and the bytes are encoded once for all subscribers.
+ */
+export class FeedItem {
+  private _message: calitrace.v1.IObserveResponse | undefined;
+  private _subject: FilterSubject | undefined;
   /** The encoded ObserveResponse, filled on first delivery. */
-  bytes?: Uint8Array;
+  bytes: Uint8Array | undefined;
+
+  constructor(
+    private readonly build: () => { message: calitrace.v1.IObserveResponse; subject: FilterSubject },
+  ) {}
+
+  get message(): calitrace.v1.IObserveResponse {
+    if (!this._message) this.materialise();
+    return this._message!;
+  }
+
+  get subject(): FilterSubject {
+    if (!this._subject) this.materialise();
+    return this._subject!;
+  }
+
+  private materialise(): void {
+    const { message, subject } = this.build();
+    this._message = message;
+    this._subject = subject;
+  }
 }
 
 export type LostSource = 'KERNEL' | 'PIPE' | 'COLLECTOR';
@@ -38,30 +63,37 @@ export class ObserveFeed {
     this.hub = new Hub<FeedItem>(options.hub);
   }
 
+  /** A hook event. It is converted later: pass events the capture does not reuse (reuseEvents off). */
   packet(e: TraceEvent): void {
-    const packet = packetMessage(e, this.pods);
-    this.publish(packetSubject(packet, this.node), { packet }, e.wallMs);
+    this.publish(() => {
+      const packet = packetMessage(e, this.pods);
+      return { subject: packetSubject(packet, this.node), body: { packet } };
+    }, e.wallMs);
   }
 
   verdict(v: PacketVerdict): void {
-    const verdict = verdictMessage(v, this.pods);
-    this.publish(verdictSubject(verdict, this.node), { verdict }, v.timeMs);
+    this.publish(() => {
+      const verdict = verdictMessage(v, this.pods);
+      return { subject: verdictSubject(verdict, this.node), body: { verdict } };
+    }, v.timeMs);
   }
 
-  flow(f: FlowSummaryLike): void {
-    const flow = flowMessage(f, this.pods);
-    this.publish(flowSubject(flow, this.node), { flow }, f.lastMs || Date.now());
+  flow(f: FlowSummary): void {
+    this.publish(() => {
+      const flow = flowMessage(f, this.pods);
+      return { subject: flowSubject(flow, this.node), body: { flow } };
+    }, f.lastSeenMs || Date.now());
   }
 
   routeChange(ev: ModelChangeEvent): void {
-    this.publish({ type: 'ROUTE_CHANGE', node: this.node }, { routeChange: routeChangeMessage(ev) }, ev.timeMs);
+    this.publish(() => ({ subject: { type: 'ROUTE_CHANGE', node: this.node }, body: { routeChange: routeChangeMessage(ev) } }), ev.timeMs);
   }
 
   /** Loss upstream of the hub (kernel ring, loader pipe, collector): `count` new, `total` so far. */
   lost(source: LostSource, count: number, total: number, detail = ''): void {
     if (count <= 0) return;
     const lost = { source: pb.LostEvents.Source[source], count, total, detail };
-    this.publish({ type: 'LOST', node: this.node }, { lost });
+    this.publish(() => ({ subject: { type: 'LOST', node: this.node }, body: { lost } }));
   }
 
   /** The encoded bytes of an item (cached on the item: encoded once for all subscribers). */
@@ -83,7 +115,13 @@ export class ObserveFeed {
     }).finish();
   }
 
-  private publish(subject: FilterSubject, body: Partial<calitrace.v1.IObserveResponse>, timeMs = Date.now()): void {
-    this.hub.publish({ subject, message: { timeMs, node: this.node, ...body } }, timeMs);
+  private publish(build: () => { subject: FilterSubject; body: Partial<calitrace.v1.IObserveResponse> }, timeMs = Date.now()): void {
+    this.hub.publish(
+      new FeedItem(() => {
+        const { subject, body } = build();
+        return { subject, message: { timeMs, node: this.node, ...body } };
+      }),
+      timeMs,
+    );
   }
 }

@@ -374,6 +374,13 @@ export namespace calitrace {
             dstPod?: (calitrace.v1.IPodRef|null);
             icmpType?: (number|null);
             icmpSeq?: (number|null);
+            decision?: (string|null);
+            route?: (string|null);
+            generation?: (number|null);
+            flowKey?: (string|null);
+            icmpId?: (number|null);
+            icmpCode?: (number|null);
+            length?: (number|null);
         }
 
         class PacketVerdict implements IPacketVerdict {
@@ -397,11 +404,84 @@ export namespace calitrace {
             public dstPod?: (calitrace.v1.IPodRef|null);
             public icmpType: number;
             public icmpSeq: number;
+            public decision: string;
+            public route: string;
+            public generation: number;
+            public flowKey: string;
+            public icmpId: number;
+            public icmpCode: number;
+            public length: number;
             public static create(properties?: calitrace.v1.IPacketVerdict): calitrace.v1.PacketVerdict;
             public static encode(m: calitrace.v1.IPacketVerdict, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.PacketVerdict;
             public static fromObject(d: { [k: string]: any }): calitrace.v1.PacketVerdict;
             public static toObject(m: calitrace.v1.PacketVerdict, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface ILatencySummary {
+            samples?: (number|null);
+            p50?: (number|null);
+            p90?: (number|null);
+            p99?: (number|null);
+            max?: (number|null);
+        }
+
+        class LatencySummary implements ILatencySummary {
+            constructor(p?: calitrace.v1.ILatencySummary);
+            public samples: number;
+            public p50: number;
+            public p90: number;
+            public p99: number;
+            public max: number;
+            public static create(properties?: calitrace.v1.ILatencySummary): calitrace.v1.LatencySummary;
+            public static encode(m: calitrace.v1.ILatencySummary, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.LatencySummary;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.LatencySummary;
+            public static toObject(m: calitrace.v1.LatencySummary, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IFlowDirection {
+            src?: (string|null);
+            dst?: (string|null);
+            sport?: (number|null);
+            dport?: (number|null);
+            packets?: (number|null);
+            bytes?: (number|null);
+            verdicts?: ({ [k: string]: number }|null);
+            observed?: (string[]|null);
+            predicted?: (string[]|null);
+            route?: (string|null);
+            latency?: (calitrace.v1.ILatencySummary|null);
+            hopLatency?: ({ [k: string]: calitrace.v1.ILatencySummary }|null);
+            lastVerdict?: (calitrace.v1.Verdict|null);
+            lastReason?: (string|null);
+        }
+
+        class FlowDirection implements IFlowDirection {
+            constructor(p?: calitrace.v1.IFlowDirection);
+            public src: string;
+            public dst: string;
+            public sport: number;
+            public dport: number;
+            public packets: number;
+            public bytes: number;
+            public verdicts: { [k: string]: number };
+            public observed: string[];
+            public predicted: string[];
+            public route: string;
+            public latency?: (calitrace.v1.ILatencySummary|null);
+            public hopLatency: { [k: string]: calitrace.v1.ILatencySummary };
+            public lastVerdict: calitrace.v1.Verdict;
+            public lastReason: string;
+            public static create(properties?: calitrace.v1.IFlowDirection): calitrace.v1.FlowDirection;
+            public static encode(m: calitrace.v1.IFlowDirection, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.FlowDirection;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.FlowDirection;
+            public static toObject(m: calitrace.v1.FlowDirection, o?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
@@ -425,6 +505,10 @@ export namespace calitrace {
             srcPod?: (calitrace.v1.IPodRef|null);
             dstPod?: (calitrace.v1.IPodRef|null);
             key?: (string|null);
+            forward?: (calitrace.v1.IFlowDirection|null);
+            reverse?: (calitrace.v1.IFlowDirection|null);
+            warnings?: (string[]|null);
+            state?: (string|null);
         }
 
         class Flow implements IFlow {
@@ -447,6 +531,10 @@ export namespace calitrace {
             public srcPod?: (calitrace.v1.IPodRef|null);
             public dstPod?: (calitrace.v1.IPodRef|null);
             public key: string;
+            public forward?: (calitrace.v1.IFlowDirection|null);
+            public reverse?: (calitrace.v1.IFlowDirection|null);
+            public warnings: string[];
+            public state: string;
             public static create(properties?: calitrace.v1.IFlow): calitrace.v1.Flow;
             public static encode(m: calitrace.v1.IFlow, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.Flow;

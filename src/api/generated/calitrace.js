@@ -4403,6 +4403,13 @@ $root.calitrace = (function() {
              * @property {calitrace.v1.IPodRef|null} [dstPod] PacketVerdict dstPod
              * @property {number|null} [icmpType] PacketVerdict icmpType
              * @property {number|null} [icmpSeq] PacketVerdict icmpSeq
+             * @property {string|null} [decision] PacketVerdict decision
+             * @property {string|null} [route] PacketVerdict route
+             * @property {number|null} [generation] PacketVerdict generation
+             * @property {string|null} [flowKey] PacketVerdict flowKey
+             * @property {number|null} [icmpId] PacketVerdict icmpId
+             * @property {number|null} [icmpCode] PacketVerdict icmpCode
+             * @property {number|null} [length] PacketVerdict length
              */
 
             /**
@@ -4576,6 +4583,62 @@ $root.calitrace = (function() {
             PacketVerdict.prototype.icmpSeq = 0;
 
             /**
+             * PacketVerdict decision.
+             * @member {string} decision
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.decision = "";
+
+            /**
+             * PacketVerdict route.
+             * @member {string} route
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.route = "";
+
+            /**
+             * PacketVerdict generation.
+             * @member {number} generation
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.generation = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * PacketVerdict flowKey.
+             * @member {string} flowKey
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.flowKey = "";
+
+            /**
+             * PacketVerdict icmpId.
+             * @member {number} icmpId
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.icmpId = 0;
+
+            /**
+             * PacketVerdict icmpCode.
+             * @member {number} icmpCode
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.icmpCode = 0;
+
+            /**
+             * PacketVerdict length.
+             * @member {number} length
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.length = 0;
+
+            /**
              * Creates a new PacketVerdict instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.PacketVerdict
@@ -4647,6 +4710,20 @@ $root.calitrace = (function() {
                     w.uint32(144).uint32(m.icmpType);
                 if (m.icmpSeq != null && Object.hasOwnProperty.call(m, "icmpSeq"))
                     w.uint32(152).uint32(m.icmpSeq);
+                if (m.decision != null && Object.hasOwnProperty.call(m, "decision"))
+                    w.uint32(162).string(m.decision);
+                if (m.route != null && Object.hasOwnProperty.call(m, "route"))
+                    w.uint32(170).string(m.route);
+                if (m.generation != null && Object.hasOwnProperty.call(m, "generation"))
+                    w.uint32(176).uint64(m.generation);
+                if (m.flowKey != null && Object.hasOwnProperty.call(m, "flowKey"))
+                    w.uint32(186).string(m.flowKey);
+                if (m.icmpId != null && Object.hasOwnProperty.call(m, "icmpId"))
+                    w.uint32(192).uint32(m.icmpId);
+                if (m.icmpCode != null && Object.hasOwnProperty.call(m, "icmpCode"))
+                    w.uint32(200).uint32(m.icmpCode);
+                if (m.length != null && Object.hasOwnProperty.call(m, "length"))
+                    w.uint32(208).uint32(m.length);
                 return w;
             };
 
@@ -4764,6 +4841,34 @@ $root.calitrace = (function() {
                         }
                     case 19: {
                             m.icmpSeq = r.uint32();
+                            break;
+                        }
+                    case 20: {
+                            m.decision = r.string();
+                            break;
+                        }
+                    case 21: {
+                            m.route = r.string();
+                            break;
+                        }
+                    case 22: {
+                            m.generation = r.uint64();
+                            break;
+                        }
+                    case 23: {
+                            m.flowKey = r.string();
+                            break;
+                        }
+                    case 24: {
+                            m.icmpId = r.uint32();
+                            break;
+                        }
+                    case 25: {
+                            m.icmpCode = r.uint32();
+                            break;
+                        }
+                    case 26: {
+                            m.length = r.uint32();
                             break;
                         }
                     default:
@@ -4917,6 +5022,34 @@ $root.calitrace = (function() {
                 if (d.icmpSeq != null) {
                     m.icmpSeq = d.icmpSeq >>> 0;
                 }
+                if (d.decision != null) {
+                    m.decision = String(d.decision);
+                }
+                if (d.route != null) {
+                    m.route = String(d.route);
+                }
+                if (d.generation != null) {
+                    if ($util.Long)
+                        m.generation = $util.Long.fromValue(d.generation, true);
+                    else if (typeof d.generation === "string")
+                        m.generation = parseInt(d.generation, 10);
+                    else if (typeof d.generation === "number")
+                        m.generation = d.generation;
+                    else if (typeof d.generation === "object")
+                        m.generation = new $util.LongBits(d.generation.low >>> 0, d.generation.high >>> 0).toNumber(true);
+                }
+                if (d.flowKey != null) {
+                    m.flowKey = String(d.flowKey);
+                }
+                if (d.icmpId != null) {
+                    m.icmpId = d.icmpId >>> 0;
+                }
+                if (d.icmpCode != null) {
+                    m.icmpCode = d.icmpCode >>> 0;
+                }
+                if (d.length != null) {
+                    m.length = d.length >>> 0;
+                }
                 return m;
             };
 
@@ -4963,6 +5096,17 @@ $root.calitrace = (function() {
                     d.dstPod = null;
                     d.icmpType = 0;
                     d.icmpSeq = 0;
+                    d.decision = "";
+                    d.route = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.generation = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.generation = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.flowKey = "";
+                    d.icmpId = 0;
+                    d.icmpCode = 0;
+                    d.length = 0;
                 }
                 if (m.fingerprint != null && Object.hasOwnProperty.call(m, "fingerprint")) {
                     d.fingerprint = m.fingerprint;
@@ -5035,6 +5179,32 @@ $root.calitrace = (function() {
                 if (m.icmpSeq != null && Object.hasOwnProperty.call(m, "icmpSeq")) {
                     d.icmpSeq = m.icmpSeq;
                 }
+                if (m.decision != null && Object.hasOwnProperty.call(m, "decision")) {
+                    d.decision = m.decision;
+                }
+                if (m.route != null && Object.hasOwnProperty.call(m, "route")) {
+                    d.route = m.route;
+                }
+                if (m.generation != null && Object.hasOwnProperty.call(m, "generation")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.generation = typeof m.generation === "number" ? BigInt(m.generation) : $util.Long.fromBits(m.generation.low >>> 0, m.generation.high >>> 0, true).toBigInt();
+                    else if (typeof m.generation === "number")
+                        d.generation = o.longs === String ? String(m.generation) : m.generation;
+                    else
+                        d.generation = o.longs === String ? $util.Long.prototype.toString.call(m.generation) : o.longs === Number ? new $util.LongBits(m.generation.low >>> 0, m.generation.high >>> 0).toNumber(true) : m.generation;
+                }
+                if (m.flowKey != null && Object.hasOwnProperty.call(m, "flowKey")) {
+                    d.flowKey = m.flowKey;
+                }
+                if (m.icmpId != null && Object.hasOwnProperty.call(m, "icmpId")) {
+                    d.icmpId = m.icmpId;
+                }
+                if (m.icmpCode != null && Object.hasOwnProperty.call(m, "icmpCode")) {
+                    d.icmpCode = m.icmpCode;
+                }
+                if (m.length != null && Object.hasOwnProperty.call(m, "length")) {
+                    d.length = m.length;
+                }
                 return d;
             };
 
@@ -5067,6 +5237,985 @@ $root.calitrace = (function() {
             return PacketVerdict;
         })();
 
+        v1.LatencySummary = (function() {
+
+            /**
+             * Properties of a LatencySummary.
+             * @memberof calitrace.v1
+             * @interface ILatencySummary
+             * @property {number|null} [samples] LatencySummary samples
+             * @property {number|null} [p50] LatencySummary p50
+             * @property {number|null} [p90] LatencySummary p90
+             * @property {number|null} [p99] LatencySummary p99
+             * @property {number|null} [max] LatencySummary max
+             */
+
+            /**
+             * Constructs a new LatencySummary.
+             * @memberof calitrace.v1
+             * @classdesc Represents a LatencySummary.
+             * @implements ILatencySummary
+             * @constructor
+             * @param {calitrace.v1.ILatencySummary=} [p] Properties to set
+             */
+            function LatencySummary(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * LatencySummary samples.
+             * @member {number} samples
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             */
+            LatencySummary.prototype.samples = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * LatencySummary p50.
+             * @member {number} p50
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             */
+            LatencySummary.prototype.p50 = 0;
+
+            /**
+             * LatencySummary p90.
+             * @member {number} p90
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             */
+            LatencySummary.prototype.p90 = 0;
+
+            /**
+             * LatencySummary p99.
+             * @member {number} p99
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             */
+            LatencySummary.prototype.p99 = 0;
+
+            /**
+             * LatencySummary max.
+             * @member {number} max
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             */
+            LatencySummary.prototype.max = 0;
+
+            /**
+             * Creates a new LatencySummary instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {calitrace.v1.ILatencySummary=} [properties] Properties to set
+             * @returns {calitrace.v1.LatencySummary} LatencySummary instance
+             */
+            LatencySummary.create = function create(properties) {
+                return new LatencySummary(properties);
+            };
+
+            /**
+             * Encodes the specified LatencySummary message. Does not implicitly {@link calitrace.v1.LatencySummary.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {calitrace.v1.ILatencySummary} m LatencySummary message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LatencySummary.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.samples != null && Object.hasOwnProperty.call(m, "samples"))
+                    w.uint32(8).uint64(m.samples);
+                if (m.p50 != null && Object.hasOwnProperty.call(m, "p50"))
+                    w.uint32(17).double(m.p50);
+                if (m.p90 != null && Object.hasOwnProperty.call(m, "p90"))
+                    w.uint32(25).double(m.p90);
+                if (m.p99 != null && Object.hasOwnProperty.call(m, "p99"))
+                    w.uint32(33).double(m.p99);
+                if (m.max != null && Object.hasOwnProperty.call(m, "max"))
+                    w.uint32(41).double(m.max);
+                return w;
+            };
+
+            /**
+             * Decodes a LatencySummary message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.LatencySummary} LatencySummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LatencySummary.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.LatencySummary();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.samples = r.uint64();
+                            break;
+                        }
+                    case 2: {
+                            m.p50 = r.double();
+                            break;
+                        }
+                    case 3: {
+                            m.p90 = r.double();
+                            break;
+                        }
+                    case 4: {
+                            m.p99 = r.double();
+                            break;
+                        }
+                    case 5: {
+                            m.max = r.double();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a LatencySummary message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.LatencySummary} LatencySummary
+             */
+            LatencySummary.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.LatencySummary)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.LatencySummary: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.LatencySummary();
+                if (d.samples != null) {
+                    if ($util.Long)
+                        m.samples = $util.Long.fromValue(d.samples, true);
+                    else if (typeof d.samples === "string")
+                        m.samples = parseInt(d.samples, 10);
+                    else if (typeof d.samples === "number")
+                        m.samples = d.samples;
+                    else if (typeof d.samples === "object")
+                        m.samples = new $util.LongBits(d.samples.low >>> 0, d.samples.high >>> 0).toNumber(true);
+                }
+                if (d.p50 != null) {
+                    m.p50 = Number(d.p50);
+                }
+                if (d.p90 != null) {
+                    m.p90 = Number(d.p90);
+                }
+                if (d.p99 != null) {
+                    m.p99 = Number(d.p99);
+                }
+                if (d.max != null) {
+                    m.max = Number(d.max);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a LatencySummary message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {calitrace.v1.LatencySummary} m LatencySummary
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LatencySummary.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.samples = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.samples = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.p50 = 0;
+                    d.p90 = 0;
+                    d.p99 = 0;
+                    d.max = 0;
+                }
+                if (m.samples != null && Object.hasOwnProperty.call(m, "samples")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.samples = typeof m.samples === "number" ? BigInt(m.samples) : $util.Long.fromBits(m.samples.low >>> 0, m.samples.high >>> 0, true).toBigInt();
+                    else if (typeof m.samples === "number")
+                        d.samples = o.longs === String ? String(m.samples) : m.samples;
+                    else
+                        d.samples = o.longs === String ? $util.Long.prototype.toString.call(m.samples) : o.longs === Number ? new $util.LongBits(m.samples.low >>> 0, m.samples.high >>> 0).toNumber(true) : m.samples;
+                }
+                if (m.p50 != null && Object.hasOwnProperty.call(m, "p50")) {
+                    d.p50 = o.json && !isFinite(m.p50) ? String(m.p50) : m.p50;
+                }
+                if (m.p90 != null && Object.hasOwnProperty.call(m, "p90")) {
+                    d.p90 = o.json && !isFinite(m.p90) ? String(m.p90) : m.p90;
+                }
+                if (m.p99 != null && Object.hasOwnProperty.call(m, "p99")) {
+                    d.p99 = o.json && !isFinite(m.p99) ? String(m.p99) : m.p99;
+                }
+                if (m.max != null && Object.hasOwnProperty.call(m, "max")) {
+                    d.max = o.json && !isFinite(m.max) ? String(m.max) : m.max;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this LatencySummary to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.LatencySummary
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LatencySummary.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for LatencySummary
+             * @function getTypeUrl
+             * @memberof calitrace.v1.LatencySummary
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            LatencySummary.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.LatencySummary";
+            };
+
+            return LatencySummary;
+        })();
+
+        v1.FlowDirection = (function() {
+
+            /**
+             * Properties of a FlowDirection.
+             * @memberof calitrace.v1
+             * @interface IFlowDirection
+             * @property {string|null} [src] FlowDirection src
+             * @property {string|null} [dst] FlowDirection dst
+             * @property {number|null} [sport] FlowDirection sport
+             * @property {number|null} [dport] FlowDirection dport
+             * @property {number|null} [packets] FlowDirection packets
+             * @property {number|null} [bytes] FlowDirection bytes
+             * @property {Object.<string,number>|null} [verdicts] FlowDirection verdicts
+             * @property {Array.<string>|null} [observed] FlowDirection observed
+             * @property {Array.<string>|null} [predicted] FlowDirection predicted
+             * @property {string|null} [route] FlowDirection route
+             * @property {calitrace.v1.ILatencySummary|null} [latency] FlowDirection latency
+             * @property {Object.<string,calitrace.v1.ILatencySummary>|null} [hopLatency] FlowDirection hopLatency
+             * @property {calitrace.v1.Verdict|null} [lastVerdict] FlowDirection lastVerdict
+             * @property {string|null} [lastReason] FlowDirection lastReason
+             */
+
+            /**
+             * Constructs a new FlowDirection.
+             * @memberof calitrace.v1
+             * @classdesc Represents a FlowDirection.
+             * @implements IFlowDirection
+             * @constructor
+             * @param {calitrace.v1.IFlowDirection=} [p] Properties to set
+             */
+            function FlowDirection(p) {
+                this.verdicts = {};
+                this.observed = [];
+                this.predicted = [];
+                this.hopLatency = {};
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * FlowDirection src.
+             * @member {string} src
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.src = "";
+
+            /**
+             * FlowDirection dst.
+             * @member {string} dst
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.dst = "";
+
+            /**
+             * FlowDirection sport.
+             * @member {number} sport
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.sport = 0;
+
+            /**
+             * FlowDirection dport.
+             * @member {number} dport
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.dport = 0;
+
+            /**
+             * FlowDirection packets.
+             * @member {number} packets
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.packets = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * FlowDirection bytes.
+             * @member {number} bytes
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.bytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * FlowDirection verdicts.
+             * @member {Object.<string,number>} verdicts
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.verdicts = $util.emptyObject;
+
+            /**
+             * FlowDirection observed.
+             * @member {Array.<string>} observed
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.observed = $util.emptyArray;
+
+            /**
+             * FlowDirection predicted.
+             * @member {Array.<string>} predicted
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.predicted = $util.emptyArray;
+
+            /**
+             * FlowDirection route.
+             * @member {string} route
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.route = "";
+
+            /**
+             * FlowDirection latency.
+             * @member {calitrace.v1.ILatencySummary|null|undefined} latency
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.latency = null;
+
+            /**
+             * FlowDirection hopLatency.
+             * @member {Object.<string,calitrace.v1.ILatencySummary>} hopLatency
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.hopLatency = $util.emptyObject;
+
+            /**
+             * FlowDirection lastVerdict.
+             * @member {calitrace.v1.Verdict} lastVerdict
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.lastVerdict = 0;
+
+            /**
+             * FlowDirection lastReason.
+             * @member {string} lastReason
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             */
+            FlowDirection.prototype.lastReason = "";
+
+            /**
+             * Creates a new FlowDirection instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {calitrace.v1.IFlowDirection=} [properties] Properties to set
+             * @returns {calitrace.v1.FlowDirection} FlowDirection instance
+             */
+            FlowDirection.create = function create(properties) {
+                return new FlowDirection(properties);
+            };
+
+            /**
+             * Encodes the specified FlowDirection message. Does not implicitly {@link calitrace.v1.FlowDirection.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {calitrace.v1.IFlowDirection} m FlowDirection message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FlowDirection.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.src != null && Object.hasOwnProperty.call(m, "src"))
+                    w.uint32(10).string(m.src);
+                if (m.dst != null && Object.hasOwnProperty.call(m, "dst"))
+                    w.uint32(18).string(m.dst);
+                if (m.sport != null && Object.hasOwnProperty.call(m, "sport"))
+                    w.uint32(24).uint32(m.sport);
+                if (m.dport != null && Object.hasOwnProperty.call(m, "dport"))
+                    w.uint32(32).uint32(m.dport);
+                if (m.packets != null && Object.hasOwnProperty.call(m, "packets"))
+                    w.uint32(40).uint64(m.packets);
+                if (m.bytes != null && Object.hasOwnProperty.call(m, "bytes"))
+                    w.uint32(48).uint64(m.bytes);
+                if (m.verdicts != null && Object.hasOwnProperty.call(m, "verdicts")) {
+                    for (var ks = Object.keys(m.verdicts), i = 0; i < ks.length; ++i) {
+                        w.uint32(58).fork().uint32(10).string(ks[i]).uint32(16).uint64(m.verdicts[ks[i]]).ldelim();
+                    }
+                }
+                if (m.observed != null && m.observed.length) {
+                    for (var i = 0; i < m.observed.length; ++i)
+                        w.uint32(66).string(m.observed[i]);
+                }
+                if (m.predicted != null && m.predicted.length) {
+                    for (var i = 0; i < m.predicted.length; ++i)
+                        w.uint32(74).string(m.predicted[i]);
+                }
+                if (m.route != null && Object.hasOwnProperty.call(m, "route"))
+                    w.uint32(82).string(m.route);
+                if (m.latency != null && Object.hasOwnProperty.call(m, "latency"))
+                    $root.calitrace.v1.LatencySummary.encode(m.latency, w.uint32(90).fork(), q + 1).ldelim();
+                if (m.hopLatency != null && Object.hasOwnProperty.call(m, "hopLatency")) {
+                    for (var ks = Object.keys(m.hopLatency), i = 0; i < ks.length; ++i) {
+                        w.uint32(98).fork().uint32(10).string(ks[i]);
+                        $root.calitrace.v1.LatencySummary.encode(m.hopLatency[ks[i]], w.uint32(18).fork(), q + 1).ldelim().ldelim();
+                    }
+                }
+                if (m.lastVerdict != null && Object.hasOwnProperty.call(m, "lastVerdict"))
+                    w.uint32(104).int32(m.lastVerdict);
+                if (m.lastReason != null && Object.hasOwnProperty.call(m, "lastReason"))
+                    w.uint32(114).string(m.lastReason);
+                return w;
+            };
+
+            /**
+             * Decodes a FlowDirection message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.FlowDirection} FlowDirection
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FlowDirection.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m, k, value;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.FlowDirection();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.src = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.dst = r.string();
+                            break;
+                        }
+                    case 3: {
+                            m.sport = r.uint32();
+                            break;
+                        }
+                    case 4: {
+                            m.dport = r.uint32();
+                            break;
+                        }
+                    case 5: {
+                            m.packets = r.uint64();
+                            break;
+                        }
+                    case 6: {
+                            m.bytes = r.uint64();
+                            break;
+                        }
+                    case 7: {
+                            if (m.verdicts === $util.emptyObject)
+                                m.verdicts = {};
+                            var c2 = r.uint32() + r.pos;
+                            if (c2 > r.len)
+                                throw RangeError("index out of range");
+                            r.len = c2;
+                            k = "";
+                            value = 0;
+                            while (r.pos < c2) {
+                                var tag2 = r.uint32();
+                                switch (tag2 >>> 3) {
+                                case 1:
+                                    k = r.string();
+                                    break;
+                                case 2:
+                                    value = r.uint64();
+                                    break;
+                                default:
+                                    r.skipType(tag2 & 7, n);
+                                    break;
+                                }
+                            }
+                            if (r.pos !== c2)
+                                throw RangeError("index out of range");
+                            r.len = c;
+                            if (k === "__proto__")
+                                $util.makeProp(m.verdicts, k);
+                            m.verdicts[k] = value;
+                            break;
+                        }
+                    case 8: {
+                            if (!(m.observed && m.observed.length))
+                                m.observed = [];
+                            m.observed.push(r.string());
+                            break;
+                        }
+                    case 9: {
+                            if (!(m.predicted && m.predicted.length))
+                                m.predicted = [];
+                            m.predicted.push(r.string());
+                            break;
+                        }
+                    case 10: {
+                            m.route = r.string();
+                            break;
+                        }
+                    case 11: {
+                            m.latency = $root.calitrace.v1.LatencySummary.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 12: {
+                            if (m.hopLatency === $util.emptyObject)
+                                m.hopLatency = {};
+                            var c2 = r.uint32() + r.pos;
+                            if (c2 > r.len)
+                                throw RangeError("index out of range");
+                            r.len = c2;
+                            k = "";
+                            value = null;
+                            while (r.pos < c2) {
+                                var tag2 = r.uint32();
+                                switch (tag2 >>> 3) {
+                                case 1:
+                                    k = r.string();
+                                    break;
+                                case 2:
+                                    value = $root.calitrace.v1.LatencySummary.decode(r, r.uint32(), undefined, n + 1);
+                                    break;
+                                default:
+                                    r.skipType(tag2 & 7, n);
+                                    break;
+                                }
+                            }
+                            if (r.pos !== c2)
+                                throw RangeError("index out of range");
+                            r.len = c;
+                            if (k === "__proto__")
+                                $util.makeProp(m.hopLatency, k);
+                            m.hopLatency[k] = value;
+                            break;
+                        }
+                    case 13: {
+                            m.lastVerdict = r.int32();
+                            break;
+                        }
+                    case 14: {
+                            m.lastReason = r.string();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a FlowDirection message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.FlowDirection} FlowDirection
+             */
+            FlowDirection.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.FlowDirection)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.FlowDirection: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.FlowDirection();
+                if (d.src != null) {
+                    m.src = String(d.src);
+                }
+                if (d.dst != null) {
+                    m.dst = String(d.dst);
+                }
+                if (d.sport != null) {
+                    m.sport = d.sport >>> 0;
+                }
+                if (d.dport != null) {
+                    m.dport = d.dport >>> 0;
+                }
+                if (d.packets != null) {
+                    if ($util.Long)
+                        m.packets = $util.Long.fromValue(d.packets, true);
+                    else if (typeof d.packets === "string")
+                        m.packets = parseInt(d.packets, 10);
+                    else if (typeof d.packets === "number")
+                        m.packets = d.packets;
+                    else if (typeof d.packets === "object")
+                        m.packets = new $util.LongBits(d.packets.low >>> 0, d.packets.high >>> 0).toNumber(true);
+                }
+                if (d.bytes != null) {
+                    if ($util.Long)
+                        m.bytes = $util.Long.fromValue(d.bytes, true);
+                    else if (typeof d.bytes === "string")
+                        m.bytes = parseInt(d.bytes, 10);
+                    else if (typeof d.bytes === "number")
+                        m.bytes = d.bytes;
+                    else if (typeof d.bytes === "object")
+                        m.bytes = new $util.LongBits(d.bytes.low >>> 0, d.bytes.high >>> 0).toNumber(true);
+                }
+                if (d.verdicts) {
+                    if (!$util.isObject(d.verdicts))
+                        throw TypeError(".calitrace.v1.FlowDirection.verdicts: object expected");
+                    m.verdicts = {};
+                    for (var ks = Object.keys(d.verdicts), i = 0; i < ks.length; ++i) {
+                        if (ks[i] === "__proto__")
+                            $util.makeProp(m.verdicts, ks[i]);
+                        if ($util.Long)
+                            m.verdicts[ks[i]] = $util.Long.fromValue(d.verdicts[ks[i]], true);
+                        else if (typeof d.verdicts[ks[i]] === "string")
+                            m.verdicts[ks[i]] = parseInt(d.verdicts[ks[i]], 10);
+                        else if (typeof d.verdicts[ks[i]] === "number")
+                            m.verdicts[ks[i]] = d.verdicts[ks[i]];
+                        else if (typeof d.verdicts[ks[i]] === "object")
+                            m.verdicts[ks[i]] = new $util.LongBits(d.verdicts[ks[i]].low >>> 0, d.verdicts[ks[i]].high >>> 0).toNumber(true);
+                    }
+                }
+                if (d.observed) {
+                    if (!Array.isArray(d.observed))
+                        throw TypeError(".calitrace.v1.FlowDirection.observed: array expected");
+                    m.observed = [];
+                    for (var i = 0; i < d.observed.length; ++i) {
+                        m.observed[i] = String(d.observed[i]);
+                    }
+                }
+                if (d.predicted) {
+                    if (!Array.isArray(d.predicted))
+                        throw TypeError(".calitrace.v1.FlowDirection.predicted: array expected");
+                    m.predicted = [];
+                    for (var i = 0; i < d.predicted.length; ++i) {
+                        m.predicted[i] = String(d.predicted[i]);
+                    }
+                }
+                if (d.route != null) {
+                    m.route = String(d.route);
+                }
+                if (d.latency != null) {
+                    if (!$util.isObject(d.latency))
+                        throw TypeError(".calitrace.v1.FlowDirection.latency: object expected");
+                    m.latency = $root.calitrace.v1.LatencySummary.fromObject(d.latency, n + 1);
+                }
+                if (d.hopLatency) {
+                    if (!$util.isObject(d.hopLatency))
+                        throw TypeError(".calitrace.v1.FlowDirection.hopLatency: object expected");
+                    m.hopLatency = {};
+                    for (var ks = Object.keys(d.hopLatency), i = 0; i < ks.length; ++i) {
+                        if (ks[i] === "__proto__")
+                            $util.makeProp(m.hopLatency, ks[i]);
+                        if (!$util.isObject(d.hopLatency[ks[i]]))
+                            throw TypeError(".calitrace.v1.FlowDirection.hopLatency: object expected");
+                        m.hopLatency[ks[i]] = $root.calitrace.v1.LatencySummary.fromObject(d.hopLatency[ks[i]], n + 1);
+                    }
+                }
+                switch (d.lastVerdict) {
+                default:
+                    if (typeof d.lastVerdict === "number") {
+                        m.lastVerdict = d.lastVerdict;
+                        break;
+                    }
+                    break;
+                case "VERDICT_UNSPECIFIED":
+                case 0:
+                    m.lastVerdict = 0;
+                    break;
+                case "MATCHED":
+                case 1:
+                    m.lastVerdict = 1;
+                    break;
+                case "DIVERGED":
+                case 2:
+                    m.lastVerdict = 2;
+                    break;
+                case "DROPPED":
+                case 3:
+                    m.lastVerdict = 3;
+                    break;
+                case "EXPECTED_DROP":
+                case 4:
+                    m.lastVerdict = 4;
+                    break;
+                case "INCOMPLETE":
+                case 5:
+                    m.lastVerdict = 5;
+                    break;
+                case "STALE_MODEL":
+                case 6:
+                    m.lastVerdict = 6;
+                    break;
+                }
+                if (d.lastReason != null) {
+                    m.lastReason = String(d.lastReason);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a FlowDirection message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {calitrace.v1.FlowDirection} m FlowDirection
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FlowDirection.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.observed = [];
+                    d.predicted = [];
+                }
+                if (o.objects || o.defaults) {
+                    d.verdicts = {};
+                    d.hopLatency = {};
+                }
+                if (o.defaults) {
+                    d.src = "";
+                    d.dst = "";
+                    d.sport = 0;
+                    d.dport = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.packets = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.packets = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.bytes = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.bytes = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.route = "";
+                    d.latency = null;
+                    d.lastVerdict = o.enums === String ? "VERDICT_UNSPECIFIED" : 0;
+                    d.lastReason = "";
+                }
+                if (m.src != null && Object.hasOwnProperty.call(m, "src")) {
+                    d.src = m.src;
+                }
+                if (m.dst != null && Object.hasOwnProperty.call(m, "dst")) {
+                    d.dst = m.dst;
+                }
+                if (m.sport != null && Object.hasOwnProperty.call(m, "sport")) {
+                    d.sport = m.sport;
+                }
+                if (m.dport != null && Object.hasOwnProperty.call(m, "dport")) {
+                    d.dport = m.dport;
+                }
+                if (m.packets != null && Object.hasOwnProperty.call(m, "packets")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.packets = typeof m.packets === "number" ? BigInt(m.packets) : $util.Long.fromBits(m.packets.low >>> 0, m.packets.high >>> 0, true).toBigInt();
+                    else if (typeof m.packets === "number")
+                        d.packets = o.longs === String ? String(m.packets) : m.packets;
+                    else
+                        d.packets = o.longs === String ? $util.Long.prototype.toString.call(m.packets) : o.longs === Number ? new $util.LongBits(m.packets.low >>> 0, m.packets.high >>> 0).toNumber(true) : m.packets;
+                }
+                if (m.bytes != null && Object.hasOwnProperty.call(m, "bytes")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.bytes = typeof m.bytes === "number" ? BigInt(m.bytes) : $util.Long.fromBits(m.bytes.low >>> 0, m.bytes.high >>> 0, true).toBigInt();
+                    else if (typeof m.bytes === "number")
+                        d.bytes = o.longs === String ? String(m.bytes) : m.bytes;
+                    else
+                        d.bytes = o.longs === String ? $util.Long.prototype.toString.call(m.bytes) : o.longs === Number ? new $util.LongBits(m.bytes.low >>> 0, m.bytes.high >>> 0).toNumber(true) : m.bytes;
+                }
+                var ks2;
+                if (m.verdicts && (ks2 = Object.keys(m.verdicts)).length) {
+                    d.verdicts = {};
+                    for (var j = 0; j < ks2.length; ++j) {
+                        if (ks2[j] === "__proto__")
+                            $util.makeProp(d.verdicts, ks2[j]);
+                        if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                            d.verdicts[ks2[j]] = typeof m.verdicts[ks2[j]] === "number" ? BigInt(m.verdicts[ks2[j]]) : $util.Long.fromBits(m.verdicts[ks2[j]].low >>> 0, m.verdicts[ks2[j]].high >>> 0, true).toBigInt();
+                        else if (typeof m.verdicts[ks2[j]] === "number")
+                            d.verdicts[ks2[j]] = o.longs === String ? String(m.verdicts[ks2[j]]) : m.verdicts[ks2[j]];
+                        else
+                            d.verdicts[ks2[j]] = o.longs === String ? $util.Long.prototype.toString.call(m.verdicts[ks2[j]]) : o.longs === Number ? new $util.LongBits(m.verdicts[ks2[j]].low >>> 0, m.verdicts[ks2[j]].high >>> 0).toNumber(true) : m.verdicts[ks2[j]];
+                    }
+                }
+                if (m.observed && m.observed.length) {
+                    d.observed = [];
+                    for (var j = 0; j < m.observed.length; ++j) {
+                        d.observed[j] = m.observed[j];
+                    }
+                }
+                if (m.predicted && m.predicted.length) {
+                    d.predicted = [];
+                    for (var j = 0; j < m.predicted.length; ++j) {
+                        d.predicted[j] = m.predicted[j];
+                    }
+                }
+                if (m.route != null && Object.hasOwnProperty.call(m, "route")) {
+                    d.route = m.route;
+                }
+                if (m.latency != null && Object.hasOwnProperty.call(m, "latency")) {
+                    d.latency = $root.calitrace.v1.LatencySummary.toObject(m.latency, o, q + 1);
+                }
+                if (m.hopLatency && (ks2 = Object.keys(m.hopLatency)).length) {
+                    d.hopLatency = {};
+                    for (var j = 0; j < ks2.length; ++j) {
+                        if (ks2[j] === "__proto__")
+                            $util.makeProp(d.hopLatency, ks2[j]);
+                        d.hopLatency[ks2[j]] = $root.calitrace.v1.LatencySummary.toObject(m.hopLatency[ks2[j]], o, q + 1);
+                    }
+                }
+                if (m.lastVerdict != null && Object.hasOwnProperty.call(m, "lastVerdict")) {
+                    d.lastVerdict = o.enums === String ? $root.calitrace.v1.Verdict[m.lastVerdict] === undefined ? m.lastVerdict : $root.calitrace.v1.Verdict[m.lastVerdict] : m.lastVerdict;
+                }
+                if (m.lastReason != null && Object.hasOwnProperty.call(m, "lastReason")) {
+                    d.lastReason = m.lastReason;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this FlowDirection to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.FlowDirection
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FlowDirection.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for FlowDirection
+             * @function getTypeUrl
+             * @memberof calitrace.v1.FlowDirection
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            FlowDirection.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.FlowDirection";
+            };
+
+            return FlowDirection;
+        })();
+
         v1.Flow = (function() {
 
             /**
@@ -5091,6 +6240,10 @@ $root.calitrace = (function() {
              * @property {calitrace.v1.IPodRef|null} [srcPod] Flow srcPod
              * @property {calitrace.v1.IPodRef|null} [dstPod] Flow dstPod
              * @property {string|null} [key] Flow key
+             * @property {calitrace.v1.IFlowDirection|null} [forward] Flow forward
+             * @property {calitrace.v1.IFlowDirection|null} [reverse] Flow reverse
+             * @property {Array.<string>|null} [warnings] Flow warnings
+             * @property {string|null} [state] Flow state
              */
 
             /**
@@ -5105,6 +6258,7 @@ $root.calitrace = (function() {
                 this.verdicts = {};
                 this.path = [];
                 this.predicted = [];
+                this.warnings = [];
                 if (p)
                     for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -5256,6 +6410,38 @@ $root.calitrace = (function() {
             Flow.prototype.key = "";
 
             /**
+             * Flow forward.
+             * @member {calitrace.v1.IFlowDirection|null|undefined} forward
+             * @memberof calitrace.v1.Flow
+             * @instance
+             */
+            Flow.prototype.forward = null;
+
+            /**
+             * Flow reverse.
+             * @member {calitrace.v1.IFlowDirection|null|undefined} reverse
+             * @memberof calitrace.v1.Flow
+             * @instance
+             */
+            Flow.prototype.reverse = null;
+
+            /**
+             * Flow warnings.
+             * @member {Array.<string>} warnings
+             * @memberof calitrace.v1.Flow
+             * @instance
+             */
+            Flow.prototype.warnings = $util.emptyArray;
+
+            /**
+             * Flow state.
+             * @member {string} state
+             * @memberof calitrace.v1.Flow
+             * @instance
+             */
+            Flow.prototype.state = "";
+
+            /**
              * Creates a new Flow instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.Flow
@@ -5326,6 +6512,16 @@ $root.calitrace = (function() {
                     $root.calitrace.v1.PodRef.encode(m.dstPod, w.uint32(138).fork(), q + 1).ldelim();
                 if (m.key != null && Object.hasOwnProperty.call(m, "key"))
                     w.uint32(146).string(m.key);
+                if (m.forward != null && Object.hasOwnProperty.call(m, "forward"))
+                    $root.calitrace.v1.FlowDirection.encode(m.forward, w.uint32(154).fork(), q + 1).ldelim();
+                if (m.reverse != null && Object.hasOwnProperty.call(m, "reverse"))
+                    $root.calitrace.v1.FlowDirection.encode(m.reverse, w.uint32(162).fork(), q + 1).ldelim();
+                if (m.warnings != null && m.warnings.length) {
+                    for (var i = 0; i < m.warnings.length; ++i)
+                        w.uint32(170).string(m.warnings[i]);
+                }
+                if (m.state != null && Object.hasOwnProperty.call(m, "state"))
+                    w.uint32(178).string(m.state);
                 return w;
             };
 
@@ -5464,6 +6660,24 @@ $root.calitrace = (function() {
                         }
                     case 18: {
                             m.key = r.string();
+                            break;
+                        }
+                    case 19: {
+                            m.forward = $root.calitrace.v1.FlowDirection.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 20: {
+                            m.reverse = $root.calitrace.v1.FlowDirection.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 21: {
+                            if (!(m.warnings && m.warnings.length))
+                                m.warnings = [];
+                            m.warnings.push(r.string());
+                            break;
+                        }
+                    case 22: {
+                            m.state = r.string();
                             break;
                         }
                     default:
@@ -5640,6 +6854,27 @@ $root.calitrace = (function() {
                 if (d.key != null) {
                     m.key = String(d.key);
                 }
+                if (d.forward != null) {
+                    if (!$util.isObject(d.forward))
+                        throw TypeError(".calitrace.v1.Flow.forward: object expected");
+                    m.forward = $root.calitrace.v1.FlowDirection.fromObject(d.forward, n + 1);
+                }
+                if (d.reverse != null) {
+                    if (!$util.isObject(d.reverse))
+                        throw TypeError(".calitrace.v1.Flow.reverse: object expected");
+                    m.reverse = $root.calitrace.v1.FlowDirection.fromObject(d.reverse, n + 1);
+                }
+                if (d.warnings) {
+                    if (!Array.isArray(d.warnings))
+                        throw TypeError(".calitrace.v1.Flow.warnings: array expected");
+                    m.warnings = [];
+                    for (var i = 0; i < d.warnings.length; ++i) {
+                        m.warnings[i] = String(d.warnings[i]);
+                    }
+                }
+                if (d.state != null) {
+                    m.state = String(d.state);
+                }
                 return m;
             };
 
@@ -5663,6 +6898,7 @@ $root.calitrace = (function() {
                 if (o.arrays || o.defaults) {
                     d.path = [];
                     d.predicted = [];
+                    d.warnings = [];
                 }
                 if (o.objects || o.defaults) {
                     d.verdicts = {};
@@ -5699,6 +6935,9 @@ $root.calitrace = (function() {
                     d.srcPod = null;
                     d.dstPod = null;
                     d.key = "";
+                    d.forward = null;
+                    d.reverse = null;
+                    d.state = "";
                 }
                 if (m.family != null && Object.hasOwnProperty.call(m, "family")) {
                     d.family = m.family;
@@ -5790,6 +7029,21 @@ $root.calitrace = (function() {
                 }
                 if (m.key != null && Object.hasOwnProperty.call(m, "key")) {
                     d.key = m.key;
+                }
+                if (m.forward != null && Object.hasOwnProperty.call(m, "forward")) {
+                    d.forward = $root.calitrace.v1.FlowDirection.toObject(m.forward, o, q + 1);
+                }
+                if (m.reverse != null && Object.hasOwnProperty.call(m, "reverse")) {
+                    d.reverse = $root.calitrace.v1.FlowDirection.toObject(m.reverse, o, q + 1);
+                }
+                if (m.warnings && m.warnings.length) {
+                    d.warnings = [];
+                    for (var j = 0; j < m.warnings.length; ++j) {
+                        d.warnings[j] = m.warnings[j];
+                    }
+                }
+                if (m.state != null && Object.hasOwnProperty.call(m, "state")) {
+                    d.state = m.state;
                 }
                 return d;
             };
