@@ -135,6 +135,7 @@ static struct state {
 	size_t out_len;
 	__u32 seq;
 	bool out_broken;
+	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
 	struct ct_event batch[EV_BATCH];
 	int nbatch;
 	/* counters for STATS */
@@ -171,9 +172,20 @@ static void out_flush(void)
 		} else if (n < 0 && errno == EAGAIN) {
 			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
 
+			if (exiting && !st.exit_deadline)
+				st.exit_deadline = now_mono_ns() + 2000000000ull;
+			if (st.exit_deadline && now_mono_ns() > st.exit_deadline) {
+				st.out_broken = true;
+				break;
+			}
 			poll(&p, 1, 100);
 		} else if (n < 0 && errno == EINTR) {
-			continue;
+			/* A signal asked us to exit while the reader is stuck: give it 2 s to drain, then
+			 * stop writing so the detach is not held hostage by a full pipe. */
+			if (exiting && !st.exit_deadline)
+				st.exit_deadline = now_mono_ns() + 2000000000ull;
+			if (st.exit_deadline && now_mono_ns() > st.exit_deadline)
+				st.out_broken = true;
 		} else {
 			/* EPIPE (SIGPIPE is ignored) or worse: nobody reads us any more, so stop cleanly. */
 			st.out_broken = true;
