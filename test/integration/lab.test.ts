@@ -34,12 +34,16 @@ function sha1Hex(text: string): string {
   return execFileSync('sha1sum', { input: text, encoding: 'utf8' }).split(/\s/)[0];
 }
 
-/** The root namespace as `ip` shows it: links, IPv4 and IPv6 routes of every table. */
+/**
+ * The root namespace as `ip` shows it: links, IPv4 and IPv6 routes of every table. Only the countdown of
+ * router-advertised routes ("expires 1790sec") is blanked: it changes by itself between two reads.
+ */
 function rootSnapshot() {
+  const routes = (family: string) => sh('ip', [family, 'route', 'show', 'table', 'all']).replace(/expires \d+sec/g, 'expires Nsec');
   return {
     links: sh('ip', ['-o', 'link', 'show']),
-    routes4: sh('ip', ['-4', 'route', 'show', 'table', 'all']),
-    routes6: sh('ip', ['-6', 'route', 'show', 'table', 'all']),
+    routes4: routes('-4'),
+    routes6: routes('-6'),
   };
 }
 
