@@ -4,9 +4,10 @@ import { labCommand } from './lab';
 import { uiCommand } from './ui';
 import { demoCommand } from './demo';
 import { traceCommand } from './trace';
+import { explainCommand } from './explain';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand];
 
 const VERSION = '0.1.0';
 

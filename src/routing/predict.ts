@@ -27,6 +27,8 @@ export interface CoreAnswer {
   result?: LookupResult;
   /** Why a martian / refusal happened, when it is not the route itself. */
   note?: string;
+  /** Multipath next hops the kernel would refuse if its hash picked them (source validation). */
+  refused?: { nexthops: Nexthop[]; errno: KernelErrno };
 }
 
 const ERROR_OF: Partial<Record<Decision, KernelErrno>> = {
@@ -57,7 +59,9 @@ function flowOf(q: Query, family: Family, dst: number[], src: number[] | undefin
     ipproto: q.ipproto ?? 0,
     sport: q.sport ?? 0,
     dport: q.dport ?? 0,
-    uid: q.uid ?? (q.iif ? INVALID_UID : 0),
+    // Input path: IPv4 rebuilds the flow with flowi4_uid = sock_net_uid(net, NULL) (0, root); IPv6 keeps the
+    // query's flow, whose uid is INVALID_UID. Output path: the caller's uid (root for `ip route get`).
+    uid: q.iif ? (family === 4 ? 0 : INVALID_UID) : q.uid ?? 0,
   };
 }
 
@@ -192,10 +196,23 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
   }
   if (!forwarding) return { family, decision: 'forwarding_disabled', errno: 'EHOSTUNREACH', result: res, note: `forwarding is off on ${q.iif}` };
   if (type !== 'unicast') return { family, decision: 'martian', errno: 'EINVAL', result: res, note: `martian destination (route type ${type})` };
-  const bad = validateSource(fib, q, f, res.nexthops[0]?.dev);
-  if (bad) {
+  // Source validation uses the egress device of the next hop the kernel picks; with multipath over several
+  // devices the answer can depend on the hash, so each device is checked.
+  const verdicts = new Map<string | undefined, KernelErrno | undefined>();
+  for (const nh of res.nexthops) if (!verdicts.has(nh.dev)) verdicts.set(nh.dev, validateSource(fib, q, f, nh.dev));
+  const pass = res.nexthops.filter((nh) => !verdicts.get(nh.dev));
+  const fail = res.nexthops.filter((nh) => verdicts.get(nh.dev));
+  if (fail.length > 0) {
+    const bad = verdicts.get(fail[0].dev)!;
     const why = bad === 'EXDEV' ? 'reverse-path filter' : 'martian source';
-    return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} refused on ${q.iif} (${why})` };
+    if (pass.length === 0) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} refused on ${q.iif} (${why})` };
+    return {
+      family,
+      decision: 'unicast',
+      result: { ...res, nexthops: pass },
+      refused: { nexthops: fail, errno: bad },
+      note: `multipath: if the kernel's hash picks ${fail.map((n) => n.dev).join('/')}, source ${q.src} is refused (${why}, ${bad})`,
+    };
   }
   return { family, decision: 'unicast', result: res };
 }
@@ -228,6 +245,7 @@ export function predict(model: RouteModel | RoutingState, q: Query): Prediction 
     calico: c ? calicoRole(c.route, fib.links) : undefined,
     egressPath: [],
     warnings: [],
+    refusedVia: ans.refused,
   };
   if (ans.note) p.warnings!.push(ans.note);
   // Re-walk with a trace for the explanation (cheap next to a human reading it).

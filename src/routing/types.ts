@@ -244,6 +244,8 @@ export interface Prediction {
   gateway?: string;
   /** Every possible next hop (multipath: the kernel picks one by hash). */
   nexthops: Nexthop[];
+  /** Multipath next hops for which the kernel would refuse the packet (source validation), with the errno. */
+  refusedVia?: { nexthops: Nexthop[]; errno: KernelErrno };
   /** Routes containing the destination in the tables walked (and the other tables), best first. */
   candidates: Candidate[];
   rulesWalked: RuleStep[];

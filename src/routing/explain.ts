@@ -1,0 +1,247 @@
+// Turns a prediction into the step-by-step story a person would tell at the node (the walkthrough in
+// shared/seed/000_97fec49e23ed922a.txt), using only what the model holds: which routes contain the
+// destination, which one wins and why, what the VXLAN routes and the IPAM-block blackhole are (not) doing,
+// the hop diagram, what is absent, and the MTU budget of an encapsulated packet.
+
+import type { Candidate, Prediction, RouteModel, RoutingState, Step } from './types';
+import { compile } from './fib';
+import { calicoRole, isVxlanDev, ROLE_TEXT } from './calico';
+import { parsePrefix, parseAddr, prefixContains } from './addr';
+import { tableName } from './iproute-json';
+
+function stateOf(m: RouteModel | RoutingState): RoutingState {
+  return 'load' in m && typeof (m as RouteModel).load === 'function' ? (m as RouteModel).state : (m as RoutingState);
+}
+
+function contains(prefix: string, addr: string): boolean {
+  const p = parsePrefix(prefix);
+  const a = parseAddr(addr);
+  return !!p && !!a && prefixContains(p, a);
+}
+
+function isDefaultRules(s: RoutingState, family: 4 | 6): boolean {
+  const texts = s.rules.filter((r) => r.family === family).map((r) => r.text);
+  const want = family === 4 ? ['0: from all lookup local', '32766: from all lookup main', '32767: from all lookup default'] : ['0: from all lookup local', '32766: from all lookup main'];
+  return texts.join('\n') === want.join('\n');
+}
+
+/** The devices of the source side: a cali interface means the packet comes from a pod of this node. */
+function sourceSide(p: Prediction): { label: string; lines: string[] } {
+  const q = p.query;
+  const src = q.src ?? '(source chosen by the node)';
+  if (q.iif && q.iif.startsWith('cali')) {
+    return {
+      label: `Pod A (${src})`,
+      lines: [`Pod A (${src}) sends a packet to DST = ${q.dst}.`, `It leaves the pod through its veth (eth0) and enters the host namespace on ${q.iif}.`],
+    };
+  }
+  if (q.iif && isVxlanDev(q.iif)) {
+    return { label: `remote pod (${src})`, lines: [`A packet from ${src} arrives decapsulated on ${q.iif} (from another node).`] };
+  }
+  if (q.iif) return { label: `${src}`, lines: [`A packet from ${src} to ${q.dst} arrives on ${q.iif} (the input path: it is forwarded).`] };
+  return { label: `this node (${src})`, lines: [`The node itself sends a packet to ${q.dst} (the output path).`] };
+}
+
+function candidateLine(c: Candidate): string {
+  const mark = c.verdict === 'selected' ? '=>' : '  ';
+  return `${mark} ${c.route}   [/${c.prefixLen}${c.table !== 254 ? `, table ${tableName(c.table)}` : ''}; ${ROLE_TEXT[c.calico].split(' (')[0]}] ${c.verdict === 'selected' ? 'WINS' : `— ${c.reason}`}`;
+}
+
+export function explain(p: Prediction, model: RouteModel | RoutingState): Step[] {
+  const state = stateOf(model);
+  const fib = compile(state);
+  const steps: Step[] = [];
+  const q = p.query;
+  const dst = q.dst;
+  const m = p.matched;
+  const role = p.calico;
+  const table = p.table ?? 254;
+  const src = sourceSide(p);
+
+  steps.push({ title: 'Packet enters', lines: src.lines });
+
+  // Rules: only worth a step when they are not the defaults.
+  const fam = p.family;
+  if (state.complete.rules && !isDefaultRules(state, fam)) {
+    steps.push({
+      title: 'Policy routing rules (ip rule), by priority',
+      lines: p.rulesWalked.map((r) => `${r.matched ? '*' : ' '} ${r.rule}  →  ${r.outcome}`),
+    });
+  } else {
+    steps.push({
+      title: 'Which table',
+      lines: [
+        state.complete.rules
+          ? `Only the default rules exist (local, main${fam === 4 ? ', default' : ''}): the local table is consulted first (addresses of this node), then main.`
+          : 'From a paste there are no rules: as with the default rules, the local table would come first, then main (the paste is main).',
+        p.decision === 'local' ? `${dst} is an address of this node: the local table answers.` : `${dst} is not an address of this node, so the main table decides.`,
+      ],
+    });
+  }
+
+  // The lookup: every route containing DST, longest prefix first.
+  const inTable = p.candidates.filter((c) => c.table === table);
+  const lookupLines = [
+    `The kernel picks the longest matching prefix (then the lowest metric); the order of lines in \`ip route\` does not matter.`,
+    `Routes in table ${tableName(table)} that contain ${dst}:`,
+    ...(inTable.length ? inTable.map(candidateLine) : ['   (none)']),
+  ];
+  const elsewhere = p.candidates.filter((c) => c.table !== table);
+  if (elsewhere.length) lookupLines.push('In other tables:', ...elsewhere.map(candidateLine));
+  if (m) {
+    const host = m.family === 4 ? 32 : 128;
+    const why = m.prefixLen === host ? `Exact /${host} route wins` : `/${m.prefixLen} is the most specific route that contains ${dst}`;
+    lookupLines.push(`** ${why}: ${m.text}${role ? ` — ${ROLE_TEXT[role]}` : ''}`);
+  } else lookupLines.push(`** No route decides: ${p.decision}${p.errno ? ` (the kernel answers ${p.errno})` : ''}${p.rule ? ` — rule ${p.rule}` : ''}`);
+  steps.push({ title: `Linux routing lookup (table ${tableName(table)})`, lines: lookupLines });
+
+  // VXLAN routes: do they apply?
+  const vxlanRoutes = state.routes.filter((r) => r.family === fam && r.table === table && calicoRole(r, fib.links) === 'vxlan-tunnel');
+  const usesVxlan = !!p.outer;
+  const vxLines: string[] = [];
+  if (vxlanRoutes.length === 0) vxLines.push(`There is no VXLAN tunnel route in table ${tableName(table)}${state.complete.rules ? '' : ' (as pasted)'}.`);
+  for (const r of vxlanRoutes) {
+    const has = contains(r.dst, dst);
+    vxLines.push(`${r.text} — ${has ? `contains ${dst}` : `does not contain ${dst} (it is another node's block)`}`);
+  }
+  if (usesVxlan) {
+    vxLines.push(`** The VXLAN route is used: ${dst} lives in another node's block; the packet is encapsulated on ${p.outer!.vxlanDev}.`);
+  } else if (m && vxlanRoutes.some((r) => contains(r.dst, dst))) {
+    const r = vxlanRoutes.find((x) => contains(x.dst, dst))!;
+    vxLines.push(`** VXLAN is NOT used: /${m.prefixLen} is more specific than /${r.prefixLen} — the most specific route always wins.`);
+  } else {
+    vxLines.push(`** VXLAN is NOT used: no VXLAN route contains ${dst}${m && m.prefixLen >= (fam === 4 ? 26 : 122) ? `, and even if one did, the /${m.prefixLen} is more specific than a /26 block` : ''}.`);
+  }
+  steps.push({ title: usesVxlan ? 'Why VXLAN is used' : 'Why VXLAN is NOT used', lines: vxLines });
+
+  // The IPAM-block blackhole.
+  const blackholes = state.routes.filter((r) => r.family === fam && r.table === table && calicoRole(r, fib.links) === 'ipam-block-blackhole');
+  if (blackholes.length) {
+    const bl: string[] = [];
+    for (const b of blackholes) {
+      bl.push(`${b.text} — ${contains(b.dst, dst) ? `contains ${dst}` : `does not contain ${dst}`}`);
+    }
+    bl.push(
+      'Calico (BIRD, proto 80) installs a blackhole for each IPAM block this node owns. Every pod of the block gets its own /32 to its cali interface;',
+      'an address of the block WITHOUT a pod matches only the blackhole and is dropped here — instead of leaking to the default route or back into VXLAN (no routing loops, no silent detours).',
+    );
+    if (p.decision === 'blackhole' && role === 'ipam-block-blackhole') {
+      bl.push(`** The blackhole IS used: no pod has ${dst} on this node (no /32 route), so the packet is dropped (ip route get: ${p.errno}).`);
+    } else if (blackholes.some((b) => contains(b.dst, dst)) && m) {
+      bl.push(`** The blackhole is NOT used: the /${m.prefixLen} route is more specific, so the blackhole is ignored.`);
+    } else bl.push(`** The blackhole is NOT used: ${dst} is not in this node's block.`);
+    steps.push({ title: 'Blackhole route (why it exists)', lines: bl });
+  }
+
+  // Egress.
+  const out: string[] = [];
+  switch (p.decision) {
+    case 'unicast':
+      if (p.outer) {
+        const o = p.outer;
+        out.push(
+          `Next hop ${p.gateway ?? '?'} on ${o.vxlanDev}${p.matched?.nexthops[0]?.onlink ? ' (onlink: no subnet needed for the gateway)' : ''}.`,
+          o.innerDstMac ? `Neighbour: ${p.gateway} is ${o.innerDstMac} on ${o.vxlanDev} (inner destination MAC).` : `Neighbour: unknown.`,
+          o.dst ? `FDB: ${o.innerDstMac} → remote VTEP ${o.dst} (the other node's underlay IP).` : 'FDB: unknown.',
+          o.underlayRoute ? `Underlay route to ${o.dst}: ${o.underlayRoute}.` : `Underlay route: unknown.`,
+          `Outer header: ${o.src ?? '?'} → ${o.dst ?? '?'} UDP dstport ${o.dstPort}, VNI ${o.vni}; it leaves through ${o.underlayDev ?? '?'}${o.underlayGateway ? ` via ${o.underlayGateway}` : ''}.`,
+          ...o.missing.map((x) => `missing: ${x}`),
+        );
+      } else if (p.nexthops.length > 1) {
+        out.push(`Multipath: the kernel hashes the flow onto one of ${p.nexthops.map((n) => `${n.gateway ?? 'direct'} dev ${n.dev}`).join(', ')}.`);
+      } else {
+        out.push(`Packet exits via ${p.dev}${p.gateway ? ` to gateway ${p.gateway}` : ''}.`);
+        if (role === 'local-workload') out.push(`${p.dev} is the host end of Pod B's veth: the packet enters Pod B (${dst}) and the app receives it.`);
+      }
+      break;
+    case 'local':
+      out.push(`${dst} is an address of this node: delivered to the host's own stack (dev lo), not forwarded.`);
+      break;
+    case 'broadcast':
+      out.push(`${dst} is a broadcast address here: delivered locally as broadcast.`);
+      break;
+    default:
+      out.push(`The packet is not forwarded: ${p.decision}${p.errno ? ` (ip route get answers ${p.errno})` : ''}.`);
+      if (p.decision === 'blackhole') out.push('It is dropped silently (no ICMP): the kernel counts it as a drop with reason NOT_SPECIFIED on the forward path.');
+      if (p.decision === 'unreachable') out.push('The sender gets ICMP host unreachable.');
+      if (p.decision === 'prohibit') out.push('The sender gets ICMP administratively prohibited.');
+  }
+  steps.push({ title: p.decision === 'unicast' ? (p.outer ? 'Encapsulation and egress' : 'Packet delivered') : 'Outcome', lines: out });
+
+  // What is absent.
+  if (p.decision === 'unicast') {
+    const absent: string[] = [];
+    const phys = p.egressPath.some((d) => /^(ens|eth|eno|enp|bond|en)/.test(d) || (fib.links.get(d)?.kind === undefined && !d.startsWith('cali') && !isVxlanDev(d, fib.links)));
+    absent.push('No NAT: routing never rewrites addresses (netfilter NAT is outside this model; the live trace shows what really happened).');
+    if (!p.outer) absent.push('No VXLAN: the egress device is not a VXLAN device.');
+    if (!phys) absent.push('No physical NIC: the packet never leaves this node through the uplink.');
+    if (role === 'local-workload') absent.push('No kube-proxy: pod-to-pod traffic to a pod IP is plain routing.');
+    steps.push({ title: 'What is absent', lines: absent });
+  }
+
+  steps.push({ title: 'Visual datapath', lines: diagram(p, src.label) });
+
+  if (p.warnings?.length) steps.push({ title: 'Warnings', lines: p.warnings });
+  if (p.unknowns?.length) steps.push({ title: 'Cannot be known from a paste', lines: p.unknowns });
+  p.steps = steps;
+  return steps;
+}
+
+function diagram(p: Prediction, from: string): string[] {
+  const q = p.query;
+  const lines: string[] = [from];
+  const hop = (label: string): void => {
+    lines.push('  |', `  | ${label}`, '  |');
+  };
+  if (q.iif) {
+    if (q.iif.startsWith('cali')) hop('veth');
+    lines.push(q.iif);
+  }
+  const m = p.matched;
+  const routeLabel = m ? `Linux routing (/${m.prefixLen} match: ${m.text})` : `Linux routing (${p.decision})`;
+  hop(routeLabel);
+  switch (p.decision) {
+    case 'unicast':
+      if (p.outer) {
+        const o = p.outer;
+        lines.push(`${o.vxlanDev}  (VXLAN VNI ${o.vni}, outer ${o.src ?? '?'} → ${o.dst ?? '?'}, UDP ${o.dstPort})`);
+        hop('encapsulated');
+        lines.push(`${o.underlayDev ?? '?'}  (uplink)`);
+        hop('underlay');
+        lines.push(`remote node ${o.dst ?? '?'}`);
+        hop('decapsulated on its vxlan.calico, routed by its /32');
+        lines.push('cali… (remote host side)');
+        hop('veth');
+        lines.push(`Pod (${q.dst})`);
+      } else {
+        lines.push(p.nexthops.map((n) => n.dev).join(' | ') || '?');
+        if (p.calico === 'local-workload') {
+          hop('veth');
+          lines.push(`Pod B (${q.dst})`);
+        } else {
+          hop(p.gateway ? `to gateway ${p.gateway}` : 'directly connected');
+          lines.push(`${q.dst}`);
+        }
+      }
+      break;
+    case 'local':
+      lines.push('this node (local delivery)');
+      break;
+    default:
+      lines.push(`DROPPED here (${p.decision}${p.errno ? `, ${p.errno}` : ''})`);
+  }
+  return lines;
+}
+
+/** Plain-text rendering for the terminal. */
+export function renderExplanation(p: Prediction): string {
+  const out: string[] = [];
+  const head = `${p.query.src ?? '?'} → ${p.query.dst}${p.query.iif ? ` (in on ${p.query.iif})` : ''}: ${p.decision}${p.dev ? ` via ${p.egressPath.join(' → ') || p.dev}` : ''}${p.errno ? ` [${p.errno}]` : ''}`;
+  out.push(head, '');
+  (p.steps ?? []).forEach((s, i) => {
+    out.push(`${i + 1}. ${s.title}`);
+    for (const l of s.lines) out.push(`   ${l}`);
+    out.push('');
+  });
+  return out.join('\n');
+}
