@@ -269,6 +269,31 @@ test('calitrace-loader in the lab: attach, follow, coexist, detach', async (t) =
       }
     });
 
+    await t.test('TCX attaches at the head: before a TCX program that was there first', async () => {
+      // The program already there is another loader instance's (a real TCX program held by a live link).
+      const earlier = startLoader(lab, ['--no-default-ifaces', '-i', 'caliaa479e31ff6']);
+      let later: Loader | undefined;
+      try {
+        await waitFor('earlier attach', () => (earlier.linkState().get('caliaa479e31ff6')?.state === 1 ? true : undefined));
+        const before = await attachedPrograms(lab, 'caliaa479e31ff6');
+        const earlierIds = new Set(before.map((l) => l.split(' ')[2]));
+        later = startLoader(lab, ['--no-default-ifaces', '-i', 'caliaa479e31ff6']);
+        const l = later;
+        await waitFor('later attach', () => (l.linkState().get('caliaa479e31ff6')?.state === 1 ? true : undefined));
+        const order = (await attachedPrograms(lab, 'caliaa479e31ff6')).filter((x) => x.startsWith('tcx ingress'));
+        assert.equal(order.length, 2, order.join('\n'));
+        assert.ok(!earlierIds.has(order[0].split(' ')[2]), `the later program runs first:\n${order.join('\n')}`);
+        assert.ok(earlierIds.has(order[1].split(' ')[2]), `the earlier program runs second:\n${order.join('\n')}`);
+      } finally {
+        earlier.child.stdin.end();
+        later?.child.stdin.end();
+      }
+      assert.deepEqual(await earlier.exited(), { code: 0, signal: null });
+      assert.ok(later);
+      assert.deepEqual(await earlier.exited(), { code: 0, signal: null });
+      assert.deepEqual(await later.exited(), { code: 0, signal: null });
+    });
+
     await t.test('kill -9 leaves nothing of ours attached (TCX links die with the process)', async () => {
       const loader = startLoader(lab);
       try {
