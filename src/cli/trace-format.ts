@@ -2,6 +2,7 @@
 // Kept apart from trace.ts so later features (verdicts) extend the record in one place:
 // `eventRecord` builds the JSON shape; `compactLine` renders the same facts for people.
 import type { TraceEvent } from '../capture/event';
+import type { FlowDirection, FlowSummary, Hop, PacketVerdict } from '../path/types';
 
 export type OutputFormat = 'compact' | 'json';
 
@@ -86,4 +87,89 @@ export function compactLine(ev: TraceEvent): string {
 
 export function formatEvent(ev: TraceEvent, format: OutputFormat): string {
   return format === 'json' ? JSON.stringify(eventRecord(ev)) : compactLine(ev);
+}
+
+// ---- verdicts (path engine) ---------------------------------------------------------------------
+
+/**
+ * The JSON object for one judged packet: the event fields of the hop it entered by (or its first hop),
+ * plus the comparison. `latency_us` is ingress → last egress on this node.
+ */
+export function verdictRecord(v: PacketVerdict, events: TraceEvent[]): Record<string, unknown> {
+  const entry = events.find((e) => e.kind !== 'drop' && e.dir === 'ingress' && !e.tunnel) ?? events[0];
+  const rec: Record<string, unknown> = entry ? eventRecord(entry) : { time: new Date(v.timeMs).toISOString() };
+  rec.verdict = v.verdict;
+  rec.reason = v.reason;
+  rec.warnings = [...v.warnings];
+  rec.observed = v.observed.map(hopRecord);
+  rec.predicted = [...v.predicted];
+  // The ingress event's own kernel object (result code, name, ifindex, iface, nexthop) when there is one.
+  if (rec.kernel === undefined) rec.kernel = v.kernel ? { ...v.kernel } : null;
+  rec.latency_us = v.latencyUs ?? null;
+  if (v.decision) rec.decision = v.decision;
+  if (v.route) rec.route = v.route;
+  if (v.generation !== undefined) rec.modelGeneration = v.generation;
+  if (v.flowKey) rec.flow = v.flowKey;
+  return rec;
+}
+
+function hopRecord(h: Hop): Record<string, unknown> {
+  const r: Record<string, unknown> = { iface: h.iface, dir: h.dir, timeNs: h.timeNs };
+  if (h.tunnel) r.tunnel = { ...h.tunnel };
+  if (h.dropReason) r.dropReason = h.dropReason;
+  return r;
+}
+
+/** Observed hops for people: `cali11299111064 → vxlan.calico → ens3[vxlan 172.27.71.12]`, drops as `✗NAME`. */
+export function observedText(hops: Hop[]): string {
+  if (hops.length === 0) return '-';
+  return hops
+    .map((h) => {
+      if (h.dir === 'drop') return `✗${h.dropReason ?? 'drop'}${h.iface ? `@${h.iface}` : ''}`;
+      return h.tunnel ? `${h.iface}[vxlan ${h.dir === 'egress' ? h.tunnel.outerDst : h.tunnel.outerSrc}]` : h.iface;
+    })
+    .join(' → ');
+}
+
+/** One line per packet: time, verdict, tuple, observed and predicted paths, latency, warnings, reason. */
+export function verdictLine(v: PacketVerdict): string {
+  const t = new Date(v.timeMs).toISOString().slice(11, 23);
+  const icmp = v.icmp ? ` icmp ${v.icmp.type}/${v.icmp.code} seq ${v.icmp.seq}` : '';
+  const lat = v.latencyUs !== undefined ? ` ${v.latencyUs}µs` : '';
+  const warn = v.warnings.length ? ` !${v.warnings.join(',')}` : '';
+  const predicted = v.predicted.length ? v.predicted.join(' → ') : '-';
+  let line =
+    `${t} ${v.verdict.padEnd(13)} ${protoName(v.proto).padEnd(6)} ` +
+    `${endpoint(v.src, v.sport, v.family, v.proto)} > ${endpoint(v.dst, v.dport, v.family, v.proto)}${icmp}` +
+    ` | observed ${observedText(v.observed)}${lat} | predicted ${predicted}${warn}`;
+  if (v.verdict !== 'MATCHED' || v.warnings.length) line += ` | ${v.reason}`;
+  return line;
+}
+
+function dirText(d: FlowDirection): string {
+  const counts = Object.entries(d.verdicts)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const lat = d.latency ? ` p50 ${d.latency.p50}µs p99 ${d.latency.p99}µs` : '';
+  const predicted = d.predicted.length ? d.predicted.join(' → ') : '-';
+  return `${d.packets} pkts [${counts}] observed ${d.observed.join(' → ') || '-'} predicted ${predicted}${lat}`;
+}
+
+/** One line per flow update. */
+export function flowLine(f: FlowSummary): string {
+  const t = new Date(f.lastSeenMs).toISOString().slice(11, 23);
+  const a = f.forward;
+  const head = `${t} flow ${f.state.padEnd(7)} ${protoName(f.proto).padEnd(6)} ${endpoint(a.src, a.sport, f.family, f.proto)} <> ${endpoint(a.dst, a.dport, f.family, f.proto)}`;
+  const rev = f.reverse ? ` | reply: ${dirText(f.reverse)}` : '';
+  const warn = f.warnings.length ? ` !${f.warnings.join(',')}` : '';
+  return `${head} | ${dirText(a)}${rev}${warn}`;
+}
+
+export function formatVerdict(v: PacketVerdict, events: TraceEvent[], format: OutputFormat): string {
+  return format === 'json' ? JSON.stringify(verdictRecord(v, events)) : verdictLine(v);
+}
+
+export function formatFlow(f: FlowSummary, format: OutputFormat): string {
+  return format === 'json' ? JSON.stringify(f) : flowLine(f);
 }

@@ -1,24 +1,37 @@
-// `calitrace trace`: live events from the tracer, one line each (--no-ui), until --count/--duration/Ctrl-C.
+// `calitrace trace`: live verdicts (or, with --events, raw hook events) from the tracer, one line each
+// (--no-ui), until --count/--duration/Ctrl-C.
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import { startCapture, CaptureMode } from '../capture/capture';
 import { FilterError, parseFilter, describeFilter } from '../capture/filter';
 import { formatEvent, OutputFormat } from './trace-format';
 import type { TraceEvent } from '../capture/event';
+import { runVerdictTrace } from './trace-verdicts';
 
-const HELP = `calitrace trace — live packet events from the eBPF tracer on this node
+const HELP = `calitrace trace — live packet verdicts (or raw events) from the eBPF tracer on this node
 
 Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--netns NS]
+                       [--flows | --events] [--window MS]
                        [--mode packet|flow] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
                        [--iface PATTERN]...
 
+By default every packet gets a verdict: its observed path on this node (the hooks it crossed), its
+predicted path (the route model as it was when the packet entered) and the kernel FIB's answer:
+MATCHED, DIVERGED, DROPPED, EXPECTED_DROP, INCOMPLETE or STALE_MODEL, with a reason to act on, and
+warnings MTU_EXCEEDED, ROUTE_CHANGED, ASYMMETRIC_RETURN.
+
 Options:
-  --no-ui            print events as lines (the terminal UI is not built yet)
+  --no-ui            print lines (the terminal UI is 'calitrace ui')
   -o, --output F     compact (default, for people) or json (one object per line)
-  --count N          stop after N events (0 = no limit)
+  --flows            one line per flow update (both directions, counts per verdict, latency
+                     percentiles) instead of one per packet
+  --events           raw hook events, one per packet per hop, without verdicts
+  --window MS        how long a packet may take to cross the node before it is judged
+                     INCOMPLETE (default 100)
+  --count N          stop after N lines (0 = no limit)
   --duration S       stop after S seconds (0 = no limit)
   --netns NS         trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
   --mode M           packet (an event per packet per hop, default) or flow (first packet, TCP
-                     SYN/FIN/RST, then periodic per-flow counters)
+                     SYN/FIN/RST, then periodic per-flow counters; implies --events)
   --src CIDR         only packets from this address/prefix (IPv4 or IPv6)
   --dst CIDR         only packets to this address/prefix
   --proto P          only this protocol: tcp, udp, icmp, icmpv6 or a number
@@ -26,13 +39,20 @@ Options:
   --iface PATTERN    attach to interfaces matching PATTERN (repeatable; shell-style *, default:
                      cali*, vxlan.calico and vxlan.calico's underlay device)
 
-JSON fields: time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
+JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
+warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
+(the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
+flow (the flow key). With --flows: the flow summary (forward/reverse directions).
+JSON fields (--events): time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
 ttl, ipId, mark, fingerprint, tcpFlags, icmp, kernel (the FIB's answer at ingress), tunnel (VXLAN
 outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes).
 Loss counters are printed to stderr at exit; losses are never hidden.
 
 EXAMPLES
   calitrace trace --no-ui --netns ct-node1
+  calitrace trace --no-ui --flows --netns ct-node1 --dst 10.233.100.0/24
+  calitrace trace --no-ui -o json --count 5 --netns ct-node1 --dst 10.233.101.230
+  calitrace trace --no-ui --events --netns ct-node1
   calitrace trace --no-ui -o json --count 10 --netns ct-node1 --src 10.233.101.222 --proto icmp
   calitrace trace --no-ui --mode flow --duration 30 --dst 10.233.100.0/24
   calitrace trace --no-ui --iface 'cali*' --iface ens3 --port 4789
@@ -50,6 +70,9 @@ const OPTIONS = {
   proto: { type: 'string' },
   port: { type: 'string' },
   iface: { type: 'string', multiple: true },
+  flows: { type: 'boolean' },
+  events: { type: 'boolean' },
+  window: { type: 'string' },
 } as const;
 
 async function run(argv: string[]): Promise<number> {
@@ -75,6 +98,21 @@ async function run(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
+  if (!values.events && mode === 'packet') {
+    return runVerdictTrace({
+      netns: values.netns,
+      patterns: values.iface,
+      filter,
+      filterText: describeFilter(filter),
+      output,
+      count,
+      durationS: duration,
+      flows: !!values.flows,
+      windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
+    });
+  }
+  if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');
 
   const capture = startCapture({ netns: values.netns, patterns: values.iface, mode, filter });
   let printed = 0;

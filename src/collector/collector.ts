@@ -192,6 +192,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.verdicts[v.verdict]++;
     this.dirtyFlows.add(v.flowKey!);
     this.emit('verdict', v);
+    if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
   }
 
   private flushFlows(): void {

@@ -1,5 +1,5 @@
 // What the collector publishes, for the API hub and `calitrace trace --no-ui`. Plain data only.
-import type { CaptureCounters } from '../capture/event';
+import type { CaptureCounters, TraceEvent } from '../capture/event';
 import type { ModelChangeEvent } from '../routing/types';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 
@@ -28,6 +28,8 @@ export interface CollectorCounters extends CaptureCounters {
 export interface CollectorEventMap {
   /** One per packet, when its path is complete, dropped, or its window passed. */
   verdict: PacketVerdict;
+  /** The same verdict with the hook events it was judged from (only built when someone listens). */
+  judged: { verdict: PacketVerdict; events: TraceEvent[] };
   /** A flow changed (throttled: at most one update per flow per flowUpdateMs), or ended (state ≠ active). */
   flow: FlowSummary;
   /** The route model changed; predictions from now on use this generation. */
