@@ -5,9 +5,11 @@ import { uiCommand } from './ui';
 import { demoCommand } from './demo';
 import { traceCommand } from './trace';
 import { explainCommand } from './explain';
+import { serveCommand } from './serve';
+import { observeCommand } from './observe';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand];
 
 const VERSION = '0.1.0';
 

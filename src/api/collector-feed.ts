@@ -1,0 +1,106 @@
+// Binds a running collector to the API: verdicts, flows, route changes, hook events and upstream losses
+// go into the ObserveFeed; Status, GetRoutes and Explain read the collector and its route model.
+import type { RunningCollector } from '../collector/start';
+import type { CollectorCounters } from '../collector/types';
+import type { TraceEvent } from '../capture/event';
+import type { LinkEvent } from '../capture/decode';
+import type { Prediction, RouteModel, RoutingState, Step } from '../routing/types';
+import { predict } from '../routing/predict';
+import type { ObserveFeed } from './feed';
+import { ApiBackend, AttachedInterfaceInfo, VERSION } from './server';
+
+export interface CollectorFeedOptions {
+  /** 'packet' or 'flow': what the capture runs in. */
+  mode: string;
+  netns?: string;
+  /** Publish every hook event as well as the verdicts (default true). */
+  packets?: boolean;
+}
+
+export interface CollectorFeed {
+  backend: ApiBackend;
+  /** Stops publishing (the collector keeps running). */
+  detach(): void;
+}
+
+type ExplainFn = (p: Prediction, model: RouteModel | RoutingState) => Step[];
+
+// The explainer is the routing engineer's module; loaded at run time so the API works (without step
+// texts) on a tree where it is absent.
+function loadExplain(): ExplainFn | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return (require('../routing/explain') as { explain?: ExplainFn }).explain;
+  } catch {
+    return undefined;
+  }
+}
+
+export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, opts: CollectorFeedOptions): CollectorFeed {
+  const { collector, capture, model } = running;
+  const links = new Map<string, AttachedInterfaceInfo>();
+  let last: CollectorCounters | undefined;
+  const offs: (() => void)[] = [];
+  const explainSteps = loadExplain();
+
+  offs.push(collector.on('verdict', (v) => feed.verdict(v)));
+  offs.push(collector.on('flow', (f) => feed.flow(f)));
+  offs.push(collector.on('route', (ev) => feed.routeChange(ev)));
+  offs.push(
+    collector.on('counters', (c) => {
+      // Upstream losses become notices on the stream, as deltas with running totals.
+      feed.lost('KERNEL', c.lostKernel - (last?.lostKernel ?? 0), c.lostKernel, 'BPF ring buffer full');
+      feed.lost('PIPE', c.lostPipe - (last?.lostPipe ?? 0), c.lostPipe, 'loader → collector');
+      feed.lost('COLLECTOR', c.correlatorEvictions - (last?.correlatorEvictions ?? 0), c.correlatorEvictions, 'correlation table full: packets judged early');
+      last = c;
+    }),
+  );
+  const onLink = (l: LinkEvent) => {
+    const hooks = l.state === 'attached' ? ['ingress', 'egress'] : [];
+    links.set(l.name, { ifindex: l.ifindex, name: l.name, attached: l.state === 'attached', hooks });
+  };
+  capture.on('link', onLink);
+  const onEvent = (ev: TraceEvent) => feed.packet(ev);
+  if (opts.packets !== false) capture.on('event', onEvent);
+  offs.push(() => {
+    capture.off('link', onLink);
+    capture.off('event', onEvent);
+  });
+
+  const backend: ApiBackend = {
+    version: VERSION,
+    netns: opts.netns,
+    mode: () => opts.mode,
+    interfaces: () => [...links.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    counters: () => {
+      const c = collector.counters();
+      const other: Record<string, number> = {
+        packets: c.packets,
+        correlator_evictions: c.correlatorEvictions,
+        correlator_pending: c.correlatorPending,
+        drops_after_egress: c.dropsAfterEgress,
+        flow_records: c.flowRecords,
+        flows_active: c.flowsActive,
+        flow_evictions: c.flowEvictions,
+        flows_expired: c.flowsExpired,
+        predict_errors: c.predictErrors,
+      };
+      for (const [k, n] of Object.entries(c.verdicts)) other[`verdict_${k.toLowerCase()}`] = n;
+      return {
+        received: c.received,
+        lostKernel: c.lostKernel,
+        lostPipe: c.lostPipe,
+        loaderRestarts: c.loaderRestarts,
+        lostCollector: c.correlatorEvictions,
+        other,
+      };
+    },
+    routes: () => ({ state: model.state, generation: model.generation }),
+    explain: (q) => {
+      const prediction = predict(model, q);
+      if (explainSteps) prediction.steps = explainSteps(prediction, model);
+      return { prediction, generation: model.generation };
+    },
+  };
+  return { backend, detach: () => offs.forEach((off) => off()) };
+}

@@ -1,0 +1,113 @@
+// How `calitrace observe` prints Observe items: compact (one line for people, like `hubble observe`),
+// json (one object per line, enum names, for jq) and table (aligned columns, header once).
+import { calitrace, PLAIN } from '../api/proto';
+
+type Msg = calitrace.v1.ObserveResponse;
+export type ObserveOutput = 'compact' | 'json' | 'table';
+
+const V = calitrace.v1;
+const PROTO: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
+
+function time(ms: number): string {
+  const d = new Date(Number(ms));
+  const month = d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  return `${month} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 23)}`;
+}
+
+function endpoint(ip: string, port: number, pod: calitrace.v1.IPodRef | null | undefined): string {
+  const addr = port ? (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`) : ip;
+  return pod && pod.name ? `${pod.namespace}/${pod.name} (${addr})` : addr;
+}
+
+function proto(n: number, icmpType?: number, icmpSeq?: number): string {
+  const name = PROTO[n] ?? `proto ${n}`;
+  if ((n === 1 || n === 58) && icmpType !== undefined) {
+    const kind = n === 1 ? ({ 0: 'echo-reply', 8: 'echo-request', 3: 'unreachable', 11: 'time-exceeded' } as Record<number, string>)[icmpType] : ({ 128: 'echo-request', 129: 'echo-reply' } as Record<number, string>)[icmpType];
+    return `${name} ${kind ?? `type ${icmpType}`}${icmpSeq ? ` seq=${icmpSeq}` : ''}`;
+  }
+  return name;
+}
+
+function path(ifaces: string[]): string {
+  return ifaces.length ? ifaces.join(' → ') : '(none)';
+}
+
+function compact(m: Msg): string {
+  const head = `${time(Number(m.timeMs))} [${m.node}]`;
+  switch (m.item) {
+    case 'verdict': {
+      const v = m.verdict as calitrace.v1.PacketVerdict;
+      const observed = v.observed.map((h) => `${h.interface ?? ''}${h.direction === V.Direction.DROP ? '(drop)' : ''}`);
+      return `${head} ${endpoint(v.src, v.sport, v.srcPod)} -> ${endpoint(v.dst, v.dport, v.dstPod)} ${proto(v.protocol, v.icmpType, v.icmpSeq)} ` +
+        `${V.Verdict[v.verdict]} observed: ${path(observed)} predicted: ${path(v.predicted)}${v.reason ? ` — ${v.reason}` : ''}`;
+    }
+    case 'packet': {
+      const p = m.packet as calitrace.v1.Packet;
+      const where = `${p.interface} ${V.Direction[p.direction].toLowerCase()}`;
+      const tunnel = p.tunnel ? ` vxlan ${p.tunnel.outerSrc} -> ${p.tunnel.outerDst} vni ${p.tunnel.vni}` : '';
+      const drop = p.kind === 'drop' ? ` DROP ${p.dropReasonName || p.dropReason}` : '';
+      return `${head} ${where} ${endpoint(p.src, p.sport, p.srcPod)} -> ${endpoint(p.dst, p.dport, p.dstPod)} ${proto(p.protocol, p.icmpType, p.icmpSeq)} len ${p.length}${tunnel}${drop}`;
+    }
+    case 'flow': {
+      const f = m.flow as calitrace.v1.Flow;
+      return `${head} FLOW ${endpoint(f.src, f.sport, f.srcPod)} <-> ${endpoint(f.dst, f.dport, f.dstPod)} ${proto(f.protocol)} ` +
+        `${f.packets} pkts ${V.Verdict[f.verdict]} observed: ${path(f.path)} predicted: ${path(f.predicted)}${f.state && f.state !== 'active' ? ` (${f.state})` : ''}`;
+    }
+    case 'routeChange': {
+      const r = m.routeChange as calitrace.v1.RouteChange;
+      return `${head} ROUTES generation ${r.generation}: ${r.changes.map((c) => `${c.action} ${c.kind} ${c.text}`).join('; ')}`;
+    }
+    case 'lost': {
+      const l = m.lost as calitrace.v1.LostEvents;
+      return `${head} LOST ${l.count} events (${V.LostEvents.Source[l.source]}, ${l.total} in total)${l.detail ? `: ${l.detail}` : ''}`;
+    }
+    default:
+      return `${head} (an item this client does not know; upgrade calitrace)`;
+  }
+}
+
+const COLUMNS = [
+  ['TIME', 22], ['NODE', 10], ['TYPE', 7], ['SOURCE', 28], ['DESTINATION', 28], ['PROTO', 7], ['VERDICT', 13], ['OBSERVED', 40], ['PREDICTED', 0],
+] as const;
+
+function row(cells: string[]): string {
+  return cells.map((c, i) => (COLUMNS[i][1] ? c.padEnd(COLUMNS[i][1]) : c)).join(' ').trimEnd();
+}
+
+function tableRow(m: Msg): string {
+  const t = time(Number(m.timeMs));
+  switch (m.item) {
+    case 'verdict': {
+      const v = m.verdict as calitrace.v1.PacketVerdict;
+      return row([t, m.node, 'verdict', endpoint(v.src, v.sport, null), endpoint(v.dst, v.dport, null), PROTO[v.protocol] ?? String(v.protocol), V.Verdict[v.verdict], path(v.observed.map((h) => h.interface ?? '')), path(v.predicted)]);
+    }
+    case 'packet': {
+      const p = m.packet as calitrace.v1.Packet;
+      return row([t, m.node, 'packet', endpoint(p.src, p.sport, null), endpoint(p.dst, p.dport, null), PROTO[p.protocol] ?? String(p.protocol), p.kind === 'drop' ? 'DROP' : '', `${p.interface} ${V.Direction[p.direction].toLowerCase()}`, '']);
+    }
+    case 'flow': {
+      const f = m.flow as calitrace.v1.Flow;
+      return row([t, m.node, 'flow', endpoint(f.src, f.sport, null), endpoint(f.dst, f.dport, null), PROTO[f.protocol] ?? String(f.protocol), V.Verdict[f.verdict], path(f.path), path(f.predicted)]);
+    }
+    case 'routeChange': {
+      const r = m.routeChange as calitrace.v1.RouteChange;
+      return row([t, m.node, 'routes', '', '', '', '', `generation ${r.generation}`, r.changes.map((c) => `${c.action} ${c.text}`).join('; ')]);
+    }
+    case 'lost': {
+      const l = m.lost as calitrace.v1.LostEvents;
+      return row([t, m.node, 'lost', '', '', '', `${l.count} LOST`, V.LostEvents.Source[l.source], l.detail]);
+    }
+    default:
+      return row([t, m.node, '?', '', '', '', '', '', '']);
+  }
+}
+
+export function tableHeader(): string {
+  return row(COLUMNS.map((c) => c[0]));
+}
+
+export function formatObserved(m: Msg, output: ObserveOutput): string {
+  if (output === 'json') return JSON.stringify(V.ObserveResponse.toObject(m, PLAIN));
+  if (output === 'table') return tableRow(m);
+  return compact(m);
+}

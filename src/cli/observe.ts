@@ -1,0 +1,190 @@
+// `calitrace observe`: a client of a node's calitrace API that prints verdicts, packets, flows, route
+// changes and lost-event notices, with hubble-observe habits (--last, --follow, --since, -o, filters).
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { CalitraceClient, ClientOptions, filterSetToRequest } from '../api/client';
+import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
+import { DEFAULT_LISTEN } from '../api/security';
+import { formatObserved, ObserveOutput, tableHeader } from './observe-format';
+import type { calitrace } from '../api/proto';
+
+const HELP = `calitrace observe — print what a node's calitrace API sees (verdicts, packets, flows, routes, losses)
+
+Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table] [-f] [--last N]
+                         [--since T] [--until T] [TLS/token options]
+
+Without --follow it prints the last 20 matching items of the server's history and exits (as
+'hubble observe' does); with --follow it keeps printing live items until Ctrl-C.
+
+Filters (all given ones must match; a value list 'a,b' matches either):
+  FILTER...              filter language terms: src=IP|CIDR|POD dst=… ip=… pod=NS/NAME ns=NS iface=cali*
+                         dir=ingress|egress|drop verdict=MATCHED|DIVERGED|DROPPED|EXPECTED_DROP|INCOMPLETE|
+                         STALE_MODEL proto=tcp|udp|icmp|N port=N sport=N dport=N node=NAME
+                         type=verdict|packet|flow|route_change|lost. 'or' starts another filter; a term
+                         with '!' in front excludes what it matches (e.g. '!verdict=MATCHED')
+  --from-ip, --to-ip, --ip IP|CIDR     --from-pod, --to-pod, --pod [NS/]NAME    --namespace NS
+  --interface NAME       --direction D    --verdict V    --protocol P    --port N    --node NAME
+  --type T               (each repeatable; the same fields as the terms above)
+  --not FILTER           exclude items matching FILTER (repeatable; filter language)
+
+Output and history:
+  -o, --output F         compact (default), json (one object per line) or table
+  -f, --follow           keep the stream open and print live items
+  --last N               print the last N matching items first (default 20 without --follow)
+  --since T              items from T on: a duration ago (30s, 5m, 2h) or a time (2026-11-26T12:00:00Z)
+  --until T              stop at T (same forms)
+  --all                  the whole history the server keeps
+
+Connection:
+  --server ADDR          API address: HOST:PORT or unix:/PATH (default ${DEFAULT_LISTEN})
+  --tls                  use TLS (implied by the --tls-* files); system roots verify the server
+  --tls-ca FILE          CA certificate (PEM) that signed the server's certificate
+  --tls-client-cert FILE client certificate (PEM), for servers that require mutual TLS
+  --tls-client-key FILE  client key (PEM)
+  --tls-server-name NAME name to verify in the server certificate when it differs from the host
+  --token-file FILE      bearer token from FILE (or --token TOKEN, or the CALITRACE_TOKEN variable)
+  -h, --help             this help
+
+EXAMPLES
+  calitrace observe --server 127.0.0.1:4245 --last 50
+  calitrace observe -f verdict=DROPPED,EXPECTED_DROP
+  calitrace observe -f src=10.233.101.222 proto=icmp '!verdict=MATCHED'
+  calitrace observe -f --to-ip 10.233.100.0/24 --protocol tcp -o json | jq .verdict.reason
+  calitrace observe --since 5m --type route_change
+  calitrace observe --server node1.example:4245 --tls-ca ca.pem --tls-client-cert me.pem \\
+                    --tls-client-key me-key.pem --token-file token -f
+`;
+
+const OPTIONS = {
+  server: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  follow: { type: 'boolean', short: 'f' },
+  last: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  all: { type: 'boolean' },
+  tls: { type: 'boolean' },
+  'tls-ca': { type: 'string' },
+  'tls-client-cert': { type: 'string' },
+  'tls-client-key': { type: 'string' },
+  'tls-server-name': { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  'from-ip': { type: 'string', multiple: true },
+  'to-ip': { type: 'string', multiple: true },
+  ip: { type: 'string', multiple: true },
+  'from-pod': { type: 'string', multiple: true },
+  'to-pod': { type: 'string', multiple: true },
+  pod: { type: 'string', multiple: true },
+  namespace: { type: 'string', multiple: true },
+  interface: { type: 'string', multiple: true },
+  direction: { type: 'string', multiple: true },
+  verdict: { type: 'string', multiple: true },
+  protocol: { type: 'string', multiple: true },
+  port: { type: 'string', multiple: true },
+  node: { type: 'string', multiple: true },
+  type: { type: 'string', multiple: true },
+  not: { type: 'string', multiple: true },
+} as const;
+
+/** '30s', '5m', '2h', '1d' ago, or an absolute time Date can read. */
+export function parseTime(text: string, flag: string, now = Date.now()): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
+  if (m) return now - Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 }[m[2] as 'ms']!;
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new UsageError(`--${flag} takes a duration ago (30s, 5m, 2h) or a time (2026-11-26T12:00:00Z), got '${text}'`);
+  return t;
+}
+
+function filtersFrom(values: Record<string, unknown>, positionals: string[]): FilterSet {
+  const list = (k: string) => (values[k] as string[] | undefined) ?? [];
+  const split = (k: string) => list(k).flatMap((v) => v.split(','));
+  try {
+    const set = parseFilterText(positionals.join(' '));
+    const flags: FlowFilter = normaliseFilter({
+      sourceIp: split('from-ip'), destinationIp: split('to-ip'), ip: split('ip'),
+      sourcePod: split('from-pod'), destinationPod: split('to-pod'), pod: split('pod'), namespace: split('namespace'),
+      interface: split('interface'), direction: split('direction') as FlowFilter['direction'], verdict: split('verdict') as FlowFilter['verdict'],
+      protocol: split('protocol'), port: split('port').map((p) => (/^\d+$/.test(p) ? Number(p) : (p as unknown as number))),
+      node: split('node'), eventType: split('type') as FlowFilter['eventType'],
+    });
+    if (Object.keys(flags).length > 0) {
+      // Flags narrow every positional filter (as extra ANDed fields), or stand alone.
+      set.allow = set.allow.length ? set.allow.map((f) => ({ ...f, ...flags })) : [flags];
+    }
+    for (const text of list('not')) {
+      const neg = parseFilterText(text);
+      set.deny.push(...neg.allow, ...neg.deny);
+    }
+    return set;
+  } catch (err) {
+    if (err instanceof FilterError) throw new UsageError(`invalid filter: ${err.message}`);
+    throw err;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('observe', argv, OPTIONS, true);
+  const output = (values.output ?? 'compact') as ObserveOutput;
+  if (!['compact', 'json', 'table'].includes(output)) throw new UsageError(`-o takes compact, json or table, got '${values.output}'`);
+  const filters = filtersFrom(values, positionals);
+  let token = values.token ?? process.env.CALITRACE_TOKEN;
+  if (values['token-file']) {
+    try {
+      token = fs.readFileSync(values['token-file'], 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --token-file '${values['token-file']}': ${(err as Error).message}`);
+    }
+  }
+  const follow = values.follow === true;
+  const sinceMs = values.since ? parseTime(values.since, 'since') : 0;
+  const untilMs = values.until ? parseTime(values.until, 'until') : 0;
+  // hubble's habit: a one-shot observe shows the last 20; --follow alone shows only what comes next.
+  const last = intOption('last', values.last, !follow && !sinceMs && !values.all ? 20 : 0);
+  const request: calitrace.v1.IObserveRequest = { ...filterSetToRequest(filters), follow, last, sinceMs, untilMs, allHistory: values.all === true };
+
+  const options: ClientOptions = {
+    server: values.server ?? DEFAULT_LISTEN,
+    tls: values.tls,
+    caFile: values['tls-ca'],
+    certFile: values['tls-client-cert'],
+    keyFile: values['tls-client-key'],
+    serverName: values['tls-server-name'],
+    token,
+  };
+  let client: CalitraceClient;
+  try {
+    client = new CalitraceClient(options);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const stream = client.observe(request);
+  const stop = () => stream.cancel();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // A closed stdout (`| head`) ends the stream instead of crashing on EPIPE.
+  process.stdout.on('error', stop);
+  if (output === 'table') process.stdout.write(tableHeader() + '\n');
+  try {
+    for await (const m of stream) process.stdout.write(formatObserved(m, output) + '\n');
+    return 0;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    const code = e.code !== undefined ? grpc.status[e.code] : 'ERROR';
+    const hint = e.code === grpc.status.UNAVAILABLE ? ` (is 'calitrace serve' running at ${options.server}? TLS flags must match the server)` : '';
+    process.stderr.write(`calitrace observe: ${code}: ${e.details ?? e.message}${hint}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    client.close();
+  }
+}
+
+export const observeCommand: Command = {
+  name: 'observe',
+  summary: 'print verdicts, packets, flows, route changes and losses from a calitrace API (like hubble observe)',
+  help: HELP,
+  run,
+};
