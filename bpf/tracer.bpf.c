@@ -141,6 +141,9 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 		return TC_ACT_UNSPEC;
 	ct_count(CT_CNT_MATCHED);
 
+	/* A tag the device accelerated out of the frame is the outermost one. */
+	if (skb->vlan_present)
+		e->vlan = skb->vlan_tci & 0x0fff;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = CT_KIND_PACKET;
 	e->dir = dir;
