@@ -3,7 +3,7 @@ import { netnsExists } from './netns';
 import { ipJson } from './run';
 import { LabInfo, labInfo } from './info';
 import { readState } from './state';
-import { BLACKHOLE_PROTO, GATEWAY_IP, UNDERLAY_IF, VXLAN_IF, remoteVteps } from './topology';
+import { BLACKHOLE_PROTO, GATEWAY_IP, POD_GATEWAY, UNDERLAY_IF, VXLAN_IF, remoteVteps } from './topology';
 import { validatePrefix } from './naming';
 
 interface IpLink { ifname: string; operstate: string; flags: string[]; address: string }
@@ -41,7 +41,7 @@ export interface LabStatus {
   pods: PodStatus[];
 }
 
-function isUp(link: IpLink | undefined): boolean {
+function isUp(link: { flags: string[]; operstate: string } | undefined): boolean {
   return !!link && link.flags.includes('UP') && link.operstate !== 'DOWN';
 }
 
@@ -77,6 +77,19 @@ function checkNode(view: NodeView | undefined, info: LabInfo['nodes'][number]): 
   return problems;
 }
 
+interface IpAddr { ifname: string; flags: string[]; operstate: string; addr_info: { family: string; local: string; prefixlen: number }[] }
+
+/** Inside the pod: eth0 up with IP/32, and the default route via Calico's link-local gateway. */
+async function checkPodSide(netns: string, ip: string): Promise<string[]> {
+  const [addrs, routes] = await Promise.all([ipJson<IpAddr>(netns, 'addr', 'show', 'dev', 'eth0').catch(() => []), ipJson<IpRoute>(netns, 'route', 'show')]);
+  const problems: string[] = [];
+  const eth0 = addrs[0];
+  if (!eth0 || !isUp(eth0)) problems.push('pod eth0 missing or down');
+  else if (!eth0.addr_info.some((a) => a.family === 'inet' && a.local === ip && a.prefixlen === 32)) problems.push(`pod eth0 lacks ${ip}/32`);
+  if (!routes.some((r) => r.dst === 'default' && r.gateway === POD_GATEWAY && r.dev === 'eth0')) problems.push(`pod default route via ${POD_GATEWAY} missing`);
+  return problems;
+}
+
 export async function readLabStatus(prefix: string): Promise<LabStatus> {
   validatePrefix(prefix);
   const info = labInfo(prefix);
@@ -91,6 +104,7 @@ export async function readLabStatus(prefix: string): Promise<LabStatus> {
     const problems: string[] = [];
     const view = views.get(p.node);
     if (!netnsExists(p.netns)) problems.push(`namespace ${p.netns} missing`);
+    else problems.push(...(await checkPodSide(p.netns, p.ip)));
     if (!view) problems.push(`node ${p.node} missing`);
     else {
       if (!isUp(view.links.find((l) => l.ifname === p.ifname))) problems.push(`${p.ifname} missing or down`);
