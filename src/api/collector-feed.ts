@@ -4,8 +4,8 @@ import type { RunningCollector } from '../collector/start';
 import type { CollectorCounters } from '../collector/types';
 import type { TraceEvent } from '../capture/event';
 import type { LinkEvent } from '../capture/decode';
-import type { Prediction, RouteModel, RoutingState, Step } from '../routing/types';
 import { predict } from '../routing/predict';
+import { explain } from '../routing/explain';
 import type { ObserveFeed } from './feed';
 import { ApiBackend, AttachedInterfaceInfo, VERSION } from './server';
 
@@ -23,25 +23,11 @@ export interface CollectorFeed {
   detach(): void;
 }
 
-type ExplainFn = (p: Prediction, model: RouteModel | RoutingState) => Step[];
-
-// The explainer is the routing engineer's module; loaded at run time so the API works (without step
-// texts) on a tree where it is absent.
-function loadExplain(): ExplainFn | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return (require('../routing/explain') as { explain?: ExplainFn }).explain;
-  } catch {
-    return undefined;
-  }
-}
-
 export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, opts: CollectorFeedOptions): CollectorFeed {
   const { collector, capture, model } = running;
   const links = new Map<string, AttachedInterfaceInfo>();
   let last: CollectorCounters | undefined;
   const offs: (() => void)[] = [];
-  const explainSteps = loadExplain();
 
   offs.push(collector.on('verdict', (v) => feed.verdict(v)));
   offs.push(collector.on('flow', (f) => feed.flow(f)));
@@ -98,7 +84,7 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
     routes: () => ({ state: model.state, generation: model.generation }),
     explain: (q) => {
       const prediction = predict(model, q);
-      if (explainSteps) prediction.steps = explainSteps(prediction, model);
+      prediction.steps = explain(prediction, model);
       return { prediction, generation: model.generation };
     },
   };
