@@ -289,6 +289,14 @@ describe('calitrace lab', () => {
     assert.equal((await cli(['lab', 'up', '--prefix', A])).code, 0);
     assert.equal((await labStatus({ prefix: A })).healthy, true);
     assert.deepEqual((await ping(A, '10.233.101.222', '10.233.101.224', 1)).ttls, [63]);
+
+    // The pod side counts too: a pod without its default route is unhealthy until up repairs it.
+    await mustExec(A, '10.233.101.222', ['ip', 'route', 'del', 'default']);
+    const podBroken = await labStatus({ prefix: A });
+    assert.deepEqual(podBroken.pods.find((p) => p.ip === '10.233.101.222')?.problems, ['pod default route via 169.254.1.1 missing']);
+    await labUp({ prefix: A });
+    assert.equal((await labStatus({ prefix: A })).healthy, true);
+    assert.deepEqual((await ping(A, '10.233.101.222', '10.233.101.224', 1)).ttls, [63]);
   });
 
   test('lab exec by node name, Kubernetes node name and pod IP; exit code and streams pass through', async () => {
