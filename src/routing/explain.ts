@@ -110,7 +110,7 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
     const r = vxlanRoutes.find((x) => contains(x.dst, dst))!;
     vxLines.push(`** VXLAN is NOT used: /${m.prefixLen} is more specific than /${r.prefixLen} — the most specific route always wins.`);
   } else {
-    vxLines.push(`** VXLAN is NOT used: no VXLAN route contains ${dst}${m && m.prefixLen >= (fam === 4 ? 26 : 122) ? `, and even if one did, the /${m.prefixLen} is more specific than a /26 block` : ''}.`);
+    vxLines.push(`** VXLAN is NOT used: no VXLAN route contains ${dst}${m && m.prefixLen > (fam === 4 ? 26 : 122) ? `, and even if one did, the /${m.prefixLen} is more specific than a /26 block` : ''}.`);
   }
   steps.push({ title: usesVxlan ? 'Why VXLAN is used' : 'Why VXLAN is NOT used', lines: vxLines });
 

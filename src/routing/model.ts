@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { spawn, ChildProcess } from 'node:child_process';
 import type { ModelChange, ModelChangeEvent, RouteModel, RouteModelOptions, RoutingState } from './types';
-import { dumpState } from './sources';
+import { DumpSession, dumpState } from './sources';
 
 const EMPTY: RoutingState = {
   links: [],
@@ -54,7 +54,11 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
   private dumping = false;
   private again = false;
   private stopped = false;
+  private burstStart = 0;
+  private session?: DumpSession;
   private readonly debounceMs: number;
+  /** A steady stream of events must not postpone the re-dump forever. */
+  private readonly maxWaitMs = 20;
 
   constructor(private readonly opts: RouteModelOptions = {}) {
     super();
@@ -75,6 +79,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.session = new DumpSession(this.opts.netns);
     const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'link', 'address', 'route', 'rule', 'neigh', 'netconf'];
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.monitor = child;
@@ -94,6 +99,8 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.session?.close();
+    this.session = undefined;
     const m = this.monitor;
     this.monitor = undefined;
     if (m && m.exitCode === null) {
@@ -106,11 +113,14 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
 
   /** A netlink event arrived: dump once things are quiet for debounceMs. */
   private poke(): void {
+    const now = Date.now();
     if (this.timer) clearTimeout(this.timer);
+    else this.burstStart = now;
+    const wait = Math.max(0, Math.min(this.debounceMs, this.burstStart + this.maxWaitMs - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.refresh().catch((e: Error) => this.emit('error', e));
-    }, this.debounceMs);
+    }, wait);
   }
 
   private async refresh(): Promise<void> {
@@ -122,7 +132,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
     try {
       do {
         this.again = false;
-        const next = await dumpState(this.opts.netns);
+        const next = this.session ? await this.session.dump() : await dumpState(this.opts.netns);
         const changes = diffStates(this.current, next);
         this.current = next;
         if (changes.length > 0 || this.gen === 0) {

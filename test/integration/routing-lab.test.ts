@@ -1,0 +1,151 @@
+// The walkthrough, told from live data: in a fresh two-node Calico lab, `calitrace explain` must tell the
+// seed's story for pod → pod on node1, the VXLAN path to node2 with its outer header, and the IPAM-block
+// blackhole for an address without a pod — each decision also checked against the kernel's own
+// `ip route get`. Then the live model must follow a pod being added and deleted (latency printed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { withLab } from '../helpers/lab';
+import { podAdd, podDel } from '../../src/lab';
+import { createRouteModel } from '../../src/routing/model';
+import { predict } from '../../src/routing/predict';
+import type { Prediction } from '../../src/routing/types';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
+
+const POD_A = '10.233.101.222';
+const POD_B = '10.233.101.224';
+const IIF_A = 'cali11299111064';
+const IF_B = 'caliaa479e31ff6';
+const REMOTE_POD = '10.233.100.130';
+const NO_POD = '10.233.101.230';
+
+async function explainCli(args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [BIN, 'explain', ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** The kernel's answer: `ip -j route get`, or the errno text when it refuses. */
+async function kernelGet(netns: string, dst: string, src: string, iif: string): Promise<{ dev?: string; gateway?: string; error?: string }> {
+  try {
+    const { stdout } = await run('ip', ['-n', netns, '-j', 'route', 'get', dst, 'from', src, 'iif', iif]);
+    const r = (JSON.parse(stdout) as Record<string, string>[])[0];
+    return { dev: r.dev, gateway: r.gateway };
+  } catch (e) {
+    return { error: String((e as { stderr?: string }).stderr ?? e).trim() };
+  }
+}
+
+function indexOfLine(lines: string[], needle: string, from = 0): number {
+  for (let i = from; i < lines.length; i++) if (lines[i].trim() === needle) return i;
+  return -1;
+}
+
+test('calitrace explain tells the walkthrough from the live lab, and the model follows pods', { timeout: 180_000 }, async () => {
+  await withLab(async (lab) => {
+    const node1 = lab.nodes.find((n) => n.id === 'node1')!.netns;
+
+    // 1. Same node: the seed's story.
+    const text = await explainCli([POD_A, POD_B, '--iif', IIF_A, '--netns', node1]);
+    console.log(text);
+    assert.match(text, /=> 10\.233\.101\.224 dev caliaa479e31ff6 scope link\s+\[\/32; local workload\] WINS/);
+    assert.match(text, /blackhole 10\.233\.101\.192\/26 proto 80\s+\[\/26; IPAM-block blackhole\] — less specific \(\/26\) than the selected \/32/);
+    assert.match(text, /Exact \/32 route wins/);
+    assert.match(text, /VXLAN is NOT used/);
+    assert.match(text, /10\.233\.101\.128\/26 via 10\.233\.101\.128 dev vxlan\.calico onlink — does not contain 10\.233\.101\.224/);
+    assert.match(text, /The blackhole is NOT used: the \/32 route is more specific/);
+    assert.match(text, /an address of the block WITHOUT a pod matches only the blackhole/);
+    assert.match(text, /No NAT/);
+    assert.match(text, /No VXLAN/);
+    assert.match(text, /No physical NIC/);
+    // The hop diagram, in order: Pod A → veth → cali (A) → routing (/32) → cali (B) → veth → Pod B.
+    const lines = text.split('\n');
+    const a = indexOfLine(lines, `Pod A (${POD_A})`);
+    const veth1 = indexOfLine(lines, '| veth', a);
+    const ca = indexOfLine(lines, IIF_A, veth1);
+    const routing = lines.findIndex((l, i) => i > ca && l.includes('| Linux routing (/32 match'));
+    const cb = indexOfLine(lines, IF_B, routing);
+    const veth2 = indexOfLine(lines, '| veth', cb);
+    const b = indexOfLine(lines, `Pod B (${POD_B})`, veth2);
+    assert.ok(a >= 0 && veth1 > a && ca > veth1 && routing > ca && cb > routing && veth2 > cb && b > veth2, 'hop diagram in the walkthrough order');
+    const k1 = await kernelGet(node1, POD_B, POD_A, IIF_A);
+    assert.equal(k1.dev, IF_B, 'the kernel agrees: out through Pod B\'s cali interface');
+
+    // 2. Cross node: VXLAN with the outer header from neighbour + FDB + underlay route.
+    const json = JSON.parse(await explainCli([POD_A, REMOTE_POD, '--iif', IIF_A, '--netns', node1, '--json'])) as Prediction;
+    assert.equal(json.decision, 'unicast');
+    assert.equal(json.route, '10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink');
+    assert.equal(json.calico, 'vxlan-tunnel');
+    assert.equal(json.dev, 'vxlan.calico');
+    assert.equal(json.gateway, '10.233.100.128');
+    assert.deepEqual(json.egressPath, ['vxlan.calico', 'ens3']);
+    assert.equal(json.outer?.src, '172.27.71.11');
+    assert.equal(json.outer?.dst, '172.27.71.12');
+    assert.equal(json.outer?.vni, 4096);
+    assert.equal(json.outer?.dstPort, 4789);
+    assert.ok(json.steps && json.steps.some((s) => s.title === 'Why VXLAN is used'));
+    const k2 = await kernelGet(node1, REMOTE_POD, POD_A, IIF_A);
+    assert.equal(k2.dev, 'vxlan.calico');
+    assert.equal(k2.gateway, '10.233.100.128');
+
+    // 3. An address of the block with no pod: the IPAM-block blackhole.
+    const bh = JSON.parse(await explainCli([POD_A, NO_POD, '--iif', IIF_A, '--netns', node1, '--json'])) as Prediction;
+    assert.equal(bh.decision, 'blackhole');
+    assert.equal(bh.errno, 'EINVAL');
+    assert.equal(bh.route, 'blackhole 10.233.101.192/26 proto 80');
+    assert.equal(bh.calico, 'ipam-block-blackhole');
+    assert.deepEqual(bh.egressPath, []);
+    const k3 = await kernelGet(node1, NO_POD, POD_A, IIF_A);
+    assert.match(k3.error ?? '', /Invalid argument/, 'the kernel refuses with EINVAL');
+
+    // 4. Live model: a pod appears at .230 (a /32 on a new cali), then goes away (the kernel flushes the /32
+    // with the link and sends no route-delete message).
+    const model = createRouteModel({ netns: node1 });
+    const stamps: { t: number; line: string }[] = [];
+    const mon = spawn('ip', ['-n', node1, '-ts', 'monitor', 'link', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    mon.stdout.setEncoding('utf8');
+    let buf = '';
+    mon.stdout.on('data', (d: string) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d*\]\s(.*)$/.exec(line);
+        if (m) stamps.push({ t: new Date(m[1]).getTime(), line: m[2] }); // ip prints local time, as Date parses it
+      }
+    });
+    try {
+      await model.start();
+      const has230 = (s: typeof model.state) => s.routes.some((r) => r.dst === `${NO_POD}/32` && r.table === 254);
+      assert.equal(has230(model.state), false);
+      let seenAt = 0;
+      const appeared = model.waitFor(has230, 10_000).then(() => (seenAt = Date.now()));
+      const pod = await podAdd({ prefix: lab.prefix, node: 'node1', namespace: 'ems', name: 'calitrace-probe', ip: NO_POD });
+      await appeared;
+      const kernelAdd = stamps.find((s) => s.line.startsWith(`${NO_POD} dev`))?.t;
+      const p = predict(model, { src: POD_A, dst: NO_POD, iif: IIF_A });
+      assert.equal(p.decision, 'unicast', 'with a pod at .230 the /32 wins over the blackhole');
+      assert.equal(p.calico, 'local-workload');
+      assert.equal(p.dev, pod.ifname);
+      const k4 = await kernelGet(node1, NO_POD, POD_A, IIF_A);
+      assert.equal(k4.dev, pod.ifname, 'the kernel agrees with the updated model');
+
+      let goneAt = 0;
+      const gone = model.waitFor((s) => !has230(s), 10_000).then(() => (goneAt = Date.now()));
+      await podDel({ prefix: lab.prefix, ip: NO_POD });
+      await gone;
+      const linkGone = stamps.find((s) => s.line.startsWith('Deleted') && s.line.includes(pod.ifname))?.t;
+      assert.equal(predict(model, { src: POD_A, dst: NO_POD, iif: IIF_A }).decision, 'blackhole', 'back to the blackhole');
+      const fmt = (a: number, b: number | undefined) => (b === undefined ? 'n/a (no kernel timestamp)' : `${a - b} ms`);
+      console.log(`routing-lab: model latency after the kernel's notification — pod add (/32 route): ${fmt(seenAt, kernelAdd)}; pod delete (link deleted, /32 flushed silently): ${fmt(goneAt, linkGone)}`);
+    } finally {
+      mon.kill();
+      await model.stop();
+    }
+  });
+});
