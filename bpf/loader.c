@@ -89,6 +89,7 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 #define EV_BATCH 360            /* records per EVENTS frame: ~63 KiB */
 #define OUT_FLUSH (64 * 1024)   /* write stdout once this much is buffered */
 #define OUT_CAP (512 * 1024)
+#define BATCH_WINDOW_NS 2000000ull /* the most a record waits for company before it is written */
 
 static struct env {
 	bool verbose;
@@ -138,6 +139,7 @@ static struct state {
 	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
 	struct ct_event batch[EV_BATCH];
 	int nbatch;
+	__u64 batch_since; /* when the oldest record of the batch arrived */
 	/* counters for STATS */
 	__u64 events_sent, frames_sent, flow_records;
 	/* stdin */
@@ -239,6 +241,8 @@ static void events_flush(void)
 
 static void event_add(const struct ct_event *e)
 {
+	if (!st.nbatch)
+		st.batch_since = now_mono_ns();
 	st.batch[st.nbatch++] = *e;
 	if (st.nbatch == EV_BATCH)
 		events_flush();
@@ -1366,17 +1370,22 @@ static int enter_netns(const char *name)
 	return err;
 }
 
-static int poll_timeout_ms(__u64 now, __u64 next_stats, __u64 next_flush)
+/* How long poll may sleep: until the next STATS frame, flow flush or batch deadline. */
+static struct timespec poll_timeout(__u64 now, __u64 next_stats, __u64 next_flush)
 {
-	__u64 next = UINT64_MAX;
+	__u64 next = now + 1000000000ull;
+	struct timespec ts;
 
-	if (env.stats_ms)
+	if (env.stats_ms && next_stats < next)
 		next = next_stats;
 	if (st.mode == 1 && next_flush < next)
 		next = next_flush;
-	if (next == UINT64_MAX)
-		return 1000;
-	return next <= now ? 0 : (int)((next - now) / 1000000 + 1);
+	if (st.nbatch && st.batch_since + BATCH_WINDOW_NS < next)
+		next = st.batch_since + BATCH_WINDOW_NS;
+	next = next > now ? next - now : 0;
+	ts.tv_sec = next / 1000000000ull;
+	ts.tv_nsec = next % 1000000000ull;
+	return ts;
 }
 
 int main(int argc, char **argv)
@@ -1501,7 +1510,8 @@ int main(int argc, char **argv)
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 		};
 		__u64 now = now_mono_ns();
-		int n = poll(pfd, 3, poll_timeout_ms(now, next_stats, next_flush));
+		struct timespec timeout = poll_timeout(now, next_stats, next_flush);
+		int n = ppoll(pfd, 3, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
 			send_error(-errno, true, "poll: %s", strerror(errno));
@@ -1526,8 +1536,12 @@ int main(int argc, char **argv)
 			send_stats();
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
-		events_flush();
-		out_flush();
+		/* Records wait up to BATCH_WINDOW_NS so that a busy ring becomes few large frames and
+		 * few writes; anything else (LINK, ACK, STATS) goes out at once. */
+		if (st.nbatch && now_mono_ns() >= st.batch_since + BATCH_WINDOW_NS)
+			events_flush();
+		if (st.out_len)
+			out_flush();
 	}
 	ring_buffer__consume(rb); /* whatever is still in the ring goes out before BYE */
 	rc = 0;
