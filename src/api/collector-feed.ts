@@ -57,7 +57,17 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
     version: VERSION,
     netns: opts.netns,
     mode: () => opts.mode,
-    interfaces: () => [...links.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    interfaces: () => {
+      // Attachments made before we subscribed are only in running.traced: merge them in.
+      const all = new Map(links);
+      for (const name of running.traced) {
+        if (!all.has(name)) {
+          const ifindex = model.state.links.find((l) => l.name === name)?.ifindex ?? 0;
+          all.set(name, { ifindex, name, attached: true, hooks: ['ingress', 'egress'] });
+        }
+      }
+      return [...all.values()].sort((a, b) => a.name.localeCompare(b.name));
+    },
     counters: () => {
       const c = collector.counters();
       const other: Record<string, number> = {
