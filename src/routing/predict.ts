@@ -139,6 +139,7 @@ export function decide(fib: Fib, q: Query): CoreAnswer {
   if (!dst) throw new QueryError(`'${q.dst}' is not an IP address`);
   let src: number[] | undefined;
   if (q.src !== undefined) {
+    if (!familyOf(q.src)) throw new QueryError(`'${q.src}' is not an IP address`);
     if (familyOf(q.src) !== family) throw new QueryError(`source ${q.src} and destination ${q.dst} are not the same IP family`);
     src = addrWords(q.src, family);
     if (!src) throw new QueryError(`'${q.src}' is not an IP address`);
@@ -160,7 +161,8 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
       const c = v4Class(s);
       if (c === 'multicast' || c === 'lbcast' || c === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not a unicast address` };
       // The kernel answers ENETUNREACH here (rth = ERR_PTR(-ENETUNREACH) before the __ip_dev_find() check).
-      if (!fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
+      // From a paste the node's addresses are unknown: the check cannot be made.
+      if (fib.state.complete.links && !fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
     }
     const res = fib.lookup(f);
     if (res.kind !== 'route' || isErrorResult(res)) return failed(family, res);

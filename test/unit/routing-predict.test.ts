@@ -1,0 +1,239 @@
+// Predictor semantics on hand-built tables. Expected answers come from the kernel's documented behaviour
+// (ip-route(8), ip-rule(8), fib_rules_lookup/fib_table_lookup), not from running the code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseRouteLine } from '../../src/routing/paste';
+import { ruleFromJson } from '../../src/routing/iproute-json';
+import { predict } from '../../src/routing/predict';
+import type { FdbEntry, Link, Neighbour, Route, RoutingState, Rule } from '../../src/routing/types';
+
+function routes(text: string): Route[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const r = parseRouteLine(l.trim());
+      assert.ok(r, `test route parses: ${l}`);
+      return r!;
+    });
+}
+
+function rules(list: Record<string, unknown>[], family: 4 | 6 = 4): Rule[] {
+  return list.map((o) => ruleFromJson(o, family));
+}
+
+const DEFAULT_RULES = [
+  { priority: 0, src: 'all', table: 'local' },
+  { priority: 32766, src: 'all', table: 'main' },
+  { priority: 32767, src: 'all', table: 'default' },
+];
+
+function link(name: string, extra: Partial<Link> = {}): Link {
+  return { ifindex: 0, name, mtu: 1500, up: true, carrier: true, forwarding4: true, forwarding6: true, rpFilter: 0, ...extra };
+}
+
+function state(opts: { routes: string; rules?: Record<string, unknown>[]; links?: Link[]; addrs?: [string, string, number][]; neigh?: Neighbour[]; fdb?: FdbEntry[] }): RoutingState {
+  const rs = routes(opts.routes);
+  const devs = new Set(rs.flatMap((r) => r.nexthops.map((n) => n.dev!)).filter(Boolean));
+  const links = opts.links ?? [...devs].map((d) => link(d));
+  return {
+    links,
+    addresses: (opts.addrs ?? []).map(([ifname, address, prefixLen]) => ({ family: address.includes(':') ? 6 : 4, ifname, address, prefixLen, scope: 'global' })),
+    routes: rs,
+    rules: rules(opts.rules ?? DEFAULT_RULES),
+    neighbours: opts.neigh ?? [],
+    fdb: opts.fdb ?? [],
+    complete: { rules: true, neighbours: true, fdb: true, links: true },
+  };
+}
+
+test('longest prefix wins regardless of the order of lines', () => {
+  const s = state({
+    routes: `
+      default via 172.27.71.254 dev ens3 proto static
+      blackhole 10.233.101.192/26 proto 80
+      10.233.101.222 dev cali11299111064 scope link
+      10.233.101.224 dev caliaa479e31ff6 scope link`,
+  });
+  const p = predict(s, { src: '10.233.101.222', dst: '10.233.101.224', iif: 'cali11299111064' });
+  assert.equal(p.decision, 'unicast');
+  assert.equal(p.dev, 'caliaa479e31ff6');
+  assert.equal(p.route, '10.233.101.224 dev caliaa479e31ff6 scope link');
+  assert.equal(p.calico, 'local-workload');
+  assert.deepEqual(p.egressPath, ['caliaa479e31ff6']);
+  const bh = p.candidates.find((c) => c.type === 'blackhole');
+  assert.equal(bh?.verdict, 'shadowed');
+  // An address of the block with no /32: the blackhole decides; `ip route get` answers EINVAL.
+  const q = predict(s, { src: '10.233.101.222', dst: '10.233.101.230', iif: 'cali11299111064' });
+  assert.equal(q.decision, 'blackhole');
+  assert.equal(q.errno, 'EINVAL');
+  assert.equal(q.calico, 'ipam-block-blackhole');
+  assert.deepEqual(q.egressPath, []);
+  // Outside the block: the default route.
+  const d = predict(s, { src: '10.233.101.222', dst: '8.8.8.8', iif: 'cali11299111064' });
+  assert.equal(d.gateway, '172.27.71.254');
+  assert.equal(d.calico, 'host-default');
+});
+
+test('same prefix: lower metric wins; a tos route only matches its tos and comes before tos 0', () => {
+  const s = state({
+    routes: `
+      10.1.0.0/16 via 10.0.0.2 dev a metric 100
+      10.1.0.0/16 via 10.0.0.3 dev b metric 10
+      10.1.0.0/16 tos 0x10 via 10.0.0.4 dev c metric 500`,
+  });
+  assert.equal(predict(s, { dst: '10.1.2.3' }).gateway, '10.0.0.3');
+  assert.equal(predict(s, { dst: '10.1.2.3', tos: 0x10 }).gateway, '10.0.0.4');
+});
+
+test('route types: unreachable EHOSTUNREACH, prohibit EACCES, throw and no route ENETUNREACH', () => {
+  const s = state({
+    routes: `
+      unreachable 10.2.0.0/16
+      prohibit 10.3.0.0/16
+      throw 10.4.0.0/16
+      10.5.0.0/16 dev a`,
+  });
+  assert.deepEqual([predict(s, { dst: '10.2.0.1' }).decision, predict(s, { dst: '10.2.0.1' }).errno], ['unreachable', 'EHOSTUNREACH']);
+  assert.deepEqual([predict(s, { dst: '10.3.0.1' }).decision, predict(s, { dst: '10.3.0.1' }).errno], ['prohibit', 'EACCES']);
+  assert.deepEqual([predict(s, { dst: '10.4.0.1' }).decision, predict(s, { dst: '10.4.0.1' }).errno], ['throw', 'ENETUNREACH']);
+  assert.deepEqual([predict(s, { dst: '10.9.0.1' }).decision, predict(s, { dst: '10.9.0.1' }).errno], ['no_route', 'ENETUNREACH']);
+});
+
+test('a throw route ends the table; the rule walk continues with the next rule', () => {
+  const s = state({
+    routes: `
+      throw 10.0.0.0/8 table 100
+      10.0.0.0/8 via 192.0.2.1 dev b table 101
+      10.1.0.0/16 via 192.0.2.9 dev a table 100`,
+    rules: [{ priority: 0, src: 'all', table: 'local' }, { priority: 10, src: 'all', table: '100' }, { priority: 20, src: 'all', table: '101' }, ...DEFAULT_RULES.slice(1)],
+  });
+  // 10.1.x: table 100 has the /16 (longer than the throw) → decided in table 100.
+  assert.equal(predict(s, { dst: '10.1.0.1' }).table, 100);
+  // 10.2.x: table 100's best match is the throw → table 101 decides.
+  const p = predict(s, { dst: '10.2.0.1' });
+  assert.equal(p.table, 101);
+  assert.equal(p.gateway, '192.0.2.1');
+});
+
+test('rules: priority order, fwmark/mask, from, iif (lo on the output path), not, goto, suppress_prefixlength, actions', () => {
+  const s = state({
+    routes: `
+      default via 192.0.2.1 dev a
+      10.9.0.0/16 via 192.0.2.2 dev a
+      default via 198.51.100.1 dev b table 100
+      10.7.0.0/16 via 198.51.100.7 dev b table 200`,
+    links: [link('a'), link('b'), link('c')],
+    addrs: [['a', '192.0.2.10', 24]],
+    rules: [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 5, src: 'all', fwmark: '0x100', fwmask: '0xf00', table: '100' },
+      { priority: 6, src: 'all', iif: 'c', table: '100' },
+      { priority: 7, not: null, src: 'all', iif: 'lo', action: 'unreachable' },
+      { priority: 8, src: '10.50.0.0', srclen: 16, goto: 30 },
+      { priority: 9, src: '10.50.0.0', srclen: 16, action: 'prohibit' },
+      { priority: 30, src: 'all', table: 'main', suppress_prefixlen: 0 },
+      { priority: 31, src: 'all', table: '200' },
+      { priority: 32766, src: 'all', table: 'main' },
+    ],
+  });
+  // fwmark 0x1ab & 0xf00 = 0x100 → table 100.
+  assert.equal(predict(s, { dst: '8.8.8.8', mark: 0x1ab }).gateway, '198.51.100.1');
+  assert.equal(predict(s, { dst: '8.8.8.8', mark: 0x200 }).gateway, '192.0.2.1');
+  // iif c (forwarded) → table 100; the output path has iif lo and does not match.
+  assert.equal(predict(s, { src: '10.50.0.1', dst: '8.8.8.8', iif: 'c' }).gateway, '198.51.100.1');
+  // Rule 7: NOT (iif lo) → every forwarded packet that got this far hits the unreachable action (ENETUNREACH).
+  const fwd = predict(s, { src: '10.40.0.1', dst: '10.9.1.1', iif: 'a' });
+  assert.equal(fwd.decision, 'unreachable');
+  assert.equal(fwd.errno, 'ENETUNREACH');
+  // The output path (iif lo) passes rule 7; rule 30 suppresses main's default but not its /16.
+  assert.equal(predict(s, { dst: '10.9.1.1' }).gateway, '192.0.2.2');
+  // Rule 8 (from 10.50/16) jumps over the prohibit rule 9 to rule 30: main without its default route,
+  // then table 200, then main again (rule 32766, no suppression).
+  const s2 = { ...s, addresses: [...s.addresses, { family: 4 as const, ifname: 'a', address: '10.50.0.1', prefixLen: 32, scope: 'global' }] };
+  assert.equal(predict(s2, { src: '10.50.0.1', dst: '10.7.1.1' }).gateway, '198.51.100.7', 'default suppressed → table 200');
+  assert.equal(predict(s2, { src: '10.50.0.1', dst: '10.9.1.1' }).gateway, '192.0.2.2', '/16 is not suppressed');
+  const sup = predict(s2, { src: '10.50.0.1', dst: '8.8.8.8' });
+  assert.equal(sup.table, 254, 'after table 200 has nothing, rule 32766 (main, no suppression) gives the default');
+});
+
+test('multipath: every next hop is possible', () => {
+  const s = state({ routes: `10.8.0.0/16 nexthop via 192.0.2.1 dev a weight 1 nexthop via 192.0.2.2 dev b weight 2` });
+  const p = predict(s, { dst: '10.8.1.1' });
+  assert.deepEqual(
+    p.nexthops.map((n) => [n.gateway, n.dev, n.weight]),
+    [
+      ['192.0.2.1', 'a', 1],
+      ['192.0.2.2', 'b', 2],
+    ],
+  );
+});
+
+test('the local table comes first; output source must be local; input needs forwarding', () => {
+  const s = state({
+    routes: `
+      local 10.0.0.1 dev a table local proto kernel scope host src 10.0.0.1
+      10.0.0.1 via 10.0.0.9 dev a
+      10.0.0.0/24 dev a proto kernel scope link src 10.0.0.1`,
+    links: [link('a'), link('b', { forwarding4: false })],
+    addrs: [['a', '10.0.0.1', 24]],
+  });
+  assert.equal(predict(s, { dst: '10.0.0.1' }).decision, 'local');
+  assert.equal(predict(s, { dst: '10.0.0.1' }).dev, 'lo');
+  const bad = predict(s, { src: '10.99.0.1', dst: '10.0.0.5' });
+  assert.equal(bad.errno, 'ENETUNREACH');
+  const nofwd = predict(s, { src: '10.0.0.7', dst: '10.0.0.5', iif: 'b' });
+  assert.equal(nofwd.decision, 'forwarding_disabled');
+  assert.equal(nofwd.errno, 'EHOSTUNREACH');
+  // A packet claiming to come from this node's own address is a martian on the input path.
+  assert.equal(predict(s, { src: '10.0.0.1', dst: '10.0.0.5', iif: 'a' }).decision, 'martian');
+});
+
+test('VXLAN egress: gateway → neighbour → FDB → underlay route → outer header, and the MTU budget', () => {
+  const s = state({
+    routes: `
+      default via 172.27.71.254 dev ens3 proto static
+      172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11
+      10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink`,
+    links: [
+      link('ens3', { kind: 'veth', mtu: 1500 }),
+      link('vxlan.calico', { kind: 'vxlan', mtu: 1450, vxlan: { vni: 4096, port: 4789, local: '172.27.71.11', dev: 'ens3', learning: false } }),
+      link('cali11299111064', { kind: 'veth', mtu: 1500 }),
+    ],
+    addrs: [['ens3', '172.27.71.11', 24]],
+    neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:aa:bb:cc:dd:ee', state: ['PERMANENT'] }],
+    fdb: [{ mac: '66:aa:bb:cc:dd:ee', dev: 'vxlan.calico', dst: '172.27.71.12', state: 'permanent', flags: ['self'] }],
+  });
+  const p = predict(s, { src: '10.233.101.222', dst: '10.233.100.130', iif: 'cali11299111064' });
+  assert.equal(p.calico, 'vxlan-tunnel');
+  assert.deepEqual(p.egressPath, ['vxlan.calico', 'ens3']);
+  assert.equal(p.outer?.src, '172.27.71.11');
+  assert.equal(p.outer?.dst, '172.27.71.12');
+  assert.equal(p.outer?.vni, 4096);
+  assert.equal(p.outer?.dstPort, 4789);
+  assert.equal(p.outer?.innerDstMac, '66:aa:bb:cc:dd:ee');
+  assert.equal(p.outer?.underlayDev, 'ens3');
+  // 1500 (cali MTU) + 50 > 1500 (ens3): the warning says so.
+  assert.ok(p.warnings?.some((w) => w.startsWith('MTU') && w.includes('1550')));
+  // Without the FDB entry the chain stops and says what is missing.
+  const q = predict({ ...s, fdb: [] }, { src: '10.233.101.222', dst: '10.233.100.130', iif: 'cali11299111064' });
+  assert.equal(q.outer?.dst, undefined);
+  assert.ok(q.outer?.missing.some((m) => m.includes('no FDB entry')));
+});
+
+test('IPv6: longest prefix and route types', () => {
+  const s = state({
+    routes: `
+      fd00::/16 via fd99::1 dev a metric 1024
+      fd00:1::/32 dev b metric 256
+      blackhole fd00:2::/32 metric 1024`,
+    rules: [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 32766, src: 'all', table: 'main' },
+    ],
+  });
+  (s.rules as Rule[]).forEach((r) => ((r as { family: number }).family = 6));
+  assert.equal(predict(s, { dst: 'fd00:1::5' }).dev, 'b');
+  assert.equal(predict(s, { dst: 'fd00:3::5' }).gateway, 'fd99::1');
+  assert.equal(predict(s, { dst: 'fd00:2::5' }).errno, 'EINVAL');
+});
