@@ -28,62 +28,10 @@
 #define CT_TCP_SYN 0x02
 #define CT_TCP_RST 0x04
 
-/* Indexes of the per-CPU counters array (read by the loader for STATS frames). */
-enum ct_counter {
-	CT_CNT_RB_FAIL = 0,
-	CT_CNT_SEEN = 1,
-	CT_CNT_MATCHED = 2,
-	CT_CNT_DROPS = 3,
-	CT_CNT_MAX = 4,
-};
+#include "maps.h"
 
-/* Runtime settings, written by the loader on `filter`/`mode` commands. */
-#define CT_F_SRC (1u << 0)
-#define CT_F_DST (1u << 1)
-#define CT_F_HOST (1u << 2)
-#define CT_F_PROTO (1u << 3)
-#define CT_F_PORT (1u << 4)
-#define CT_F_SPORT (1u << 5)
-#define CT_F_DPORT (1u << 6)
-
-#define CT_MODE_PACKET 0
-#define CT_MODE_FLOW 1
-
-struct ct_settings {
-	__u32 filter; /* CT_F_* bits: which parts of the filter are set; 0 = trace everything */
-	__u32 mode;   /* CT_MODE_* */
-	__u16 port;
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	__u8 _pad;
-};
-
-/* CIDR tries hold IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d, prefix + 96), so one trie serves both. */
-struct ct_lpm_key {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
-
-struct ct_flow_key {
-	__u32 ifindex;
-	__u8 dir;
-	__u8 family;
-	__u8 proto;
-	__u8 _pad;
-	__u16 sport; /* ICMP: echo id */
-	__u16 dport;
-	__u32 _pad2;
-	__u8 src[16];
-	__u8 dst[16];
-};
-
-struct ct_flow_val {
-	__u64 packets;
-	__u64 bytes;
-	__u64 first_ns;
-	__u64 last_ns;
-};
+/* The one static config (see struct ct_config); __weak: both objects define it, the linker keeps one. */
+const volatile struct ct_config ct_cfg __weak = { .fib_lookup = 1 };
 
 /* Per-CPU scratch: the record being built (too big for the 512-byte stack with everything else). */
 struct ct_scratch {

@@ -23,10 +23,6 @@ struct ct_src {
 
 #include "common.bpf.h"
 
-const volatile struct {
-	__u32 netns_ino; /* inode of the loader's network namespace; 0 = every namespace */
-} ct_drops_cfg = {};
-
 static __always_inline __u32 ct_skb_netns(const struct sk_buff *skb)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
@@ -47,13 +43,14 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	struct ct_scratch *s;
 	struct ct_src src;
 	struct ct_event *e;
-	__u16 proto, nh, tail;
+	__u16 proto, nh;
+	__u32 tail; /* sk_buff_data_t: an offset from head on 64-bit kernels */
 	unsigned char *head;
 	struct net_device *dev;
 
 	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
-	if (ct_drops_cfg.netns_ino && ct_skb_netns(skb) != ct_drops_cfg.netns_ino)
+	if (ct_cfg.netns_ino && ct_skb_netns(skb) != ct_cfg.netns_ino)
 		return 0;
 	proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)

@@ -20,6 +20,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "event.h"
+#include "maps.h"
 #include "calitrace.skel.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -50,34 +52,6 @@
 #define CT_TC_HANDLE 0xca11
 #define CT_TC_PRIO 1
 
-/* Mirrors of common.bpf.h (the BPF-side header needs vmlinux.h; these are the few shared bits). */
-enum { CNT_RB_FAIL, CNT_SEEN, CNT_MATCHED, CNT_DROPS, CNT_MAX };
-#define F_SRC (1u << 0)
-#define F_DST (1u << 1)
-#define F_HOST (1u << 2)
-#define F_PROTO (1u << 3)
-#define F_PORT (1u << 4)
-#define F_SPORT (1u << 5)
-#define F_DPORT (1u << 6)
-struct settings {
-	__u32 filter, mode;
-	__u16 port, sport, dport;
-	__u8 proto, _pad;
-};
-struct lpm_key {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
-struct flow_key {
-	__u32 ifindex;
-	__u8 dir, family, proto, _pad;
-	__u16 sport, dport;
-	__u32 _pad2;
-	__u8 src[16], dst[16];
-};
-struct flow_val {
-	__u64 packets, bytes, first_ns, last_ns;
-};
 struct flow_rep {
 	__u64 packets, bytes;
 };
@@ -295,7 +269,7 @@ static void send_ack(const char *line, int status, const char *msg)
 static void send_stats(void)
 {
 	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = st.ncpus };
-	__u64 totals[CNT_MAX] = {}, *vals, *rb_fail;
+	__u64 totals[CT_CNT_MAX] = {}, *vals, *rb_fail;
 	size_t sz = st.ncpus * sizeof(__u64);
 	int fd = bpf_map__fd(st.skel->maps.ct_counters);
 
@@ -306,22 +280,22 @@ static void send_stats(void)
 		free(rb_fail);
 		return;
 	}
-	for (__u32 k = 0; k < CNT_MAX; k++) {
+	for (__u32 k = 0; k < CT_CNT_MAX; k++) {
 		if (bpf_map_lookup_elem(fd, &k, vals))
 			continue;
 		for (int c = 0; c < st.ncpus; c++) {
 			totals[k] += vals[c];
-			if (k == CNT_RB_FAIL)
+			if (k == CT_CNT_RB_FAIL)
 				rb_fail[c] = vals[c];
 		}
 	}
 	events_flush();
 	s.events_sent = st.events_sent;
 	s.frames_sent = st.frames_sent;
-	s.rb_fail_total = totals[CNT_RB_FAIL];
-	s.pkts_seen = totals[CNT_SEEN];
-	s.pkts_matched = totals[CNT_MATCHED];
-	s.drops_seen = totals[CNT_DROPS];
+	s.rb_fail_total = totals[CT_CNT_RB_FAIL];
+	s.pkts_seen = totals[CT_CNT_SEEN];
+	s.pkts_matched = totals[CT_CNT_MATCHED];
+	s.drops_seen = totals[CT_CNT_DROPS];
 	s.flow_records = st.flow_records;
 	for (int i = 0; i < st.nifs; i++)
 		s.links_attached += st.ifs[i].attached;
@@ -695,9 +669,13 @@ static void nl_handle_link(struct nlmsghdr *nh)
 	ifc = iface_find(ifi->ifi_index);
 	if (nh->nlmsg_type == RTM_DELLINK) {
 		if (ifc) {
+			bool was_vxlan = ifc->vxlan_link && !strcmp(ifc->name, "vxlan.calico");
+
 			if (ifc->ifindex == st.uplink)
 				st.uplink = 0;
 			iface_remove(ifc);
+			if (was_vxlan)
+				set_uplink(0); /* no vxlan.calico, no uplink: detach it unless a pattern matches */
 		}
 		return;
 	}
@@ -775,8 +753,8 @@ static int on_event(void *ctx, void *data, size_t size)
 static void flow_flush(void)
 {
 	int flows = bpf_map__fd(st.skel->maps.ct_flows);
-	struct flow_key key, next, *prev = NULL;
-	struct flow_val v;
+	struct ct_flow_key key, next, *prev = NULL;
+	struct ct_flow_val v;
 	struct flow_rep r;
 
 	while (bpf_map_get_next_key(flows, prev, &next) == 0) {
@@ -812,24 +790,26 @@ static void flow_flush(void)
 		r.bytes = v.bytes;
 		bpf_map_update_elem(st.rep_fd, &key, &r, BPF_ANY);
 	}
-	/* Now and then forget the report state of flows the LRU has evicted. */
+	/* Now and then forget the report state of flows the LRU has evicted (collected first: deleting
+	 * the iteration cursor would restart the walk). */
 	if (++st.flushes % 16 == 0) {
+		struct ct_flow_key *stale = malloc(sizeof(*stale) * 4096);
+		int nstale = 0;
+
 		prev = NULL;
-		while (bpf_map_get_next_key(st.rep_fd, prev, &next) == 0) {
+		while (stale && nstale < 4096 && bpf_map_get_next_key(st.rep_fd, prev, &next) == 0) {
 			key = next;
 			prev = &key;
-			if (bpf_map_lookup_elem(flows, &key, &v) && errno == ENOENT) {
-				bpf_map_delete_elem(st.rep_fd, &key);
-				prev = NULL; /* restart: deleting the cursor key invalidates it */
-			}
+			if (bpf_map_lookup_elem(flows, &key, &v) && errno == ENOENT)
+				stale[nstale++] = key;
 		}
+		for (int i = 0; i < nstale; i++)
+			bpf_map_delete_elem(st.rep_fd, &stale[i]);
+		free(stale);
 	}
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* commands */
-
-static int parse_cidr(const char *s, struct lpm_key *k)
+static int parse_cidr(const char *s, struct ct_lpm_key *k)
 {
 	char buf[64];
 	char *slash;
@@ -903,21 +883,21 @@ static int parse_proto(const char *s, __u8 *proto)
 
 static void lpm_clear(int fd)
 {
-	struct lpm_key k;
+	struct ct_lpm_key k;
 
 	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
 		if (bpf_map_delete_elem(fd, &k))
 			break;
 }
 
-static int settings_get(struct settings *s)
+static int settings_get(struct ct_settings *s)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_settings), &zero, s);
 }
 
-static int settings_put(const struct settings *s)
+static int settings_put(const struct ct_settings *s)
 {
 	__u32 zero = 0;
 
@@ -927,9 +907,9 @@ static int settings_put(const struct settings *s)
 /* `filter …`: parsed completely before anything changes, so a bad filter leaves the old one. */
 static int cmd_filter(char *args, char *msg, size_t msglen)
 {
-	struct lpm_key keys[3][16];
+	struct ct_lpm_key keys[3][16];
 	int nkeys[3] = {};
-	struct settings s;
+	struct ct_settings s;
 	char *save = NULL, *w;
 	int fds[3] = { bpf_map__fd(st.skel->maps.ct_filter_src), bpf_map__fd(st.skel->maps.ct_filter_dst),
 		       bpf_map__fd(st.skel->maps.ct_filter_host) };
@@ -967,13 +947,13 @@ static int cmd_filter(char *args, char *msg, size_t msglen)
 				return -EINVAL;
 			}
 			nkeys[kind]++;
-			s.filter |= kind == 0 ? F_SRC : kind == 1 ? F_DST : F_HOST;
+			s.filter |= kind == 0 ? CT_F_SRC : kind == 1 ? CT_F_DST : CT_F_HOST;
 		} else if (!strcmp(w, "proto")) {
 			if (parse_proto(val, &s.proto)) {
 				snprintf(msg, msglen, "'%s' is not tcp, udp, icmp, icmpv6 or 0-255", val);
 				return -EINVAL;
 			}
-			s.filter |= F_PROTO;
+			s.filter |= CT_F_PROTO;
 		} else if (!strcmp(w, "port") || !strcmp(w, "sport") || !strcmp(w, "dport")) {
 			__u16 *p = w[0] == 'p' ? &s.port : w[0] == 's' ? &s.sport : &s.dport;
 
@@ -981,7 +961,7 @@ static int cmd_filter(char *args, char *msg, size_t msglen)
 				snprintf(msg, msglen, "'%s' is not a port (0-65535)", val);
 				return -EINVAL;
 			}
-			s.filter |= w[0] == 'p' ? F_PORT : w[0] == 's' ? F_SPORT : F_DPORT;
+			s.filter |= w[0] == 'p' ? CT_F_PORT : w[0] == 's' ? CT_F_SPORT : CT_F_DPORT;
 		} else {
 			snprintf(msg, msglen,
 				 "unknown filter word '%s' (use src, dst, host, proto, port, sport, dport, clear)", w);
@@ -990,7 +970,7 @@ static int cmd_filter(char *args, char *msg, size_t msglen)
 	}
 	/* Switch the filter off while the tries change, then on with the new settings. */
 	{
-		struct settings off = s;
+		struct ct_settings off = s;
 
 		off.filter = 0;
 		settings_put(&off);
@@ -1010,7 +990,7 @@ static int cmd_filter(char *args, char *msg, size_t msglen)
 
 static int cmd_mode(const char *arg, char *msg, size_t msglen)
 {
-	struct settings s;
+	struct ct_settings s;
 
 	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow"))) {
 		snprintf(msg, msglen, "mode is 'packet' or 'flow'");
@@ -1019,8 +999,12 @@ static int cmd_mode(const char *arg, char *msg, size_t msglen)
 	if (settings_get(&s))
 		return -errno;
 	s.mode = !strcmp(arg, "flow");
+	if (settings_put(&s))
+		return -errno;
+	if (st.mode == CT_MODE_FLOW && s.mode != CT_MODE_FLOW)
+		flow_flush(); /* the counts since the last flush are not lost by leaving flow mode */
 	st.mode = s.mode;
-	return settings_put(&s) ? -errno : 0;
+	return 0;
 }
 
 static int pattern_add(const char *p)
@@ -1123,7 +1107,58 @@ static bool read_stdin(void)
 /* ---------------------------------------------------------------------------------------------- */
 /* start-up */
 
-static int send_hello(__u32 netns_ino)
+/* The drop-reason table for HELLO, built from the kernel's BTF on a thread while libbpf loads the
+ * programs (each vmlinux BTF parse takes most of a second on a busy 2-core node). */
+struct reason_table {
+	pthread_t thread;
+	bool started;
+	unsigned char *bytes; /* HELLO entries: u32 value, u16 name_len, name */
+	size_t len;
+	__u32 count;
+	int err;
+};
+
+static void *reason_table_build(void *arg)
+{
+	struct reason_table *rt = arg;
+	struct btf *btf = btf__load_vmlinux_btf();
+	__s32 id;
+	const struct btf_type *t;
+	const struct btf_enum *ev;
+	int n;
+
+	if (!btf) {
+		rt->err = -errno;
+		return NULL;
+	}
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	n = t ? btf_vlen(t) : 0;
+	ev = t ? btf_enum(t) : NULL;
+	rt->bytes = malloc(n * (6 + 64) + 1);
+	for (int i = 0; rt->bytes && i < n; i++) {
+		const char *name = btf__name_by_offset(btf, ev[i].name_off);
+		__u32 val = ev[i].val;
+		__u16 len;
+
+		if (!name)
+			continue;
+		if (!strncmp(name, "SKB_DROP_REASON_", 16))
+			name += 16;
+		len = strnlen(name, 64);
+		memcpy(rt->bytes + rt->len, &val, 4);
+		memcpy(rt->bytes + rt->len + 4, &len, 2);
+		memcpy(rt->bytes + rt->len + 6, name, len);
+		rt->len += 6 + len;
+		rt->count++;
+	}
+	if (!t)
+		rt->err = -ENOENT;
+	btf__free(btf);
+	return NULL;
+}
+
+static int send_hello(__u32 netns_ino, struct reason_table *rt)
 {
 	struct ct_hello h = {
 		.protocol_version = CT_PROTOCOL_VERSION,
@@ -1133,50 +1168,25 @@ static int send_hello(__u32 netns_ino)
 		.mode = env.mode,
 		.netns_ino = netns_ino,
 	};
-	struct timespec rt, mono;
+	struct timespec rtc, mono;
 	struct utsname u;
-	struct btf *btf;
-	unsigned char *reasons = NULL;
-	size_t rlen = 0;
 
-	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_REALTIME, &rtc);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	h.realtime_offset_ns = ((__s64)rt.tv_sec - mono.tv_sec) * 1000000000ll + (rt.tv_nsec - mono.tv_nsec);
-	h.features = CT_FEAT_FIB | CT_FEAT_FLOW_MODE | (env.no_drops ? 0 : CT_FEAT_DROPS) |
+	h.realtime_offset_ns = ((__s64)rtc.tv_sec - mono.tv_sec) * 1000000000ll + (rtc.tv_nsec - mono.tv_nsec);
+	h.features = CT_FEAT_FIB | CT_FEAT_FLOW_MODE | (st.drops_link ? CT_FEAT_DROPS : 0) |
 		     (env.attach == ATTACH_TC ? CT_FEAT_CLSACT : CT_FEAT_TCX);
 	uname(&u);
 	h.kernel_release_len = strlen(u.release);
-
-	btf = btf__load_vmlinux_btf();
-	if (!btf) {
-		send_error(-errno, false, "cannot read the kernel BTF (/sys/kernel/btf/vmlinux): drop reasons will have no names");
-	} else {
-		__s32 id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
-		const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
-		int n = t ? btf_vlen(t) : 0;
-		const struct btf_enum *ev = t ? btf_enum(t) : NULL;
-
-		reasons = malloc(n * (6 + 64) + 1);
-		for (int i = 0; reasons && i < n; i++) {
-			const char *name = btf__name_by_offset(btf, ev[i].name_off);
-			__u32 val = ev[i].val;
-			__u16 len;
-
-			if (!name)
-				continue;
-			if (!strncmp(name, "SKB_DROP_REASON_", 16))
-				name += 16;
-			len = strnlen(name, 64);
-			memcpy(reasons + rlen, &val, 4);
-			memcpy(reasons + rlen + 4, &len, 2);
-			memcpy(reasons + rlen + 6, name, len);
-			rlen += 6 + len;
-			h.reason_count++;
-		}
-		btf__free(btf);
+	if (rt->started) {
+		pthread_join(rt->thread, NULL);
+		rt->started = false;
 	}
-	out_frame(CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, reasons, rlen);
-	free(reasons);
+	h.reason_count = rt->count;
+	out_frame(CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, rt->bytes, rt->len);
+	if (rt->err)
+		send_error(rt->err, false,
+			   "no enum skb_drop_reason in the kernel BTF (/sys/kernel/btf/vmlinux): drop reasons will have no names");
 	out_flush();
 	return 0;
 }
@@ -1394,6 +1404,7 @@ int main(int argc, char **argv)
 	struct ring_buffer *rb = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct stat ns_st;
+	struct reason_table reasons = {};
 	__u64 next_stats, next_flush;
 	int err, rc = 1;
 	bool stdin_open = true;
@@ -1426,6 +1437,7 @@ int main(int argc, char **argv)
 	}
 	libbpf_set_print(libbpf_print);
 	st.ncpus = libbpf_num_possible_cpus();
+	reasons.started = pthread_create(&reasons.thread, NULL, reason_table_build, &reasons) == 0;
 	st.mode = env.mode;
 
 	/* open -> configure -> load */
@@ -1434,8 +1446,8 @@ int main(int argc, char **argv)
 		send_error(-errno, true, "opening the BPF object failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	st.skel->rodata->ct_drops_cfg.netns_ino = (__u32)ns_st.st_ino;
-	st.skel->rodata->ct_tc_cfg.fib_lookup = 1;
+	st.skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
+	st.skel->rodata->ct_cfg.fib_lookup = 1;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
 	if (env.no_drops)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
@@ -1446,14 +1458,14 @@ int main(int argc, char **argv)
 			   strerror(-err));
 		goto cleanup;
 	}
-	st.rep_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ct_flow_rep", sizeof(struct flow_key),
+	st.rep_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ct_flow_rep", sizeof(struct ct_flow_key),
 				   sizeof(struct flow_rep), 65536, NULL);
 	if (st.rep_fd < 0) {
 		send_error(-errno, true, "creating the flow report map failed: %s", strerror(errno));
 		goto cleanup;
 	}
 	{
-		struct settings s = { .mode = env.mode };
+		struct ct_settings s = { .mode = env.mode };
 
 		settings_put(&s);
 	}
@@ -1468,15 +1480,15 @@ int main(int argc, char **argv)
 		}
 	}
 
-	send_hello((__u32)ns_st.st_ino);
-
-	/* attach: drops first, then the interfaces from the netlink dump */
+	/* attach: drops first (HELLO says whether that worked), then the interfaces of the netlink dump */
 	if (!env.no_drops) {
 		st.drops_link = bpf_program__attach(st.skel->progs.ct_kfree_skb);
-		if (!st.drops_link)
-			send_error(-errno, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
-				   strerror(errno));
+		err = st.drops_link ? 0 : -errno;
 	}
+	send_hello((__u32)ns_st.st_ino, &reasons);
+	if (!env.no_drops && !st.drops_link)
+		send_error(err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
+			   strerror(-err));
 	rb = ring_buffer__new(bpf_map__fd(st.skel->maps.ct_events), on_event, NULL, NULL);
 	if (!rb) {
 		send_error(-errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
@@ -1544,6 +1556,8 @@ int main(int argc, char **argv)
 			out_flush();
 	}
 	ring_buffer__consume(rb); /* whatever is still in the ring goes out before BYE */
+	if (st.mode == CT_MODE_FLOW)
+		flow_flush();
 	rc = 0;
 
 cleanup:
@@ -1564,6 +1578,9 @@ cleanup:
 	if (st.rep_fd >= 0)
 		close(st.rep_fd);
 	calitrace__destroy(st.skel);
+	if (reasons.started)
+		pthread_join(reasons.thread, NULL);
+	free(reasons.bytes);
 	free(st.ifs);
 	free(st.out);
 	return rc;

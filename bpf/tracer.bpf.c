@@ -18,11 +18,6 @@ struct ct_src {
 
 #define TC_ACT_UNSPEC (-1)
 
-/* Static settings, fixed by the loader before load. */
-const volatile struct {
-	__u8 fib_lookup; /* 1: run bpf_fib_lookup() at ingress */
-} ct_tc_cfg = { .fib_lookup = 1 };
-
 static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_event *e)
 {
 	struct bpf_fib_lookup p = {};
@@ -157,7 +152,7 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 
 	if (cfg->mode == CT_MODE_FLOW && !ct_flow_account(e))
 		return TC_ACT_UNSPEC;
-	if (dir == CT_DIR_INGRESS && ct_tc_cfg.fib_lookup)
+	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, e);
 	ct_submit(e);
 	return TC_ACT_UNSPEC;
