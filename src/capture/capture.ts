@@ -255,7 +255,6 @@ export class Capture extends EventEmitter {
         this.hello = hello;
         this.ctx.dropReasons = hello.dropReasons;
         this.ctx.realtimeOffsetNs = hello.realtimeOffsetNs;
-        this.loader.markHealthy();
         this.attached.clear();
         // Commands written to the previous instance are moot: the new one started from our state.
         for (const p of this.pending.splice(0)) p.resolve();
@@ -311,6 +310,9 @@ export class Capture extends EventEmitter {
   }
 
   private onInstanceReady(): void {
+    // Healthy only once attached and reading commands: a loader that dies between HELLO and here
+    // counts as a failed start, so a persistent start-up failure ends in one error, not a restart loop.
+    this.loader.markHealthy();
     if (this.gap) void this.closeGap();
     this.isReady = true;
     for (const w of this.readyWaiters.splice(0)) w.resolve(this.hello!);
@@ -323,6 +325,9 @@ export class Capture extends EventEmitter {
     this.lostKernelInstance = 0;
     const cut = this.parser.cutRecords();
     const names = [...this.attached.values()].map((l) => l.name);
+    // The dead loader's TCX links died with it: say so, the restarted one announces its own.
+    for (const link of this.attached.values()) this.emit('link', { ...link, state: 'detached' } as LinkEvent);
+    this.attached.clear();
     this.gap = {
       reason,
       startedMs: Date.now(),

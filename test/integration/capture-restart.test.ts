@@ -40,6 +40,9 @@ test('kill -9 of the loader: restarted, the gap is reported as lost, tracing res
       assert.equal(after.loaderRestarts, before.loaderRestarts + 1);
       assert.ok(after.lostPipe >= before.lostPipe + gap.lost, `lostPipe ${after.lostPipe} includes the gap's ${gap.lost}`);
       assert.notEqual(cap.loaderPid, oldPid, 'a new loader process runs');
+      const b = log.links.filter((l) => l.link.name === 'caliaa479e31ff6').map((l) => l.link.state);
+      assert.deepEqual(b.slice(-2), ['detached', 'attached'], "the dead loader's links are reported gone, then re-attached");
+      assert.ok(cap.links().some((l) => l.name === 'caliaa479e31ff6' && l.state === 'attached'));
 
       // Tracing resumes: new echo requests, each seen exactly once at each hop (the dead loader's links are gone).
       const resumedFrom = log.events.length;
