@@ -114,7 +114,8 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');
 
-  const capture = startCapture({ netns: values.netns, patterns: values.iface, mode, filter });
+  // Each event is formatted and forgotten: one reused TraceEvent, no per-event allocation.
+  const capture = startCapture({ netns: values.netns, patterns: values.iface, mode, filter, reuseEvents: true });
   let printed = 0;
   let failure: Error | undefined;
   const done = new Promise<void>((resolve) => {
