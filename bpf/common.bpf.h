@@ -37,6 +37,11 @@ const volatile struct ct_config ct_cfg __weak = { .fib_lookup = 1 };
 struct ct_scratch {
 	struct ct_event ev;
 	__u64 fp[6]; /* fingerprint words beyond the addresses, see ct_fingerprint() */
+	/* The header the FIB routes at this hop (the outer one of a VXLAN packet): its TOS / IPv6
+	 * flowinfo feed bpf_fib_lookup() so rules that match them answer as for the real packet. */
+	__u32 route_flowinfo; /* network order, traffic class + flow label */
+	__u8 route_tos;
+	__u8 route_set;
 };
 
 struct {
@@ -192,6 +197,10 @@ static __always_inline int ct_parse_ip(struct ct_src *src, struct ct_scratch *s,
 			return -1;
 		}
 		e->family = 4;
+		if (!s->route_set) {
+			s->route_set = 1;
+			s->route_tos = ip.tos;
+		}
 		__builtin_memcpy(e->src, ip.saddr, 4);
 		__builtin_memcpy(e->dst, ip.daddr, 4);
 		e->proto = ip.proto;
@@ -246,6 +255,10 @@ static __always_inline int ct_parse_ip(struct ct_src *src, struct ct_scratch *s,
 			return -1;
 		}
 		e->family = 6;
+		if (!s->route_set) {
+			s->route_set = 1;
+			s->route_flowinfo = ip6.vtcfl & bpf_htonl(0x0fffffff);
+		}
 		__builtin_memcpy(e->src, ip6.saddr, 16);
 		__builtin_memcpy(e->dst, ip6.daddr, 16);
 		e->ttl = ip6.hlim;

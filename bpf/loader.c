@@ -1418,6 +1418,11 @@ int main(int argc, char **argv)
 	st.out = malloc(OUT_CAP);
 	if (!st.out)
 		return 1;
+	if (!env.show && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
+				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
+		return 2;
+	}
 	if (env.golden)
 		return write_golden();
 

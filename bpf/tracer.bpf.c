@@ -18,8 +18,12 @@ struct ct_src {
 
 #define TC_ACT_UNSPEC (-1)
 
-static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_event *e)
+/* Kernel 6.10+: the lookup honours params.mark like the forward path honours skb->mark. */
+#define CT_FIB_LOOKUP_MARK (1U << 5)
+
+static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_scratch *s)
 {
+	struct ct_event *e = &s->ev;
 	struct bpf_fib_lookup p = {};
 	long rc;
 
@@ -30,10 +34,12 @@ static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_event *e)
 
 	if (fam == 4) {
 		p.family = AF_INET;
+		p.tos = s->route_tos;
 		__builtin_memcpy(&p.ipv4_src, saddr, 4);
 		__builtin_memcpy(&p.ipv4_dst, daddr, 4);
 	} else if (fam == 6) {
 		p.family = AF_INET6;
+		p.flowinfo = s->route_flowinfo;
 		__builtin_memcpy(p.ipv6_src, saddr, 16);
 		__builtin_memcpy(p.ipv6_dst, daddr, 16);
 	} else {
@@ -53,7 +59,10 @@ static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_event *e)
 	 * this device as iif, i.e. what ip_route_input() will decide for this packet. */
 	p.tot_len = 0;
 	p.ifindex = skb->ingress_ifindex;
-	rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
+	p.mark = skb->mark;
+	rc = bpf_fib_lookup(skb, &p, sizeof(p), CT_FIB_LOOKUP_MARK);
+	if (rc == -22) /* -EINVAL: a kernel before 6.10 does not know the flag; ask without the mark */
+		rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
 	if (rc < 0)
 		return;
 	e->fib_result = (__u8)rc;
@@ -153,7 +162,7 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 	if (cfg->mode == CT_MODE_FLOW && !ct_flow_account(e))
 		return TC_ACT_UNSPEC;
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
-		ct_fib(skb, e);
+		ct_fib(skb, s);
 	ct_submit(e);
 	return TC_ACT_UNSPEC;
 }
