@@ -55,6 +55,9 @@ export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): U
   };
 }
 
+/** Counter names that count something lost: events, history, or work that failed. */
+const LOSS_NAME = /lost|loss|evict|drop(ped)?_events|error|restart|overflow|truncat/i;
+
 export function statusFromApi(m: calitrace.v1.IStatusResponse): NodeStatus {
   const c = m.counters ?? {};
   const counters: LossCounter[] = [
@@ -64,7 +67,11 @@ export function statusFromApi(m: calitrace.v1.IStatusResponse): NodeStatus {
     { name: 'subscribers', value: Number(c.lostSubscribers ?? 0) },
     { name: 'loader-restarts', value: Number(c.loaderRestarts ?? 0) },
   ];
-  for (const [name, value] of Object.entries(c.other ?? {})) counters.push({ name, value: Number(value) });
+  // `other` mixes loss counters with plain statistics (packets, active flows …): only losses go under
+  // "lost". The collector's correlator evictions are already lostCollector.
+  for (const [name, value] of Object.entries(c.other ?? {})) {
+    if (LOSS_NAME.test(name) && name !== 'correlator_evictions') counters.push({ name, value: Number(value) });
+  }
   return {
     node: m.node || '?',
     mode: m.mode || '?',

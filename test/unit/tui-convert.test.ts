@@ -61,7 +61,7 @@ test('status counters all reach the header, including ones this client does not 
         { name: 'cali11299111064', attached: true },
         { name: 'gone0', attached: false },
       ],
-      counters: { lostKernel: 3, lostPipe: 0, lostCollector: 1, lostSubscribers: 2, loaderRestarts: 0, other: { 'correlator-evicted': 5 } },
+      counters: { lostKernel: 3, lostPipe: 0, lostCollector: 1, lostSubscribers: 2, loaderRestarts: 0, other: { 'correlator-evicted': 5, packets: 99, flows_active: 3, predict_errors: 1 } },
       subscribers: [{ id: 1 }, { id: 2 }],
     }).finish(),
   );
@@ -69,7 +69,8 @@ test('status counters all reach the header, including ones this client does not 
   assert.deepEqual(st.interfaces, ['cali11299111064']);
   assert.equal(st.subscribers, 2);
   const byName = Object.fromEntries(st.counters.map((c) => [c.name, c.value]));
-  assert.deepEqual(byName, { kernel: 3, pipe: 0, collector: 1, subscribers: 2, 'loader-restarts': 0, 'correlator-evicted': 5 });
+  // Plain statistics (packets, active flows) are not losses and stay out of the 'lost' line.
+  assert.deepEqual(byName, { kernel: 3, pipe: 0, collector: 1, subscribers: 2, 'loader-restarts': 0, 'correlator-evicted': 5, predict_errors: 1 });
 });
 
 test('routes keep the kernel identity as key, so a changed gateway is a change of the same route', () => {

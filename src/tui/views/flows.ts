@@ -1,18 +1,19 @@
 // The flows view: one row per flow, coloured by its current verdict, the verdict word always written.
 import type { FlowRow, Store } from '../store';
 import { Column, headerLine, layout, rowLine, windowFor } from './table';
-import { clock, colourRow, micros, path, podName, protoPorts } from './format';
+import { clock, colourRow, fitPath, micros, path, podName, protoPorts } from './format';
 import type { PodRef } from '../model';
 
-/** The IP first: a narrow column cuts the pod name, never the address. */
-const ipPod = (ip: string, pod?: PodRef) => (pod ? `${ip} ${podName(pod)}` : ip);
+const pod = (p?: PodRef) => (p ? podName(p) : '-');
 
 export const FLOW_COLUMNS: Column<FlowRow>[] = [
-  { title: 'SOURCE', width: 15, flex: true, priority: 0, cell: (r) => ipPod(r.src, r.srcPod) },
-  { title: 'DESTINATION', width: 17, flex: true, priority: 0, cell: (r) => `→ ${ipPod(r.dst, r.dstPod)}` },
+  { title: 'SOURCE', width: 15, priority: 0, cell: (r) => r.src },
+  { title: 'DESTINATION', width: 17, priority: 0, cell: (r) => `→ ${r.dst}` },
+  // Pod names are long: shown only when the terminal is wide enough for them and the paths.
+  { title: 'PODS', width: 40, flex: true, weight: 2, priority: 5, cell: (r) => `${pod(r.srcPod)} → ${pod(r.dstPod)}` },
   { title: 'PROTO/PORTS', width: 11, priority: 2, cell: (r) => protoPorts(r) },
-  { title: 'PREDICTED', width: 15, flex: true, weight: 3, priority: 3, cell: (r) => path(r.predicted) },
-  { title: 'OBSERVED', width: 15, flex: true, weight: 3, priority: 1, cell: (r) => path(r.observed) },
+  { title: 'PREDICTED', width: 15, want: 33, flex: true, weight: 3, priority: 3, cell: (r) => path(r.predicted), fitCell: (r, w) => fitPath(r.predicted, w) },
+  { title: 'OBSERVED', width: 15, want: 33, flex: true, weight: 3, priority: 1, cell: (r) => path(r.observed), fitCell: (r, w) => fitPath(r.observed, w) },
   { title: 'VERDICT', width: 13, priority: 0, cell: (r) => r.verdict },
   { title: 'PKTS', width: 6, priority: 0, align: 'right', cell: (r) => String(r.packets) },
   { title: 'LAST', width: 8, priority: 4, cell: (r) => clock(r.lastMs) },

@@ -52,3 +52,17 @@ export function endpoint(ip: string, pod?: PodRef): string {
 export function podName(pod: PodRef): string {
   return pod.namespace ? `${pod.namespace}/${pod.name}` : pod.name;
 }
+
+/**
+ * A path cut to `width` the readable way: first Calico interface names are shortened to 'cali' + a few
+ * hex digits (still telling pods apart), and only then is the text cut.
+ */
+export function fitPath(ifaces: string[], width: number): string {
+  const full = path(ifaces);
+  if (full.length <= width) return full;
+  for (const keep of [7, 5, 4, 3, 2]) {
+    const short = path(ifaces.map((i) => (/^cali[0-9a-f]{11}$/.test(i) ? `${i.slice(0, 4 + keep)}…` : i)));
+    if (short.length <= width) return short;
+  }
+  return path(ifaces.map((i) => (/^cali[0-9a-f]{11}$/.test(i) ? `${i.slice(0, 7)}…` : i)));
+}
