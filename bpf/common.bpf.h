@@ -63,12 +63,15 @@ struct {
 	__type(value, struct ct_settings);
 } ct_settings SEC(".maps") __weak;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ct_scratch);
-} ct_scratch SEC(".maps") __weak;
+/* Each object has its own scratch map (CT_SCRATCH_MAP): a softirq running the tc program can
+ * interrupt the kfree_skb program on the same CPU, and must not overwrite its half-built record. */
+#define CT_SCRATCH_MAP_DEF(name)                          \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);  \
+		__uint(max_entries, 1);                   \
+		__type(key, __u32);                       \
+		__type(value, struct ct_scratch);         \
+	} name SEC(".maps")
 
 #define CT_LPM_MAP(name)                                  \
 	struct {                                          \
@@ -95,13 +98,13 @@ static __always_inline void ct_count(__u32 idx)
 	__u64 *v = bpf_map_lookup_elem(&ct_counters, &idx);
 
 	if (v)
-		*v += 1; /* per-CPU slot: no atomics needed */
+		__sync_fetch_and_add(v, 1); /* per-CPU, but the tc program may interrupt the tracepoint one */
 }
 
-static __always_inline struct ct_scratch *ct_scratch_get(void)
+static __always_inline struct ct_scratch *ct_scratch_get(void *map)
 {
 	__u32 zero = 0;
-	struct ct_scratch *s = bpf_map_lookup_elem(&ct_scratch, &zero);
+	struct ct_scratch *s = bpf_map_lookup_elem(map, &zero);
 
 	if (s)
 		__builtin_memset(s, 0, sizeof(*s));

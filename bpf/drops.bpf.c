@@ -23,6 +23,8 @@ struct ct_src {
 
 #include "common.bpf.h"
 
+CT_SCRATCH_MAP_DEF(ct_scratch_drops);
+
 static __always_inline __u32 ct_skb_netns(const struct sk_buff *skb)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
@@ -66,7 +68,7 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	src.limit = tail - nh;
 
 	cfg = ct_settings_get();
-	s = ct_scratch_get();
+	s = ct_scratch_get(&ct_scratch_drops);
 	if (!cfg || !s)
 		return 0;
 	e = &s->ev;

@@ -16,6 +16,8 @@ struct ct_src {
 
 #include "common.bpf.h"
 
+CT_SCRATCH_MAP_DEF(ct_scratch_tc);
+
 #define TC_ACT_UNSPEC (-1)
 
 /* Kernel 6.10+: the lookup honours params.mark like the forward path honours skb->mark. */
@@ -129,7 +131,7 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 
 	ct_count(CT_CNT_SEEN);
 	cfg = ct_settings_get();
-	s = ct_scratch_get();
+	s = ct_scratch_get(&ct_scratch_tc);
 	if (!cfg || !s)
 		return TC_ACT_UNSPEC;
 	e = &s->ev;
