@@ -27,6 +27,7 @@ export class GrpcSource implements UiSource {
   private routesTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastSeenMs = 0;
+  private failed = false;
 
   constructor(private readonly opts: GrpcSourceOptions) {
     this.client = new CalitraceClient(opts);
@@ -67,7 +68,8 @@ export class GrpcSource implements UiSource {
   private observe(): void {
     if (this.closed || !this.sink) return;
     const sink = this.sink;
-    sink.connection('connecting');
+    // While retrying, the last error stays on screen until a stream really connects.
+    if (!this.failed) sink.connection('connecting');
     const req: calitrace.v1.IObserveRequest = {
       follow: true,
       // Resuming after a broken stream: only what came after the last item we saw.
@@ -99,7 +101,8 @@ export class GrpcSource implements UiSource {
     const retry = (message: string) => {
       if (this.closed || this.stream !== stream) return;
       this.stream = null;
-      sink.connection('error', message);
+      this.failed = true;
+      sink.connection('error', `${message} (retrying)`);
       this.retryTimer = setTimeout(() => this.observe(), 1000);
     };
     stream.on('error', (err: grpc.ServiceError) => retry(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));

@@ -2,7 +2,7 @@
 // same way it is used against a remote node), in an 80×24 terminal without colour: every part of the
 // screen fits, verdicts are readable as words, tab and number keys switch views, a pod added at run
 // time shows as a highlighted route change, help comes from the keymap, resize is clean, and Ctrl-C
-// quits and restores the terminal.
+// quits and restores the terminal; a server that goes away is reported, not fatal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -79,6 +79,10 @@ test('calitrace ui against calitrace serve: 80x24, no colour, views, route chang
       await s.waitFor('the narrow layout', (_t, ls) => ls.some((l) => /^SOURCE/.test(l)) && !ls.some((l) => /PREDICTED/.test(l)));
       for (const l of s.lines()) assert.ok(l.length <= 80, `after resize, line over 80 columns: '${l}'`);
 
+      // The server goes away: the header says so (and the UI keeps running, retrying).
+      serve.kill('SIGTERM');
+      await s.waitForText(/DISCONNECTED/, 20_000);
+
       // Ctrl-C quits and restores the terminal.
       s.press(KEY.ctrlC);
       const exit = await s.exited;
@@ -88,8 +92,10 @@ test('calitrace ui against calitrace serve: 80x24, no colour, views, route chang
       assert.ok(s.raw.indexOf('\x1b[?25h', lastHide) > lastHide, 'cursor visible again');
     } finally {
       await ui?.kill();
-      serve.kill('SIGTERM');
-      await new Promise((r) => (serve.exitCode !== null ? r(null) : serve.once('exit', r)));
+      if (serve.exitCode === null && serve.signalCode === null) {
+        serve.kill('SIGTERM');
+        await new Promise((r) => serve.once('exit', r));
+      }
       for (const p of pings) {
         if (p.exitCode === null && p.signalCode === null) {
           p.kill('SIGTERM');
