@@ -87,6 +87,8 @@ struct iface {
 	char name[IF_NAMESIZE];
 	int vxlan_link; /* vxlan.calico: underlay ifindex (0 unknown) */
 	bool attached;
+	bool failed; /* attach failed; not retried on every link event */
+	bool seen;   /* listed by the resynchronising dump */
 	int how;
 	int role;
 	int fd_in, fd_out; /* TCX link fds */
@@ -97,6 +99,7 @@ static struct state {
 	struct bpf_link *drops_link;
 	int nl_fd;
 	__u32 nl_seq;
+	__u32 resync_seq; /* sequence of a dump that replaces missed events (0: none running) */
 	struct iface *ifs;
 	int nifs, cap_ifs;
 	int uplink; /* ifindex of vxlan.calico's underlay device */
@@ -501,9 +504,14 @@ static void evaluate_iface(struct iface *ifc)
 		}
 		return;
 	}
+	if (ifc->failed)
+		return; /* tried already; a rename or an attach/detach command tries again */
 	ifc->role = role;
 	err = attach_iface(ifc);
+	if (err == -ENODEV || err == -ENXIO)
+		return; /* the device vanished while we attached: its RTM_DELLINK follows */
 	if (err) {
+		ifc->failed = true;
 		send_error(err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
 			   strerror(-err),
 			   err == -EBUSY ? " (a filter that is not ours holds handle 0xca11 prio 1)" : "");
@@ -550,8 +558,10 @@ static void iface_remove(struct iface *ifc)
 
 static void evaluate_all(void)
 {
-	for (int i = 0; i < st.nifs; i++)
+	for (int i = 0; i < st.nifs; i++) {
+		st.ifs[i].failed = false;
 		evaluate_iface(&st.ifs[i]);
+	}
 }
 
 /* vxlan.calico without IFLA_VXLAN_LINK: the uplink is the device holding the VXLAN local address. */
@@ -667,6 +677,8 @@ static void nl_handle_link(struct nlmsghdr *nh)
 			linkinfo = a;
 	}
 	ifc = iface_find(ifi->ifi_index);
+	if (ifc)
+		ifc->seen = true;
 	if (nh->nlmsg_type == RTM_DELLINK) {
 		if (ifc) {
 			bool was_vxlan = ifc->vxlan_link && !strcmp(ifc->name, "vxlan.calico");
@@ -685,9 +697,11 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		ifc = iface_add(ifi->ifi_index);
 		if (!ifc)
 			return;
+		ifc->seen = true;
 	}
 	if (strncmp(ifc->name, name, IF_NAMESIZE)) {
 		snprintf(ifc->name, sizeof(ifc->name), "%s", name);
+		ifc->failed = false;
 		if (ifc->attached)
 			send_link(ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
 	}
@@ -720,8 +734,12 @@ static int nl_read(__u32 until_seq)
 			if (errno == EINTR)
 				continue;
 			if (errno == ENOBUFS) {
-				/* We missed link events: resynchronise with a fresh dump. */
-				nl_dump_links();
+				/* We missed link events: resynchronise with a fresh dump, and at its end
+				 * forget the devices it did not list (their RTM_DELLINK was lost). */
+				for (int i = 0; i < st.nifs; i++)
+					st.ifs[i].seen = false;
+				if (nl_dump_links() == 0)
+					st.resync_seq = st.nl_seq;
 				continue;
 			}
 			return done; /* EAGAIN: drained */
@@ -730,6 +748,12 @@ static int nl_read(__u32 until_seq)
 			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
 				if (until_seq && nh->nlmsg_seq == until_seq)
 					done = 1;
+				if (st.resync_seq && nh->nlmsg_seq == st.resync_seq) {
+					st.resync_seq = 0;
+					for (int i = st.nifs - 1; i >= 0; i--)
+						if (!st.ifs[i].seen)
+							iface_remove(&st.ifs[i]);
+				}
 				continue;
 			}
 			if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
