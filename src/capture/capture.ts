@@ -81,6 +81,8 @@ export interface GapInfo {
 
 interface PendingCommand {
   line: string;
+  /** Our own readiness probe: belongs to one loader instance, never re-sent. */
+  internal?: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -176,16 +178,17 @@ export class Capture extends EventEmitter {
     return this.loader.pid;
   }
 
-  /** Replaces the filter; resolves when the kernel applies it. */
-  setFilter(spec: FilterSpec): Promise<void> {
-    this.filter = spec;
+  /** Replaces the filter; resolves when the kernel applies it, rejects with the loader's reason. */
+  async setFilter(spec: FilterSpec): Promise<void> {
     const words = filterWords(spec);
-    return this.command(words.length ? `filter ${words.join(' ')}` : 'filter clear');
+    await this.command(words.length ? `filter ${words.join(' ')}` : 'filter clear');
+    // Only an accepted filter becomes what a restarted loader is started with.
+    this.filter = spec;
   }
 
-  setMode(mode: CaptureMode): Promise<void> {
+  async setMode(mode: CaptureMode): Promise<void> {
+    await this.command(`mode ${mode}`);
     this.mode = mode;
-    return this.command(`mode ${mode}`);
   }
 
   /** Asks for a STATS frame now; resolves when the loader acknowledged (the frame precedes the ACK). */
@@ -256,11 +259,11 @@ export class Capture extends EventEmitter {
         this.ctx.dropReasons = hello.dropReasons;
         this.ctx.realtimeOffsetNs = hello.realtimeOffsetNs;
         this.attached.clear();
-        // Commands written to the previous instance are moot: the new one started from our state.
-        for (const p of this.pending.splice(0)) p.resolve();
-        // The loader reads stdin only after its initial attach; the ACK of this marks "ready".
-        this.pending.push({ line: 'stats', resolve: () => this.onInstanceReady(), reject: () => undefined });
-        this.loader.write('stats');
+        // The loader reads stdin only after its initial attach; the ACK of this marks "ready". Commands
+        // the previous instance never acknowledged follow, in their order (ACKs come back in order).
+        this.pending = this.pending.filter((p) => !p.internal);
+        this.pending.unshift({ line: 'stats', internal: true, resolve: () => this.onInstanceReady(), reject: () => undefined });
+        for (const p of this.pending) this.loader.write(p.line);
         this.emit('hello', hello);
         return;
       }

@@ -49,6 +49,11 @@ test('a start-up filter passes only matching packets; a run-time change takes ef
     assert.deepEqual(phase2.filter((e) => !(e.dst === A && e.proto === 17 && (e.sport === 9999 || e.dport === 9999))).map(tuple), []);
     assert.deepEqual([...new Set(phase2.map((e) => `${e.iface}/${e.dir}`))].sort(), ['caliaa479e31ff6/ingress', 'cali11299111064/egress'].sort());
     assert.ok(phase2.every((e) => e.sport === 41003));
+
+    // A filter the loader refuses is an error with its reason, and the previous filter stays in force.
+    await assert.rejects(cap.setFilter({ port: 70000 }), /the loader refused 'filter port 70000'/);
+    await udpSend(lab, B, A, 41004, 9999);
+    await log.waitFor('the old filter still passing B→A UDP 9999', (e) => e.sport === 41004 && e.iface === 'cali11299111064' && e.dir === 'egress');
   });
 });
 
