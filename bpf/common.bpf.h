@@ -31,7 +31,7 @@
 #include "maps.h"
 
 /* The one static config (see struct ct_config); __weak: both objects define it, the linker keeps one. */
-const volatile struct ct_config ct_cfg __weak = { .fib_lookup = 1 };
+const volatile struct ct_config ct_cfg __weak = { .fib_lookup = 1, .vxlan_port = CT_VXLAN_PORT };
 
 /* Per-CPU scratch: the record being built (too big for the 512-byte stack with everything else). */
 struct ct_scratch {
@@ -314,7 +314,7 @@ static __always_inline int ct_parse_ip(struct ct_src *src, struct ct_scratch *s,
 }
 
 /* TCP/UDP/ICMP header at l3->l4off. Sets *vxlan_off to the VXLAN payload (inner Ethernet) offset when
- * the packet is UDP to CT_VXLAN_PORT with a well-formed VXLAN header. */
+ * the packet is UDP to ct_cfg.vxlan_port with a well-formed VXLAN header. */
 static __always_inline void ct_parse_l4(struct ct_src *src, struct ct_scratch *s, struct ct_l3 *l3,
 					__u32 *vxlan_off, __u32 *vni)
 {
@@ -373,7 +373,7 @@ static __always_inline void ct_parse_l4(struct ct_src *src, struct ct_scratch *s
 		s->fp[2] = ((__u64)e->sport << 16) | e->dport;
 		s->fp[3] = bpf_ntohs(uh.len);
 		s->fp[4] = payload;
-		if (e->dport == CT_VXLAN_PORT) {
+		if (e->dport == ct_cfg.vxlan_port) {
 			if (CT_LOAD(src, off + 8, &vx, sizeof(vx)) || !(vx.flags & 0x08)) {
 				e->anomalies |= CT_ANOM_BAD_VXLAN;
 				return;

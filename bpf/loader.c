@@ -78,9 +78,10 @@ static struct env {
 	int flush_ms;
 	int stats_ms;
 	int ringbuf_mb;
+	int vxlan_port;
 	char *patterns[MAX_PATTERNS];
 	int npatterns;
-} env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4 };
+} env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT };
 
 struct iface {
 	int ifindex;
@@ -1309,7 +1310,7 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT,
 };
 
 static const struct argp_option opts[] = {
@@ -1323,6 +1324,7 @@ static const struct argp_option opts[] = {
 	{ "flush-ms", OPT_FLUSH, "MS", 0, "flow mode: counter flush interval (default 1000)", 0 },
 	{ "stats-ms", OPT_STATS, "MS", 0, "STATS frame interval, 0 = only on demand (default 1000)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "ring buffer size, a power of 2 (default 4)", 0 },
+	{ "vxlan-port", OPT_VXLAN_PORT, "PORT", 0, "UDP port decoded as VXLAN (default 4789)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
 	{ "golden", OPT_GOLDEN, NULL, 0, "write the golden EVENTS frame (docs/protocol.md) and exit", 0 },
 	{ "show", OPT_SHOW, "IFNAME", 0,
@@ -1370,6 +1372,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
+	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
 	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
@@ -1477,6 +1480,7 @@ int main(int argc, char **argv)
 	}
 	st.skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
 	st.skel->rodata->ct_cfg.fib_lookup = 1;
+	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
 	if (env.no_drops)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);

@@ -36,7 +36,8 @@ enum ct_counter {
 struct ct_config {
 	__u32 netns_ino;  /* drops: the loader's network namespace inode; 0 = every namespace */
 	__u8 fib_lookup;  /* tc: 1 = run bpf_fib_lookup() at ingress */
-	__u8 _pad[3];
+	__u8 _pad;
+	__u16 vxlan_port; /* UDP destination port decoded as VXLAN (Calico: 4789) */
 };
 
 struct ct_settings {
