@@ -8,6 +8,7 @@
 //
 //   node dist/scripts/bench-capture.js [--seconds 5] [--rounds 2] [--step-seconds 3]
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { labUp, labDown, randomPrefix, nodeNetns, runTraffic, LabInfo } from '../src/lab';
 import { startCapture, Capture, CaptureMode } from '../src/capture/capture';
@@ -56,6 +57,12 @@ async function withTracer<T>(lab: LabInfo, mode: CaptureMode, fn: (cap: Capture,
   } finally {
     await cap.stop();
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
 }
 
 async function loss(cap: Capture): Promise<{ kernel: number; pipe: number }> {
@@ -125,14 +132,23 @@ async function main(): Promise<void> {
       console.log(`round ${round} no tracer   ${base.pps.toFixed(0).padStart(8)} pps received (${(base.sent / seconds).toFixed(0)} sent)`);
       for (const mode of ['flow', 'packet'] as const) {
         const r = await withTracer(lab, mode, async (cap, events) => {
+          const loaderPid = cap.loaderPid!;
+          const t0 = Date.now();
+          const cpu0 = { loader: cpuSeconds(loaderPid), collector: cpuSeconds(process.pid) };
           const res = await udp(lab, unlimited, seconds, port++);
-          return { ...res, events: events(), ...(await loss(cap)) };
+          const wall = (Date.now() - t0) / 1000;
+          const cpu = {
+            loader: (cpuSeconds(loaderPid) - cpu0.loader) / wall,
+            collector: (cpuSeconds(process.pid) - cpu0.collector) / wall,
+          };
+          return { ...res, events: events(), cpu, ...(await loss(cap)) };
         });
         runs[mode].push(r.pps);
         const evRate = r.events / seconds;
         console.log(
           `round ${round} ${mode.padEnd(6)} mode ${r.pps.toFixed(0).padStart(8)} pps received (${(r.sent / seconds).toFixed(0)} sent)  ` +
-            `ratio ${(r.pps / base.pps).toFixed(3)}  ${r.events} events (${evRate.toFixed(0)}/s), lost ${r.kernel} kernel / ${r.pipe} pipe`,
+            `ratio ${(r.pps / base.pps).toFixed(3)}  ${r.events} events (${evRate.toFixed(0)}/s), lost ${r.kernel} kernel / ${r.pipe} pipe, ` +
+            `CPU loader ${(r.cpu.loader * 100).toFixed(0)} % collector ${(r.cpu.collector * 100).toFixed(0)} % (incl. iperf3 driving)`,
         );
         if (mode === 'packet' && r.kernel === 0 && r.pipe === 0 && evRate > best) {
           best = evRate;
