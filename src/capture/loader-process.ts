@@ -150,10 +150,14 @@ export class LoaderProcess {
         this.failedStarts++;
         const limit = this.opts.maxFailedStarts ?? (this.instance === 1 ? 1 : 10);
         if (this.failedStarts >= limit) {
+          // The loader's own message usually says what to fix; add the generic hint only when it does not.
+          const hint = !tail || /permi|EPERM|BTF|libbpf/i.test(tail)
+            ? '\nIt needs root (CAP_BPF, CAP_NET_ADMIN) and a kernel with BTF; CALITRACE_LOADER_STDERR=1 shows its diagnostics.'
+            : '';
           this.opts.onFatal(
             new Error(
               `the BPF loader ${this.loaderPath} exited (${signal ?? `code ${code}`}) before it started tracing` +
-                `${tail ? `:\n${tail}` : ''}\nIt needs root (CAP_BPF, CAP_NET_ADMIN) and a kernel with BTF; run with -v for libbpf detail.`,
+                `${tail ? `:\n${tail}` : ''}${hint}`,
             ),
           );
           return;

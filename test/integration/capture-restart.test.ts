@@ -78,3 +78,12 @@ test('a loader that exits before HELLO is not restarted in a loop: one error wit
   assert.equal(cap.counters().loaderRestarts, 0);
   await cap.stop();
 });
+
+test('a namespace that does not exist: one error carrying the loader\'s own explanation', async () => {
+  const cap = startCapture({ netns: 'calitrace-no-such-netns' });
+  const err = await new Promise<Error>((resolve) => cap.on('error', resolve));
+  assert.match(err.message, /exited \(code 1\) before it started tracing/);
+  assert.match(err.message, /calitrace-no-such-netns/);
+  assert.equal(cap.counters().loaderRestarts, 0);
+  await cap.stop();
+});
