@@ -11,6 +11,14 @@ export interface CRoute {
   src?: Prefix;
   /** Next hops still usable (not dead). */
   alive: Nexthop[];
+  // Copies of what the per-packet lookup reads, so it touches one object per route (cache-friendly).
+  tos: number;
+  /** blackhole/unreachable/prohibit/throw/nat: answers at once, no next hop needed. */
+  answersAtOnce: boolean;
+  /** No next hop at all (e.g. a local route dumped without dev). */
+  noNexthops: boolean;
+  /** Device of the first live next hop. */
+  dev0?: string;
 }
 
 interface Bucket {
@@ -34,6 +42,8 @@ interface CRule {
   dst?: Prefix;
   /** goto: index of the first rule whose priority equals the target (-1 when unresolved). */
   targetIndex: number;
+  /** No selector at all (e.g. the default rules): matches every flow without looking. */
+  matchesAll: boolean;
 }
 
 /** The flow as the kernel's flowi: words of addresses, interface names, selectors. */
@@ -132,6 +142,9 @@ export class Fib {
         src: rule.src ? parsePrefix(rule.src, family) : undefined,
         dst: rule.dst ? parsePrefix(rule.dst, family) : undefined,
         targetIndex: rule.action === 'goto' ? rules.findIndex((t) => t.priority === rule.target) : -1,
+        matchesAll:
+          !rule.not && !rule.src && !rule.dst && rule.iif === undefined && rule.oif === undefined && rule.fwmark === undefined && !rule.l3mdev &&
+          !rule.uidrange && !rule.tos && rule.ipproto === undefined && !rule.sport && !rule.dport,
       }));
       const texts = rules.map((r) => r.text);
       this.customRules[family] = texts.join('\n') !== DEFAULT_RULES[family].join('\n');
@@ -156,10 +169,15 @@ export class Fib {
     const key = keyOf(p.w, b.masks, r.family);
     let list = b.map.get(key);
     if (!list) b.map.set(key, (list = []));
+    const alive = r.nexthops.filter((nh) => !nh.flags.includes('dead'));
     list.push({
       route: r,
       src: r.src ? parsePrefix(r.src, r.family) : undefined,
-      alive: r.nexthops.filter((nh) => !nh.flags.includes('dead')),
+      alive,
+      tos: r.tos,
+      answersAtOnce: !['unicast', 'local', 'broadcast', 'anycast', 'multicast'].includes(r.type),
+      noNexthops: r.nexthops.length === 0,
+      dev0: alive[0]?.dev,
     });
     if (p.len === 0 && r.type === 'unicast') {
       if (r.family === 4) t.defaults4++;
@@ -184,19 +202,20 @@ export class Fib {
   lookupTable(tableId: number, f: Flow): CRoute | undefined {
     const t = this.tables.get(tableId);
     if (!t) return undefined;
-    const buckets = f.family === 4 ? t.b4 : t.b6;
+    const v4 = f.family === 4;
+    const buckets = v4 ? t.b4 : t.b6;
+    const d0 = f.dst[0];
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i];
-      const list = b.map.get(keyOf(f.dst, b.masks, f.family));
+      const list = b.map.get(v4 ? (d0 & b.masks[0]) >>> 0 : keyOf(f.dst, b.masks, 6));
       if (list === undefined) continue;
       for (let j = 0; j < list.length; j++) {
         const c = list[j];
-        const r = c.route;
-        if (r.tos !== 0 && r.tos !== f.tos) continue;
-        if (c.src && !containsWords(c.src, f.src ?? ZERO)) continue;
-        if (r.type !== 'unicast' && r.type !== 'local' && r.type !== 'broadcast' && r.type !== 'anycast' && r.type !== 'multicast') return c;
+        if (c.tos !== 0 && c.tos !== f.tos) continue;
+        if (c.src !== undefined && !containsWords(c.src, f.src ?? ZERO)) continue;
+        if (c.answersAtOnce) return c;
         if (c.alive.length === 0) {
-          if (r.nexthops.length === 0) return c;
+          if (c.noNexthops) return c;
           continue;
         }
         if (f.oif !== undefined && !c.alive.some((nh) => nh.dev === f.oif)) continue;
@@ -207,6 +226,7 @@ export class Fib {
   }
 
   private ruleMatches(c: CRule, f: Flow): boolean {
+    if (c.matchesAll) return true;
     const r = c.rule;
     let ok = true;
     if (r.iif !== undefined && r.iif !== f.iif) ok = false;

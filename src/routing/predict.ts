@@ -5,6 +5,7 @@
 
 import type {
   Candidate,
+  Link,
   Decision,
   Family,
   KernelErrno,
@@ -16,7 +17,7 @@ import type {
   RoutingState,
 } from './types';
 import { compile, CRoute, Fib, Flow, INVALID_UID, LookupResult, addrWords } from './fib';
-import { familyOf, formatV4 } from './addr';
+import { familyOf, formatV4, parseV4 } from './addr';
 import { calicoRole, isVxlanDev } from './calico';
 
 /** The decision alone: what the fast path (per packet) needs. */
@@ -98,9 +99,8 @@ function v4Class(a: number): 'multicast' | 'lbcast' | 'zeronet' | 'loopback' | '
  * fib_validate_source(): the reverse lookup of the source from the incoming interface's point of view.
  * Returns undefined when the source is acceptable, else the errno.
  */
-function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined, revSrc: number[] = f.dst): KernelErrno | undefined {
+function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined, link: Link | undefined, revSrc: number[] = f.dst): KernelErrno | undefined {
   const inDev = q.iif!;
-  const link = fib.links.get(inDev);
   const rpf = link?.rpFilter ?? 0;
   const src = f.src!;
   // Fast path of the kernel: no rp_filter, and not a hairpin that could send redirects.
@@ -133,25 +133,30 @@ function validateSource(fib: Fib, q: Query, f: Flow, oifDev: string | undefined,
 
 /** The decision for a query, without the explanation's extras. Throws QueryError for unusable input. */
 export function decide(fib: Fib, q: Query): CoreAnswer {
-  const family = familyOf(q.dst);
+  // IPv4 first without a family probe: the per-packet path is mostly IPv4.
+  const d4 = parseV4(q.dst);
+  const family: Family | undefined = Number.isNaN(d4) ? familyOf(q.dst) : 4;
   if (!family) throw new QueryError(`'${q.dst}' is not an IP address`);
-  const dst = addrWords(q.dst, family);
+  const dst = family === 4 ? [d4] : addrWords(q.dst, family);
   if (!dst) throw new QueryError(`'${q.dst}' is not an IP address`);
   let src: number[] | undefined;
-  if (q.src !== undefined) {
+  const s4 = family === 4 && q.src !== undefined ? parseV4(q.src) : NaN;
+  if (!Number.isNaN(s4)) src = [s4];
+  else if (q.src !== undefined) {
     if (!familyOf(q.src)) throw new QueryError(`'${q.src}' is not an IP address`);
     if (familyOf(q.src) !== family) throw new QueryError(`source ${q.src} and destination ${q.dst} are not the same IP family`);
     src = addrWords(q.src, family);
     if (!src) throw new QueryError(`'${q.src}' is not an IP address`);
   }
-  if (q.iif !== undefined && fib.state.complete.links && !fib.links.has(q.iif)) {
+  const inLink = q.iif !== undefined ? fib.links.get(q.iif) : undefined;
+  if (q.iif !== undefined && inLink === undefined && fib.state.complete.links) {
     throw new QueryError(`no interface '${q.iif}' in this namespace (see: ip link)`);
   }
   const f = flowOf(q, family, dst, src);
-  return family === 4 ? decideV4(fib, q, f) : decideV6(fib, q, f);
+  return family === 4 ? decideV4(fib, q, f, inLink) : decideV6(fib, q, f);
 }
 
-function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
+function decideV4(fib: Fib, q: Query, f: Flow, link: Link | undefined): CoreAnswer {
   const family = 4;
   const s = f.src ? f.src[0] : 0;
   const d = f.dst[0];
@@ -177,7 +182,6 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
   // 0.0.0.0/8 destinations are routed like any other on current kernels (no martian check for them).
   if (dc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (loopback) ' };
   if (sc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (loopback)' };
-  const link = fib.links.get(q.iif);
   const forwarding = link?.forwarding4 ?? true;
   const res = fib.lookup(f);
   if (res.kind !== 'route' || isErrorResult(res)) {
@@ -187,12 +191,12 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
   const type = res.route!.route.type;
   if (type === 'broadcast') {
     // brd_input: the source is validated too (against destination 0.0.0.0).
-    const bad = s !== 0 ? validateSource(fib, q, f, undefined, [0]) : undefined;
+    const bad = s !== 0 ? validateSource(fib, q, f, undefined, link, [0]) : undefined;
     if (bad) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} fails source validation on ${q.iif}` };
     return { family, decision: 'broadcast', result: res };
   }
   if (type === 'local') {
-    const bad = validateSource(fib, q, f, undefined);
+    const bad = validateSource(fib, q, f, undefined, link);
     if (bad) return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} fails source validation on ${q.iif}` };
     return { family, decision: 'local', result: res };
   }
@@ -200,8 +204,14 @@ function decideV4(fib: Fib, q: Query, f: Flow): CoreAnswer {
   if (type !== 'unicast') return { family, decision: 'martian', errno: 'EINVAL', result: res, note: `martian destination (route type ${type})` };
   // Source validation uses the egress device of the next hop the kernel picks; with multipath over several
   // devices the answer can depend on the hash, so each device is checked.
+  if (res.nexthops.length <= 1) {
+    const bad = validateSource(fib, q, f, res.route!.dev0, link);
+    if (!bad) return { family, decision: 'unicast', result: res };
+    const why = bad === 'EXDEV' ? 'reverse-path filter' : 'martian source';
+    return { family, decision: 'martian', errno: bad, result: res, note: `source ${q.src} refused on ${q.iif} (${why})` };
+  }
   const verdicts = new Map<string | undefined, KernelErrno | undefined>();
-  for (const nh of res.nexthops) if (!verdicts.has(nh.dev)) verdicts.set(nh.dev, validateSource(fib, q, f, nh.dev));
+  for (const nh of res.nexthops) if (!verdicts.has(nh.dev)) verdicts.set(nh.dev, validateSource(fib, q, f, nh.dev, link));
   const pass = res.nexthops.filter((nh) => !verdicts.get(nh.dev));
   const fail = res.nexthops.filter((nh) => verdicts.get(nh.dev));
   if (fail.length > 0) {
