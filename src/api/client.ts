@@ -25,6 +25,8 @@ export interface ClientOptions {
 
 export type ObserveMessage = calitrace.v1.ObserveResponse;
 
+const DEFAULT_BATCH = 256;
+
 const ServiceClient = grpc.makeGenericClientConstructor(calitraceServiceDefinition, 'Calitrace');
 const HealthClient = grpc.makeGenericClientConstructor(healthServiceDefinition, 'Health');
 
@@ -72,8 +74,10 @@ export class CalitraceClient {
     return md;
   }
 
+  /** Observe; items arrive one by one whatever the batching (default: up to 256 per message). */
   observe(request: calitrace.v1.IObserveRequest): ObserveStream {
-    const call = this.client.Observe(calitrace.v1.ObserveRequest.fromObject(request), this.metadata()) as grpc.ClientReadableStream<ObserveMessage>;
+    const req = calitrace.v1.ObserveRequest.fromObject({ batch: DEFAULT_BATCH, ...request });
+    const call = this.client.Observe(req, this.metadata()) as grpc.ClientReadableStream<ObserveMessage>;
     const iterator = iterate(call);
     return {
       call,
@@ -136,7 +140,8 @@ function iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerato
     w?.();
   };
   call.on('data', (m: ObserveMessage) => {
-    queue.push(m);
+    if (m.batch.length > 0) queue.push(...(m.batch as ObserveMessage[]));
+    else queue.push(m);
     // Let grpc-js apply HTTP/2 flow control while the consumer is behind.
     if (queue.length > 1000) call.pause();
     notify();

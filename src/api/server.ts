@@ -122,6 +122,27 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
   };
 }
 
+const MAX_BATCH = 1024;
+// ObserveResponse.batch is field 20, length-delimited: tag (20 << 3 | 2) as a varint.
+const BATCH_TAG = Buffer.from([0xa2, 0x01]);
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** Already-encoded ObserveResponses → one ObserveResponse carrying them in `batch`, without re-encoding. */
+export function encodeBatch(parts: Uint8Array[]): Buffer {
+  const chunks: Uint8Array[] = [];
+  for (const p of parts) chunks.push(BATCH_TAG, varint(p.length), p);
+  return Buffer.concat(chunks);
+}
+
 async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitrace.v1.ObserveRequest, Uint8Array>): Promise<void> {
   const req = call.request;
   let filters: FilterSet;
@@ -158,6 +179,8 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
   call.on('cancelled', stop);
   call.on('error', stop);
   call.on('drain', () => wakeDrain?.());
+  const batch = Math.max(1, Math.min(req.batch || 1, MAX_BATCH));
+  const encode = (d: NonNullable<ReturnType<typeof sub.pull>>) => (d.kind === 'item' ? feed.encode(d.item) : feed.subscriberLost(d.count, d.total));
   try {
     while (!cancelled) {
       const d = sub.pull();
@@ -166,7 +189,12 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
         await sub.wait();
         continue;
       }
-      const bytes = d.kind === 'item' ? feed.encode(d.item) : feed.subscriberLost(d.count, d.total);
+      let bytes = encode(d);
+      if (batch > 1) {
+        const parts = [bytes];
+        for (let next = parts.length < batch ? sub.pull() : undefined; next; next = parts.length < batch ? sub.pull() : undefined) parts.push(encode(next));
+        bytes = encodeBatch(parts);
+      }
       // write() false: grpc-js has a buffer's worth queued for this client; wait for it instead of
       // piling up there, so this subscriber's backlog stays in its own bounded hub queue.
       if (!call.write(bytes)) await new Promise<void>((resolve) => (wakeDrain = resolve));

@@ -150,3 +150,23 @@ test('Status reports mode, counters, subscribers, version and uptime', async () 
     await t.close();
   }
 });
+
+test('batching: the same items in order, fewer gRPC messages; batch 1 sends one item per message', async () => {
+  const t = await startTestApi();
+  try {
+    for (let i = 0; i < 120; i++) t.feed.verdict(verdict('10.233.101.224', 'MATCHED', { reason: `b${i}` }));
+    const c = t.client();
+    for (const batch of [1, 50]) {
+      const stream = c.observe({ allHistory: true, batch });
+      let messages = 0;
+      stream.call.on('data', () => messages++);
+      const items = await all(stream);
+      assert.deepEqual(items.map((m) => m.verdict!.reason), Array.from({ length: 120 }, (_, i) => `b${i}`));
+      assert.deepEqual(items.map((m) => Number(m.seq)), Array.from({ length: 120 }, (_, i) => i + 1));
+      if (batch === 1) assert.equal(messages, 120);
+      else assert.ok(messages >= 3 && messages < 120, `${messages} messages for 120 items in batches of ${batch}`);
+    }
+  } finally {
+    await t.close();
+  }
+});

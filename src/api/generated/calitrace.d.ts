@@ -113,6 +113,7 @@ export namespace calitrace {
             sinceMs?: (number|null);
             untilMs?: (number|null);
             allHistory?: (boolean|null);
+            batch?: (number|null);
         }
 
         class ObserveRequest implements IObserveRequest {
@@ -124,6 +125,7 @@ export namespace calitrace {
             public sinceMs: number;
             public untilMs: number;
             public allHistory: boolean;
+            public batch: number;
             public static create(properties?: calitrace.v1.IObserveRequest): calitrace.v1.ObserveRequest;
             public static encode(m: calitrace.v1.IObserveRequest, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.ObserveRequest;
@@ -142,6 +144,7 @@ export namespace calitrace {
             flow?: (calitrace.v1.IFlow|null);
             routeChange?: (calitrace.v1.IRouteChange|null);
             lost?: (calitrace.v1.ILostEvents|null);
+            batch?: (calitrace.v1.IObserveResponse[]|null);
         }
 
         class ObserveResponse implements IObserveResponse {
@@ -154,6 +157,7 @@ export namespace calitrace {
             public flow?: (calitrace.v1.IFlow|null);
             public routeChange?: (calitrace.v1.IRouteChange|null);
             public lost?: (calitrace.v1.ILostEvents|null);
+            public batch: calitrace.v1.IObserveResponse[];
             public item?: ("packet"|"verdict"|"flow"|"routeChange"|"lost");
             public static create(properties?: calitrace.v1.IObserveResponse): calitrace.v1.ObserveResponse;
             public static encode(m: calitrace.v1.IObserveResponse, w?: $protobuf.Writer): $protobuf.Writer;

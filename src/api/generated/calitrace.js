@@ -1239,6 +1239,7 @@ $root.calitrace = (function() {
              * @property {number|null} [sinceMs] ObserveRequest sinceMs
              * @property {number|null} [untilMs] ObserveRequest untilMs
              * @property {boolean|null} [allHistory] ObserveRequest allHistory
+             * @property {number|null} [batch] ObserveRequest batch
              */
 
             /**
@@ -1315,6 +1316,14 @@ $root.calitrace = (function() {
             ObserveRequest.prototype.allHistory = false;
 
             /**
+             * ObserveRequest batch.
+             * @member {number} batch
+             * @memberof calitrace.v1.ObserveRequest
+             * @instance
+             */
+            ObserveRequest.prototype.batch = 0;
+
+            /**
              * Creates a new ObserveRequest instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.ObserveRequest
@@ -1360,6 +1369,8 @@ $root.calitrace = (function() {
                     w.uint32(48).int64(m.untilMs);
                 if (m.allHistory != null && Object.hasOwnProperty.call(m, "allHistory"))
                     w.uint32(56).bool(m.allHistory);
+                if (m.batch != null && Object.hasOwnProperty.call(m, "batch"))
+                    w.uint32(64).uint32(m.batch);
                 return w;
             };
 
@@ -1427,6 +1438,10 @@ $root.calitrace = (function() {
                         }
                     case 7: {
                             m.allHistory = r.bool();
+                            break;
+                        }
+                    case 8: {
+                            m.batch = r.uint32();
                             break;
                         }
                     default:
@@ -1509,6 +1524,9 @@ $root.calitrace = (function() {
                 if (d.allHistory != null) {
                     m.allHistory = Boolean(d.allHistory);
                 }
+                if (d.batch != null) {
+                    m.batch = d.batch >>> 0;
+                }
                 return m;
             };
 
@@ -1547,6 +1565,7 @@ $root.calitrace = (function() {
                     } else
                         d.untilMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                     d.allHistory = false;
+                    d.batch = 0;
                 }
                 if (m.allow && m.allow.length) {
                     d.allow = [];
@@ -1584,6 +1603,9 @@ $root.calitrace = (function() {
                 }
                 if (m.allHistory != null && Object.hasOwnProperty.call(m, "allHistory")) {
                     d.allHistory = m.allHistory;
+                }
+                if (m.batch != null && Object.hasOwnProperty.call(m, "batch")) {
+                    d.batch = m.batch;
                 }
                 return d;
             };
@@ -1631,6 +1653,7 @@ $root.calitrace = (function() {
              * @property {calitrace.v1.IFlow|null} [flow] ObserveResponse flow
              * @property {calitrace.v1.IRouteChange|null} [routeChange] ObserveResponse routeChange
              * @property {calitrace.v1.ILostEvents|null} [lost] ObserveResponse lost
+             * @property {Array.<calitrace.v1.IObserveResponse>|null} [batch] ObserveResponse batch
              */
 
             /**
@@ -1642,6 +1665,7 @@ $root.calitrace = (function() {
              * @param {calitrace.v1.IObserveResponse=} [p] Properties to set
              */
             function ObserveResponse(p) {
+                this.batch = [];
                 if (p)
                     for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -1712,6 +1736,14 @@ $root.calitrace = (function() {
              */
             ObserveResponse.prototype.lost = null;
 
+            /**
+             * ObserveResponse batch.
+             * @member {Array.<calitrace.v1.IObserveResponse>} batch
+             * @memberof calitrace.v1.ObserveResponse
+             * @instance
+             */
+            ObserveResponse.prototype.batch = $util.emptyArray;
+
             // OneOf field names bound to virtual getters and setters
             var $oneOfFields;
 
@@ -1770,6 +1802,10 @@ $root.calitrace = (function() {
                     $root.calitrace.v1.RouteChange.encode(m.routeChange, w.uint32(106).fork(), q + 1).ldelim();
                 if (m.lost != null && Object.hasOwnProperty.call(m, "lost"))
                     $root.calitrace.v1.LostEvents.encode(m.lost, w.uint32(114).fork(), q + 1).ldelim();
+                if (m.batch != null && m.batch.length) {
+                    for (var i = 0; i < m.batch.length; ++i)
+                        $root.calitrace.v1.ObserveResponse.encode(m.batch[i], w.uint32(162).fork(), q + 1).ldelim();
+                }
                 return w;
             };
 
@@ -1837,6 +1873,12 @@ $root.calitrace = (function() {
                         }
                     case 14: {
                             m.lost = $root.calitrace.v1.LostEvents.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 20: {
+                            if (!(m.batch && m.batch.length))
+                                m.batch = [];
+                            m.batch.push($root.calitrace.v1.ObserveResponse.decode(r, r.uint32(), undefined, n + 1));
                             break;
                         }
                     default:
@@ -1918,6 +1960,16 @@ $root.calitrace = (function() {
                         throw TypeError(".calitrace.v1.ObserveResponse.lost: object expected");
                     m.lost = $root.calitrace.v1.LostEvents.fromObject(d.lost, n + 1);
                 }
+                if (d.batch) {
+                    if (!Array.isArray(d.batch))
+                        throw TypeError(".calitrace.v1.ObserveResponse.batch: array expected");
+                    m.batch = [];
+                    for (var i = 0; i < d.batch.length; ++i) {
+                        if (!$util.isObject(d.batch[i]))
+                            throw TypeError(".calitrace.v1.ObserveResponse.batch: object expected");
+                        m.batch[i] = $root.calitrace.v1.ObserveResponse.fromObject(d.batch[i], n + 1);
+                    }
+                }
                 return m;
             };
 
@@ -1938,6 +1990,9 @@ $root.calitrace = (function() {
                 if (q > $util.recursionLimit)
                     throw Error("max depth exceeded");
                 var d = {};
+                if (o.arrays || o.defaults) {
+                    d.batch = [];
+                }
                 if (o.defaults) {
                     if ($util.Long) {
                         var n = new $util.Long(0, 0, true);
@@ -1994,6 +2049,12 @@ $root.calitrace = (function() {
                     d.lost = $root.calitrace.v1.LostEvents.toObject(m.lost, o, q + 1);
                     if (o.oneofs)
                         d.item = "lost";
+                }
+                if (m.batch && m.batch.length) {
+                    d.batch = [];
+                    for (var j = 0; j < m.batch.length; ++j) {
+                        d.batch[j] = $root.calitrace.v1.ObserveResponse.toObject(m.batch[j], o, q + 1);
+                    }
                 }
                 return d;
             };
