@@ -170,7 +170,9 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
         this.cache.clear();
         this.cacheGeneration = generation;
       }
-      const key = `${q.src}|${q.dst}|${q.iif ?? ''}|${q.mark ?? 0}|${q.ipproto}|${q.sport ?? 0}|${q.dport ?? 0}`;
+      let key = `${q.src}|${q.dst}|${q.iif ?? ''}|${q.mark ?? 0}`;
+      // Ports and protocol only change the answer when a policy rule selects on them.
+      if (this.rulesUsePorts(model.state)) key += `|${q.ipproto}|${q.sport ?? 0}|${q.dport ?? 0}`;
       let prediction = this.cache.get(key);
       if (!prediction) {
         prediction = this.opts.predict(model as RouteModel, q);
@@ -183,6 +185,16 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (this.predictErrors === 1) this.emit('error', new Error(`route prediction failed: ${(err as Error).message}`));
       return undefined;
     }
+  }
+
+  private portRules: { state: RoutingState; uses: boolean } | undefined;
+
+  private rulesUsePorts(state: RoutingState): boolean {
+    if (this.portRules?.state !== state) {
+      const uses = state.rules.some((r) => r.ipproto !== undefined || r.sport !== undefined || r.dport !== undefined || r.uidrange !== undefined);
+      this.portRules = { state, uses };
+    }
+    return this.portRules.uses;
   }
 
   private onPacket(p: ObservedPacket): void {

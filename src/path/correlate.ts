@@ -10,6 +10,7 @@
 // Memory: at most maxPending open packets; a full table closes its oldest packet early and counts it.
 import type { TraceEvent } from '../capture/event';
 import type { Prediction } from '../routing/types';
+import { Fifo } from './fifo';
 
 /** The route model's answer for a packet, made when its ingress event was processed. */
 export interface PredictionAt {
@@ -70,6 +71,7 @@ export interface CorrelatorCounters {
 interface Open {
   fingerprint: string;
   firstNs: number;
+  closed: boolean;
   events: TraceEvent[];
   ingress?: TraceEvent;
   drop?: TraceEvent;
@@ -80,9 +82,12 @@ interface Open {
 
 export class Correlator {
   private readonly open = new Map<string, Open>();
+  /** Open packets in creation order (closed ones are skipped when they reach the head). */
+  private readonly byAge = new Fifo<Open>();
   /** Fingerprints of packets that completed recently, with their completion time: a drop record that
    * arrives for one of them happened beyond this node. Bounded like `open`. */
   private readonly recentlyDone = new Map<string, number>();
+  private readonly doneByAge = new Fifo<{ fp: string; at: number }>();
   private readonly windowNs: number;
   private readonly maxPending: number;
   private nowNs = 0;
@@ -179,36 +184,46 @@ export class Correlator {
 
   private create(ev: TraceEvent): Open {
     if (this.open.size >= this.maxPending) {
-      const oldest = this.open.values().next().value as Open;
-      this.counters.evictions++;
-      this.close(oldest, 'evicted');
+      const oldest = this.oldestOpen();
+      if (oldest) {
+        this.counters.evictions++;
+        this.close(oldest, 'evicted');
+      }
     }
-    const rec: Open = { fingerprint: ev.fingerprint, firstNs: ev.timeNs, events: [], egress: [] };
+    const rec: Open = { fingerprint: ev.fingerprint, firstNs: ev.timeNs, closed: false, events: [], egress: [] };
     this.open.set(ev.fingerprint, rec);
+    this.byAge.push(rec);
     this.counters.pending = this.open.size;
+    return rec;
+  }
+
+  /** The oldest packet still open (closed ones at the head are dropped on the way). */
+  private oldestOpen(): Open | undefined {
+    let rec = this.byAge.peek();
+    while (rec && rec.closed) {
+      this.byAge.shift();
+      rec = this.byAge.peek();
+    }
     return rec;
   }
 
   private expire(): void {
     const limit = this.nowNs - this.windowNs;
-    // Map order is creation order, so the oldest packets come first.
-    for (const rec of this.open.values()) {
-      if (rec.firstNs > limit) break;
-      this.close(rec, 'window');
-    }
-    for (const [fp, at] of this.recentlyDone) {
-      if (at > limit && this.recentlyDone.size <= this.maxPending) break;
-      this.recentlyDone.delete(fp);
+    for (let rec = this.oldestOpen(); rec && rec.firstNs <= limit; rec = this.oldestOpen()) this.close(rec, 'window');
+    for (let d = this.doneByAge.peek(); d && (d.at <= limit || this.doneByAge.length > this.maxPending); d = this.doneByAge.peek()) {
+      this.doneByAge.shift();
+      if (this.recentlyDone.get(d.fp) === d.at) this.recentlyDone.delete(d.fp);
     }
   }
 
   private close(rec: Open, cause: CloseCause): void {
+    rec.closed = true;
     if (this.open.get(rec.fingerprint) === rec) this.open.delete(rec.fingerprint);
     this.counters.pending = this.open.size;
     this.counters.packets++;
     if (rec.egress.length > 0 && cause !== 'drop') {
-      this.recentlyDone.delete(rec.fingerprint);
       this.recentlyDone.set(rec.fingerprint, this.nowNs);
+      this.doneByAge.push({ fp: rec.fingerprint, at: this.nowNs });
     }
     this.opts.onPacket({
       fingerprint: rec.fingerprint,

@@ -3,7 +3,9 @@
 // latency percentiles (whole node and per hop). It also notices what only a sequence of packets shows:
 // the route changing while the flow runs, and replies that come back another way (asymmetric return).
 //
-// Memory: at most maxFlows flows; the least recently seen is evicted (counted), and idle flows expire.
+// Memory: at most maxFlows flows; a full table evicts one that was not seen recently (the CLOCK
+// approximation of least-recently-seen: O(1) per packet, no reordering), counted; idle flows expire.
+import { Fifo } from './fifo';
 import { LatencyHistogram } from './histogram';
 import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, VerdictCounts, Warning } from './types';
 
@@ -54,6 +56,9 @@ interface FlowState {
   firstSeenMs: number;
   lastSeenMs: number;
   warnings: Set<Warning>;
+  /** Seen since the eviction hand last passed it (second chance). */
+  touched: boolean;
+  removed: boolean;
 }
 
 export function emptyVerdictCounts(): VerdictCounts {
@@ -76,6 +81,8 @@ export function flowKey(v: Pick<PacketVerdict, 'family' | 'proto' | 'src' | 'dst
 
 export class FlowTable {
   private readonly flows = new Map<string, FlowState>();
+  /** Every flow once, in the order the eviction hand visits them. */
+  private readonly hand = new Fifo<FlowState>();
   private readonly maxFlows: number;
   private readonly idleMs: number;
   readonly counters: FlowCounters = { active: 0, created: 0, evictions: 0, expired: 0 };
@@ -98,9 +105,7 @@ export class FlowTable {
     v.flowKey = key;
     let flow = this.flows.get(key);
     if (flow) {
-      // Re-insert so Map order stays least-recently-seen first.
-      this.flows.delete(key);
-      this.flows.set(key, flow);
+      flow.touched = true;
     } else {
       if (this.flows.size >= this.maxFlows) this.evictOldest();
       flow = {
@@ -111,8 +116,11 @@ export class FlowTable {
         firstSeenMs: v.timeMs,
         lastSeenMs: v.timeMs,
         warnings: new Set(),
+        touched: false,
+        removed: false,
       };
       this.flows.set(key, flow);
+      this.hand.push(flow);
       this.counters.created++;
       this.counters.active = this.flows.size;
     }
@@ -184,12 +192,17 @@ export class FlowTable {
     return [...this.flows.values()].map((f) => summarize(f, 'active'));
   }
 
-  /** Ends flows idle for longer than idleMs (wall clock, ms). */
+  /** Ends flows idle for longer than idleMs (wall clock, ms). One pass over the table: call it about once a second. */
   expire(nowMs: number): void {
     const limit = nowMs - this.idleMs;
-    for (const flow of this.flows.values()) {
-      if (flow.lastSeenMs > limit) break;
-      this.flows.delete(flow.key);
+    for (let n = this.hand.length; n > 0; n--) {
+      const flow = this.hand.shift()!;
+      if (flow.removed) continue;
+      if (flow.lastSeenMs > limit) {
+        this.hand.push(flow);
+        continue;
+      }
+      this.remove(flow);
       this.counters.expired++;
       this.opts.onEnd?.(summarize(flow, 'expired'));
     }
@@ -197,11 +210,25 @@ export class FlowTable {
   }
 
   private evictOldest(): void {
-    const oldest = this.flows.values().next().value as FlowState | undefined;
-    if (!oldest) return;
-    this.flows.delete(oldest.key);
-    this.counters.evictions++;
-    this.opts.onEnd?.(summarize(oldest, 'evicted'));
+    for (;;) {
+      const flow = this.hand.shift();
+      if (!flow) return;
+      if (flow.removed) continue;
+      if (flow.touched) {
+        flow.touched = false;
+        this.hand.push(flow);
+        continue;
+      }
+      this.remove(flow);
+      this.counters.evictions++;
+      this.opts.onEnd?.(summarize(flow, 'evicted'));
+      return;
+    }
+  }
+
+  private remove(flow: FlowState): void {
+    flow.removed = true;
+    this.flows.delete(flow.key);
   }
 }
 

@@ -1,0 +1,284 @@
+// Benchmark of the path chain on one core (prints figures; asserts nothing):
+//   1. events/s through decode alone (frame parser + record decoder: the baseline, measured in this run),
+//   2. events/s through the whole chain — decode → correlate → predict → verdict → flows — with the
+//      real Collector, the real predictor and the route model loaded from a real lab node1;
+//   3. memory of the collector holding 10 000 and 100 000 concurrent flows.
+// Input: pre-encoded loader frames (wire layout of src/capture/wire.ts) for a node1 traffic mix:
+// same-node pod → pod (2 hook records), pod → node2 through VXLAN (3 records, the last encapsulated),
+// and traffic into the IPAM-block blackhole (ingress + kfree_skb drop).
+//   node --expose-gc dist/scripts/bench-path.js          (needs root: it builds a lab for the route model)
+import { FrameParser } from '../src/capture/frames';
+import { decodeRecord, forEachRecord, newDecodeContext, DecodeContext } from '../src/capture/decode';
+import type { CaptureCounters, TraceEvent } from '../src/capture/event';
+import { EV, EVENT_SIZE, EVENTS_HDR, FRAME, FRAME_HDR_SIZE, FRAME_MAGIC, FrameType, Kind, Dir, PROTOCOL_VERSION } from '../src/capture/wire';
+import { Collector } from '../src/collector/collector';
+import { labDown, labUp, nodeNetns, randomPrefix } from '../src/lab';
+import { createRouteModel } from '../src/routing/model';
+import { predict } from '../src/routing/predict';
+import type { RouteModel } from '../src/routing/types';
+
+const POD_A = [10, 233, 101, 222];
+const POD_B = [10, 233, 101, 224];
+const WEB_0 = [10, 233, 100, 130];
+const NO_POD = [10, 233, 101, 230];
+const NODE1 = [172, 27, 71, 11];
+const NODE2 = [172, 27, 71, 12];
+const RECORDS_PER_FRAME = 256;
+
+interface Rec {
+  ts: bigint;
+  fp: bigint;
+  ifindex: number;
+  kind: number;
+  dir: number;
+  src: number[];
+  dst: number[];
+  sport: number;
+  dport: number;
+  len: number;
+  fib?: { result: number; ifindex: number; nh?: number[] };
+  tun?: { src: number[]; dst: number[] };
+  dropReason?: number;
+}
+
+function encode(buf: Buffer, off: number, r: Rec): void {
+  buf.fill(0, off, off + EVENT_SIZE);
+  buf.writeBigUInt64LE(r.ts, off + EV.tsNs);
+  buf.writeBigUInt64LE(r.fp, off + EV.fingerprint);
+  buf.writeBigUInt64LE(1n, off + EV.packets);
+  buf.writeBigUInt64LE(BigInt(r.len), off + EV.bytes);
+  buf.writeUInt32LE(r.ifindex, off + EV.ifindex);
+  buf.writeUInt32LE(r.len, off + EV.len);
+  buf.writeUInt32LE((Number(r.fp & 0xffffn)) >>> 0, off + EV.ipId);
+  buf[off + EV.kind] = r.kind;
+  buf[off + EV.dir] = r.dir;
+  buf[off + EV.family] = 4;
+  buf[off + EV.proto] = 17;
+  buf[off + EV.ttl] = 64;
+  buf.writeUInt16LE(r.sport, off + EV.sport);
+  buf.writeUInt16LE(r.dport, off + EV.dport);
+  Buffer.from(r.src).copy(buf, off + EV.src);
+  Buffer.from(r.dst).copy(buf, off + EV.dst);
+  buf[off + EV.fibResult] = 0xff;
+  if (r.fib) {
+    buf[off + EV.fibResult] = r.fib.result;
+    buf.writeUInt32LE(r.fib.ifindex, off + EV.fibIfindex);
+    if (r.fib.nh) {
+      buf[off + EV.fibFamily] = 4;
+      Buffer.from(r.fib.nh).copy(buf, off + EV.fibNexthop);
+    }
+  }
+  if (r.tun) {
+    buf[off + EV.tunFamily] = 4;
+    buf.writeUInt32LE(4096, off + EV.vni);
+    buf.writeUInt16LE(40000 + (r.sport % 20000), off + EV.tunSport);
+    buf.writeUInt16LE(4789, off + EV.tunDport);
+    Buffer.from(r.tun.src).copy(buf, off + EV.tunSrc);
+    Buffer.from(r.tun.dst).copy(buf, off + EV.tunDst);
+  }
+  if (r.dropReason !== undefined) buf.writeUInt32LE(r.dropReason, off + EV.dropReason);
+}
+
+interface Ifs {
+  caliA: number;
+  caliB: number;
+  vxlan: number;
+  ens3: number;
+}
+
+/**
+ * Records for `packets` packets over `flows` flows (UDP, one source port per flow), in time order,
+ * 2 µs apart. Mix per flow: 45 % same node, 45 % across nodes, 10 % into the blackhole. When `replies`,
+ * every same-node request is followed by its reply (the flow's other direction).
+ */
+function traffic(packets: number, flows: number, ifs: Ifs, replies: boolean): Rec[] {
+  const out: Rec[] = [];
+  let t = 10_000_000_000n;
+  let fp = 0x9e3779b97f4a7c15n;
+  const nextFp = () => (fp = (fp * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn);
+  for (let i = 0; i < packets; i++) {
+    const flow = i % flows;
+    const sport = 1024 + (flow % 60000);
+    const dport = 5201 + Math.floor(flow / 60000);
+    const kind = flow % 20;
+    const f = nextFp();
+    t += 2000n;
+    if (kind < 9) {
+      out.push({ ts: t, fp: f, ifindex: ifs.caliA, kind: Kind.PACKET, dir: Dir.INGRESS, src: POD_A, dst: POD_B, sport, dport, len: 106, fib: { result: 0, ifindex: ifs.caliB } });
+      out.push({ ts: t + 20_000n, fp: f, ifindex: ifs.caliB, kind: Kind.PACKET, dir: Dir.EGRESS, src: POD_A, dst: POD_B, sport, dport, len: 106 });
+      if (replies) {
+        const g = nextFp();
+        out.push({ ts: t + 60_000n, fp: g, ifindex: ifs.caliB, kind: Kind.PACKET, dir: Dir.INGRESS, src: POD_B, dst: POD_A, sport: dport, dport: sport, len: 106, fib: { result: 0, ifindex: ifs.caliA } });
+        out.push({ ts: t + 75_000n, fp: g, ifindex: ifs.caliA, kind: Kind.PACKET, dir: Dir.EGRESS, src: POD_B, dst: POD_A, sport: dport, dport: sport, len: 106 });
+      }
+    } else if (kind < 18) {
+      out.push({ ts: t, fp: f, ifindex: ifs.caliA, kind: Kind.PACKET, dir: Dir.INGRESS, src: POD_A, dst: WEB_0, sport, dport, len: 106, fib: { result: 0, ifindex: ifs.vxlan, nh: [10, 233, 100, 128] } });
+      out.push({ ts: t + 25_000n, fp: f, ifindex: ifs.vxlan, kind: Kind.PACKET, dir: Dir.EGRESS, src: POD_A, dst: WEB_0, sport, dport, len: 106 });
+      out.push({ ts: t + 40_000n, fp: f, ifindex: ifs.ens3, kind: Kind.PACKET, dir: Dir.EGRESS, src: POD_A, dst: WEB_0, sport, dport, len: 156, tun: { src: NODE1, dst: NODE2 } });
+    } else {
+      out.push({ ts: t, fp: f, ifindex: ifs.caliA, kind: Kind.PACKET, dir: Dir.INGRESS, src: POD_A, dst: NO_POD, sport, dport, len: 106, fib: { result: 1, ifindex: 0 } });
+      out.push({ ts: t + 8_000n, fp: f, ifindex: ifs.caliA, kind: Kind.DROP, dir: Dir.NONE, src: POD_A, dst: NO_POD, sport, dport, len: 106, dropReason: 2 });
+    }
+  }
+  // The hooks of different packets interleave; the ring buffer delivers them in time order.
+  out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  return out;
+}
+
+/** EVENTS frames as the loader writes them, seq 0, 1, 2… */
+function frames(recs: Rec[]): Buffer {
+  const nFrames = Math.ceil(recs.length / RECORDS_PER_FRAME);
+  const buf = Buffer.alloc(nFrames * (FRAME_HDR_SIZE + EVENTS_HDR.size) + recs.length * EVENT_SIZE);
+  let off = 0;
+  for (let fi = 0; fi < nFrames; fi++) {
+    const chunk = recs.slice(fi * RECORDS_PER_FRAME, (fi + 1) * RECORDS_PER_FRAME);
+    const payloadLen = EVENTS_HDR.size + chunk.length * EVENT_SIZE;
+    buf.writeUInt32LE(FRAME_MAGIC, off + FRAME.magic);
+    buf.writeUInt16LE(PROTOCOL_VERSION, off + FRAME.version);
+    buf.writeUInt16LE(FrameType.EVENTS, off + FRAME.type);
+    buf.writeUInt32LE(payloadLen, off + FRAME.length);
+    buf.writeUInt32LE(fi, off + FRAME.seq);
+    const p = off + FRAME_HDR_SIZE;
+    buf.writeUInt32LE(chunk.length, p + EVENTS_HDR.count);
+    buf.writeUInt32LE(EVENT_SIZE, p + EVENTS_HDR.recordSize);
+    chunk.forEach((r, i) => encode(buf, p + EVENTS_HDR.size + i * EVENT_SIZE, r));
+    off += FRAME_HDR_SIZE + payloadLen;
+  }
+  return buf;
+}
+
+/** Feeds the byte stream through the capture's real parser and decoder, in 64 KiB pipe-sized chunks. */
+function replay(stream: Buffer, ctx: DecodeContext, each: (ev: TraceEvent) => void, reuse: boolean): number {
+  let n = 0;
+  const into = reuse ? ({} as TraceEvent) : undefined;
+  const parser = new FrameParser((type, _seq, buf, off, len) => {
+    if (type !== FrameType.EVENTS) return;
+    n += forEachRecord(buf, off, len, (b, recOff) => each(decodeRecord(b, recOff, ctx, into)));
+  });
+  for (let off = 0; off < stream.length; off += 65536) parser.push(stream.subarray(off, Math.min(stream.length, off + 65536)));
+  return n;
+}
+
+const NO_LOSS: CaptureCounters = { received: 0, lostKernel: 0, lostPipe: 0, loaderRestarts: 0 };
+
+function newCollector(model: RouteModel, maxFlows: number): Collector {
+  return new Collector({
+    capture: { on: () => undefined, counters: () => NO_LOSS },
+    model,
+    predict,
+    maxFlows,
+    flowIdleMs: 3_600_000,
+    // Timers would read the wall clock against the recorded timestamps: the replay drives time itself.
+    monotonicNs: () => 0,
+  });
+}
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) {
+    g();
+    g();
+  }
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
+}
+
+async function main(): Promise<void> {
+  if (!(globalThis as { gc?: () => void }).gc) {
+    process.stderr.write('bench-path: run with node --expose-gc for the memory figures (heap is measured after a full GC)\n');
+  }
+  const prefix = randomPrefix();
+  let model: RouteModel;
+  try {
+    await labUp({ prefix });
+    model = createRouteModel({ netns: nodeNetns(prefix, 'node1') });
+    await model.load();
+  } finally {
+    await labDown({ prefix });
+  }
+  const byName = new Map(model.state.links.map((l) => [l.name, l.ifindex]));
+  const ifs: Ifs = {
+    caliA: byName.get('cali11299111064')!,
+    caliB: byName.get('caliaa479e31ff6')!,
+    vxlan: byName.get('vxlan.calico')!,
+    ens3: byName.get('ens3')!,
+  };
+  const ctx = newDecodeContext();
+  for (const l of model.state.links) ctx.linkNames.set(l.ifindex, l.name);
+  ctx.dropReasons.set(2, 'NOT_SPECIFIED');
+
+  console.log(`bench-path: node ${process.version}, one core (single-threaded), route model of lab node1 (generation ${model.generation}, ${model.state.routes.length} routes)`);
+  console.log('');
+
+  // --- throughput ------------------------------------------------------------------------------
+  const PACKETS = Number(process.env.BENCH_PACKETS ?? 200_000);
+  const only = process.env.BENCH_ONLY; // 'throughput' | 'memory': one half, for profiling
+  for (const flows of only === 'memory' ? [] : [1_000, 50_000]) {
+    let recs: Rec[] | undefined = traffic(PACKETS, flows, ifs, false);
+    const stream = frames(recs);
+    const nRecords = recs.length;
+    recs = undefined; // only the encoded bytes stay live: a big heap would tax every GC of the run
+    // Warm-up, then best of 3 (the machine is shared).
+    let base = 0;
+    let chain = 0;
+    let judged = 0;
+    let verdicts: Record<string, number> = {};
+    for (let round = 0; round < 4; round++) {
+      let sink = 0;
+      let t0 = process.hrtime.bigint();
+      const nb = replay(stream, ctx, (ev) => (sink += ev.len), true);
+      const baseRate = nb / (Number(process.hrtime.bigint() - t0) / 1e9);
+
+      const c = newCollector(model, 200_000);
+      t0 = process.hrtime.bigint();
+      const nc = replay(stream, ctx, (ev) => c.push(ev), false);
+      c.stop();
+      const chainRate = nc / (Number(process.hrtime.bigint() - t0) / 1e9);
+      if (round > 0) {
+        base = Math.max(base, baseRate);
+        chain = Math.max(chain, chainRate);
+      }
+      const k = c.counters();
+      judged = k.packets;
+      verdicts = k.verdicts;
+      if (sink < 0) console.log(sink);
+    }
+    const eventsPerPacket = nRecords / PACKETS;
+    console.log(`${flows.toLocaleString('en')} flows, ${PACKETS.toLocaleString('en')} packets (${nRecords.toLocaleString('en')} hook records, ${eventsPerPacket.toFixed(2)} per packet):`);
+    console.log(`  decode only (baseline)          ${Math.round(base).toLocaleString('en').padStart(10)} events/s`);
+    console.log(`  decode+correlate+predict+verdict+flows ${Math.round(chain).toLocaleString('en').padStart(10)} events/s = ${Math.round(chain / eventsPerPacket).toLocaleString('en')} packets/s (${((chain / base) * 100).toFixed(0)} % of the decode-only rate)`);
+    console.log(`  verdicts: ${Object.entries(verdicts).filter(([, n]) => n > 0).map(([v, n]) => `${v} ${n}`).join(', ')} (${judged} packets)`);
+    console.log('');
+  }
+
+  // --- memory ----------------------------------------------------------------------------------
+  for (const flows of only === 'throughput' ? [] : [10_000, 100_000]) {
+    let recs: Rec[] | undefined = traffic(flows, flows, ifs, true);
+    const stream = frames(recs);
+    const last = recs[recs.length - 1].ts;
+    recs = undefined;
+    gc();
+    const heap0 = process.memoryUsage().heapUsed;
+    const rss0 = process.memoryUsage().rss;
+    const c = newCollector(model, flows);
+    replay(stream, ctx, (ev) => c.push(ev), false);
+    // Let every window close so only flow state (and the bounded prediction cache) is left.
+    (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number(last) + 10e9);
+    gc();
+    const heap1 = process.memoryUsage().heapUsed;
+    const rss1 = process.memoryUsage().rss;
+    const k = c.counters();
+    console.log(
+      `${flows.toLocaleString('en')} concurrent flows: heap +${mb(heap1 - heap0)} MB (${Math.round((heap1 - heap0) / flows)} B/flow), ` +
+        `RSS +${mb(rss1 - rss0)} MB; flows active ${k.flowsActive}, flow evictions ${k.flowEvictions}, packets judged ${k.packets}`,
+    );
+    c.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
