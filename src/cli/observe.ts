@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
-import { CalitraceClient, ClientOptions, filterSetToRequest } from '../api/client';
+import { BATCH, CalitraceClient, ClientOptions, filterSetToRequest } from '../api/client';
 import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
 import { DEFAULT_LISTEN } from '../api/security';
 import { formatObserved, ObserveOutput, tableHeader } from './observe-format';
@@ -142,7 +142,7 @@ async function run(argv: string[]): Promise<number> {
   const untilMs = values.until ? parseTime(values.until, 'until') : 0;
   // hubble's habit: a one-shot observe shows the last 20; --follow alone shows only what comes next.
   const last = intOption('last', values.last, !follow && !sinceMs && !values.all ? 20 : 0);
-  const request: calitrace.v1.IObserveRequest = { ...filterSetToRequest(filters), follow, last, sinceMs, untilMs, allHistory: values.all === true };
+  const request: calitrace.v1.IObserveRequest = { ...filterSetToRequest(filters), follow, last, sinceMs, untilMs, allHistory: values.all === true, batch: BATCH };
 
   const options: ClientOptions = {
     server: values.server ?? DEFAULT_LISTEN,
