@@ -119,6 +119,10 @@ test('calitrace explain tells the walkthrough from the live lab, and the model f
         if (m) stamps.push({ t: new Date(m[1]).getTime(), line: m[2] }); // ip prints local time, as Date parses it
       }
     });
+    const changes: string[] = [];
+    model.on('change', (ev) => {
+      for (const c of ev.changes) if (c.kind === 'route') changes.push(`${c.action} ${c.text}`);
+    });
     try {
       await model.start();
       const has230 = (s: typeof model.state) => s.routes.some((r) => r.dst === `${NO_POD}/32` && r.table === 254);
@@ -141,6 +145,9 @@ test('calitrace explain tells the walkthrough from the live lab, and the model f
       await gone;
       const linkGone = stamps.find((s) => s.line.startsWith('Deleted') && s.line.includes(pod.ifname))?.t;
       assert.equal(predict(model, { src: POD_A, dst: NO_POD, iif: IIF_A }).decision, 'blackhole', 'back to the blackhole');
+      // Subscribers were told what changed, route by route.
+      assert.ok(changes.includes(`added ${NO_POD} dev ${pod.ifname} scope link`), `route-added event (got ${JSON.stringify(changes)})`);
+      assert.ok(changes.includes(`removed ${NO_POD} dev ${pod.ifname} scope link`), 'route-removed event for the silently flushed /32');
       const fmt = (a: number, b: number | undefined) => (b === undefined ? 'n/a (no kernel timestamp)' : `${a - b} ms`);
       console.log(`routing-lab: model latency after the kernel's notification — pod add (/32 route): ${fmt(seenAt, kernelAdd)}; pod delete (link deleted, /32 flushed silently): ${fmt(goneAt, linkGone)}`);
     } finally {
