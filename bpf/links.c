@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Which interfaces get the tracer, and how: patterns + the uplink (vxlan.calico's underlay),
+ * netlink (initial dump, then link add/remove/rename), TCX at the head of the chain or the clsact
+ * fallback in a dedicated slot. We only ever remove what is ours.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <fnmatch.h>
+#include <ifaddrs.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "loader.h"
+#include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
+
+static bool name_matches(const char *name)
+{
+	for (int i = 0; i < env.npatterns; i++)
+		if (fnmatch(env.patterns[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static int prog_name_is_ours(__u32 prog_id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(prog_id), ours;
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	ours = !strcmp(info.name, "ct_tc_ingress") || !strcmp(info.name, "ct_tc_egress");
+	return ours;
+}
+
+/* clsact fallback: our filter sits at CT_TC_HANDLE/CT_TC_PRIO. A filter already there that runs a
+ * program named like ours is a leftover of a killed loader: remove it. Anything else is not ours and
+ * makes us fail rather than replace it. The qdisc is never deleted (others may use it). */
+static int tc_attach_one(int ifindex, enum bpf_tc_attach_point point, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO, .prog_fd = prog_fd);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	if (bpf_tc_query(&hook, &q) == 0) {
+		if (!prog_name_is_ours(q.prog_id))
+			return -EBUSY;
+		LIBBPF_OPTS(bpf_tc_opts, d, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+		err = bpf_tc_detach(&hook, &d);
+		if (err)
+			return err;
+	}
+	return bpf_tc_attach(&hook, &o);
+}
+
+static void tc_detach_one(int ifindex, enum bpf_tc_attach_point point)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+
+	/* Only if what sits in our slot is still our program. */
+	if (bpf_tc_query(&hook, &q) == 0 && prog_name_is_ours(q.prog_id)) {
+		LIBBPF_OPTS(bpf_tc_opts, d, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+		bpf_tc_detach(&hook, &d);
+	}
+}
+
+static int attach_iface(struct iface *ifc)
+{
+	int in_fd = bpf_program__fd(st.skel->progs.ct_tc_ingress);
+	int out_fd = bpf_program__fd(st.skel->progs.ct_tc_egress);
+	int err = 0;
+
+	if (env.attach != ATTACH_TC && !st.tcx_unavailable) {
+		LIBBPF_OPTS(bpf_link_create_opts, o, .flags = CT_BPF_F_BEFORE);
+
+		ifc->fd_in = bpf_link_create(in_fd, ifc->ifindex, CT_BPF_TCX_INGRESS, &o);
+		if (ifc->fd_in >= 0) {
+			ifc->fd_out = bpf_link_create(out_fd, ifc->ifindex, CT_BPF_TCX_EGRESS, &o);
+			if (ifc->fd_out >= 0) {
+				ifc->how = CT_HOW_TCX;
+				return 0;
+			}
+			err = -errno;
+			close(ifc->fd_in);
+		} else {
+			err = -errno;
+		}
+		ifc->fd_in = ifc->fd_out = -1;
+		if (env.attach == ATTACH_TCX || err == -ENODEV || err == -ENXIO)
+			return err;
+		/* The kernel does not know the TCX attach types: use clsact from now on. */
+		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP)
+			st.tcx_unavailable = true;
+		else
+			return err;
+	}
+	err = tc_attach_one(ifc->ifindex, BPF_TC_INGRESS, in_fd);
+	if (err)
+		return err;
+	err = tc_attach_one(ifc->ifindex, BPF_TC_EGRESS, out_fd);
+	if (err) {
+		tc_detach_one(ifc->ifindex, BPF_TC_INGRESS);
+		return err;
+	}
+	ifc->how = CT_HOW_TC;
+	return 0;
+}
+
+/* gone: the device no longer exists (nothing left to detach in the kernel). */
+void detach_iface(struct iface *ifc, bool gone)
+{
+	if (!ifc->attached)
+		return;
+	if (ifc->how == CT_HOW_TCX) {
+		close(ifc->fd_in);
+		close(ifc->fd_out);
+		ifc->fd_in = ifc->fd_out = -1;
+	} else if (ifc->how == CT_HOW_TC && !gone) {
+		tc_detach_one(ifc->ifindex, BPF_TC_INGRESS);
+		tc_detach_one(ifc->ifindex, BPF_TC_EGRESS);
+	}
+	ifc->attached = false;
+	send_link(ifc, CT_LINK_DETACHED);
+}
+
+static void evaluate_iface(struct iface *ifc)
+{
+	int role = 0;
+	int err;
+
+	if (name_matches(ifc->name))
+		role |= CT_ROLE_PATTERN;
+	if (st.uplink && ifc->ifindex == st.uplink)
+		role |= CT_ROLE_UPLINK;
+	if (!role) {
+		detach_iface(ifc, false);
+		return;
+	}
+	if (ifc->attached) {
+		if (role != ifc->role) {
+			ifc->role = role;
+			send_link(ifc, CT_LINK_ATTACHED);
+		}
+		return;
+	}
+	if (ifc->failed)
+		return; /* tried already; a rename or an attach/detach command tries again */
+	ifc->role = role;
+	err = attach_iface(ifc);
+	if (err == -ENODEV || err == -ENXIO)
+		return; /* the device vanished while we attached: its RTM_DELLINK follows */
+	if (err) {
+		ifc->failed = true;
+		send_error(err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
+			   strerror(-err),
+			   err == -EBUSY ? " (a filter that is not ours holds handle 0xca11 prio 1)" : "");
+		send_link(ifc, CT_LINK_FAILED);
+		return;
+	}
+	ifc->attached = true;
+	send_link(ifc, CT_LINK_ATTACHED);
+}
+
+static struct iface *iface_find(int ifindex)
+{
+	for (int i = 0; i < st.nifs; i++)
+		if (st.ifs[i].ifindex == ifindex)
+			return &st.ifs[i];
+	return NULL;
+}
+
+static struct iface *iface_add(int ifindex)
+{
+	struct iface *ifc;
+
+	if (st.nifs == st.cap_ifs) {
+		int cap = st.cap_ifs ? st.cap_ifs * 2 : 64;
+		struct iface *n = realloc(st.ifs, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		st.ifs = n;
+		st.cap_ifs = cap;
+	}
+	ifc = &st.ifs[st.nifs++];
+	memset(ifc, 0, sizeof(*ifc));
+	ifc->ifindex = ifindex;
+	ifc->fd_in = ifc->fd_out = -1;
+	return ifc;
+}
+
+static void iface_remove(struct iface *ifc)
+{
+	detach_iface(ifc, true);
+	*ifc = st.ifs[--st.nifs];
+}
+
+void evaluate_all(void)
+{
+	for (int i = 0; i < st.nifs; i++) {
+		st.ifs[i].failed = false;
+		evaluate_iface(&st.ifs[i]);
+	}
+}
+
+/* vxlan.calico without IFLA_VXLAN_LINK: the uplink is the device holding the VXLAN local address. */
+static int ifindex_of_addr(const struct in_addr *a)
+{
+	struct ifaddrs *ifa, *p;
+	int idx = 0;
+
+	if (getifaddrs(&ifa))
+		return 0;
+	for (p = ifa; p; p = p->ifa_next) {
+		if (p->ifa_addr && p->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr == a->s_addr) {
+			idx = if_nametoindex(p->ifa_name);
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	return idx;
+}
+
+static bool is_calico_vxlan(const char *name)
+{
+	return !strcmp(name, "vxlan.calico") || !strcmp(name, "vxlan-v6.calico");
+}
+
+static void set_uplink(int ifindex)
+{
+	struct iface *old, *new;
+
+	if (ifindex == st.uplink)
+		return;
+	old = iface_find(st.uplink);
+	st.uplink = ifindex;
+	if (old)
+		evaluate_iface(old);
+	new = iface_find(ifindex);
+	if (new)
+		evaluate_iface(new);
+}
+
+int nl_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int rcvbuf = 4 << 20;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int nl_dump_links(void)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++st.nl_seq },
+		.ifi = { .ifi_family = AF_UNSPEC },
+	};
+
+	if (send(st.nl_fd, &req, sizeof(req), 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void nl_parse_linkinfo(struct rtattr *li, int *vxlan_link, struct in_addr *local, bool *has_local)
+{
+	int len = RTA_PAYLOAD(li);
+
+	for (struct rtattr *a = RTA_DATA(li); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type != IFLA_INFO_DATA)
+			continue;
+		int dlen = RTA_PAYLOAD(a);
+
+		for (struct rtattr *d = RTA_DATA(a); RTA_OK(d, dlen); d = RTA_NEXT(d, dlen)) {
+			if (d->rta_type == IFLA_VXLAN_LINK && RTA_PAYLOAD(d) >= 4)
+				*vxlan_link = *(__u32 *)RTA_DATA(d);
+			else if (d->rta_type == IFLA_VXLAN_LOCAL && RTA_PAYLOAD(d) >= 4) {
+				memcpy(local, RTA_DATA(d), 4);
+				*has_local = true;
+			}
+		}
+	}
+}
+
+static void nl_handle_link(struct nlmsghdr *nh)
+{
+	struct ifinfomsg *ifi = NLMSG_DATA(nh);
+	int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi));
+	const char *name = NULL;
+	struct rtattr *linkinfo = NULL;
+	struct iface *ifc;
+
+	if (len < 0)
+		return;
+	for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == IFLA_IFNAME)
+			name = RTA_DATA(a);
+		else if (a->rta_type == IFLA_LINKINFO)
+			linkinfo = a;
+	}
+	ifc = iface_find(ifi->ifi_index);
+	if (ifc)
+		ifc->seen = true;
+	if (nh->nlmsg_type == RTM_DELLINK) {
+		if (ifc) {
+			bool was_vxlan = ifc->vxlan_link && !strcmp(ifc->name, "vxlan.calico");
+
+			if (ifc->ifindex == st.uplink)
+				st.uplink = 0;
+			iface_remove(ifc);
+			if (was_vxlan)
+				set_uplink(0); /* no vxlan.calico, no uplink: detach it unless a pattern matches */
+		}
+		return;
+	}
+	if (!name)
+		return;
+	if (!ifc) {
+		ifc = iface_add(ifi->ifi_index);
+		if (!ifc)
+			return;
+		ifc->seen = true;
+	}
+	if (strncmp(ifc->name, name, IF_NAMESIZE)) {
+		snprintf(ifc->name, sizeof(ifc->name), "%s", name);
+		ifc->failed = false;
+		if (ifc->attached)
+			send_link(ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
+	}
+	/* The uplink is only looked for while the default patterns (Calico's devices) are in use. */
+	if (!env.no_defaults && is_calico_vxlan(ifc->name) && linkinfo) {
+		int vlink = 0;
+		struct in_addr local = { 0 };
+		bool has_local = false;
+
+		nl_parse_linkinfo(linkinfo, &vlink, &local, &has_local);
+		if (!vlink && has_local)
+			vlink = ifindex_of_addr(&local);
+		ifc->vxlan_link = vlink;
+		if (vlink && !strcmp(ifc->name, "vxlan.calico"))
+			set_uplink(vlink);
+	}
+	evaluate_iface(ifc);
+}
+
+/* Returns 1 when the dump with sequence `until_seq` is complete. */
+int nl_read(__u32 until_seq)
+{
+	char buf[64 * 1024];
+	int done = 0;
+
+	for (;;) {
+		ssize_t n = recv(st.nl_fd, buf, sizeof(buf), 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				/* We missed link events: resynchronise with a fresh dump, and at its end
+				 * forget the devices it did not list (their RTM_DELLINK was lost). */
+				for (int i = 0; i < st.nifs; i++)
+					st.ifs[i].seen = false;
+				if (nl_dump_links() == 0)
+					st.resync_seq = st.nl_seq;
+				continue;
+			}
+			return done; /* EAGAIN: drained */
+		}
+		for (struct nlmsghdr *nh = (void *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+				if (until_seq && nh->nlmsg_seq == until_seq)
+					done = 1;
+				if (st.resync_seq && nh->nlmsg_seq == st.resync_seq) {
+					st.resync_seq = 0;
+					for (int i = st.nifs - 1; i >= 0; i--)
+						if (!st.ifs[i].seen)
+							iface_remove(&st.ifs[i]);
+				}
+				continue;
+			}
+			if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
+				nl_handle_link(nh);
+		}
+		if (done)
+			return done;
+	}
+}
+
+int pattern_add(const char *p)
+{
+	for (int i = 0; i < env.npatterns; i++)
+		if (!strcmp(env.patterns[i], p))
+			return 0;
+	if (env.npatterns == MAX_PATTERNS)
+		return -E2BIG;
+	env.patterns[env.npatterns] = strdup(p);
+	if (!env.patterns[env.npatterns])
+		return -ENOMEM;
+	env.npatterns++;
+	return 0;
+}
+
+int pattern_del(const char *p)
+{
+	for (int i = 0; i < env.npatterns; i++)
+		if (!strcmp(env.patterns[i], p)) {
+			free(env.patterns[i]);
+			env.patterns[i] = env.patterns[--env.npatterns];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* --show IFNAME: what is attached to the device's TCX hooks and in our clsact slot, as text lines
+ * ("tcx ingress ID NAME", "tc egress ID NAME"). Lets tests and operators check that nothing of ours
+ * stayed behind (bpftool 7.1 does not know TCX yet). */
+int show_iface(const char *name)
+{
+	static const struct { int type; const char *dir; } tcx[] = {
+		{ CT_BPF_TCX_INGRESS, "ingress" }, { CT_BPF_TCX_EGRESS, "egress" },
+	};
+	static const struct { enum bpf_tc_attach_point point; const char *dir; } tc[] = {
+		{ BPF_TC_INGRESS, "ingress" }, { BPF_TC_EGRESS, "egress" },
+	};
+	int ifindex = if_nametoindex(name);
+
+	if (!ifindex) {
+		fprintf(stderr, "calitrace-loader: no interface '%s' in this network namespace (see `ip link`)\n", name);
+		return 1;
+	}
+	for (int i = 0; i < 2; i++) {
+		__u32 ids[64], cnt = 64, flags = 0;
+
+		if (bpf_prog_query(ifindex, tcx[i].type, 0, &flags, ids, &cnt)) {
+			printf("tcx %s unavailable %s\n", tcx[i].dir, strerror(errno));
+			continue;
+		}
+		for (__u32 j = 0; j < cnt; j++) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int fd = bpf_prog_get_fd_by_id(ids[j]);
+
+			if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+				printf("tcx %s %u %s\n", tcx[i].dir, ids[j], info.name);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc[i].point);
+		LIBBPF_OPTS(bpf_tc_opts, q, .handle = CT_TC_HANDLE, .priority = CT_TC_PRIO);
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (bpf_tc_query(&hook, &q))
+			continue;
+		fd = bpf_prog_get_fd_by_id(q.prog_id);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			printf("tc %s %u %s\n", tc[i].dir, q.prog_id, info.name);
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Frames on stdout (docs/protocol.md): a buffer of whole frames written in large batches, records
+ * coalesced into EVENTS frames, and the helpers that build every other frame type.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <poll.h>
+#include <stdarg.h>
+#include "loader.h"
+#include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
+
+/* Writes everything, riding out EINTR, EAGAIN (a non-blocking pipe) and short writes. */
+void out_flush(void)
+{
+	size_t done = 0;
+
+	while (done < st.out_len && !st.out_broken) {
+		ssize_t n = write(STDOUT_FILENO, st.out + done, st.out_len - done);
+
+		if (n > 0) {
+			done += n;
+		} else if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+
+			if (exiting && !st.exit_deadline)
+				st.exit_deadline = now_mono_ns() + 2000000000ull;
+			if (st.exit_deadline && now_mono_ns() > st.exit_deadline) {
+				st.out_broken = true;
+				break;
+			}
+			poll(&p, 1, 100);
+		} else if (n < 0 && errno == EINTR) {
+			/* A signal asked us to exit while the reader is stuck: give it 2 s to drain, then
+			 * stop writing so the detach is not held hostage by a full pipe. */
+			if (exiting && !st.exit_deadline)
+				st.exit_deadline = now_mono_ns() + 2000000000ull;
+			if (st.exit_deadline && now_mono_ns() > st.exit_deadline)
+				st.out_broken = true;
+		} else {
+			/* EPIPE (SIGPIPE is ignored) or worse: nobody reads us any more, so stop cleanly. */
+			st.out_broken = true;
+			exiting = 1;
+		}
+	}
+	st.out_len = 0;
+}
+
+void out_frame(__u16 type, const void *p1, size_t n1, const void *p2, size_t n2,
+		      const void *p3, size_t n3)
+{
+	struct ct_frame_hdr h = {
+		.magic = CT_FRAME_MAGIC,
+		.version = CT_PROTOCOL_VERSION,
+		.type = type,
+		.length = (__u32)(n1 + n2 + n3),
+		.seq = st.seq++,
+	};
+	size_t total = sizeof(h) + n1 + n2 + n3;
+
+	if (st.out_len + total > OUT_CAP)
+		out_flush();
+	memcpy(st.out + st.out_len, &h, sizeof(h));
+	st.out_len += sizeof(h);
+	if (n1)
+		memcpy(st.out + st.out_len, p1, n1);
+	st.out_len += n1;
+	if (n2)
+		memcpy(st.out + st.out_len, p2, n2);
+	st.out_len += n2;
+	if (n3)
+		memcpy(st.out + st.out_len, p3, n3);
+	st.out_len += n3;
+	st.frames_sent++;
+	if (st.out_len >= OUT_FLUSH)
+		out_flush();
+}
+
+void events_flush(void)
+{
+	struct ct_events_hdr eh = { .count = st.nbatch, .record_size = sizeof(struct ct_event) };
+
+	if (!st.nbatch)
+		return;
+	out_frame(CT_FRAME_EVENTS, &eh, sizeof(eh), st.batch, st.nbatch * sizeof(struct ct_event),
+		  NULL, 0);
+	st.events_sent += st.nbatch;
+	st.nbatch = 0;
+}
+
+void event_add(const struct ct_event *e)
+{
+	if (!st.nbatch)
+		st.batch_since = now_mono_ns();
+	st.batch[st.nbatch++] = *e;
+	if (st.nbatch == EV_BATCH)
+		events_flush();
+}
+
+void send_error(int err, bool fatal, const char *fmt, ...)
+{
+	char msg[512];
+	struct ct_error h = { .err = err, .fatal = fatal };
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n >= (int)sizeof(msg))
+		n = sizeof(msg) - 1;
+	fprintf(stderr, "calitrace-loader: %s\n", msg);
+	h.msg_len = n;
+	if (st.out) {
+		events_flush();
+		out_frame(CT_FRAME_ERROR, &h, sizeof(h), msg, n, NULL, 0);
+	}
+}
+
+void send_link(const struct iface *ifc, int state)
+{
+	struct ct_link l = {
+		.ifindex = ifc->ifindex,
+		.state = state,
+		.how = state == CT_LINK_ATTACHED ? ifc->how : CT_HOW_NONE,
+		.role = ifc->role,
+		.name_len = strlen(ifc->name),
+	};
+
+	events_flush(); /* records before the link change stay before it */
+	out_frame(CT_FRAME_LINK, &l, sizeof(l), ifc->name, l.name_len, NULL, 0);
+}
+
+void send_ack(const char *line, int status, const char *msg)
+{
+	struct ct_ack a = { .status = status, .line_len = strlen(line), .msg_len = strlen(msg) };
+
+	events_flush();
+	out_frame(CT_FRAME_ACK, &a, sizeof(a), line, a.line_len, msg, a.msg_len);
+}
+
+void send_stats(void)
+{
+	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = st.ncpus };
+	__u64 totals[CT_CNT_MAX] = {}, *vals, *rb_fail;
+	size_t sz = st.ncpus * sizeof(__u64);
+	int fd = bpf_map__fd(st.skel->maps.ct_counters);
+
+	vals = calloc(st.ncpus, sizeof(__u64));
+	rb_fail = calloc(st.ncpus, sizeof(__u64));
+	if (!vals || !rb_fail) {
+		free(vals);
+		free(rb_fail);
+		return;
+	}
+	for (__u32 k = 0; k < CT_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < st.ncpus; c++) {
+			totals[k] += vals[c];
+			if (k == CT_CNT_RB_FAIL)
+				rb_fail[c] = vals[c];
+		}
+	}
+	events_flush();
+	s.events_sent = st.events_sent;
+	s.frames_sent = st.frames_sent;
+	s.rb_fail_total = totals[CT_CNT_RB_FAIL];
+	s.pkts_seen = totals[CT_CNT_SEEN];
+	s.pkts_matched = totals[CT_CNT_MATCHED];
+	s.drops_seen = totals[CT_CNT_DROPS];
+	s.flow_records = st.flow_records;
+	for (int i = 0; i < st.nifs; i++)
+		s.links_attached += st.ifs[i].attached;
+	out_frame(CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
+	free(vals);
+	free(rb_fail);
+}
+
+static void put_ip4(__u8 *dst, const char *a)
+{
+	inet_pton(AF_INET, a, dst);
+}
+
+int write_golden(void)
+{
+	struct ct_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.ts_ns = 0x000A0B0C0D0E0F10ull;
+	e.fingerprint = 0x8877665544332211ull;
+	e.packets = 7;
+	e.bytes = 0x0000000100000203ull;
+	e.ifindex = 0x00012345;
+	e.len = 1514;
+	e.mark = 0xCA11CA11u;
+	e.anomalies = CT_ANOM_FRAGMENT | CT_ANOM_NON_FIRST_FRAG;
+	e.ip_id = 0xBEEF;
+	e.drop_reason = 77;
+	e.fib_ifindex = 0x0000ABCD;
+	e.vni = 4096;
+	e.kind = CT_KIND_PACKET;
+	e.dir = CT_DIR_INGRESS;
+	e.family = 4;
+	e.proto = 6;
+	e.tcp_flags = 0x12;
+	e.ttl = 63;
+	e.icmp_type = 11;
+	e.icmp_code = 12;
+	e.sport = 0xABCD;
+	e.dport = 443;
+	e.icmp_id = 0x0D0E;
+	e.icmp_seq = 0x0F10;
+	e.fib_result = 7;
+	e.fib_family = 4;
+	e.tun_family = 4;
+	e.vlan = 100;
+	e.tun_sport = 0xC0DE;
+	e.tun_dport = 4789;
+	put_ip4(e.src, "10.233.101.222");
+	put_ip4(e.dst, "10.233.100.130");
+	put_ip4(e.fib_nexthop, "10.233.100.128");
+	put_ip4(e.tun_src, "172.27.71.11");
+	put_ip4(e.tun_dst, "172.27.71.12");
+	event_add(&e);
+	events_flush();
+	out_flush();
+	return st.out_broken ? 1 : 0;
+}
+
+int on_event(void *ctx, void *data, size_t size)
+{
+	if (size >= sizeof(struct ct_event))
+		event_add(data);
+	return 0;
+}
