@@ -249,7 +249,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--subscriber') return subscriber(args[1], Number(args[2]), Number(args[3]));
   const seconds = args[0] === '--seconds' ? Number(args[1]) : 3;
-  console.log(`bench-api: ${seconds} s per phase, subscribers in a separate process, loopback TCP, Node ${process.version}, ${require('node:os').cpus().length} CPUs`);
+  const os = require('node:os') as typeof import('node:os');
+  console.log(`bench-api: ${seconds} s per phase, subscribers in a separate process, loopback TCP, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`);
   const results: Result[] = [];
   for (const streams of [1, 10]) {
     results.push(await baseline(seconds, streams));
