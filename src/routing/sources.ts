@@ -24,6 +24,8 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
         reject(new Error(`${cmd} ${args.join(' ')} failed${hint}: ${stderr.trim() || err.message}`));
       } else resolve(stdout);
     });
+    // ip may exit before reading (e.g. no such namespace): its error, not EPIPE, is what to report.
+    child.stdin?.on('error', () => undefined);
     if (input !== undefined) child.stdin?.end(input);
   });
 }
