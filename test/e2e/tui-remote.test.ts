@@ -37,58 +37,58 @@ test('calitrace ui over TLS + client certificate + token: refused without the to
   const tokenFile = path.join(certs.dir, 'token');
   fs.writeFileSync(tokenFile, 'sesame-4245\n', { mode: 0o600 });
   try {
-  await withLab(async (lab) => {
-    let log = '';
-    const serve = spawn(
-      process.execPath,
-      [BIN, 'serve', '--netns', nodeNetns(lab.prefix, 'node1'), '--listen', '127.0.0.1:0',
-        '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.clientCa, '--token-file', tokenFile],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    serve.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    const pings: ChildProcess[] = [];
-    const uis: PtyScreen[] = [];
-    try {
-      const addr = await addressOf(serve, () => log, 30_000);
-      const tlsArgs = ['--tls-ca', certs.ca, '--tls-client-cert', certs.clientCert, '--tls-client-key', certs.clientKey, '--tls-server-name', 'localhost'];
-      const argv = labExecArgv(lab.prefix, '10.233.101.222', ['ping', '-n', '-q', '-i', '0.2', '-W', '1', '10.233.101.224']);
-      pings.push(spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
-
-      // Wrong token: refused, said so, nothing shown.
-      const bad = new PtyScreen(process.execPath, [BIN, 'ui', '--server', addr, ...tlsArgs, '--token', 'wrong'], { cols: 120, rows: 30 });
-      uis.push(bad);
-      const refused = await bad.waitForText(/DISCONNECTED: UNAUTHENTICATED/, 30_000);
-      assert.match(refused, /No flows yet/);
-      bad.press('q');
-      assert.equal((await bad.exited).exitCode, 0);
-
-      // Right token: live flows from the node.
-      const good = new PtyScreen(process.execPath, [BIN, 'ui', '--server', addr, ...tlsArgs, '--token', 'sesame-4245'], { cols: 120, rows: 30 });
-      uis.push(good);
-      const row = await good.waitFor(
-        'the same-node flow over the TLS connection',
-        (_t, ls) => ls.find((l) => l.includes('10.233.101.222') && l.includes('→ 10.233.101.224') && /MATCHED/.test(l)),
-        60_000,
+    await withLab(async (lab) => {
+      let log = '';
+      const serve = spawn(
+        process.execPath,
+        [BIN, 'serve', '--netns', nodeNetns(lab.prefix, 'node1'), '--listen', '127.0.0.1:0',
+          '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.clientCa, '--token-file', tokenFile],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      assert.match(row, /cali11299111064>caliaa479e31ff6/);
-      assert.doesNotMatch(good.text(), /DISCONNECTED/);
-      good.press('q');
-      assert.equal((await good.exited).exitCode, 0);
-    } finally {
-      for (const u of uis) await u.kill();
-      for (const p of pings) {
-        if (p.exitCode === null && p.signalCode === null) {
-          p.kill('SIGTERM');
-          await new Promise((r) => p.once('exit', r));
+      serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+      serve.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const pings: ChildProcess[] = [];
+      const uis: PtyScreen[] = [];
+      try {
+        const addr = await addressOf(serve, () => log, 30_000);
+        const tlsArgs = ['--tls-ca', certs.ca, '--tls-client-cert', certs.clientCert, '--tls-client-key', certs.clientKey, '--tls-server-name', 'localhost'];
+        const argv = labExecArgv(lab.prefix, '10.233.101.222', ['ping', '-n', '-q', '-i', '0.2', '-W', '1', '10.233.101.224']);
+        pings.push(spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
+
+        // Wrong token: refused, said so, nothing shown.
+        const bad = new PtyScreen(process.execPath, [BIN, 'ui', '--server', addr, ...tlsArgs, '--token', 'wrong'], { cols: 120, rows: 30 });
+        uis.push(bad);
+        const refused = await bad.waitForText(/DISCONNECTED: UNAUTHENTICATED/, 30_000);
+        assert.match(refused, /No flows yet/);
+        bad.press('q');
+        assert.equal((await bad.exited).exitCode, 0);
+
+        // Right token: live flows from the node.
+        const good = new PtyScreen(process.execPath, [BIN, 'ui', '--server', addr, ...tlsArgs, '--token', 'sesame-4245'], { cols: 120, rows: 30 });
+        uis.push(good);
+        const row = await good.waitFor(
+          'the same-node flow over the TLS connection',
+          (_t, ls) => ls.find((l) => l.includes('10.233.101.222') && l.includes('→ 10.233.101.224') && /MATCHED/.test(l)),
+          60_000,
+        );
+        assert.match(row, /cali11299111064>caliaa479e31ff6/);
+        assert.doesNotMatch(good.text(), /DISCONNECTED/);
+        good.press('q');
+        assert.equal((await good.exited).exitCode, 0);
+      } finally {
+        for (const u of uis) await u.kill();
+        for (const p of pings) {
+          if (p.exitCode === null && p.signalCode === null) {
+            p.kill('SIGTERM');
+            await new Promise((r) => p.once('exit', r));
+          }
+        }
+        if (serve.exitCode === null && serve.signalCode === null) {
+          serve.kill('SIGTERM');
+          await new Promise((r) => serve.once('exit', r));
         }
       }
-      if (serve.exitCode === null && serve.signalCode === null) {
-        serve.kill('SIGTERM');
-        await new Promise((r) => serve.once('exit', r));
-      }
-    }
-  });
+    });
   } finally {
     certs.cleanup();
   }
