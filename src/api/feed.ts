@@ -63,8 +63,14 @@ export class ObserveFeed {
     this.hub = new Hub<FeedItem>(options.hub);
   }
 
-  /** A hook event. It is converted later: pass events the capture does not reuse (reuseEvents off). */
-  packet(e: TraceEvent): void {
+  /** A hook event. Copied now (a capture may refill one event object per record), converted later. */
+  packet(ev: TraceEvent): void {
+    const e: TraceEvent = {
+      ...ev,
+      kernel: ev.kernel && { ...ev.kernel },
+      tunnel: ev.tunnel && { ...ev.tunnel },
+      anomalies: ev.anomalies && [...ev.anomalies],
+    };
     this.publish(() => {
       const packet = packetMessage(e, this.pods);
       return { subject: packetSubject(packet, this.node), body: { packet } };
