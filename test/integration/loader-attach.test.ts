@@ -348,6 +348,82 @@ test('calitrace-loader in the lab: attach, follow, coexist, detach', async (t) =
   });
 });
 
+function lastStats(l: Loader): { dropsSeen: bigint; pktsMatched: bigint } | undefined {
+  const f = [...l.frames].reverse().find((x) => x.type === FRAME.STATS);
+  return f ? { pktsMatched: f.payload.readBigUInt64LE(40), dropsSeen: f.payload.readBigUInt64LE(48) } : undefined;
+}
+
+test('drops are reported only in the loader\'s own network namespace', async () => {
+  await withLab(async (lab) => {
+    // The same filter in node1 and node2; the blackholed packet dies in node1 only. kfree_skb runs every
+    // attached program synchronously, so once node1's record has arrived, node2's counter is final.
+    const filter = ['--filter', 'dst 10.233.101.230'];
+    const node1 = startLoader(lab, filter);
+    const node2 = new Loader(['--netns', `${lab.prefix}-node2`, '--stats-ms', '0', ...filter]);
+    try {
+      await waitFor('both attached', () =>
+        node1.linkState().get('ens3')?.state === 1 && node2.linkState().get('ens3')?.state === 1 ? true : undefined);
+      await labExec(lab.prefix, POD_A, ['ping', '-c', '1', '-W', '1', '10.233.101.230']); // fails by design
+      const drop = await waitFor('the drop in node1', () => node1.records().find((r) => r.kind === 3 && r.dst === '10.233.101.230'));
+      assert.equal(drop.src, POD_A);
+      node1.child.stdin.write('stats\n');
+      node2.child.stdin.write('stats\n');
+      const s1 = await waitFor('node1 stats', () => lastStats(node1));
+      const s2 = await waitFor('node2 stats', () => lastStats(node2));
+      assert.ok(s1.dropsSeen >= 1n, 'node1 counted the drop');
+      assert.equal(s2.dropsSeen, 0n, 'node2 saw the same tracepoint fire in another namespace and ignored it');
+      assert.ok(!node2.records().some((r) => r.kind === 3), 'no drop record in node2');
+    } finally {
+      node1.child.stdin.end();
+      node2.child.stdin.end();
+      await Promise.all([node1.exited(), node2.exited()]);
+    }
+  });
+});
+
+test('rename and the attach/detach commands change what is traced', async () => {
+  await withLab(async (lab) => {
+    const ns = `${lab.prefix}-node1`;
+    const loader = startLoader(lab);
+    const tmp = `tmp${Math.random().toString(16).slice(2, 10)}`;
+    const cali = `cali${Math.random().toString(16).slice(2, 13).padEnd(11, '0')}`;
+    const acked = async (cmd: string) => {
+      const before = loader.frames.filter((f) => f.type === FRAME.ACK).length;
+      loader.child.stdin.write(`${cmd}\n`);
+      const ack = await waitFor(`ACK for ${cmd}`, () => loader.frames.filter((f) => f.type === FRAME.ACK)[before]);
+      return ack.payload.readInt32LE(0);
+    };
+    try {
+      await waitFor('initial attach', () => (loader.linkState().get('cali11299111064')?.state === 1 ? true : undefined));
+      // Created under a temporary name (as a CNI plugin may do), then renamed to cali…: attached on rename.
+      await mustSh(['ip', '-n', ns, 'link', 'add', tmp, 'type', 'veth', 'peer', 'name', `p${tmp}`]);
+      await mustSh(['ip', '-n', ns, 'link', 'set', tmp, 'name', cali]);
+      const up = await waitFor(`${cali} attached after the rename`, () => loader.links().find((l) => l.name === cali && l.state === 1));
+      assert.ok(!loader.links().some((l) => l.name === tmp && l.state === 1), 'not attached under the temporary name');
+      // Renamed away from the patterns: detached.
+      await mustSh(['ip', '-n', ns, 'link', 'set', cali, 'name', tmp]);
+      await waitFor(`detached when renamed to ${tmp}`, () => loader.links().find((l) => l.ifindex === up.ifindex && l.state === 0));
+      assert.deepEqual(await attachedPrograms(lab, tmp), []);
+
+      // attach PATTERN: the temporary device matches now; detach PATTERN: it does not any more.
+      assert.equal(await acked(`attach ${tmp}`), 0);
+      assert.equal(loader.linkState().get(tmp)?.state, 1, 'attached by the time the ACK arrives');
+      assert.equal((await attachedPrograms(lab, tmp)).length, 2);
+      assert.equal(await acked(`detach ${tmp}`), 0);
+      assert.equal(loader.linkState().get(tmp)?.state, 0, 'detached by the time the ACK arrives');
+      assert.deepEqual(await attachedPrograms(lab, tmp), []);
+      assert.equal(loader.linkState().get('cali11299111064')?.state, 1, 'the default patterns are untouched');
+      assert.ok((await acked('detach nosuchpattern')) < 0, 'an unknown pattern is refused');
+      assert.deepEqual(loader.errors(), []);
+    } finally {
+      loader.child.stdin.end();
+      await loader.exited();
+      await sh(['ip', '-n', ns, 'link', 'del', tmp]);
+      await sh(['ip', '-n', ns, 'link', 'del', cali]);
+    }
+  });
+});
+
 function expectMatch(lines: string[], re: RegExp): string {
   const hit = lines.find((l) => re.test(l));
   assert.ok(hit, `expected a line matching ${re} in:\n${lines.join('\n')}`);
