@@ -159,10 +159,10 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 	e->packets = 1;
 	e->bytes = skb->len;
 	e->fib_result = CT_FIB_NOT_RUN;
-	e->fingerprint = ct_fingerprint(s);
 
 	if (cfg->mode == CT_MODE_FLOW && !ct_flow_account(e))
 		return TC_ACT_UNSPEC;
+	e->fingerprint = ct_fingerprint(s); /* only for records that are sent */
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
 	ct_submit(e);
