@@ -102,6 +102,18 @@ test('calitrace explain tells the walkthrough from the live lab, and the model f
     const k3 = await kernelGet(node1, NO_POD, POD_A, IIF_A);
     assert.match(k3.error ?? '', /Invalid argument/, 'the kernel refuses with EINVAL');
 
+    // The same questions from the seed's pasted `ip r` give the same routes as the live node.
+    const fixture = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'seed-ip-route.txt');
+    for (const [dst, live] of [
+      [POD_B, { decision: 'unicast', route: '10.233.101.224 dev caliaa479e31ff6 scope link' }],
+      [NO_POD, { decision: bh.decision, route: bh.route }],
+    ] as const) {
+      const pasted = JSON.parse(await explainCli([POD_A, dst, '--iif', IIF_A, '--routes', fixture, '--json'])) as Prediction;
+      assert.equal(pasted.decision, live.decision, `paste and live agree on ${dst}`);
+      assert.equal(pasted.route, live.route);
+      assert.ok(pasted.unknowns && pasted.unknowns.length > 0, 'the paste says what it cannot know');
+    }
+
     // 4. Live model: a pod appears at .230 (a /32 on a new cali), then goes away (the kernel flushes the /32
     // with the link and sends no route-delete message).
     const model = createRouteModel({ netns: node1 });

@@ -86,3 +86,22 @@ test('calitrace explain --batch: one JSON answer per query line, errors per line
   assert.equal(lines[3].gateway, '172.27.71.254');
   assert.equal(code, 1, 'exit status 1 when a line could not be answered');
 });
+
+test('an `ip -j route` paste is read like the text', async () => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: '172.27.71.254', dev: 'ens3', protocol: 'static', flags: [] },
+    { type: 'blackhole', dst: '10.233.101.192/26', protocol: '80', flags: [] },
+    { dst: '10.233.101.224', dev: 'caliaa479e31ff6', scope: 'link', flags: [] },
+  ]);
+  const r = parsePastedRoutes(json);
+  assert.deepEqual(
+    r.state.routes.map((x) => x.text),
+    ['default via 172.27.71.254 dev ens3 proto static', 'blackhole 10.233.101.192/26 proto 80', '10.233.101.224 dev caliaa479e31ff6 scope link'],
+  );
+  const child = spawn(process.execPath, [BIN, 'explain', '10.233.101.222', '10.233.101.230', '--routes', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stdin.end(json);
+  await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(JSON.parse(out).decision, 'blackhole');
+});
