@@ -4,7 +4,7 @@
 // header; GetRoutes is fetched at start and again after each route change; Explain runs on demand.
 import * as grpc from '@grpc/grpc-js';
 import { calitrace } from '../api/generated/calitrace';
-import { CalitraceClient, ClientOptions } from '../api/client';
+import { CalitraceClient, ClientOptions, ObserveStream } from '../api/client';
 import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
@@ -21,7 +21,7 @@ export interface GrpcSourceOptions extends ClientOptions {
 export class GrpcSource implements UiSource {
   private readonly client: CalitraceClient;
   private sink: UiSink | null = null;
-  private stream: grpc.ClientReadableStream<calitrace.v1.ObserveResponse> | null = null;
+  private stream: ObserveStream | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private routesTimer: NodeJS.Timeout | null = null;
@@ -76,37 +76,46 @@ export class GrpcSource implements UiSource {
       ...(this.lastSeenMs ? { sinceMs: this.lastSeenMs + 1 } : { last: this.opts.last ?? 500 }),
       allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE] }],
     };
-    const stream = this.client.observe(req).call;
+    const stream = this.client.observe(req);
     this.stream = stream;
     let connected = false;
-    stream.on('metadata', () => {
+    const connectedNow = () => {
+      if (connected) return;
       connected = true;
+      this.failed = false;
       sink.connection('connected');
-    });
-    stream.on('data', (m: calitrace.v1.ObserveResponse) => {
-      if (!connected) {
-        connected = true;
-        sink.connection('connected');
+    };
+    stream.call.on('metadata', connectedNow);
+    // The client's iterator owns flow control (it pauses the call while items wait): read through it.
+    void (async () => {
+      let why = 'the server ended the stream';
+      try {
+        for await (const m of stream) {
+          connectedNow();
+          this.handle(m, sink);
+        }
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        why = `${grpc.status[e.code] ?? e.code ?? 'error'}: ${e.details || e.message}`;
       }
-      if (m.timeMs) this.lastSeenMs = Math.max(this.lastSeenMs, Number(m.timeMs));
-      if (m.verdict) sink.verdict(verdictFromApi(m.verdict, m.node));
-      else if (m.routeChange) this.scheduleRoutes();
-      else if (m.lost) {
-        const n = Number(m.lost.count ?? 0);
-        if (m.lost.source === v1.LostEvents.Source.SUBSCRIBER) sink.lost('this-client', n);
-        // Other sources are in Status's counters; poll now so the header shows them at once.
-        else this.pollStatus();
-      }
-    });
-    const retry = (message: string) => {
       if (this.closed || this.stream !== stream) return;
       this.stream = null;
       this.failed = true;
-      sink.connection('error', `${message} (retrying)`);
+      sink.connection('error', `${why} (retrying)`);
       this.retryTimer = setTimeout(() => this.observe(), 1000);
-    };
-    stream.on('error', (err: grpc.ServiceError) => retry(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
-    stream.on('end', () => retry('the server ended the stream'));
+    })();
+  }
+
+  private handle(m: calitrace.v1.ObserveResponse, sink: UiSink): void {
+    if (m.timeMs) this.lastSeenMs = Math.max(this.lastSeenMs, Number(m.timeMs));
+    if (m.verdict) sink.verdict(verdictFromApi(m.verdict, m.node));
+    else if (m.routeChange) this.scheduleRoutes();
+    else if (m.lost) {
+      const n = Number(m.lost.count ?? 0);
+      if (m.lost.source === v1.LostEvents.Source.SUBSCRIBER) sink.lost('this-client', n);
+      // Other sources are in Status's counters; poll now so the header shows them at once.
+      else this.pollStatus();
+    }
   }
 
   private pollStatus(): void {

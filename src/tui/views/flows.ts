@@ -11,7 +11,7 @@ export const FLOW_COLUMNS: Column<FlowRow>[] = [
   { title: 'DESTINATION', width: 17, priority: 0, cell: (r) => `→ ${r.dst}` },
   // Pod names are long: shown only when the terminal is wide enough for them and the paths.
   { title: 'PODS', width: 40, flex: true, weight: 2, priority: 5, cell: (r) => `${pod(r.srcPod)} → ${pod(r.dstPod)}` },
-  { title: 'PROTO/PORTS', width: 11, priority: 2, cell: (r) => protoPorts(r) },
+  { title: 'PROTO/PORTS', width: 15, priority: 2, cell: (r) => protoPorts(r) },
   { title: 'PREDICTED', width: 15, want: 33, flex: true, weight: 3, priority: 3, cell: (r) => path(r.predicted), fitCell: (r, w) => fitPath(r.predicted, w) },
   { title: 'OBSERVED', width: 15, want: 33, flex: true, weight: 3, priority: 1, cell: (r) => path(r.observed), fitCell: (r, w) => fitPath(r.observed, w) },
   { title: 'VERDICT', width: 13, priority: 0, cell: (r) => r.verdict },

@@ -9,7 +9,7 @@ const PACKET_COLUMNS: Column<UiVerdict>[] = [
   { title: 'TIME', width: 12, priority: 1, cell: (v) => clockMs(v.timeMs) },
   { title: 'SOURCE', width: 15, priority: 0, cell: (v) => v.src },
   { title: 'DESTINATION', width: 17, priority: 0, cell: (v) => `→ ${v.dst}` },
-  { title: 'PROTO/PORTS', width: 11, priority: 2, cell: (v) => protoPorts(v) },
+  { title: 'PROTO/PORTS', width: 15, priority: 2, cell: (v) => protoPorts(v) },
   { title: 'OBSERVED', width: 15, flex: true, priority: 1, cell: (v) => path(observedPath(v)), fitCell: (v, w) => fitPath(observedPath(v), w) },
   { title: 'VERDICT', width: 13, priority: 0, cell: (v) => v.verdict },
   { title: 'HOP LAT', width: 7, priority: 3, align: 'right', cell: (v) => micros(v.latencyUs) },
