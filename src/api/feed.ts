@@ -42,6 +42,20 @@ export class FeedItem {
   }
 }
 
+/** Field by field: a fixed-shape literal is several times cheaper than a spread of an optional-field object. */
+function copyEvent(e: TraceEvent): TraceEvent {
+  return {
+    kind: e.kind, timeNs: e.timeNs, wallMs: e.wallMs, ifindex: e.ifindex, iface: e.iface, dir: e.dir, len: e.len,
+    family: e.family, proto: e.proto, src: e.src, dst: e.dst, sport: e.sport, dport: e.dport, tcpFlags: e.tcpFlags,
+    icmpType: e.icmpType, icmpCode: e.icmpCode, icmpId: e.icmpId, icmpSeq: e.icmpSeq, ipId: e.ipId, ttl: e.ttl,
+    mark: e.mark, fingerprint: e.fingerprint,
+    kernel: e.kernel && { result: e.kernel.result, resultName: e.kernel.resultName, ifindex: e.kernel.ifindex, iface: e.kernel.iface, nexthop: e.kernel.nexthop },
+    tunnel: e.tunnel && { outerSrc: e.tunnel.outerSrc, outerDst: e.tunnel.outerDst, vni: e.tunnel.vni, udpSport: e.tunnel.udpSport, udpDport: e.tunnel.udpDport },
+    dropReason: e.dropReason, dropReasonName: e.dropReasonName, packets: e.packets, bytes: e.bytes,
+    anomalies: e.anomalies && e.anomalies.slice(),
+  };
+}
+
 export type LostSource = 'KERNEL' | 'PIPE' | 'COLLECTOR';
 
 export interface FeedOptions {
@@ -65,12 +79,7 @@ export class ObserveFeed {
 
   /** A hook event. Copied now (a capture may refill one event object per record), converted later. */
   packet(ev: TraceEvent): void {
-    const e: TraceEvent = {
-      ...ev,
-      kernel: ev.kernel && { ...ev.kernel },
-      tunnel: ev.tunnel && { ...ev.tunnel },
-      anomalies: ev.anomalies && [...ev.anomalies],
-    };
+    const e = copyEvent(ev);
     this.publish(() => {
       const packet = packetMessage(e, this.pods);
       return { subject: packetSubject(packet, this.node), body: { packet } };
