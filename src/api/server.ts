@@ -195,7 +195,7 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
         for (let next = parts.length < batch ? sub.pull() : undefined; next; next = parts.length < batch ? sub.pull() : undefined) parts.push(encode(next));
         bytes = encodeBatch(parts);
       }
-      // write() false: grpc-js has a buffer's worth queued for this client; wait for it instead of
+      // write() false: grpc-js has its 16 messages queued for this client; wait for them instead of
       // piling up there, so this subscriber's backlog stays in its own bounded hub queue.
       if (!call.write(bytes)) await new Promise<void>((resolve) => (wakeDrain = resolve));
       wakeDrain = undefined;
