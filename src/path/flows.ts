@@ -33,18 +33,22 @@ interface DirState {
   packets: number;
   bytes: number;
   verdicts: VerdictCounts;
-  observed: string[];
   predicted: string[];
   route?: string;
   /** What the last prediction said, to notice a change, and the model generation it came from. */
-  predictionSig?: string;
+  hasPrediction: boolean;
+  decision?: string;
   generation?: number;
+  /** The hops of the last packet; `ends` is derived from them when needed. */
+  lastHops?: Hop[];
+  endsOf?: Hop[];
   lastVerdict?: Verdict;
   lastReason?: string;
   /** Node-side ends of the last complete path, for the asymmetry check. */
   ends?: Ends;
   latency?: LatencyHistogram;
-  hopLatency?: Map<string, LatencyHistogram>;
+  /** Per egress hop; a handful of entries, so a list is smaller and faster than a Map. */
+  hopLatency?: { iface: string; hist: LatencyHistogram }[];
 }
 
 interface FlowState {
@@ -55,7 +59,7 @@ interface FlowState {
   reverse?: DirState;
   firstSeenMs: number;
   lastSeenMs: number;
-  warnings: Set<Warning>;
+  warnings: Warning[];
   /** Seen since the eviction hand last passed it (second chance). */
   touched: boolean;
   removed: boolean;
@@ -115,7 +119,7 @@ export class FlowTable {
         forward: newDir(v),
         firstSeenMs: v.timeMs,
         lastSeenMs: v.timeMs,
-        warnings: new Set(),
+        warnings: [],
         touched: false,
         removed: false,
       };
@@ -137,7 +141,7 @@ export class FlowTable {
     dir.verdicts[v.verdict]++;
     dir.lastVerdict = v.verdict;
     dir.lastReason = v.reason;
-    dir.observed = v.observed.map((h) => h.iface);
+    dir.lastHops = v.observed;
 
     // Verdicts are published when a packet's path is judged, which is not always ingress order (a packet
     // that waits for its window is judged after later ones that completed): only a prediction from the
@@ -145,19 +149,28 @@ export class FlowTable {
     const fresh = v.generation === undefined || dir.generation === undefined || v.generation >= dir.generation;
     if ((v.predicted.length > 0 || v.decision) && fresh) {
       if (v.generation !== undefined) dir.generation = v.generation;
-      const sig = `${v.decision}|${v.route ?? ''}|${v.predicted.slice(1).join(',')}`;
-      if (dir.predictionSig !== undefined && dir.predictionSig !== sig) {
-        addWarning(v, 'ROUTE_CHANGED', `the route changed during this flow: was ${describeSig(dir.predictionSig)}, now ${describeSig(sig)}`);
+      // Most packets repeat the last prediction: compare fields before building any text.
+      const same = dir.hasPrediction && dir.decision === v.decision && dir.route === v.route && sameTail(dir.predicted, v.predicted);
+      if (!same) {
+        if (dir.hasPrediction) {
+          addWarning(
+            v,
+            'ROUTE_CHANGED',
+            `the route changed during this flow: was ${describePrediction(dir.decision, dir.route, dir.predicted)}, ` +
+              `now ${describePrediction(v.decision, v.route, v.predicted)}`,
+          );
+        }
+        dir.hasPrediction = true;
+        dir.decision = v.decision;
+        dir.route = v.route;
       }
-      dir.predictionSig = sig;
       dir.predicted = v.predicted;
-      dir.route = v.route;
     }
 
-    const ends = nodeEnds(v.observed);
+    // The asymmetry check needs both directions; a one-way flow never pays for it.
+    const back = other?.lastHops ? endsOf(other) : undefined;
+    const ends = back ? endsOf(dir) : undefined;
     if (ends) {
-      dir.ends = ends;
-      const back = other?.ends;
       if (back && !returnsSameWay(ends, back)) {
         addWarning(
           v,
@@ -173,13 +186,13 @@ export class FlowTable {
     if (ingressHop) {
       for (const h of v.observed) {
         if (h.dir !== 'egress') continue;
-        dir.hopLatency ??= new Map();
-        let hist = dir.hopLatency.get(h.iface);
-        if (!hist) dir.hopLatency.set(h.iface, (hist = new LatencyHistogram()));
+        const list = (dir.hopLatency ??= []);
+        let hist = list.find((e) => e.iface === h.iface)?.hist;
+        if (!hist) list.push({ iface: h.iface, hist: (hist = new LatencyHistogram()) });
         hist.add(h.timeNs - ingressHop.timeNs);
       }
     }
-    for (const w of v.warnings) flow.warnings.add(w);
+    for (const w of v.warnings) if (!flow.warnings.includes(w)) flow.warnings.push(w);
     return key;
   }
 
@@ -241,9 +254,24 @@ function newDir(v: PacketVerdict): DirState {
     packets: 0,
     bytes: 0,
     verdicts: emptyVerdictCounts(),
-    observed: [],
     predicted: [],
+    hasPrediction: false,
   };
+}
+
+/** Same predicted egress devices (the first entry is the ingress, which differs by direction anyway). */
+function sameTail(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function endsOf(d: DirState): Ends | undefined {
+  if (d.endsOf !== d.lastHops) {
+    d.ends = d.lastHops ? nodeEnds(d.lastHops) : undefined;
+    d.endsOf = d.lastHops;
+  }
+  return d.ends;
 }
 
 function addWarning(v: PacketVerdict, w: Warning, sentence: string): void {
@@ -251,9 +279,9 @@ function addWarning(v: PacketVerdict, w: Warning, sentence: string): void {
   v.reason = `${v.reason}; ${sentence}`;
 }
 
-function describeSig(sig: string): string {
-  const [decision, route, devs] = sig.split('|');
-  const via = devs ? ` via ${devs.split(',').join(' → ')}` : '';
+function describePrediction(decision: string | undefined, route: string | undefined, predicted: string[]): string {
+  const devs = predicted.slice(1);
+  const via = devs.length ? ` via ${devs.join(' → ')}` : '';
   return route ? `\`${route}\` (${decision}${via})` : `${decision}${via}`;
 }
 
@@ -294,14 +322,14 @@ function summarizeDir(d: DirState): FlowDirection {
     packets: d.packets,
     bytes: d.bytes,
     verdicts: { ...d.verdicts },
-    observed: d.observed,
+    observed: d.lastHops ? d.lastHops.map((h) => h.iface) : [],
     predicted: d.predicted,
     hopLatency: {},
   };
   if (d.route) out.route = d.route;
   const lat = summarizeHist(d.latency);
   if (lat) out.latency = lat;
-  if (d.hopLatency) for (const [iface, h] of d.hopLatency) out.hopLatency[iface] = h.summary();
+  if (d.hopLatency) for (const { iface, hist } of d.hopLatency) out.hopLatency[iface] = hist.summary();
   if (d.lastVerdict) out.lastVerdict = d.lastVerdict;
   if (d.lastReason) out.lastReason = d.lastReason;
   return out;

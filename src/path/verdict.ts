@@ -30,7 +30,7 @@ const REFUSING = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'no_r
 const L2_HEADER = 14;
 
 export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdict {
-  const events = [...p.events].sort((a, b) => a.timeNs - b.timeNs);
+  const events = inTimeOrder(p.events);
   const first = p.ingress ?? events[0];
   const pred = p.predicted?.prediction;
   const hops = events.map(toHop);
@@ -175,6 +175,14 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     'DIVERGED',
     `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
   );
+}
+
+/** The events by time; usually they already are (one ring buffer), so only sort when they are not. */
+function inTimeOrder(events: TraceEvent[]): TraceEvent[] {
+  for (let i = 1; i < events.length; i++) {
+    if (events[i].timeNs < events[i - 1].timeNs) return [...events].sort((a, b) => a.timeNs - b.timeNs);
+  }
+  return events;
 }
 
 function toHop(ev: TraceEvent): Hop {
