@@ -171,7 +171,11 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
   // What is absent.
   if (p.decision === 'unicast') {
     const absent: string[] = [];
-    const phys = p.egressPath.some((d) => /^(ens|eth|eno|enp|bond|en)/.test(d) || (fib.links.get(d)?.kind === undefined && !d.startsWith('cali') && !isVxlanDev(d, fib.links)));
+    // The uplink: what the host's default route uses, or what looks like a NIC (no link kind, NIC-style name).
+    const uplinks = new Set(state.routes.filter((r) => r.family === fam && r.prefixLen === 0 && r.table === 254).flatMap((r) => r.nexthops.map((n) => n.dev)));
+    const phys = p.egressPath.some(
+      (d) => uplinks.has(d) || /^(ens|eth|eno|enp|bond)/.test(d) || (state.complete.links && fib.links.get(d)?.kind === undefined && !d.startsWith('cali') && !isVxlanDev(d, fib.links)),
+    );
     absent.push('No NAT: routing never rewrites addresses (netfilter NAT is outside this model; the live trace shows what really happened).');
     if (!p.outer) absent.push('No VXLAN: the egress device is not a VXLAN device.');
     if (!phys) absent.push('No physical NIC: the packet never leaves this node through the uplink.');
