@@ -89,9 +89,22 @@ export const demoCommand: Command = {
     const children: ChildProcess[] = [];
     let serverProc: ChildProcess | null = null;
     let serverLog = '';
+    // Ctrl-C or SIGTERM while setting up (before the UI owns the keyboard) or while cleaning up: finish
+    // the step in progress, then clean up what was made, instead of dying with namespaces left behind.
+    let interrupted = false;
+    const onSignal = () => {
+      if (!interrupted) log('interrupted: cleaning up…');
+      interrupted = true;
+    };
+    const checkInterrupted = () => {
+      if (interrupted) throw new UsageError('interrupted; the lab and the tracer it started were cleaned up');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       log(existed ? `reusing the lab '${prefix}' (it stays up afterwards)` : `building the lab '${prefix}' in network namespaces…`);
       await labUp({ prefix });
+      checkInterrupted();
       const netns = nodeNetns(prefix, 'node1');
       if (existsSync(sock)) rmSync(sock);
       log(`starting the tracer + API for node1 (${netns}) on ${server}…`);
@@ -105,14 +118,24 @@ export const demoCommand: Command = {
       serverProc.stderr!.on('data', keep);
       const srv = serverProc;
       await waitForApi(server, 30_000, () =>
-        srv.exitCode !== null ? `the tracer exited (code ${srv.exitCode}):\n${serverLog}` : undefined,
-      );
+        interrupted ? 'interrupted' : srv.exitCode !== null ? `the tracer exited (code ${srv.exitCode}):\n${serverLog}` : undefined,
+      ).catch((err: Error) => {
+        checkInterrupted();
+        throw err;
+      });
       log('starting traffic: same node, across nodes, into the blackhole…');
       for (const f of DEMO_FLOWS) {
         const argv2 = labExecArgv(prefix, f.from, ['ping', '-n', '-q', '-i', String(interval), '-W', '1', f.to]);
         children.push(spawn(argv2[0], argv2.slice(1), { stdio: 'ignore' }));
       }
-      await runUi({ server, noColor: values['no-color'] === true || !!process.env.NO_COLOR });
+      checkInterrupted();
+      // The UI restores the terminal on SIGTERM itself; while it runs, Ctrl-C is a key, not a signal.
+      process.off('SIGTERM', onSignal);
+      try {
+        await runUi({ server, noColor: values['no-color'] === true || !!process.env.NO_COLOR });
+      } finally {
+        process.on('SIGTERM', onSignal);
+      }
     } finally {
       await Promise.all(children.map((c) => stopChild(c, 2000)));
       if (serverProc) await stopChild(serverProc, 5000);
@@ -123,6 +146,8 @@ export const demoCommand: Command = {
       } else {
         log(`the lab '${prefix}' is still up; remove it with: calitrace lab down --prefix ${prefix}`);
       }
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
     log('done');
     return 0;

@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { KEY, PtyScreen } from '../helpers/tui-pty';
 import { labDown, labStatus, randomPrefix } from '../../src/lab';
 
@@ -145,6 +147,26 @@ test('calitrace demo: live flows, filter, pause, detail pane, and q restores the
     assert.ok(s.raw.indexOf('\x1b[?25h', lastHide) > lastHide, 'cursor shown again');
     assert.match(s.text(), /removing the lab/);
     assert.equal((await labStatus({ prefix })).exists, false, 'the demo removed the lab it created');
+  } finally {
+    await s.kill();
+    await labDown({ prefix });
+  }
+});
+
+test('calitrace demo interrupted while starting: it cleans up the lab and the tracer', { timeout: 120_000 }, async () => {
+  const prefix = randomPrefix();
+  const s = new PtyScreen(process.execPath, [BIN, 'demo', '--prefix', prefix], { cols: 120, rows: 30 });
+  try {
+    await s.waitForText(/starting the tracer \+ API for node1/, 90_000);
+    s.proc.kill('SIGINT');
+    const exit = await s.exited;
+    assert.equal(exit.exitCode, 2, s.text());
+    assert.match(s.text(), /interrupted: cleaning up/);
+    assert.match(s.text(), /removing the lab/);
+    assert.equal((await labStatus({ prefix })).exists, false, 'the lab is gone');
+    assert.ok(!existsSync(`/run/calitrace-demo-${prefix}.sock`), 'the API socket is gone');
+    const left = spawnSync('pgrep', ['-f', `serve --netns ${prefix}-node1`], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(left, '', 'no tracer process of this demo is left');
   } finally {
     await s.kill();
     await labDown({ prefix });
