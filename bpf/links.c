@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Which interfaces get the tracer, and how: patterns + the uplink (vxlan.calico's underlay),
+ * Which interfaces get the tracer, and how: patterns + the uplink (the underlay of vxlan.calico /
+ * vxlan-v6.calico),
  * netlink (initial dump, then link add/remove/rename), TCX at the head of the chain or the clsact
  * fallback in a dedicated slot. We only ever remove what is ours.
  */
@@ -21,6 +22,8 @@
 #include <sys/socket.h>
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
+
+static bool is_uplink(int ifindex);
 
 static bool name_matches(const char *name)
 {
@@ -149,7 +152,7 @@ static void evaluate_iface(struct iface *ifc)
 
 	if (name_matches(ifc->name))
 		role |= CT_ROLE_PATTERN;
-	if (st.uplink && ifc->ifindex == st.uplink)
+	if (is_uplink(ifc->ifindex))
 		role |= CT_ROLE_UPLINK;
 	if (!role) {
 		detach_iface(ifc, false);
@@ -222,20 +225,24 @@ void evaluate_all(void)
 	}
 }
 
-/* vxlan.calico without IFLA_VXLAN_LINK: the uplink is the device holding the VXLAN local address. */
-static int ifindex_of_addr(const struct in_addr *a)
+/* A Calico VXLAN device without IFLA_VXLAN_LINK: the uplink is the device holding its local
+ * address. */
+static int ifindex_of_addr(int family, const void *addr)
 {
 	struct ifaddrs *ifa, *p;
 	int idx = 0;
 
 	if (getifaddrs(&ifa))
 		return 0;
-	for (p = ifa; p; p = p->ifa_next) {
-		if (p->ifa_addr && p->ifa_addr->sa_family == AF_INET &&
-		    ((struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr == a->s_addr) {
+	for (p = ifa; p && !idx; p = p->ifa_next) {
+		if (!p->ifa_addr || p->ifa_addr->sa_family != family)
+			continue;
+		if (family == AF_INET &&
+		    !memcmp(&((struct sockaddr_in *)p->ifa_addr)->sin_addr, addr, sizeof(struct in_addr)))
 			idx = if_nametoindex(p->ifa_name);
-			break;
-		}
+		if (family == AF_INET6 &&
+		    !memcmp(&((struct sockaddr_in6 *)p->ifa_addr)->sin6_addr, addr, sizeof(struct in6_addr)))
+			idx = if_nametoindex(p->ifa_name);
 	}
 	freeifaddrs(ifa);
 	return idx;
@@ -246,19 +253,29 @@ static bool is_calico_vxlan(const char *name)
 	return !strcmp(name, "vxlan.calico") || !strcmp(name, "vxlan-v6.calico");
 }
 
-static void set_uplink(int ifindex)
+/* An uplink is the underlay device of a Calico VXLAN device we know (only with the default patterns:
+ * the uplink belongs to Calico's set of devices). */
+static bool is_uplink(int ifindex)
 {
-	struct iface *old, *new;
+	if (env.no_defaults || !ifindex)
+		return false;
+	for (int i = 0; i < st.nifs; i++)
+		if (st.ifs[i].vxlan_link == ifindex && is_calico_vxlan(st.ifs[i].name))
+			return true;
+	return false;
+}
 
-	if (ifindex == st.uplink)
+/* The underlay of a VXLAN device changed (appeared, moved, vanished): re-decide for both ends. */
+static void underlay_changed(int old_ifindex, int new_ifindex)
+{
+	struct iface *ifc;
+
+	if (old_ifindex == new_ifindex)
 		return;
-	old = iface_find(st.uplink);
-	st.uplink = ifindex;
-	if (old)
-		evaluate_iface(old);
-	new = iface_find(ifindex);
-	if (new)
-		evaluate_iface(new);
+	if (old_ifindex && (ifc = iface_find(old_ifindex)))
+		evaluate_iface(ifc);
+	if (new_ifindex && (ifc = iface_find(new_ifindex)))
+		evaluate_iface(ifc);
 }
 
 int nl_open(void)
@@ -295,7 +312,8 @@ int nl_dump_links(void)
 	return 0;
 }
 
-static void nl_parse_linkinfo(struct rtattr *li, int *vxlan_link, struct in_addr *local, bool *has_local)
+/* IFLA_VXLAN_LINK (the underlay ifindex) and the local address (family 0 when there is none). */
+static void nl_parse_linkinfo(struct rtattr *li, int *vxlan_link, int *family, unsigned char local[16])
 {
 	int len = RTA_PAYLOAD(li);
 
@@ -305,11 +323,14 @@ static void nl_parse_linkinfo(struct rtattr *li, int *vxlan_link, struct in_addr
 		int dlen = RTA_PAYLOAD(a);
 
 		for (struct rtattr *d = RTA_DATA(a); RTA_OK(d, dlen); d = RTA_NEXT(d, dlen)) {
-			if (d->rta_type == IFLA_VXLAN_LINK && RTA_PAYLOAD(d) >= 4)
+			if (d->rta_type == IFLA_VXLAN_LINK && RTA_PAYLOAD(d) >= 4) {
 				*vxlan_link = *(__u32 *)RTA_DATA(d);
-			else if (d->rta_type == IFLA_VXLAN_LOCAL && RTA_PAYLOAD(d) >= 4) {
+			} else if (d->rta_type == IFLA_VXLAN_LOCAL && RTA_PAYLOAD(d) >= 4) {
 				memcpy(local, RTA_DATA(d), 4);
-				*has_local = true;
+				*family = AF_INET;
+			} else if (d->rta_type == IFLA_VXLAN_LOCAL6 && RTA_PAYLOAD(d) >= 16) {
+				memcpy(local, RTA_DATA(d), 16);
+				*family = AF_INET6;
 			}
 		}
 	}
@@ -336,13 +357,10 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		ifc->seen = true;
 	if (nh->nlmsg_type == RTM_DELLINK) {
 		if (ifc) {
-			bool was_vxlan = ifc->vxlan_link && !strcmp(ifc->name, "vxlan.calico");
+			int underlay = ifc->vxlan_link;
 
-			if (ifc->ifindex == st.uplink)
-				st.uplink = 0;
 			iface_remove(ifc);
-			if (was_vxlan)
-				set_uplink(0); /* no vxlan.calico, no uplink: detach it unless a pattern matches */
+			underlay_changed(underlay, 0); /* no VXLAN device, no uplink (unless a pattern) */
 		}
 		return;
 	}
@@ -360,18 +378,15 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		if (ifc->attached)
 			send_link(ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
 	}
-	/* The uplink is only looked for while the default patterns (Calico's devices) are in use. */
-	if (!env.no_defaults && is_calico_vxlan(ifc->name) && linkinfo) {
-		int vlink = 0;
-		struct in_addr local = { 0 };
-		bool has_local = false;
+	if (is_calico_vxlan(ifc->name) && linkinfo) {
+		int old = ifc->vxlan_link, vlink = 0, family = 0;
+		unsigned char local[16];
 
-		nl_parse_linkinfo(linkinfo, &vlink, &local, &has_local);
-		if (!vlink && has_local)
-			vlink = ifindex_of_addr(&local);
+		nl_parse_linkinfo(linkinfo, &vlink, &family, local);
+		if (!vlink && family)
+			vlink = ifindex_of_addr(family, local);
 		ifc->vxlan_link = vlink;
-		if (vlink && !strcmp(ifc->name, "vxlan.calico"))
-			set_uplink(vlink);
+		underlay_changed(old, vlink);
 	}
 	evaluate_iface(ifc);
 }

@@ -48,11 +48,11 @@ static void on_signal(int sig)
 static const char doc[] =
 	"calitrace-loader: trace packets on Calico interfaces with tc/eBPF.\n"
 	"\n"
-	"Attaches to cali*, vxlan.calico and its underlay device (plus --iface\n"
-	"patterns), follows interfaces as they come and go, and writes the binary\n"
-	"frames of docs/protocol.md to stdout. Commands on stdin: filter, mode,\n"
-	"stats, attach, detach, links, quit. stdin EOF, SIGINT or SIGTERM detach\n"
-	"everything and exit 0. Normally spawned by `calitrace trace`.\n"
+	"Attaches to cali*, vxlan.calico, vxlan-v6.calico and their underlay device\n"
+	"(plus --iface patterns), follows interfaces as they come and go, and\n"
+	"writes the binary frames of docs/protocol.md to stdout. Commands on stdin:\n"
+	"filter, mode, stats, attach, detach, links, quit. stdin EOF, SIGINT or SIGTERM\n"
+	"detach everything and exit 0. Normally spawned by `calitrace trace`.\n"
 	"\v"
 	"EXAMPLES:\n"
 	"  # raw frames from the default interfaces\n"
@@ -223,6 +223,7 @@ int main(int argc, char **argv)
 	if (!env.no_defaults) {
 		pattern_add("cali*");
 		pattern_add("vxlan.calico");
+		pattern_add("vxlan-v6.calico");
 	}
 	if (stat("/proc/self/ns/net", &ns_st)) {
 		fprintf(stderr, "calitrace-loader: stat /proc/self/ns/net: %s\n", strerror(errno));

@@ -68,7 +68,7 @@ extern struct env env;
 struct iface {
 	int ifindex;
 	char name[IF_NAMESIZE];
-	int vxlan_link; /* vxlan.calico: underlay ifindex (0 unknown) */
+	int vxlan_link; /* a Calico VXLAN device: its underlay ifindex, the uplink (0 unknown) */
 	bool attached;
 	bool failed; /* attach failed; not retried on every link event */
 	bool seen;   /* listed by the resynchronising dump */
@@ -85,7 +85,6 @@ struct state {
 	__u32 resync_seq; /* sequence of a dump that replaces missed events (0: none running) */
 	struct iface *ifs;
 	int nifs, cap_ifs;
-	int uplink; /* ifindex of vxlan.calico's underlay device */
 	int ncpus;
 	int mode;
 	int rep_fd; /* user-space-only map: flow counters already reported */
