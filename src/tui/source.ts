@@ -4,7 +4,7 @@
 // header; GetRoutes is fetched at start and again after each route change; Explain runs on demand.
 import * as grpc from '@grpc/grpc-js';
 import { calitrace } from '../api/generated/calitrace';
-import { CalitraceClient, ClientOptions, ObserveStream } from '../api/client';
+import { BATCH, CalitraceClient, ClientOptions, ObserveStream } from '../api/client';
 import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
@@ -75,6 +75,8 @@ export class GrpcSource implements UiSource {
       // Resuming after a broken stream: only what came after the last item we saw.
       ...(this.lastSeenMs ? { sinceMs: this.lastSeenMs + 1 } : { last: this.opts.last ?? 500 }),
       allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE] }],
+      // Under load many items per message (the iterator unpacks them); when quiet, one at a time as before.
+      batch: BATCH,
     };
     const stream = this.client.observe(req);
     this.stream = stream;
