@@ -107,10 +107,13 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     if (REFUSING.has(pred.decision)) {
       return set('EXPECTED_DROP', `dropped as predicted: ${refusalText(pred, first.dst)}; the kernel dropped it ${where} (${why})`);
     }
-    return set(
-      'DROPPED',
-      `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${dropHint(why, where)}`,
-    );
+    let hint = dropHint(why, where);
+    const dev = pred.egressPath[0];
+    const mtu = dev ? ctx.mtuOf?.(dev) : undefined;
+    if (mtu && (why === 'PKT_TOO_BIG' || why.startsWith('FRAG'))) {
+      hint = `the ${first.len - L2_HEADER}-byte packet does not fit ${dev}'s MTU of ${mtu} and may not be fragmented (DF): lower the pod's MTU to ${mtu} or below, as Calico does for VXLAN`;
+    }
+    return set('DROPPED', `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${hint}`);
   }
 
   const tail = p.drop ? `; afterwards dropped beyond this node (${dropReasonName(p.drop)})` : '';

@@ -19,8 +19,13 @@ export interface PathHarness {
   dump(filter?: (v: PacketVerdict) => boolean): string;
 }
 
-export async function withNodeCollector<T>(lab: LabInfo, fn: (h: PathHarness) => Promise<T>, node = 'node1'): Promise<T> {
-  const rc = await startCollector({ netns: nodeNetns(lab.prefix, node), flowUpdateMs: 50 });
+export async function withNodeCollector<T>(
+  lab: LabInfo,
+  fn: (h: PathHarness) => Promise<T>,
+  node = 'node1',
+  opts: { patterns?: string[] } = {},
+): Promise<T> {
+  const rc = await startCollector({ netns: nodeNetns(lab.prefix, node), flowUpdateMs: 50, patterns: opts.patterns });
   const verdicts: PacketVerdict[] = [];
   const flows = new Map<string, FlowSummary>();
   const routeChanges: ModelChangeEvent[] = [];

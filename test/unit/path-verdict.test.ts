@@ -218,3 +218,14 @@ test('verdict carries the packet identity and ICMP fields', () => {
   assert.equal(v.decision, 'unicast');
   assert.equal(v.route, '10.233.101.224 dev caliaa479e31ff6 scope link');
 });
+
+test('too big for vxlan.calico with DF set: DROPPED with MTU_EXCEEDED and the sizes in the reason', () => {
+  const f = fp();
+  const v = judge(packet([
+    ev({ t: 0, iface: CALI_A, dst: WEB_0, len: 14 + 1468, fingerprint: f, kernel: fib('success', 'vxlan.calico', '10.233.100.128') }),
+    ev({ t: 7, iface: CALI_A, kind: 'drop', dst: WEB_0, fingerprint: f, dropReason: 40, dropReasonName: 'PKT_TOO_BIG' }),
+  ], predictCrossNode(), 'drop'), { mtuOf: (i) => (i === 'vxlan.calico' ? 1450 : 1500) });
+  assert.equal(v.verdict, 'DROPPED');
+  assert.deepEqual(v.warnings, ['MTU_EXCEEDED']);
+  assert.match(v.reason, /1468-byte packet does not fit vxlan\.calico's MTU of 1450/);
+});
