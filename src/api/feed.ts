@@ -3,7 +3,7 @@
 import type { TraceEvent } from '../capture/event';
 import type { FlowSummary, PacketVerdict } from '../path/types';
 import type { ModelChangeEvent } from '../routing/types';
-import type { FilterSubject } from '../hub/filter';
+import type { EventTypeName, FilterSubject } from '../hub/filter';
 import { Hub, HubItem, HubOptions } from '../hub/hub';
 import { calitrace, pb } from './proto';
 import {
@@ -22,6 +22,8 @@ export class FeedItem {
   bytes: Uint8Array | undefined;
 
   constructor(
+    /** Known without building anything: subscribers filter on it first. */
+    readonly type: EventTypeName,
     private readonly build: () => { message: calitrace.v1.IObserveResponse; subject: FilterSubject },
   ) {}
 
@@ -80,35 +82,35 @@ export class ObserveFeed {
   /** A hook event. Copied now (a capture may refill one event object per record), converted later. */
   packet(ev: TraceEvent): void {
     const e = copyEvent(ev);
-    this.publish(() => {
+    this.publish('PACKET', () => {
       const packet = packetMessage(e, this.pods);
       return { subject: packetSubject(packet, this.node), body: { packet } };
     }, e.wallMs);
   }
 
   verdict(v: PacketVerdict): void {
-    this.publish(() => {
+    this.publish('VERDICT', () => {
       const verdict = verdictMessage(v, this.pods);
       return { subject: verdictSubject(verdict, this.node), body: { verdict } };
     }, v.timeMs);
   }
 
   flow(f: FlowSummary): void {
-    this.publish(() => {
+    this.publish('FLOW', () => {
       const flow = flowMessage(f, this.pods);
       return { subject: flowSubject(flow, this.node), body: { flow } };
     }, f.lastSeenMs || Date.now());
   }
 
   routeChange(ev: ModelChangeEvent): void {
-    this.publish(() => ({ subject: { type: 'ROUTE_CHANGE', node: this.node }, body: { routeChange: routeChangeMessage(ev) } }), ev.timeMs);
+    this.publish('ROUTE_CHANGE', () => ({ subject: { type: 'ROUTE_CHANGE', node: this.node }, body: { routeChange: routeChangeMessage(ev) } }), ev.timeMs);
   }
 
   /** Loss upstream of the hub (kernel ring, loader pipe, collector): `count` new, `total` so far. */
   lost(source: LostSource, count: number, total: number, detail = ''): void {
     if (count <= 0) return;
     const lost = { source: pb.LostEvents.Source[source], count, total, detail };
-    this.publish(() => ({ subject: { type: 'LOST', node: this.node }, body: { lost } }));
+    this.publish('LOST', () => ({ subject: { type: 'LOST', node: this.node }, body: { lost } }));
   }
 
   /** The encoded bytes of an item (cached on the item: encoded once for all subscribers). */
@@ -130,9 +132,9 @@ export class ObserveFeed {
     }).finish();
   }
 
-  private publish(build: () => { subject: FilterSubject; body: Partial<calitrace.v1.IObserveResponse> }, timeMs = Date.now()): void {
+  private publish(type: EventTypeName, build: () => { subject: FilterSubject; body: Partial<calitrace.v1.IObserveResponse> }, timeMs = Date.now()): void {
     this.hub.publish(
-      new FeedItem(() => {
+      new FeedItem(type, () => {
         const { subject, body } = build();
         return { subject, message: { timeMs, node: this.node, ...body } };
       }),

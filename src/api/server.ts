@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Prediction, Query, RoutingState } from '../routing/types';
-import { compileFilterSet, FilterError, FilterSet, formatFilterSet } from '../hub/filter';
+import { acceptedTypes, compileFilterSet, EventTypeName, FilterError, FilterSet, formatFilterSet } from '../hub/filter';
 import { HubFullError, Subscription } from '../hub/hub';
 import { ObserveFeed, FeedItem } from './feed';
 import { calitrace, calitraceServiceDefinition, CALITRACE_SERVICE, HEALTH_SERVICE, PROTO_DIR, PROTO_FILES } from './proto';
@@ -147,9 +147,11 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
   const req = call.request;
   let filters: FilterSet;
   let match: (s: FeedItem['subject']) => boolean;
+  let types: Set<EventTypeName> | undefined;
   try {
     filters = { allow: req.allow.map(filterFromWire), deny: req.deny.map(filterFromWire) };
     match = compileFilterSet(filters);
+    types = acceptedTypes(filters);
   } catch (err) {
     if (err instanceof FilterError) return fail(call, grpc.status.INVALID_ARGUMENT, `invalid filter: ${err.message}`);
     throw err;
@@ -158,7 +160,7 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
   try {
     sub = feed.hub.subscribe({
       // Upstream loss notices go to everyone: a filter must never hide that data is missing.
-      match: (v) => v.subject.type === 'LOST' || match(v.subject),
+      match: (v) => v.type === 'LOST' || ((!types || types.has(v.type)) && match(v.subject)),
       follow: req.follow,
       history: { last: req.last, sinceMs: req.sinceMs, all: req.allHistory },
       untilMs: req.untilMs > 0 ? req.untilMs : undefined,

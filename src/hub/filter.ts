@@ -355,3 +355,12 @@ export function compileFilterSet(set: FilterSet): Predicate {
   if (allow.length === 0 && deny.length === 0) return () => true;
   return (s) => (allow.length === 0 || allow.some((p) => p(s))) && !deny.some((p) => p(s));
 }
+
+/**
+ * The event types a filter set can let through, or undefined for all: lets a publisher skip building the
+ * subject of an item no allow filter could want (e.g. every hook event for a verdicts-only subscriber).
+ */
+export function acceptedTypes(set: FilterSet): Set<EventTypeName> | undefined {
+  if (set.allow.length === 0 || set.allow.some((f) => !f.eventType || f.eventType.length === 0)) return undefined;
+  return new Set(set.allow.flatMap((f) => normaliseFilter({ eventType: f.eventType }).eventType ?? []));
+}

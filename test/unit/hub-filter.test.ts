@@ -2,7 +2,7 @@
 // allow/deny semantics (OR across filters and values, AND across fields).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileFilterSet, FilterError, FilterSubject, formatFilterSet, parseFilterText } from '../../src/hub/filter';
+import { acceptedTypes, compileFilterSet, FilterError, FilterSubject, formatFilterSet, parseFilterText } from '../../src/hub/filter';
 
 const pod222: FilterSubject = {
   type: 'VERDICT', src: '10.233.101.222', dst: '10.233.101.224', proto: 6, sport: 40000, dport: 80,
@@ -85,4 +85,11 @@ test('formatFilterSet round-trips through parseFilterText', () => {
   const text = 'src=10.233.101.222 proto=tcp,udp or verdict=DROPPED !iface=ens3';
   const set = parseFilterText(text);
   assert.deepEqual(parseFilterText(formatFilterSet(set)), set);
+});
+
+test('acceptedTypes: the types some allow filter restricts to, or undefined when any type can pass', () => {
+  assert.deepEqual([...acceptedTypes(parseFilterText('type=verdict or type=route'))!].sort(), ['ROUTE_CHANGE', 'VERDICT']);
+  assert.equal(acceptedTypes(parseFilterText('type=verdict or src=10.0.0.1')), undefined);
+  assert.equal(acceptedTypes(parseFilterText('')), undefined);
+  assert.deepEqual([...acceptedTypes(parseFilterText('type=flow !verdict=MATCHED'))!], ['FLOW']);
 });
