@@ -275,14 +275,19 @@ export class Store {
       this.paused = false;
       this.frozen = null;
     } else {
-      this.frozen = {
-        flows: this.computeFlows().map((r) => ({ ...r, counts: { ...r.counts } })),
-        packets: this.filtered(this.packets),
-        drops: this.filtered(this.drops),
-        routes: [...this.routes.values()],
-      };
+      this.frozen = this.freeze();
       this.paused = true;
     }
+  }
+
+  /** Copies of the rows as they are now (flow rows are updated in place, so they are copied). */
+  private freeze(): Frozen {
+    return {
+      flows: this.computeFlows().map((r) => ({ ...r, counts: { ...r.counts } })),
+      packets: this.filtered(this.packets),
+      drops: this.filtered(this.drops),
+      routes: [...this.routes.values()],
+    };
   }
 
   /** Applies a filter already validated by the caller; `match` null clears it. */
@@ -290,7 +295,7 @@ export class Store {
     this.filterText = match ? text : '';
     this.filterMatch = match;
     this.filterError = null;
-    if (this.paused) this.togglePause(), this.togglePause(); // re-freeze under the new filter
+    if (this.paused) this.frozen = this.freeze(); // the frozen rows, re-taken under the new filter
   }
 
   /** A filter the user typed that did not parse: shown, not applied. */

@@ -11,6 +11,7 @@ import { renderFlows } from '../../src/tui/views/flows';
 import { detailLines } from '../../src/tui/views/detail';
 import { headerLines } from '../../src/tui/views/header';
 import { renderRoutes } from '../../src/tui/views/routes';
+import { compileUiFilter } from '../../src/tui/filter';
 
 function verdict(src: string, dst: string, timeMs: number, over: Partial<UiVerdict> = {}): UiVerdict {
   return {
@@ -216,4 +217,23 @@ test('long detail lines wrap at spaces within the width; tags take no room, esca
   for (const w of wrapped) assert.ok(stripTags(w).length <= 30, `'${stripTags(w)}' is wider than 30`);
   assert.equal(wrapped.map(stripTags).map((w, i) => (i ? w.slice(3) : w)).join(' '), stripTags(line));
   assert.deepEqual(wrapMarkup('short', 30), ['short']);
+});
+
+test('the / filter uses the API language: a valid one filters rows, an invalid one is reported and not applied', () => {
+  const s = new Store();
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1));
+  s.ingest(verdict('10.233.101.222', '10.233.101.230', 2, { verdict: 'EXPECTED_DROP', observed: [{ iface: 'cali11299111064', dir: 'ingress', timeNs: 1 }] }));
+  const ok = compileUiFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*');
+  assert.ok(ok.ok);
+  if (ok.ok) s.setFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', ok.match);
+  // The .224 flow crossed caliaa479e31ff6: the deny term removes it.
+  assert.deepEqual(s.flowRows().map((r) => r.dst), ['10.233.101.230']);
+  const bad = compileUiFilter('verdict=NOPE');
+  assert.equal(bad.ok, false);
+  if (!bad.ok) s.rejectFilter('verdict=NOPE', bad.error);
+  assert.match(s.filterError ?? '', /invalid filter 'verdict=NOPE': verdict 'NOPE' is unknown/);
+  assert.equal(s.filterText, 'verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', 'the previous filter stays');
+  assert.deepEqual(s.flowRows().map((r) => r.dst), ['10.233.101.230']);
+  s.setFilter('', null);
+  assert.equal(s.flowRows().length, 2);
 });
