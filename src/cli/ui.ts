@@ -2,17 +2,19 @@
 // on the node or from anywhere that can reach its API.
 import { Command, parseCommandArgs, UsageError } from './command';
 import { runUi } from '../tui/run';
+import { DEFAULT_LISTEN } from '../api/security';
 
 export const uiCommand: Command = {
   name: 'ui',
   summary: 'live terminal UI (predicted vs observed paths) for a node running calitrace serve',
-  help: `Usage: calitrace ui --server ADDR [options]
+  help: `Usage: calitrace ui [--server ADDR] [options]
 
 Connects to the calitrace API of a node and shows, live: flows with their predicted and observed paths and
 verdicts, packets, the route model (changes highlighted) and drops, with every loss counter in the header.
 
 Options:
-  --server ADDR             API address: unix:/path/to.sock or HOST:PORT (required)
+  --server ADDR             API address: unix:/path/to.sock or HOST:PORT (default ${DEFAULT_LISTEN},
+                            where \`calitrace serve\` listens by default)
   --tls                     use TLS (implied by the --tls-* files below); system roots verify the server
   --tls-ca FILE             CA certificate (PEM) that signed the server's certificate
   --tls-client-cert FILE    client certificate (PEM), for servers that require mutual TLS
@@ -48,12 +50,11 @@ EXAMPLES
       },
       false,
     );
-    if (!values.server) throw new UsageError('--server ADDR is required (e.g. --server unix:/run/calitrace.sock)\nSee: calitrace ui --help');
     if (!!values['tls-client-cert'] !== !!values['tls-client-key']) throw new UsageError('--tls-client-cert and --tls-client-key go together');
     const last = values.last === undefined ? 500 : Number(values.last);
     if (!Number.isInteger(last) || last < 0) throw new UsageError(`--last takes a whole number, got '${values.last}'`);
     await runUi({
-      server: values.server,
+      server: values.server ?? DEFAULT_LISTEN,
       tls: values.tls,
       caFile: values['tls-ca'],
       certFile: values['tls-client-cert'],
