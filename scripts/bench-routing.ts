@@ -4,6 +4,7 @@
 // node's IPAM-block blackholes, connected subnets, a default route. Measured in the same run:
 //   decide    the per-packet fast path (rule walk + longest-prefix lookup + input-path checks)
 //   predict   the full prediction (+ candidates, rule trace, Calico meaning, VXLAN outer header)
+//   lean      predict(…, {detail: false}): a complete Prediction without candidates and rule trace
 //   baseline  a naive predictor: a linear scan of every route for the longest match
 // and the compile time of the lookup structure (paid once per model change).
 import { compile } from '../src/routing/fib';
@@ -114,7 +115,7 @@ const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M/s` : `${(x / 1
 
 function main(): void {
   console.log(`bench-routing: node ${process.version}, ${SECONDS} CPU-second(s) per measurement, rates per CPU-second of one thread; load average ${require('node:os').loadavg().map((x: number) => x.toFixed(1)).join(' ')}`);
-  console.log('routes   compile    decide (fast path)   predict (full)   baseline (linear scan)   decide/baseline');
+  console.log('routes   compile    decide (fast path)   predict (full)   lean predict   baseline (linear scan)   decide/baseline');
   for (const n of SIZES) {
     const { state, queries } = buildState(n);
     const c0 = process.hrtime.bigint();
@@ -124,9 +125,10 @@ function main(): void {
     for (const q of queries.slice(0, 200)) if (decide(fib, q).decision !== predict(state, q).decision) throw new Error(`fast path and predict disagree on ${JSON.stringify(q)}`);
     const fast = measure(queries, (q) => decide(fib, q).decision);
     const full = measure(queries.slice(0, n >= 100_000 ? 512 : 4096), (q) => predict(state, q).decision);
+    const lean = measure(queries, (q) => predict(state, q, { detail: false }).decision);
     const naive = naivePredictor(state);
     const base = measure(queries.slice(0, n >= 10_000 ? 64 : 4096), (q) => naive(q));
-    console.log(`${String(state.routes.length).padStart(6)}   ${compileMs.toFixed(1).padStart(6)} ms   ${fmt(fast).padStart(12)}         ${fmt(full).padStart(12)}      ${fmt(base).padStart(12)}           ${(fast / base).toFixed(0)}x`);
+    console.log(`${String(state.routes.length).padStart(6)}   ${compileMs.toFixed(1).padStart(6)} ms   ${fmt(fast).padStart(12)}         ${fmt(full).padStart(12)}   ${fmt(lean).padStart(12)}      ${fmt(base).padStart(12)}           ${(fast / base).toFixed(0)}x`);
   }
 }
 

@@ -3,7 +3,7 @@
 // of that prefix in the kernel's order (tos descending, then metric ascending). Rules are kept in priority
 // order with goto targets resolved, as fib_rules_lookup() walks them.
 
-import type { Family, Link, Nexthop, Route, RoutingState, Rule, RuleStep } from './types';
+import type { CalicoRole, Family, Link, Nexthop, OuterHeader, Route, RoutingState, Rule, RuleStep } from './types';
 import { mask32, parsePrefix, parseV4, parseV6, Prefix } from './addr';
 
 export interface CRoute {
@@ -19,6 +19,8 @@ export interface CRoute {
   noNexthops: boolean;
   /** Device of the first live next hop. */
   dev0?: string;
+  /** Filled on first use by predict(): Calico meaning, VXLAN egress, outer header (same for every packet). */
+  cache?: { calico?: CalicoRole; vxlan?: boolean; outer?: OuterHeader };
 }
 
 interface Bucket {

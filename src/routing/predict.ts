@@ -236,7 +236,16 @@ function decideV6(fib: Fib, _q: Query, f: Flow): CoreAnswer {
 }
 
 /** The full prediction: decision, matched route, next hops, candidates, Calico meaning, VXLAN outer header. */
-export function predict(model: RouteModel | RoutingState, q: Query): Prediction {
+export interface PredictOptions {
+  /**
+   * false: skip what only a reader needs (the candidates in every table and the rule trace); the decision,
+   * route, next hops, Calico meaning, VXLAN outer header and egress path are the same. For per-packet use.
+   */
+  detail?: boolean;
+}
+
+export function predict(model: RouteModel | RoutingState, q: Query, opts: PredictOptions = {}): Prediction {
+  const detail = opts.detail !== false;
   const state = stateOf(model);
   const fib = compile(state);
   const ans = decide(fib, q);
@@ -254,7 +263,7 @@ export function predict(model: RouteModel | RoutingState, q: Query): Prediction 
     nexthops: [],
     candidates: [],
     rulesWalked: [],
-    calico: c ? calicoRole(c.route, fib.links) : undefined,
+    calico: c ? ((c.cache ??= {}).calico ??= calicoRole(c.route, fib.links)) : undefined,
     egressPath: [],
     warnings: [],
     refusedVia: ans.refused,
@@ -262,8 +271,7 @@ export function predict(model: RouteModel | RoutingState, q: Query): Prediction 
   if (ans.note) p.warnings!.push(ans.note);
   // Re-walk with a trace for the explanation (cheap next to a human reading it).
   const dst = addrWords(q.dst, ans.family)!;
-  const src = q.src ? addrWords(q.src, ans.family) : undefined;
-  fib.lookup(flowOf(q, ans.family, dst, src), p.rulesWalked);
+  if (detail) fib.lookup(flowOf(q, ans.family, dst, q.src ? addrWords(q.src, ans.family) : undefined), p.rulesWalked);
   const routeDecided = ans.decision === 'unicast' || ans.decision === 'local' || ans.decision === 'broadcast' || ans.decision === 'anycast' || ans.decision === 'multicast';
   if (c && routeDecided) {
     let nhs = res!.nexthops;
@@ -284,15 +292,18 @@ export function predict(model: RouteModel | RoutingState, q: Query): Prediction 
     }
     if (ans.decision === 'unicast') {
       p.egressPath = p.dev ? [p.dev] : [];
-      if (nhs.length === 1 && isVxlanDev(p.dev, fib.links)) {
-        p.outer = outerHeader(fib, nhs[0], q);
+      const cache = (c.cache ??= {});
+      if (nhs.length === 1 && (cache.vxlan ??= isVxlanDev(c.dev0, fib.links)) && nhs[0] === c.alive[0]) {
+        // The chain gateway → neighbour → FDB → underlay is the same for every packet of this route.
+        if (nhs[0].gateway) p.outer = cache.outer ??= outerHeader(fib, nhs[0], q);
+        else p.outer = outerHeader(fib, nhs[0], q);
         if (p.outer.underlayDev) p.egressPath = [p.dev!, p.outer.underlayDev];
         const mtuNote = mtuWarning(fib, q, p.outer);
         if (mtuNote) p.warnings!.push(mtuNote);
       }
     }
   }
-  p.candidates = candidatesOf(fib, ans.family, dst, c, p.rulesWalked);
+  if (detail) p.candidates = candidatesOf(fib, ans.family, dst, c, p.rulesWalked);
   if (!state.complete.rules) {
     p.unknowns = [
       'ip rules: a pasted `ip route` has no rules, so only the main table was consulted (as with the default rules)',
