@@ -19,7 +19,7 @@ export const DEMO_FLOWS = [
   { name: 'blackholed', from: '10.233.101.222', to: '10.233.101.230' },
 ];
 
-const HELP = `Usage: calitrace demo [--prefix P] [--keep-lab] [--interval S]
+const HELP = `Usage: calitrace demo [--prefix P] [--keep-lab] [--interval S] [--no-color]
 
 Builds the built-in two-node Calico lab in network namespaces (never touching the host's own network),
 starts the tracer + API for node1 (ems203-w2) and opens the terminal UI on it, with traffic flowing from
