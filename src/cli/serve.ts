@@ -161,8 +161,13 @@ async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
     running.collector.on('error', (err) => {
-      failure = err;
-      resolve();
+      // A failing prediction is reported and counted (predict_errors); capture errors end the server.
+      if (/route prediction failed/.test(err.message)) log(err.message);
+      else {
+        failure = err;
+        serving.api.health.set('', 'NOT_SERVING');
+        resolve();
+      }
     });
   });
   await serving.close();
