@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { KEY, PtyScreen } from '../helpers/tui-pty';
 import { withLab } from '../helpers/lab';
@@ -56,6 +56,16 @@ test('calitrace ui against calitrace serve: 80x24, no colour, views, route chang
       // A pod added at run time: its /32 appears, marked as a change.
       await podAdd({ prefix: lab.prefix, node: 'node1', namespace: 'uitest', name: 'late-pod', ip: '10.233.101.240' });
       await s.waitForText(/\+ NEW\s+10\.233\.101\.240 dev cali/, 20_000);
+      // A hostile interface name (legal for Linux) inside the lab node: the tracer attaches to it (cali*)
+      // and the header lists it as the text it is, not as blessed markup.
+      const node1 = nodeNetns(lab.prefix, 'node1');
+      const ip = (...a: string[]) => {
+        const r = spawnSync('ip', ['netns', 'exec', node1, 'ip', ...a], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      };
+      ip('link', 'add', 'cali{red-fg}', 'type', 'veth', 'peer', 'name', 'peer{bold}');
+      ip('link', 'set', 'cali{red-fg}', 'up');
+      await s.waitForText(/interfaces \(\d+\):.*cali\{red-fg\}/, 20_000);
       s.press(KEY.tab);
       await s.waitForText(/\[4 Drops\]/);
       await s.waitFor('a drop row for the blackholed address', (_t, ls) => ls.some((l) => l.includes('→ 10.233.101.230') && /EXPECTED_DROP/.test(l)));
