@@ -137,12 +137,13 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 	e = &s->ev;
 
 	off = ct_parse_eth(&src, e, 0, &ethertype, 1);
-	if (off < 0)
-		return TC_ACT_UNSPEC;
-	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
-		return TC_ACT_UNSPEC; /* ARP, LLDP, ...: not what we trace */
-	if (ct_parse_from_l3(&src, s, off, ethertype) && !e->anomalies)
-		return TC_ACT_UNSPEC;
+	if (off >= 0) {
+		if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
+			return TC_ACT_UNSPEC; /* ARP, LLDP, ...: not what we trace */
+		if (ct_parse_from_l3(&src, s, off, ethertype) && !e->anomalies)
+			return TC_ACT_UNSPEC;
+	}
+	/* off < 0: a broken L2 header (too many VLAN tags, cut short) is reported as what it is. */
 	if (!ct_filter_match(cfg, e))
 		return TC_ACT_UNSPEC;
 	ct_count(CT_CNT_MATCHED);
