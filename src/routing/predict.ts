@@ -295,7 +295,8 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
       const cache = (c.cache ??= {});
       if (nhs.length === 1 && (cache.vxlan ??= isVxlanDev(c.dev0, fib.links)) && nhs[0] === c.alive[0]) {
         // The chain gateway → neighbour → FDB → underlay is the same for every packet of this route.
-        if (nhs[0].gateway) p.outer = cache.outer ??= outerHeader(fib, nhs[0], q);
+        // (A copy: a consumer editing its prediction must not edit the cache.)
+        if (nhs[0].gateway) p.outer = { ...(cache.outer ??= outerHeader(fib, nhs[0], q)) };
         else p.outer = outerHeader(fib, nhs[0], q);
         if (p.outer.underlayDev) p.egressPath = [p.dev!, p.outer.underlayDev];
         const mtuNote = mtuWarning(fib, q, p.outer);
