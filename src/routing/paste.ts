@@ -179,4 +179,3 @@ export function parsePastedRoutes(text: string): PasteResult {
   return { state, ignored, duplicates };
 }
 
-export { formatPrefix };

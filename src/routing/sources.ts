@@ -74,7 +74,6 @@ function assemble(netns: string | undefined, main: J[][], rules4: string, rules6
   };
 }
 
-export { run as runCommand };
 
 /**
  * A long-lived `ip -b -` (and `bridge -b -`) reading commands on stdin: each command answers one JSON line,
