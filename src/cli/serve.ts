@@ -111,6 +111,27 @@ export async function serveCollector(running: RunningCollector, s: ApiSettings, 
   };
 }
 
+/**
+ * For `calitrace trace`: serves the API beside the trace unless --no-api. The API is a convenience
+ * there, so a busy port (another trace on this machine) is a warning, not a failure.
+ */
+export async function serveBesideTrace(
+  running: RunningCollector,
+  settings: ApiSettings | undefined,
+  ctx: { netns?: string; mode: string },
+  log: (m: string) => void,
+): Promise<ServingApi | undefined> {
+  if (!settings) return undefined;
+  try {
+    const serving = await serveCollector(running, settings, ctx);
+    log(`API on ${serving.api.address} (calitrace observe --server ${serving.api.address}; --no-api to turn it off)`);
+    return serving;
+  } catch (err) {
+    log(`not serving the API: ${(err as Error).message} (use --listen ADDR, or --no-api)`);
+    return undefined;
+  }
+}
+
 const HELP = `calitrace serve — the tracer and the gRPC API for remote subscribers, no UI
 
 Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow] [--iface PATTERN]...
