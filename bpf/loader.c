@@ -324,8 +324,10 @@ int main(int argc, char **argv)
 			send_error(-errno, true, "poll: %s", strerror(errno));
 			break;
 		}
-		if (n > 0 && (pfd[0].revents & POLLIN))
-			ring_buffer__consume(rb);
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			st.consumed_in_round = 0;
+			ring_buffer__consume(rb); /* -EAGAIN = a full round: the rest comes next turn */
+		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -350,7 +352,12 @@ int main(int argc, char **argv)
 		if (st.out_len)
 			out_flush();
 	}
-	ring_buffer__consume(rb); /* whatever is still in the ring goes out before BYE */
+	/* Whatever is still in the ring goes out before BYE (bounded: the programs are still attached). */
+	for (int round = 0; round < 64 && !st.out_broken; round++) {
+		st.consumed_in_round = 0;
+		if (ring_buffer__consume(rb) != -EAGAIN)
+			break;
+	}
 	if (st.mode == CT_MODE_FLOW)
 		flow_flush();
 	rc = 0;

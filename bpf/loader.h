@@ -44,6 +44,7 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 #define EV_BATCH 360            /* records per EVENTS frame: ~63 KiB */
 #define OUT_FLUSH (64 * 1024)   /* write stdout once this much is buffered */
 #define OUT_CAP (512 * 1024)
+#define CONSUME_ROUND 8192 /* records per ring_buffer__consume() before stdin/netlink get a turn */
 #define BATCH_WINDOW_NS 2000000ull /* the most a record waits for company before it is written */
 
 struct env {
@@ -98,6 +99,7 @@ struct state {
 	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
 	struct ct_event batch[EV_BATCH];
 	int nbatch;
+	int consumed_in_round; /* records taken by the current ring_buffer__consume() */
 	__u64 batch_since; /* when the oldest record of the batch arrived */
 	/* counters for STATS */
 	__u64 events_sent, frames_sent, flow_records;

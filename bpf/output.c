@@ -240,5 +240,9 @@ int on_event(void *ctx, void *data, size_t size)
 {
 	if (size >= sizeof(struct ct_event))
 		event_add(data);
+	/* libbpf 1.1 keeps consuming while the kernel keeps producing; under a flood that would starve
+	 * stdin and netlink (a new pod would wait). Stop after a round's worth; the record is consumed. */
+	if (++st.consumed_in_round >= CONSUME_ROUND)
+		return -EAGAIN;
 	return 0;
 }
