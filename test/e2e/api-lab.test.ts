@@ -107,6 +107,16 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
       const compact = await runObserve(['--server', `unix:${sock}`, '--last', '1', 'verdict=EXPECTED_DROP', 'type=verdict']);
       assert.match(compact.stdout, /10\.233\.101\.230 ICMP echo-request seq=1 EXPECTED_DROP/);
 
+      // Pod and namespace filters, with the lab's pod names: only the cross-node pings involve default/web-0.
+      const byPod = await runObserve(['--server', `unix:${sock}`, '--last', '50', '-o', 'json', 'type=verdict', 'pod=default/web-0']);
+      const podLines = byPod.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.equal(podLines.length, 4, byPod.stdout); // 2 requests + 2 replies
+      assert.ok(podLines.every((l) => [l.verdict.src, l.verdict.dst].includes('10.233.100.130')));
+      const byNs = await runObserve(['--server', `unix:${sock}`, '--last', '50', '-o', 'json', 'type=verdict', 'src-ns=ems', 'dst-ns=ems']);
+      const nsLines = byNs.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.equal(nsLines.length, 6, byNs.stdout); // 3 same-node requests + 3 replies
+      assert.ok(nsLines.every((l) => l.verdict.srcPod.namespace === 'ems' && l.verdict.dstPod.namespace === 'ems'));
+
       // Explain, GetRoutes, Status over the same socket.
       const ex = await client.explain({ src: '10.233.101.222', dst: '10.233.101.224', iif: 'cali11299111064' });
       assert.equal(ex.decision, 'unicast');
