@@ -58,11 +58,11 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
   private session?: DumpSession;
   private readonly debounceMs: number;
   /** A steady stream of events must not postpone the re-dump forever. */
-  private readonly maxWaitMs = 20;
+  private readonly maxWaitMs = 10;
 
   constructor(private readonly opts: RouteModelOptions = {}) {
     super();
-    this.debounceMs = opts.debounceMs ?? 5;
+    this.debounceMs = opts.debounceMs ?? 2;
   }
 
   get state(): RoutingState {
