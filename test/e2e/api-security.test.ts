@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { all, startTestApi, verdict, noCaptureBackend } from '../helpers/api';
+import { all, startTestApi, verdict, noCaptureBackend, waitUntil } from '../helpers/api';
+import { healthPb, healthServiceDefinition } from '../../src/api/proto';
 import { makeTestCerts, TestCerts } from '../helpers/certs';
 import { startApiServer } from '../../src/api/server';
 import { ObserveFeed } from '../../src/api/feed';
@@ -89,13 +90,27 @@ test('bearer token: missing or wrong → UNAUTHENTICATED and no data; right → 
   }
 });
 
-test('health answers SERVING for the server and the service, NOT_FOUND for an unknown one', async () => {
+test('health answers SERVING for the server and the service, NOT_FOUND for an unknown one; Watch follows changes', async () => {
   const t = await startTestApi();
   try {
     const c = t.client();
     assert.equal(await c.healthCheck(''), 'SERVING');
     assert.equal(await c.healthCheck('calitrace.v1.Calitrace'), 'SERVING');
     await assert.rejects(c.healthCheck('nope.v1.Nothing'), isCode(grpc.status.NOT_FOUND));
+
+    // Watch: the current status at once, then every change (e.g. a capture failure marks NOT_SERVING).
+    const HealthClient = grpc.makeGenericClientConstructor(healthServiceDefinition, 'Health');
+    const raw = new HealthClient(t.api.address, grpc.credentials.createInsecure());
+    const watch = (raw as unknown as { Watch(req: object): grpc.ClientReadableStream<{ status: number }> }).Watch({ service: '' });
+    const seen: string[] = [];
+    watch.on('data', (r: { status: number }) => seen.push(healthPb.HealthCheckResponse.ServingStatus[r.status]));
+    watch.on('error', () => undefined);
+    await waitUntil(() => seen.length === 1, 'the first Watch answer');
+    t.api.health.set('', 'NOT_SERVING');
+    await waitUntil(() => seen.length === 2, 'the change');
+    assert.deepEqual(seen, ['SERVING', 'NOT_SERVING']);
+    watch.cancel();
+    raw.close();
   } finally {
     await t.close();
   }
