@@ -85,10 +85,13 @@ export class Correlator {
   /** Open packets in creation order (closed ones are skipped when they reach the head). */
   private readonly byAge = new Fifo<Open>();
   /** Fingerprints of packets that completed recently, with their completion time: a drop record that
-   * arrives for one of them happened beyond this node. Bounded like `open`. */
+   * arrives for one of them happened after our last hook (the device's transmit). Such a drop follows
+   * the egress hook within the same transmit call, so a few milliseconds of memory are enough — keeping
+   * them for the whole window would hold tens of thousands of entries at line rate. */
   private readonly recentlyDone = new Map<string, number>();
   private readonly doneByAge = new Fifo<{ fp: string; at: number }>();
   private readonly windowNs: number;
+  private readonly doneNs: number;
   private readonly maxPending: number;
   private nowNs = 0;
   readonly counters: CorrelatorCounters = {
@@ -102,6 +105,7 @@ export class Correlator {
 
   constructor(private readonly opts: CorrelatorOptions) {
     this.windowNs = (opts.windowMs ?? 100) * 1e6;
+    this.doneNs = Math.min(this.windowNs, 5e6);
     this.maxPending = opts.maxPending ?? 65536;
   }
 
@@ -124,7 +128,7 @@ export class Correlator {
     if (ev.kind === 'drop') {
       if (!rec) {
         const doneAt = this.recentlyDone.get(ev.fingerprint);
-        if (doneAt !== undefined && ev.timeNs - doneAt <= this.windowNs) {
+        if (doneAt !== undefined && ev.timeNs - doneAt <= this.doneNs) {
           this.counters.dropsAfterEgress++;
           return;
         }
@@ -190,7 +194,16 @@ export class Correlator {
         this.close(oldest, 'evicted');
       }
     }
-    const rec: Open = { fingerprint: ev.fingerprint, firstNs: ev.timeNs, closed: false, events: [], egress: [] };
+    const rec: Open = {
+      fingerprint: ev.fingerprint,
+      firstNs: ev.timeNs,
+      closed: false,
+      events: [],
+      ingress: undefined,
+      drop: undefined,
+      predicted: undefined,
+      egress: [],
+    };
     this.open.set(ev.fingerprint, rec);
     this.byAge.push(rec);
     this.counters.pending = this.open.size;
@@ -210,7 +223,8 @@ export class Correlator {
   private expire(): void {
     const limit = this.nowNs - this.windowNs;
     for (let rec = this.oldestOpen(); rec && rec.firstNs <= limit; rec = this.oldestOpen()) this.close(rec, 'window');
-    for (let d = this.doneByAge.peek(); d && (d.at <= limit || this.doneByAge.length > this.maxPending); d = this.doneByAge.peek()) {
+    const doneLimit = this.nowNs - this.doneNs;
+    for (let d = this.doneByAge.peek(); d && (d.at <= doneLimit || this.doneByAge.length > this.maxPending); d = this.doneByAge.peek()) {
       this.doneByAge.shift();
       if (this.recentlyDone.get(d.fp) === d.at) this.recentlyDone.delete(d.fp);
     }

@@ -255,7 +255,17 @@ function newDir(v: PacketVerdict): DirState {
     bytes: 0,
     verdicts: emptyVerdictCounts(),
     predicted: [],
+    route: undefined,
     hasPrediction: false,
+    decision: undefined,
+    generation: undefined,
+    lastVerdict: undefined,
+    lastReason: undefined,
+    lastHops: undefined,
+    endsOf: undefined,
+    ends: undefined,
+    latency: undefined,
+    hopLatency: undefined,
   };
 }
 

@@ -42,6 +42,8 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const egress = egressDevices(events);
   const nodeDrop = p.drop && isNodeDrop(p.drop, events, pred);
 
+  // Every field is present from the start (undefined when unknown): verdicts then share one hidden
+  // class, which keeps every consumer's property access monomorphic.
   const base: PacketVerdict = {
     fingerprint: p.fingerprint,
     timeMs: first.wallMs,
@@ -56,6 +58,13 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     warnings: [],
     observed: hops,
     predicted,
+    kernel: undefined,
+    latencyUs: undefined,
+    decision: undefined,
+    route: undefined,
+    generation: undefined,
+    flowKey: undefined,
+    icmp: undefined,
     len: first.len,
   };
   if (first.proto === 1 || first.proto === 58) {
@@ -189,10 +198,13 @@ function inTimeOrder(events: TraceEvent[]): TraceEvent[] {
 }
 
 function toHop(ev: TraceEvent): Hop {
-  const hop: Hop = { iface: ev.iface, dir: ev.kind === 'drop' ? 'drop' : ev.dir, timeNs: ev.timeNs };
-  if (ev.tunnel) hop.tunnel = { outerSrc: ev.tunnel.outerSrc, outerDst: ev.tunnel.outerDst, vni: ev.tunnel.vni };
-  if (ev.kind === 'drop') hop.dropReason = dropReasonName(ev);
-  return hop;
+  return {
+    iface: ev.iface,
+    dir: ev.kind === 'drop' ? 'drop' : ev.dir,
+    timeNs: ev.timeNs,
+    tunnel: ev.tunnel ? { outerSrc: ev.tunnel.outerSrc, outerDst: ev.tunnel.outerDst, vni: ev.tunnel.vni } : undefined,
+    dropReason: ev.kind === 'drop' ? dropReasonName(ev) : undefined,
+  };
 }
 
 function egressDevices(events: TraceEvent[]): string[] {
