@@ -55,7 +55,8 @@ function fail(call: { emit(e: 'error', err: Partial<grpc.StatusObject>): unknown
 export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, backend: ApiBackend): void {
   server.addService(calitraceServiceDefinition, {
     Observe: (call: grpc.ServerWritableStream<calitrace.v1.ObserveRequest, Uint8Array>) => {
-      void observe(feed, call);
+      // A bug in one stream ends that stream with INTERNAL, never the server.
+      observe(feed, call).catch((err: Error) => fail(call, grpc.status.INTERNAL, `observe failed: ${err.message}`));
     },
     Explain: (call: grpc.ServerUnaryCall<calitrace.v1.ExplainRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const r = call.request;
