@@ -133,7 +133,10 @@ export class CalitraceClient {
 }
 
 
-/** Listens at once (a stream cancelled before anyone iterates must not throw unhandled), yields lazily. */
+/**
+ * Records errors at once (a stream cancelled before anyone iterates must not throw unhandled); reads data
+ * only once iteration starts, so a caller that prefers raw `call` 'data' listeners is not paused by us.
+ */
 function iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerator<ObserveMessage> {
   const queue: ObserveMessage[] = [];
   let error: Error | undefined;
@@ -144,13 +147,6 @@ function iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerato
     wake = undefined;
     w?.();
   };
-  call.on('data', (m: ObserveMessage) => {
-    if (m.batch.length > 0) queue.push(...(m.batch as ObserveMessage[]));
-    else queue.push(m);
-    // Let grpc-js apply HTTP/2 flow control while the consumer is behind.
-    if (queue.length > 1000) call.pause();
-    notify();
-  });
   call.on('error', (err: Error) => {
     error = err;
     notify();
@@ -160,6 +156,13 @@ function iterate(call: grpc.ClientReadableStream<ObserveMessage>): AsyncGenerato
     notify();
   });
   return (async function* () {
+    call.on('data', (m: ObserveMessage) => {
+      if (m.batch.length > 0) queue.push(...(m.batch as ObserveMessage[]));
+      else queue.push(m);
+      // Let grpc-js apply HTTP/2 flow control while the consumer is behind.
+      if (queue.length > 1000) call.pause();
+      notify();
+    });
     try {
       for (;;) {
         if (queue.length > 0) {
