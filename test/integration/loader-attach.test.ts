@@ -381,6 +381,35 @@ test('drops are reported only in the loader\'s own network namespace', async () 
   });
 });
 
+test('one fingerprint for the packet at every hop on both nodes (pod, vxlan.calico, uplink; encap and decap)', async () => {
+  await withLab(async (lab) => {
+    const filter = ['--filter', 'proto icmp host 10.233.100.130'];
+    const node1 = startLoader(lab, filter);
+    const node2 = new Loader(['--netns', `${lab.prefix}-node2`, '--stats-ms', '0', ...filter]);
+    try {
+      await waitFor('both attached', () =>
+        node1.linkState().get('ens3')?.state === 1 && node2.linkState().get('ens3')?.state === 1 ? true : undefined);
+      await ping(lab, POD_A, '10.233.100.130', 1);
+      const hops = (l: Loader) => l.records().filter((r) => r.kind === 1 && r.src === POD_A && r.dst === '10.233.100.130');
+      // node1: cali ingress, vxlan.calico egress, ens3 egress; node2: ens3 ingress, vxlan.calico ingress, cali egress.
+      await waitFor('three hops on each node', () => (hops(node1).length >= 3 && hops(node2).length >= 3 ? true : undefined));
+      const all = [...hops(node1), ...hops(node2)];
+      assert.equal(new Set(all.map((r) => r.fingerprint)).size, 1, JSON.stringify(all, null, 1));
+      const n1 = node1.linkState();
+      const n2 = node2.linkState();
+      const where = (l: Map<string, LinkFrame>, r: Rec) => `${[...l.values()].find((x) => x.ifindex === r.ifindex)?.name}/${r.dir ? 'egress' : 'ingress'}`;
+      assert.deepEqual(hops(node1).map((r) => where(n1, r)).sort(), ['ens3/egress', 'vxlan.calico/egress', 'cali11299111064/ingress'].sort());
+      assert.deepEqual(hops(node2).map((r) => where(n2, r)).sort().filter((w) => !w.startsWith('cali')),
+        ['ens3/ingress', 'vxlan.calico/ingress']);
+      assert.ok(hops(node2).some((r) => where(n2, r).startsWith('cali') && r.dir === 1), 'delivered out of the pod interface on node2');
+    } finally {
+      node1.child.stdin.end();
+      node2.child.stdin.end();
+      await Promise.all([node1.exited(), node2.exited()]);
+    }
+  });
+});
+
 test('rename and the attach/detach commands change what is traced', async () => {
   await withLab(async (lab) => {
     const ns = `${lab.prefix}-node1`;
