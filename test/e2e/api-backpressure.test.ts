@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { startTestApi, verdict, waitUntil, collect } from '../helpers/api';
+import { BATCH } from '../../src/api/client';
 
 v8.setFlagsFromString('--expose_gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -25,7 +26,7 @@ test('a stalled subscriber loses events (counted) while a fast one gets every ev
     // The stalled reader: subscribed, then never reads (the HTTP/2 window and its queue fill up).
     const stalled = c.observe({ follow: true });
     stalled.call.pause();
-    const fast = c.observe({ follow: true });
+    const fast = c.observe({ follow: true, batch: BATCH });
     await waitUntil(() => t.feed.hub.stats().subscribers === 2, 'both subscribers');
     const [stalledSub, fastSub] = [...(t.feed.hub as unknown as { subscribers: Set<{ queued: number; lost: number; id: number }> }).subscribers];
 
@@ -111,11 +112,15 @@ test('100 concurrent subscribers each get every event', async () => {
   const t = await startTestApi();
   try {
     const clients = Array.from({ length: 4 }, () => t.client());
-    const streams = Array.from({ length: 100 }, (_, i) => clients[i % 4].observe({ follow: true, allow: i % 2 ? [{ sourceIp: ['10.233.101.222'] }] : [] }));
+    // Half filter, half not; half batched, half one item per message.
+    const streams = Array.from({ length: 100 }, (_, i) =>
+      clients[i % 4].observe({ follow: true, allow: i % 2 ? [{ sourceIp: ['10.233.101.222'] }] : [], batch: i % 4 < 2 ? BATCH : 0 }),
+    );
     await waitUntil(() => t.feed.hub.stats().subscribers === 100, '100 subscribers', 20000);
     const status = await clients[0].status();
     assert.equal(status.subscribers.length, 100);
-    const readers = streams.map((s) => collect(s, 1000, 30000));
+    // Generous deadline: 100 000 deliveries on a 2-core machine that other suites share.
+    const readers = streams.map((s) => collect(s, 1000, 120000));
     for (let i = 0; i < 1000; i++) {
       t.feed.verdict(verdict('10.233.100.130', 'MATCHED', { reason: String(i) }));
       if (i % 100 === 99) await nextTick();
