@@ -57,8 +57,8 @@ static __always_inline void ct_fib(struct __sk_buff *skb, struct ct_scratch *s)
 		p.dport = bpf_htons(e->tun_dport);
 	}
 	/* tot_len 0: the kernel checks the MTU against the skb itself, as the forward path does.
-	 * ifindex = the ingress device and no flags: a full input lookup through the policy rules with
-	 * this device as iif, i.e. what ip_route_input() will decide for this packet. */
+	 * ifindex = the ingress device, with neither DIRECT nor OUTPUT: a full input lookup through the
+	 * policy rules with this device as iif (and the mark), i.e. what ip_route_input() will decide. */
 	p.tot_len = 0;
 	p.ifindex = skb->ingress_ifindex;
 	p.mark = skb->mark;
