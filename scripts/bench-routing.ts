@@ -74,8 +74,9 @@ export function buildState(n: number): { state: RoutingState; queries: Query[] }
     queries.push({ src, dst, iif: `cali${Math.floor(rand() * Math.max(1, podCount)).toString(16).padStart(11, '0')}` });
   }
   // Queries arrive as text (a batch line, a decoded packet): flat strings, as JSON.parse makes them (template
-  // literals would leave V8 cons-strings that are re-flattened on every Map lookup).
-  return { state, queries: JSON.parse(JSON.stringify(queries)) as Query[] };
+  // literals would leave V8 cons-strings, slow to hash and compare on every Map lookup).
+  // The live model's state comes from JSON.parse too: round-trip it for the same flat strings.
+  return { state: JSON.parse(JSON.stringify(state)) as RoutingState, queries: JSON.parse(JSON.stringify(queries)) as Query[] };
 }
 
 /**
