@@ -357,7 +357,8 @@ export class Store {
     const cmp = (a: FlowRow, b: FlowRow): number => {
       switch (this.sort) {
         case 'last':
-          return a.lastMs - b.lastMs;
+          // Whole seconds: flows busy at the same time keep their order instead of swapping every frame.
+          return Math.floor(a.lastMs / 1000) - Math.floor(b.lastMs / 1000);
         case 'packets':
           return a.packets - b.packets;
         case 'verdict':

@@ -131,7 +131,7 @@ test('a storm of verdicts is aggregated into flows and drawn at most once per in
 
 test('flows are capped and evictions counted', () => {
   const s = new Store({ maxFlows: 10 });
-  for (let i = 0; i < 25; i++) s.ingest(verdict(`10.2.0.${i}`, '10.0.0.1', i));
+  for (let i = 0; i < 25; i++) s.ingest(verdict(`10.2.0.${i}`, '10.0.0.1', i * 1000));
   assert.equal(s.flowCount(), 10);
   assert.equal(s.flowsEvicted, 15);
   assert.equal(s.flowRows()[0].src, '10.2.0.24');
