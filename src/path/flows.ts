@@ -140,8 +140,10 @@ export class FlowTable {
     dir.bytes += v.len ?? 0;
     dir.verdicts[v.verdict]++;
     dir.lastVerdict = v.verdict;
-    dir.lastReason = v.reason;
-    dir.lastHops = v.observed;
+    // Keep the objects we already hold when this packet says the same: a flow that retained every
+    // packet's fresh copy would make each of them survive the young-generation GC.
+    if (dir.lastReason !== v.reason) dir.lastReason = v.reason;
+    if (!dir.lastHops || !sameHops(dir.lastHops, v.observed)) dir.lastHops = v.observed;
 
     // Verdicts are published when a packet's path is judged, which is not always ingress order (a packet
     // that waits for its window is judged after later ones that completed): only a prediction from the
@@ -164,7 +166,7 @@ export class FlowTable {
         dir.decision = v.decision;
         dir.route = v.route;
       }
-      dir.predicted = v.predicted;
+      if (!sameList(dir.predicted, v.predicted)) dir.predicted = v.predicted;
     }
 
     // The asymmetry check needs both directions; a one-way flow never pays for it.
@@ -182,12 +184,13 @@ export class FlowTable {
     }
 
     if (v.latencyUs !== undefined) (dir.latency ??= new LatencyHistogram()).add(v.latencyUs * 1000);
-    const ingressHop = v.observed.find((h) => h.dir === 'ingress' && !h.tunnel) ?? v.observed.find((h) => h.dir === 'ingress');
+    const ingressHop = firstIngress(v.observed);
     if (ingressHop) {
       for (const h of v.observed) {
         if (h.dir !== 'egress') continue;
         const list = (dir.hopLatency ??= []);
-        let hist = list.find((e) => e.iface === h.iface)?.hist;
+        let hist: LatencyHistogram | undefined;
+        for (const e of list) if (e.iface === h.iface) hist = e.hist;
         if (!hist) list.push({ iface: h.iface, hist: (hist = new LatencyHistogram()) });
         hist.add(h.timeNs - ingressHop.timeNs);
       }
@@ -267,6 +270,32 @@ function newDir(v: PacketVerdict): DirState {
     latency: undefined,
     hopLatency: undefined,
   };
+}
+
+/** The hop it entered the node by: the first plain ingress, else the first ingress at all. */
+function firstIngress(hops: Hop[]): Hop | undefined {
+  let any: Hop | undefined;
+  for (const h of hops) {
+    if (h.dir !== 'ingress') continue;
+    if (!h.tunnel) return h;
+    any ??= h;
+  }
+  return any;
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Same devices, directions and encapsulation, hop by hop (times aside). */
+function sameHops(a: Hop[], b: Hop[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].iface !== b[i].iface || a[i].dir !== b[i].dir || !a[i].tunnel !== !b[i].tunnel) return false;
+  }
+  return true;
 }
 
 /** Same predicted egress devices (the first entry is the ingress, which differs by direction anyway). */

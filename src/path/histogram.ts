@@ -1,5 +1,6 @@
 // Latency percentiles with bounded memory. A flow that saw few packets keeps its exact samples; past
-// EXACT_LIMIT the samples fold into log buckets (4 per power of two, so a percentile is within ±9 %),
+// EXACT_LIMIT the samples fold into buckets, 4 per power of two (quarter octaves, linear inside each
+// octave, so a percentile is within ±12.5 % and usually much closer),
 // which caps a busy flow at one small typed array however long it runs.
 import type { LatencySummary } from './types';
 
@@ -10,12 +11,24 @@ const BUCKET_COUNT = 36 * BUCKETS_PER_OCTAVE;
 
 function bucketOf(ns: number): number {
   if (ns < 1) return 0;
-  return Math.min(BUCKET_COUNT - 1, Math.floor(Math.log2(ns) * BUCKETS_PER_OCTAVE));
+  if (ns < 0x80000000) {
+    // Integer log2 plus the next two bits of the value: the same buckets as log2(ns) * 4 rounded down
+    // to quarter octaves on a linear scale within each octave, without a floating-point log per sample.
+    const v = ns >>> 0;
+    const octave = 31 - Math.clz32(v);
+    const sub = octave >= 2 ? (v >>> (octave - 2)) & 3 : octave === 1 ? (v & 1) << 1 : 0;
+    return octave * BUCKETS_PER_OCTAVE + sub;
+  }
+  const octave = Math.floor(Math.log2(ns));
+  const sub = Math.min(3, Math.floor((ns / Math.pow(2, octave) - 1) * BUCKETS_PER_OCTAVE));
+  return Math.min(BUCKET_COUNT - 1, octave * BUCKETS_PER_OCTAVE + sub);
 }
 
-/** Geometric middle of a bucket, in ns. */
+/** Middle of a bucket, in ns: octave o, quarter q covers [2^o·(1 + q/4), 2^o·(1 + (q+1)/4)). */
 function bucketValue(b: number): number {
-  return Math.pow(2, (b + 0.5) / BUCKETS_PER_OCTAVE);
+  const octave = Math.floor(b / BUCKETS_PER_OCTAVE);
+  const q = b % BUCKETS_PER_OCTAVE;
+  return Math.pow(2, octave) * (1 + (q + 0.5) / BUCKETS_PER_OCTAVE);
 }
 
 export class LatencyHistogram {
