@@ -14,7 +14,7 @@ test('1468-byte ping with DF to node2: DROPPED at the pod interface, MTU_EXCEEDE
     await withNodeCollector(lab, async (h) => {
       // Pod MTU 1500, vxlan.calico 1450 (underlay − 50): 1440 bytes of payload + 28 of headers do not fit.
       await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 1 -W 1 -M do -s 1440 ${WEB_0} || true`]);
-      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0, 5000, 'a verdict for the big ping');
+      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0, 10_000, 'a verdict for the big ping');
       assert.equal(v.verdict, 'DROPPED', h.dump());
       assert.ok(v.warnings.includes('MTU_EXCEEDED'), h.dump());
       assert.match(v.reason, /PKT_TOO_BIG/);
@@ -22,7 +22,7 @@ test('1468-byte ping with DF to node2: DROPPED at the pod interface, MTU_EXCEEDE
       assert.deepEqual(v.predicted, [CALI_A, 'vxlan.calico', 'ens3']);
       // A packet that fits goes through.
       await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', '-M', 'do', '-s', '1400', WEB_0]);
-      const ok = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0 && x.verdict === 'MATCHED', 5000, 'the 1428-byte ping to match');
+      const ok = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0 && x.verdict === 'MATCHED', 10_000, 'the 1428-byte ping to match');
       assert.deepEqual(ok.warnings, []);
     });
   });
@@ -33,7 +33,7 @@ test('only cali* traced: a cross-node packet is INCOMPLETE and the reason names 
     await withNodeCollector(lab, async (h) => {
       assert.ok(!h.rc.traced.has('vxlan.calico') && !h.rc.traced.has('ens3'), [...h.rc.traced].join(' '));
       await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', WEB_0]);
-      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0, 5000, 'a verdict for the ping');
+      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === WEB_0, 10_000, 'a verdict for the ping');
       assert.equal(v.verdict, 'INCOMPLETE', h.dump());
       assert.match(v.reason, /not seen on vxlan\.calico → ens3/);
       assert.match(v.reason, /vxlan\.calico, ens3 are not traced/);

@@ -18,7 +18,7 @@ test('nft DROP in node1 FORWARD: DROPPED, unexpected, with the netfilter reason 
     await withNodeCollector(lab, async (h) => {
       const r = await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 3 -i 0.1 -W 1 ${POD_B} || true`]);
       assert.match(r, /100% packet loss/, 'the rule really drops the traffic');
-      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === POD_B, 5000, 'a verdict for the dropped ping');
+      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === POD_B, 10_000, 'a verdict for the dropped ping');
       assert.equal(v.verdict, 'DROPPED', h.dump());
       assert.match(v.reason, /NETFILTER_DROP/);
       assert.match(v.reason, /netfilter/);
@@ -30,7 +30,7 @@ test('nft DROP in node1 FORWARD: DROPPED, unexpected, with the netfilter reason 
       assert.ok(!v.observed.some((x) => x.dir === 'egress'));
       assert.deepEqual(v.predicted, ['cali11299111064', 'caliaa479e31ff6']);
       assert.equal(v.kernel?.iface, 'caliaa479e31ff6', 'routing itself was fine');
-      await h.waitUntil(() => h.rc.collector.counters().verdicts.DROPPED >= 3, 5000, 'all three pings judged DROPPED');
+      await h.waitUntil(() => h.rc.collector.counters().verdicts.DROPPED >= 3, 10_000, 'all three pings judged DROPPED');
       assert.equal(h.rc.collector.counters().verdicts.EXPECTED_DROP, 0);
     });
   });

@@ -24,7 +24,7 @@ test('pod deleted mid-flow: the blackhole takes over, EXPECTED_DROP from then on
         const after = () => h.verdicts.filter((v) => fwd(v) && entered(v) > entered(first));
         await h.waitUntil(() => after().length >= 5, 10_000, '5 packets after the blackhole took over');
         await ping.stop();
-        await h.waitUntil(() => h.rc.collector.counters().correlatorPending === 0, 5000, 'every packet judged');
+        await h.waitUntil(() => h.rc.collector.counters().correlatorPending === 0, 10_000, 'every packet judged');
 
         for (const v of [first, ...after()]) {
           assert.equal(v.verdict, 'EXPECTED_DROP', h.dump(fwd));

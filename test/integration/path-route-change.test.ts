@@ -27,7 +27,7 @@ test('route replaced mid-flow: ROUTE_CHANGED, then every packet predicted and ma
         const after = () => h.verdicts.filter((v) => fwd(v) && entered(v) > entered(changed));
         await h.waitUntil(() => after().length >= 5, 10_000, '5 packets after the change');
         await ping.stop();
-        await h.waitUntil(() => h.rc.collector.counters().correlatorPending === 0, 5000, 'every packet judged');
+        await h.waitUntil(() => h.rc.collector.counters().correlatorPending === 0, 10_000, 'every packet judged');
 
         assert.deepEqual(changed.predicted, [CALI_A, 'ens3'], 'the warning comes with the new prediction');
         assert.equal(changed.route, '10.233.100.128/26 via 172.27.71.12 dev ens3');
@@ -43,7 +43,7 @@ test('route replaced mid-flow: ROUTE_CHANGED, then every packet predicted and ma
         }
         // Packets between the kernel's change and the model's may only be judged against the old model.
         for (const v of h.verdicts.filter((x) => fwd(x) && entered(x) < entered(changed))) assert.ok(['MATCHED', 'STALE_MODEL'].includes(v.verdict), h.dump(fwd));
-        await h.waitUntil(() => (h.flows.get(changed.flowKey!)?.warnings ?? []).includes('ROUTE_CHANGED'), 5000, 'the flow to carry the warning');
+        await h.waitUntil(() => (h.flows.get(changed.flowKey!)?.warnings ?? []).includes('ROUTE_CHANGED'), 10_000, 'the flow to carry the warning');
         assert.deepEqual(h.flows.get(changed.flowKey!)!.forward.predicted, [CALI_A, 'ens3']);
         assert.ok(h.routeChanges.some((c) => c.changes.some((x) => x.kind === 'route' && x.text.includes('via 172.27.71.12 dev ens3'))), 'the route-model change was published');
       } finally {

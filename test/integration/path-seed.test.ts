@@ -18,7 +18,7 @@ test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN
 
       // 1. Same node: .222 → .224.
       await mustExec(lab, POD_A, ['ping', '-n', '-c', '3', '-i', '0.1', '-W', '1', POD_B]);
-      const same = await h.waitVerdict((v) => v.src === POD_A && v.dst === POD_B, 5000, 'a verdict for .222 → .224');
+      const same = await h.waitVerdict((v) => v.src === POD_A && v.dst === POD_B, 10_000, 'a verdict for .222 → .224');
       assert.equal(same.verdict, 'MATCHED', h.dump());
       assert.deepEqual(same.observed.map((x) => x.iface), [CALI_A, CALI_B]);
       assert.deepEqual(same.observed.map((x) => x.dir), ['ingress', 'egress']);
@@ -28,17 +28,17 @@ test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN
       assert.equal(same.kernel?.iface, CALI_B, 'the kernel FIB chose the pod interface too');
       assert.ok(same.latencyUs !== undefined && same.latencyUs > 0 && same.latencyUs < 100_000, `latency ${same.latencyUs}`);
       assert.equal(same.route, `${POD_B} dev ${CALI_B} scope link`);
-      const reply = await h.waitVerdict((v) => v.src === POD_B && v.dst === POD_A, 5000, 'the echo reply');
+      const reply = await h.waitVerdict((v) => v.src === POD_B && v.dst === POD_A, 10_000, 'the echo reply');
       assert.equal(reply.verdict, 'MATCHED');
       assert.equal(reply.flowKey, same.flowKey, 'request and reply are one flow');
-      await h.waitUntil(() => (h.flows.get(same.flowKey!)?.forward.verdicts.MATCHED ?? 0) >= 3, 5000, 'the flow to count 3 matched requests');
+      await h.waitUntil(() => (h.flows.get(same.flowKey!)?.forward.verdicts.MATCHED ?? 0) >= 3, 10_000, 'the flow to count 3 matched requests');
       const flow = h.flows.get(same.flowKey!)!;
       assert.ok((flow.reverse?.verdicts.MATCHED ?? 0) >= 1, 'replies are counted on the reverse direction');
       assert.ok(flow.forward.latency && flow.forward.latency.samples >= 3);
 
       // 2. Across nodes: .222 → web-0 on node2, through vxlan.calico and the uplink.
       await mustExec(lab, POD_A, ['ping', '-n', '-c', '3', '-i', '0.1', '-W', '1', WEB_0]);
-      const cross = await h.waitVerdict((v) => v.src === POD_A && v.dst === WEB_0, 5000, 'a verdict for .222 → 10.233.100.130');
+      const cross = await h.waitVerdict((v) => v.src === POD_A && v.dst === WEB_0, 10_000, 'a verdict for .222 → 10.233.100.130');
       assert.equal(cross.verdict, 'MATCHED', h.dump());
       assert.deepEqual(cross.observed.map((x) => x.iface), [CALI_A, 'vxlan.calico', 'ens3']);
       assert.deepEqual(cross.predicted, [CALI_A, 'vxlan.calico', 'ens3']);
@@ -48,7 +48,7 @@ test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN
       assert.equal(uplink.tunnel?.outerSrc, '172.27.71.11');
       assert.equal(uplink.tunnel?.vni, 4096);
       assert.match(cross.reason, /encapsulated to 172\.27\.71\.12/);
-      const back = await h.waitVerdict((v) => v.src === WEB_0 && v.dst === POD_A, 5000, 'the reply from node2');
+      const back = await h.waitVerdict((v) => v.src === WEB_0 && v.dst === POD_A, 10_000, 'the reply from node2');
       assert.equal(back.verdict, 'MATCHED', h.dump());
       assert.deepEqual(back.observed.map((x) => `${x.iface}:${x.dir}`), ['ens3:ingress', 'vxlan.calico:ingress', `${CALI_A}:egress`]);
       assert.ok(!h.verdicts.some((v) => v.warnings.includes('ASYMMETRIC_RETURN')), 'replies come back the way requests went');
@@ -56,7 +56,7 @@ test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN
       // 3. .230: in node1's block, no pod → Calico's IPAM-block blackhole.
       const r = await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 2 -i 0.1 -W 1 ${NO_POD} || true`]);
       assert.match(r, /100% packet loss/);
-      const hole = await h.waitVerdict((v) => v.dst === NO_POD, 5000, 'a verdict for .230');
+      const hole = await h.waitVerdict((v) => v.dst === NO_POD, 10_000, 'a verdict for .230');
       assert.equal(hole.verdict, 'EXPECTED_DROP', h.dump());
       assert.equal(hole.decision, 'blackhole');
       assert.equal(hole.route, 'blackhole 10.233.101.192/26 proto 80');

@@ -56,7 +56,7 @@ test('replies redirected out of the uplink: the reply is DIVERGED and flagged AS
         `tc qdisc show dev ${CALI_B} | grep -q clsact || tc qdisc add dev ${CALI_B} clsact; ` +
         `tc filter add dev ${CALI_B} ingress protocol ip prio 1 u32 match ip dst ${POD_A}/32 action mirred egress redirect dev ens3`]);
       await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 2 -i 0.2 -W 1 ${POD_B} || true`]);
-      const reply = await h.waitVerdict((x) => x.src === POD_B && x.dst === POD_A && x.warnings.includes('ASYMMETRIC_RETURN'), 5000, 'an asymmetric reply');
+      const reply = await h.waitVerdict((x) => x.src === POD_B && x.dst === POD_A && x.warnings.includes('ASYMMETRIC_RETURN'), 10_000, 'an asymmetric reply');
       const request = h.verdicts.find((x) => x.src === POD_A && x.dst === POD_B)!;
       assert.equal(request.verdict, 'MATCHED', h.dump());
       assert.equal(reply.verdict, 'DIVERGED');
@@ -64,7 +64,7 @@ test('replies redirected out of the uplink: the reply is DIVERGED and flagged AS
       assert.match(reply.reason, /return path is not the reverse/);
       assert.match(reply.reason, /ens3/);
       assert.equal(reply.flowKey, request.flowKey);
-      await h.waitUntil(() => (h.flows.get(request.flowKey!)?.warnings ?? []).includes('ASYMMETRIC_RETURN'), 5000, 'the flow to carry the warning');
+      await h.waitUntil(() => (h.flows.get(request.flowKey!)?.warnings ?? []).includes('ASYMMETRIC_RETURN'), 10_000, 'the flow to carry the warning');
     });
   });
 });

@@ -18,7 +18,7 @@ test('tc mirred redirect on the pod interface: DIVERGED, naming the predicted an
         `tc filter add dev ${CALI_A} ingress protocol ip prio 1 u32 match ip dst ${POD_B}/32 action mirred egress redirect dev ens3`]);
       const r = await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 3 -i 0.1 -W 1 ${POD_B} || true`]);
       assert.match(r, /100% packet loss/, 'the redirect takes the requests away from pod B');
-      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === POD_B, 5000, 'a verdict for the redirected ping');
+      const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === POD_B, 10_000, 'a verdict for the redirected ping');
       assert.equal(v.verdict, 'DIVERGED', h.dump());
       assert.deepEqual(v.observed.map((x) => `${x.iface}:${x.dir}`), [`${CALI_A}:ingress`, 'ens3:egress']);
       assert.deepEqual(v.predicted, [CALI_A, 'caliaa479e31ff6']);
@@ -26,7 +26,7 @@ test('tc mirred redirect on the pod interface: DIVERGED, naming the predicted an
       assert.match(v.reason, /caliaa479e31ff6/);
       assert.equal(v.kernel?.iface, 'caliaa479e31ff6', 'the FIB agreed with the model: the move happened after routing');
       assert.match(v.reason, /redirect/);
-      await h.waitUntil(() => h.rc.collector.counters().verdicts.DIVERGED >= 3, 5000, 'all three pings judged DIVERGED');
+      await h.waitUntil(() => h.rc.collector.counters().verdicts.DIVERGED >= 3, 10_000, 'all three pings judged DIVERGED');
       assert.equal(h.rc.collector.counters().verdicts.MATCHED, 0, h.dump());
     });
   });
