@@ -5,12 +5,15 @@ import { startCollector, RunningCollector } from '../../src/collector/start';
 import { labExecArgv, nodeNetns, LabInfo } from '../../src/lab';
 import type { FlowSummary, PacketVerdict } from '../../src/path/types';
 import type { ModelChangeEvent } from '../../src/routing/types';
+import type { CollectorCounters } from '../../src/collector/types';
 
 export interface PathHarness {
   rc: RunningCollector;
   verdicts: PacketVerdict[];
   flows: Map<string, FlowSummary>;
   routeChanges: ModelChangeEvent[];
+  /** Every periodic counters event. */
+  counters: CollectorCounters[];
   errors: Error[];
   /** The first verdict (already seen or coming) that satisfies `pred`. */
   waitVerdict(pred: (v: PacketVerdict) => boolean, timeoutMs: number, what: string): Promise<PacketVerdict>;
@@ -30,7 +33,9 @@ export async function withNodeCollector<T>(
   const flows = new Map<string, FlowSummary>();
   const routeChanges: ModelChangeEvent[] = [];
   const errors: Error[] = [];
+  const counters: CollectorCounters[] = [];
   rc.collector.on('verdict', (v) => verdicts.push(v));
+  rc.collector.on('counters', (c) => counters.push(c));
   rc.collector.on('flow', (f) => flows.set(f.key, f));
   rc.collector.on('route', (c) => routeChanges.push(c));
   rc.collector.on('error', (e) => errors.push(e));
@@ -51,6 +56,7 @@ export async function withNodeCollector<T>(
     verdicts,
     flows,
     routeChanges,
+    counters,
     errors,
     waitUntil,
     dump,

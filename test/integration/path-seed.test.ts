@@ -65,8 +65,17 @@ test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN
       assert.ok(!hole.observed.some((x) => x.dir === 'egress'), 'it never left');
       assert.match(hole.reason, /blackhole/);
 
+      // The periodic counters event publishes every loss and cap.
+      await h.waitUntil(() => h.counters.some((x) => x.packets >= 10), 10_000, 'a counters event covering the packets so far');
+      const published = h.counters[h.counters.length - 1];
+      for (const field of ['received', 'lostKernel', 'lostPipe', 'loaderRestarts', 'correlatorEvictions', 'correlatorPending', 'flowEvictions', 'flowsActive', 'predictErrors', 'modelGeneration'] as const) {
+        assert.equal(typeof published[field], 'number', field);
+      }
+      assert.ok(published.received >= 2 * published.packets, 'every packet here was seen by at least two hooks (or a hook and the drop tracepoint)');
+      assert.ok(published.modelGeneration >= 1);
       const c = h.rc.collector.counters();
       assert.equal(c.lostKernel + c.lostPipe, 0);
+      assert.equal(c.correlatorEvictions + c.flowEvictions + c.predictErrors, 0);
       assert.equal(c.verdicts.DROPPED + c.verdicts.DIVERGED + c.verdicts.STALE_MODEL, 0, h.dump());
     });
   });
