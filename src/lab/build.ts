@@ -16,6 +16,7 @@ import {
   SEED_PODS,
   UNDERLAY_IF,
   UNDERLAY_MTU,
+  VXLAN_MTU,
   UNDERLAY_PREFIX_LEN,
   VXLAN_IF,
   VXLAN_PORT,
@@ -60,7 +61,7 @@ async function buildNode(prefix: string, id: NodeId): Promise<void> {
     ['route', 'replace', 'default', 'via', GATEWAY_IP, 'dev', UNDERLAY_IF, 'proto', 'static'],
   ];
   if (!(await linkNames(ns)).has(VXLAN_IF)) {
-    cmds.push(['link', 'add', VXLAN_IF, 'mtu', String(UNDERLAY_MTU - 50), 'address', vxlanMac(spec.name),
+    cmds.push(['link', 'add', VXLAN_IF, 'mtu', String(VXLAN_MTU), 'address', vxlanMac(spec.name),
       'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', spec.underlayIp, 'dev', UNDERLAY_IF,
       'dstport', String(VXLAN_PORT), 'nolearning']);
   }
@@ -94,9 +95,9 @@ async function buildPod(prefix: string, spec: PodSpec): Promise<PodRecord> {
   await ensureNetns(prefix, pod);
   if (!(await linkNames(node)).has(ifname)) {
     if ((await linkNames(pod)).has('eth0')) await ipIn(pod, 'link', 'del', 'eth0');
-    await ipIn(node, 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
+    await ipIn(node, 'link', 'add', ifname, 'mtu', String(VXLAN_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
   }
-  await ipIn(node, 'link', 'set', ifname, 'address', CALI_MAC, 'up');
+  await ipIn(node, 'link', 'set', ifname, 'address', CALI_MAC, 'mtu', String(VXLAN_MTU), 'up');
   await sysctlIn(node, {
     [`net.ipv4.conf.${ifname}.proxy_arp`]: 1,
     [`net.ipv4.neigh.${ifname}.proxy_delay`]: 0,
@@ -104,7 +105,7 @@ async function buildPod(prefix: string, spec: PodSpec): Promise<PodRecord> {
     [`net.ipv4.conf.${ifname}.forwarding`]: 1,
   });
   await batchIn('ip', pod, [
-    ['link', 'set', 'eth0', 'up'],
+    ['link', 'set', 'eth0', 'mtu', String(VXLAN_MTU), 'up'],
     ['addr', 'replace', `${spec.ip}/32`, 'dev', 'eth0'],
     ['route', 'replace', POD_GATEWAY, 'dev', 'eth0', 'scope', 'link'],
     ['route', 'replace', 'default', 'via', POD_GATEWAY, 'dev', 'eth0'],

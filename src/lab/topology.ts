@@ -23,6 +23,8 @@ export interface PodSpec {
 export const UNDERLAY_IF = 'ens3';
 export const UNDERLAY_PREFIX_LEN = 24;
 export const UNDERLAY_MTU = 1500;
+/** VXLAN costs 50 bytes of outer headers: Calico lowers vxlan.calico and every pod veth by that much. */
+export const VXLAN_MTU = UNDERLAY_MTU - 50;
 export const GATEWAY_IP = '172.27.71.254';
 export const VXLAN_IF = 'vxlan.calico';
 export const VXLAN_VNI = 4096;

@@ -137,6 +137,10 @@ describe('calitrace lab', () => {
 
     const cali = 'cali11299111064';
     assert.match(await mustExec(A, 'node1', ['ip', 'link', 'show', 'dev', cali]), /link\/ether ee:ee:ee:ee:ee:ee /);
+    // Calico gives both ends of a pod's veth the VXLAN MTU (underlay 1500 − 50), so pods never send
+    // packets that cannot be encapsulated.
+    assert.match(await mustExec(A, 'node1', ['ip', 'link', 'show', 'dev', cali]), / mtu 1450 /);
+    assert.match(await mustExec(A, '10.233.101.222', ['ip', 'link', 'show', 'dev', 'eth0']), / mtu 1450 /);
     const sysctls = await mustExec(A, 'node1', ['sysctl', '-n', `net.ipv4.conf.${cali}.proxy_arp`, `net.ipv4.neigh.${cali}.proxy_delay`,
       `net.ipv4.conf.${cali}.route_localnet`, `net.ipv4.conf.${cali}.forwarding`]);
     assert.deepEqual(lines(sysctls), ['1', '0', '1', '1']);
