@@ -4,6 +4,7 @@ import { startCollector } from '../collector/start';
 import type { CollectorCounters } from '../collector/types';
 import type { FilterSpec } from '../capture/filter';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
+import { ApiSettings, serveBesideTrace } from './serve';
 
 export interface VerdictTraceOptions {
   netns?: string;
@@ -17,6 +18,8 @@ export interface VerdictTraceOptions {
   durationS: number;
   flows: boolean;
   windowMs?: number;
+  /** Serve the gRPC API beside the trace (undefined: --no-api). */
+  api?: ApiSettings;
 }
 
 export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
@@ -39,6 +42,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       `(${o.flows ? 'one line per flow update' : 'one verdict per packet'}, loader protocol v${hello.version}, ` +
       `route model generation ${running.model.generation})\n`,
   );
+  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet' }, (m) => process.stderr.write(`calitrace trace: ${m}\n`));
   let printed = 0;
   let failure: Error | undefined;
   await new Promise<void>((resolve) => {
@@ -64,6 +68,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
     process.once('SIGTERM', finish);
     process.stdout.on('error', finish);
   });
+  await serving?.close();
   await running.stop();
   process.stderr.write(`calitrace trace: ${printed} printed; ${countersText(collector.counters())}\n`);
   if (failure) {

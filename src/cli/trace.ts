@@ -6,6 +6,7 @@ import { FilterError, parseFilter, describeFilter } from '../capture/filter';
 import { formatEvent, OutputFormat } from './trace-format';
 import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
+import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
 
 const HELP = `calitrace trace — live packet verdicts (or raw events) from the eBPF tracer on this node
 
@@ -39,6 +40,10 @@ Options:
   --iface PATTERN    attach to interfaces matching PATTERN (repeatable; shell-style *, default:
                      cali*, vxlan.calico and vxlan.calico's underlay device)
 
+API (verdict modes): the trace also serves the gRPC API, as 'calitrace serve' does, so 'calitrace
+observe' and 'calitrace ui' can watch the same verdicts; a busy address is a warning, not an error.
+  --no-api           do not serve the API
+${API_SERVER_HELP}
 JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
 warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
 (the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
@@ -73,6 +78,8 @@ const OPTIONS = {
   flows: { type: 'boolean' },
   events: { type: 'boolean' },
   window: { type: 'string' },
+  'no-api': { type: 'boolean' },
+  ...API_SERVER_OPTIONS,
 } as const;
 
 async function run(argv: string[]): Promise<number> {
@@ -99,6 +106,7 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
+  const api = values['no-api'] ? undefined : apiSettings(values);
   if (!values.events && mode === 'packet') {
     return runVerdictTrace({
       netns: values.netns,
@@ -110,6 +118,7 @@ async function run(argv: string[]): Promise<number> {
       durationS: duration,
       flows: !!values.flows,
       windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
+      api,
     });
   }
   if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');
