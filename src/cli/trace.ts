@@ -7,6 +7,7 @@ import { formatEvent, OutputFormat } from './trace-format';
 import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
 import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
+import { runTraceUi } from '../tui/trace-ui';
 
 const HELP = `calitrace trace — live packet verdicts (or raw events) from the eBPF tracer on this node
 
@@ -21,7 +22,7 @@ MATCHED, DIVERGED, DROPPED, EXPECTED_DROP, INCOMPLETE or STALE_MODEL, with a rea
 warnings MTU_EXCEEDED, ROUTE_CHANGED, ASYMMETRIC_RETURN.
 
 Options:
-  --no-ui            print lines (the terminal UI is 'calitrace ui')
+  --no-ui            print lines; without it, trace opens the live terminal UI (as 'calitrace ui')
   -o, --output F     compact (default, for people) or json (one object per line)
   --flows            one line per flow update (both directions, counts per verdict, latency
                      percentiles) instead of one per packet
@@ -54,6 +55,7 @@ outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes
 Loss counters are printed to stderr at exit; losses are never hidden.
 
 EXAMPLES
+  calitrace trace --netns ct-node1                # the live UI: flows, paths, verdicts, why
   calitrace trace --no-ui --netns ct-node1
   calitrace trace --no-ui --flows --netns ct-node1 --dst 10.233.100.0/24
   calitrace trace --no-ui -o json --count 5 --netns ct-node1 --dst 10.233.101.230
@@ -99,11 +101,11 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (!values['no-ui']) {
-    process.stderr.write(
-      'calitrace trace: the terminal UI is not built yet. Use --no-ui to print events as lines, e.g.\n' +
-        '  calitrace trace --no-ui -o json --netns ct-node1\n',
-    );
-    return 2;
+    // The live UI: collector + API + UI together (src/tui/trace-ui.ts); line options need --no-ui.
+    const lines = ['output', 'count', 'duration', 'flows', 'events'] as const;
+    const given = lines.filter((k) => values[k] !== undefined);
+    if (given.length) throw new UsageError(`--${given[0]} prints lines: add --no-ui (without it, trace opens the live UI)`);
+    return runTraceUi({ netns: values.netns, patterns: values.iface, mode, filter, api: values['no-api'] ? undefined : apiSettings(values) });
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
   const api = values['no-api'] ? undefined : apiSettings(values);

@@ -1,40 +1,44 @@
-// `calitrace trace` with the UI: the collector and the API in this process, the UI as a gRPC client of
-// that API over a private unix socket (so it is exactly the client `calitrace ui` is, and other
-// subscribers can still attach to the same socket), until the user quits.
+// `calitrace trace` with the UI: the collector in this process, the API for other subscribers (as the
+// line trace serves it, unless --no-api), and the UI as a gRPC client of its own private unix socket —
+// exactly the client `calitrace ui` is, whatever TLS or token the public API asks for.
 import { startCollector } from '../collector/start';
 import type { CaptureMode } from '../capture/capture';
 import type { FilterSpec } from '../capture/filter';
-import { apiSettings, ApiFlags, serveCollector, ServingApi } from '../cli/serve';
+import { apiSettings, ApiSettings, serveBesideTrace, serveCollector, ServingApi } from '../cli/serve';
 import { runUi } from './run';
+import { UsageError } from '../cli/command';
 
 export interface TraceUiOptions {
   netns?: string;
   patterns?: string[];
   mode: CaptureMode;
   filter?: FilterSpec;
-  /** API flags as `calitrace serve` takes them; without --listen, a private unix socket. */
-  api?: ApiFlags;
+  /** The public API (undefined: --no-api). */
+  api?: ApiSettings;
   noColor?: boolean;
 }
 
 export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
-    throw new Error('the trace UI needs a terminal; use --no-ui for lines, or `calitrace serve` + `calitrace ui`');
+    throw new UsageError('without --no-ui, trace opens the live UI, which needs a terminal (stdin and stdout a tty); add --no-ui to print lines');
   }
-  const settings = apiSettings({ listen: `unix:/run/calitrace-trace-${process.pid}.sock`, ...o.api });
-  process.stderr.write(`calitrace trace: starting the tracer${o.netns ? ` in ${o.netns}` : ''}…\n`);
+  const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
+  const own = apiSettings({ listen: `unix:/run/calitrace-trace-${process.pid}.sock` });
+  log(`starting the tracer${o.netns ? ` in ${o.netns}` : ''}…`);
   const running = await startCollector({ netns: o.netns, mode: o.mode, patterns: o.patterns, filter: o.filter });
-  let serving: ServingApi | undefined;
+  const ctx = { netns: o.netns, mode: o.mode };
+  let mine: ServingApi | undefined;
+  let shared: ServingApi | undefined;
   try {
-    serving = await serveCollector(running, settings, { netns: o.netns, mode: o.mode });
-    await runUi({ server: serving.api.address, token: settings.security.token, noColor: o.noColor });
+    shared = await serveBesideTrace(running, o.api, ctx, log);
+    mine = await serveCollector(running, own, ctx);
+    await runUi({ server: mine.api.address, noColor: o.noColor });
   } finally {
-    await serving?.close();
+    await mine?.close();
+    await shared?.close();
     await running.stop();
   }
   const c = running.collector.counters();
-  process.stderr.write(
-    `calitrace trace: ${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe\n`,
-  );
+  log(`${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe`);
   return 0;
 }

@@ -1,0 +1,44 @@
+// `calitrace trace` without --no-ui: the collector, the API and the UI together in one command, in a
+// real pty against a lab node with real traffic; q stops everything and restores the terminal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { ChildProcess, spawn } from 'node:child_process';
+import { PtyScreen } from '../helpers/tui-pty';
+import { withLab } from '../helpers/lab';
+import { labExecArgv, nodeNetns } from '../../src/lab';
+
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
+
+test('calitrace trace (UI): live verdicts on screen, q ends the tracer and restores the terminal', { timeout: 180_000 }, async () => {
+  await withLab(async (lab) => {
+    const ui = new PtyScreen(process.execPath, [BIN, 'trace', '--netns', nodeNetns(lab.prefix, 'node1')], { cols: 160, rows: 40 });
+    const pings: ChildProcess[] = [];
+    try {
+      await ui.waitForText(/node ems203-w2/, 60_000);
+      const argv = labExecArgv(lab.prefix, '10.233.101.222', ['ping', '-n', '-q', '-i', '0.2', '-W', '1', '10.233.100.130']);
+      pings.push(spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
+      const row = await ui.waitFor(
+        'the cross-node flow, MATCHED through VXLAN',
+        (_t, ls) => ls.find((l) => l.includes('10.233.101.222') && l.includes('→ 10.233.100.130') && /MATCHED/.test(l)),
+        60_000,
+      );
+      assert.match(row, /cali11299111064>vxlan\.calico>ens3/);
+      assert.match(ui.text(), /subscribers 1/);
+      ui.press('q');
+      const exit = await ui.exited;
+      assert.equal(exit.exitCode, 0, ui.text());
+      assert.equal(ui.term.buffer.active.type, 'normal');
+      // After the UI, the tracer reports its counters on the normal screen: it has stopped.
+      assert.match(ui.text(), /calitrace trace: \d+ events received, \d+ packets judged; lost \d+ in kernel, \d+ in pipe/);
+    } finally {
+      for (const p of pings) {
+        if (p.exitCode === null && p.signalCode === null) {
+          p.kill('SIGTERM');
+          await new Promise((r) => p.once('exit', r));
+        }
+      }
+      await ui.kill();
+    }
+  });
+});
