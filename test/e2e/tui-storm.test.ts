@@ -64,6 +64,8 @@ test('a UDP storm through the node: the UI keeps answering keys and counting', {
       );
       s.press('q');
       assert.equal((await s.exited).exitCode, 0);
+      const sent = ((await traffic) as Array<{ sent: number; received: number }>)[0];
+      console.log(`tui storm: iperf3 sent ${sent.sent} datagrams of 64 bytes in 12 s (${Math.round(sent.sent / 12)}/s), ${sent.received} received`);
     } finally {
       await ui?.kill();
       await traffic?.catch(() => undefined);
