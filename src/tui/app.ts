@@ -25,6 +25,8 @@ export interface UiSink {
   routeChange(c: RouteChange): void;
   /** Loss counted on this client's side (e.g. notices that this subscription's queue overflowed). */
   lost(counter: string, n: number): void;
+  /** A server loss counter's running total, announced in the stream. */
+  lossTotal(counter: string, total: number): void;
   connection(state: 'connecting' | 'connected' | 'error', message?: string): void;
 }
 
@@ -107,6 +109,10 @@ export class App {
       },
       lost: (name, n) => {
         s.addLoss(name, n);
+        ask();
+      },
+      lossTotal: (name, total) => {
+        s.setLossTotal(name, total);
         ask();
       },
       connection: (state, message) => {

@@ -114,9 +114,14 @@ export class GrpcSource implements UiSource {
     else if (m.routeChange) this.scheduleRoutes();
     else if (m.lost) {
       const n = Number(m.lost.count ?? 0);
-      if (m.lost.source === v1.LostEvents.Source.SUBSCRIBER) sink.lost('this-client', n);
-      // Other sources are in Status's counters; poll now so the header shows them at once.
-      else this.pollStatus();
+      const src = m.lost.source;
+      if (src === v1.LostEvents.Source.SUBSCRIBER) sink.lost('this-client', n);
+      else {
+        // The notice carries the running total: the header shows it now, even if Status is slow.
+        const name = src === v1.LostEvents.Source.KERNEL ? 'kernel' : src === v1.LostEvents.Source.PIPE ? 'pipe' : 'collector';
+        sink.lossTotal(name, Number(m.lost.total ?? 0));
+        this.pollStatus();
+      }
     }
   }
 

@@ -198,14 +198,30 @@ export class Store {
     }
   }
 
-  setStatus(s: NodeStatus): void {
+  setStatus(s: NodeStatus, nowMs = Date.now()): void {
     this.status = s;
+    this.statusAtMs = nowMs;
+  }
+
+  /** Seconds since the last Status answer, when that is long enough to matter (else undefined). */
+  statusAgeS(nowMs: number): number | undefined {
+    if (!this.statusAtMs) return undefined;
+    const age = Math.floor((nowMs - this.statusAtMs) / 1000);
+    return age >= 3 ? age : undefined;
   }
 
   /** Loss this client observed itself (e.g. the server's lost-event notices to this subscriber). */
   addLoss(name: string, n: number): void {
     this.localLoss.set(name, (this.localLoss.get(name) ?? 0) + n);
   }
+
+  /** A running total announced in the stream (lost notices carry one): newer than the last Status poll. */
+  setLossTotal(name: string, total: number): void {
+    this.localLoss.set(name, Math.max(this.localLoss.get(name) ?? 0, total));
+  }
+
+  /** When the header's server figures were last refreshed (Status can time out on a saturated node). */
+  statusAtMs = 0;
 
   /** Every loss counter: the known ones always, then whatever else the server or this client counted. */
   lossCounters(): LossCounter[] {

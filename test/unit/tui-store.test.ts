@@ -237,3 +237,15 @@ test('the / filter uses the API language: a valid one filters rows, an invalid o
   s.setFilter('', null);
   assert.equal(s.flowRows().length, 2);
 });
+
+test('loss totals from the stream beat an older Status, and an old Status is labelled with its age', () => {
+  const s = new Store();
+  s.setStatus({ node: 'n', mode: 'packet', interfaces: [], subscribers: 1, counters: [{ name: 'kernel', value: 10 }] }, 1_000);
+  s.setLossTotal('kernel', 620_740);
+  const now = Date.now();
+  s.statusAtMs = now - 7_000;
+  const text = headerLines(s, 120).map(stripTags).join('\n');
+  assert.match(text, /lost \(\d+s old\): kernel 620740/);
+  s.setStatus({ ...s.status }, Date.now());
+  assert.match(headerLines(s, 120).map(stripTags).join('\n'), /lost: kernel 620740/);
+});

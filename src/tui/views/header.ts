@@ -42,7 +42,10 @@ export function headerLines(store: Store, width: number): string[] {
   out.push(...wrapParts('', first, width));
   const loss = store.lossCounters().map((c) => `${c.name} ${c.value}`);
   const anyLoss = store.lossCounters().some((c) => c.value > 0);
-  for (const l of wrapParts('lost: ', loss.map(e), width)) out.push(anyLoss ? `{red-fg}${l}{/red-fg}` : l);
+  // A node too busy to answer Status in time: the figures are still shown, with their age.
+  const age = store.statusAgeS(Date.now());
+  const prefix = age === undefined ? 'lost: ' : `lost (${age}s old): `;
+  for (const l of wrapParts(prefix, loss.map(e), width)) out.push(anyLoss ? `{red-fg}${l}{/red-fg}` : l);
   const ifaceLines = wrapParts(`interfaces (${s.interfaces.length}): `, s.interfaces.length ? s.interfaces : ['none attached'], width);
   // Interfaces may be many: two lines at most, the count says how many there are.
   out.push(...ifaceLines.slice(0, 2).map((l, i) => e(i === 1 && ifaceLines.length > 2 ? fit(l, width - 1) + '…' : fit(l, width).trimEnd())));
