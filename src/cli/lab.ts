@@ -1,6 +1,8 @@
 // `calitrace lab …`: wiring from the command line to src/lab. No lab logic lives here.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import * as path from 'node:path';
+import { packageRoot } from '../util/package-root';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import {
   DEFAULT_PREFIX,
@@ -178,7 +180,9 @@ async function exec(argv: string[]): Promise<number> {
   if (command.length === 0) throw new UsageError('give the command after --, e.g. calitrace lab exec node1 -- ip route');
   const full = labExecArgv(prefixOf(values), positionals[0], command);
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), { stdio: 'inherit' });
+    // bin/ first on PATH, so `calitrace lab exec node1 -- calitrace explain …` runs this checkout's calitrace.
+    const env = { ...process.env, PATH: `${path.join(packageRoot(), 'bin')}:${process.env.PATH ?? ''}` };
+    const child = spawn(full[0], full.slice(1), { stdio: 'inherit', env });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? (signal ? signalExitCode(signal) : 1)));
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { labUp, labDown, randomPrefix, nodeNetns, LabInfo } from '../../src/lab';
-import { packageRoot } from '../../src/capture/loader-process';
+import { packageRoot } from '../../src/util/package-root';
 import { ping } from '../helpers/capture-lab';
 
 const A = '10.233.101.222';

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { labUp, labDown, randomPrefix, LabInfo } from '../../src/lab';
-import { packageRoot } from '../../src/capture/loader-process';
+import { packageRoot } from '../../src/util/package-root';
 import { withCapture, must, ping, EventLog } from '../helpers/capture-lab';
 import type { TraceEvent } from '../../src/capture/event';
 

@@ -333,6 +333,17 @@ describe('calitrace lab', () => {
     assert.equal(seen, 'first\nsecond\n');
   });
 
+  test('lab exec puts this checkout\'s calitrace on PATH: explain runs inside node1 against its live routes', async () => {
+    const r = await cli(['lab', 'exec', 'node1', '--prefix', A, '--', 'calitrace', 'explain', '10.233.101.222', '10.233.101.224',
+      '--iif', 'cali11299111064', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const answer = JSON.parse(r.stdout) as { decision: string; dev: string; route: string };
+    // The seed's answer: the pod's /32 on its cali interface wins.
+    assert.equal(answer.decision, 'unicast');
+    assert.equal(answer.dev, 'caliaa479e31ff6');
+    assert.equal(answer.route, '10.233.101.224 dev caliaa479e31ff6 scope link');
+  });
+
   test('pod add/del at run time the Calico way (route, neighbour, sysctls, naming), on both nodes', async () => {
     const ifname = 'cali' + sha1Hex('ems.churn-1').slice(0, 11);
     const add = await cli(['lab', 'pod', 'add', 'ems/churn-1', '10.233.101.230', '--prefix', A]);
