@@ -16,6 +16,7 @@ import { renderRoutes } from './views/routes';
 import { renderDrops } from './views/drops';
 import { detailLines } from './views/detail';
 import { renderHelp } from './views/help';
+import { toAscii } from './ascii';
 
 /** What the UI receives from a source. */
 export interface UiSink {
@@ -65,6 +66,7 @@ export class App {
   private readonly finished = new Promise<void>((r) => (this.done = r));
   private stopped = false;
   private tickTimer: NodeJS.Timeout | null = null;
+  private readonly unicode: boolean;
 
   constructor(private readonly opts: AppOptions) {
     this.screen = blessed.screen({
@@ -82,6 +84,8 @@ export class App {
     this.body = box({ top: 4, height: 1 });
     this.footer = box({ bottom: 0, height: 2 });
     this.throttle = new RenderThrottle(() => this.render(), Math.round(1000 / (opts.fps ?? 10)));
+    // blessed's own reading of the locale (LANG, LC_ALL, LC_CTYPE): UTF-8 or not.
+    this.unicode = Boolean((this.screen as unknown as { tput: { unicode?: boolean } }).tput.unicode);
   }
 
   /** Runs until the user quits; resolves after the terminal is restored. */
@@ -257,7 +261,8 @@ export class App {
   // ---------------------------------------------------------------- drawing
 
   private paint(line: string): string {
-    return this.opts.noColor ? line.replace(COLOUR_TAG, '') : line;
+    const plain = this.opts.noColor ? line.replace(COLOUR_TAG, '') : line;
+    return this.unicode ? plain : toAscii(plain);
   }
 
   private render(): void {

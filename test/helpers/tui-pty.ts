@@ -29,7 +29,9 @@ export class PtyScreen {
       cols,
       rows,
       cwd: opts.cwd ?? process.cwd(),
-      env: { ...(process.env as Record<string, string>), TERM: 'xterm-256color', ...opts.env },
+      // The headless xterm is a UTF-8 terminal: say so, whatever locale the test runner inherited (CI's
+      // may have none), so the UI draws its Unicode glyphs and the assertions can look for them.
+      env: { ...(process.env as Record<string, string>), TERM: 'xterm-256color', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...opts.env },
     });
     this.proc.onData((d) => {
       this.raw += d;
