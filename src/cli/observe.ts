@@ -1,11 +1,10 @@
 // `calitrace observe`: a client of a node's calitrace API that prints verdicts, packets, flows, route
 // changes and lost-event notices, with hubble-observe habits (--last, --follow, --since, -o, filters).
-import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
-import { BATCH, CalitraceClient, ClientOptions, filterSetToRequest } from '../api/client';
+import { BATCH, CalitraceClient, filterSetToRequest } from '../api/client';
 import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
-import { DEFAULT_LISTEN } from '../api/security';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFrom } from './connection-options';
 import { formatObserved, ObserveOutput, tableHeader } from './observe-format';
 import type { calitrace } from '../api/proto';
 
@@ -37,13 +36,7 @@ Output and history:
   --all                  the whole history the server keeps
 
 Connection:
-  --server ADDR          API address: HOST:PORT or unix:/PATH (default ${DEFAULT_LISTEN})
-  --tls                  use TLS (implied by the --tls-* files); system roots verify the server
-  --tls-ca FILE          CA certificate (PEM) that signed the server's certificate
-  --tls-client-cert FILE client certificate (PEM), for servers that require mutual TLS
-  --tls-client-key FILE  client key (PEM)
-  --tls-server-name NAME name to verify in the server certificate when it differs from the host
-  --token-file FILE      bearer token from FILE (or --token TOKEN, or the CALITRACE_TOKEN variable)
+${CONNECTION_HELP}
   -h, --help             this help
 
 EXAMPLES
@@ -57,20 +50,13 @@ EXAMPLES
 `;
 
 const OPTIONS = {
-  server: { type: 'string' },
+  ...CONNECTION_OPTIONS,
   output: { type: 'string', short: 'o' },
   follow: { type: 'boolean', short: 'f' },
   last: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
   all: { type: 'boolean' },
-  tls: { type: 'boolean' },
-  'tls-ca': { type: 'string' },
-  'tls-client-cert': { type: 'string' },
-  'tls-client-key': { type: 'string' },
-  'tls-server-name': { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
   'from-ip': { type: 'string', multiple: true },
   'to-ip': { type: 'string', multiple: true },
   ip: { type: 'string', multiple: true },
@@ -129,14 +115,6 @@ async function run(argv: string[]): Promise<number> {
   const output = (values.output ?? 'compact') as ObserveOutput;
   if (!['compact', 'json', 'table'].includes(output)) throw new UsageError(`-o takes compact, json or table, got '${values.output}'`);
   const filters = filtersFrom(values, positionals);
-  let token = values.token ?? process.env.CALITRACE_TOKEN;
-  if (values['token-file']) {
-    try {
-      token = fs.readFileSync(values['token-file'], 'utf8').trim();
-    } catch (err) {
-      throw new UsageError(`cannot read --token-file '${values['token-file']}': ${(err as Error).message}`);
-    }
-  }
   const follow = values.follow === true;
   const sinceMs = values.since ? parseTime(values.since, 'since') : 0;
   const untilMs = values.until ? parseTime(values.until, 'until') : 0;
@@ -144,15 +122,7 @@ async function run(argv: string[]): Promise<number> {
   const last = intOption('last', values.last, !follow && !sinceMs && !values.all ? 20 : 0);
   const request: calitrace.v1.IObserveRequest = { ...filterSetToRequest(filters), follow, last, sinceMs, untilMs, allHistory: values.all === true, batch: BATCH };
 
-  const options: ClientOptions = {
-    server: values.server ?? DEFAULT_LISTEN,
-    tls: values.tls,
-    caFile: values['tls-ca'],
-    certFile: values['tls-client-cert'],
-    keyFile: values['tls-client-key'],
-    serverName: values['tls-server-name'],
-    token,
-  };
+  const options = connectionFrom(values);
   let client: CalitraceClient;
   try {
     client = new CalitraceClient(options);

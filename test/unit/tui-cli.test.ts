@@ -22,7 +22,7 @@ test('ui and demo have help with examples and are listed by calitrace --help', (
 test('usage mistakes exit 2 with the fix', () => {
   let r = run('ui', '--tls-client-cert', 'c.pem');
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--tls-client-cert and --tls-client-key go together/);
+  assert.match(r.stderr, /needs both --tls-client-cert and --tls-client-key/);
   r = run('ui', '--last', 'many');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--last takes a whole number/);
