@@ -12,7 +12,7 @@ import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
 import { BATCH, CalitraceClient } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
-import { waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const QUEUE = 512;
@@ -23,17 +23,6 @@ function start(args: string[]): { proc: ChildProcess; output: () => string } {
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   return { proc, output: () => out };
-}
-
-async function stop(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  proc.kill('SIGCONT');
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }
 
 test('real traffic: a frozen observe process loses (counted, notified) while a fast subscriber gets every verdict', async () => {
@@ -99,8 +88,8 @@ test('real traffic: a frozen observe process loses (counted, notified) while a f
       await fastDone;
     } finally {
       client.close();
-      if (frozen) await stop(frozen.proc);
-      const code = await stop(server.proc);
+      if (frozen) await stopProcess(frozen.proc);
+      const code = await stopProcess(server.proc);
       fs.rmSync(dir, { recursive: true, force: true });
       assert.equal(code, 0, server.output());
     }

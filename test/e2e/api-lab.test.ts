@@ -11,7 +11,7 @@ import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
 import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
-import { waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const V = calitrace.v1.Verdict;
@@ -22,16 +22,6 @@ function startServe(netns: string, listen: string): { proc: ChildProcess; output
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   return { proc, output: () => out };
-}
-
-async function stop(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null) return proc.exitCode;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }
 
 /** Keeps reading a follow stream into an array until cancelled. */
@@ -137,7 +127,7 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
       assert.ok(Number(status.counters!.other!.packets) > 0); // map values decode as Long
     } finally {
       client.close();
-      const code = await stop(server.proc);
+      const code = await stopProcess(server.proc);
       fs.rmSync(dir, { recursive: true, force: true });
       assert.equal(code, 0, server.output());
     }

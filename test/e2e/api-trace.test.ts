@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
 import { BATCH, CalitraceClient, ObserveMessage } from '../../src/api/client';
-import { waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
@@ -20,16 +20,6 @@ function start(args: string[]): { proc: ChildProcess; stdout: () => string; stde
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (err += d));
   return { proc, stdout: () => out, stderr: () => err };
-}
-
-async function stop(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null) return proc.exitCode;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }
 
 test('trace --no-ui serves the API (same verdicts as its output); --no-api does not', async () => {
@@ -59,7 +49,7 @@ test('trace --no-ui serves the API (same verdicts as its output); --no-api does 
       stream.cancel();
     } finally {
       client.close();
-      const code = await stop(trace.proc);
+      const code = await stopProcess(trace.proc);
       assert.equal(code, 0, trace.stderr());
     }
 

@@ -1,5 +1,6 @@
 // Test helpers for the gRPC API: a real server on localhost:0 fed through its ObserveFeed, real clients,
 // and lab-shaped verdicts to publish when the hub itself is what a test exercises.
+import type { ChildProcess } from 'node:child_process';
 import { ObserveFeed } from '../../src/api/feed';
 import { ApiBackend, ApiServer, ApiServerOptions, startApiServer, VERSION } from '../../src/api/server';
 import { CalitraceClient, ClientOptions, ObserveMessage, ObserveStream } from '../../src/api/client';
@@ -96,4 +97,19 @@ export async function waitUntil(pred: () => boolean | Promise<boolean>, what: st
     if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Ends a child process a test started: SIGTERM (after SIGCONT, so one the test froze can act on it), SIGKILL
+ * if it is still there 10 s later. Resolves with its exit code (null when a signal ended it).
+ */
+export async function stopProcess(proc: ChildProcess): Promise<number | null> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  proc.kill('SIGCONT');
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
 }
