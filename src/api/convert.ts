@@ -38,6 +38,21 @@ function podSubject(p: calitrace.v1.IPodRef | undefined | null): FilterSubject['
   return p ? { namespace: p.namespace ?? '', name: p.name ?? '' } : undefined;
 }
 
+/** The fields every streamed item (packet, verdict, flow) carries alike: the 5-tuple and the pods. */
+type EndpointMessage = Pick<calitrace.v1.IPacket, 'src' | 'dst' | 'sport' | 'dport' | 'protocol' | 'srcPod' | 'dstPod'>;
+
+function endpointSubject(m: EndpointMessage): Pick<FilterSubject, 'src' | 'dst' | 'sport' | 'dport' | 'proto' | 'srcPod' | 'dstPod'> {
+  return {
+    src: m.src ?? undefined,
+    dst: m.dst ?? undefined,
+    sport: m.sport ?? 0,
+    dport: m.dport ?? 0,
+    proto: m.protocol ?? 0,
+    srcPod: podSubject(m.srcPod),
+    dstPod: podSubject(m.dstPod),
+  };
+}
+
 export function packetMessage(e: TraceEvent, pods?: PodDirectory): calitrace.v1.IPacket {
   return {
     kind: e.kind,
@@ -79,13 +94,7 @@ export function packetMessage(e: TraceEvent, pods?: PodDirectory): calitrace.v1.
 export function packetSubject(m: calitrace.v1.IPacket, node: string): FilterSubject {
   return {
     type: 'PACKET',
-    src: m.src ?? undefined,
-    dst: m.dst ?? undefined,
-    sport: m.sport ?? 0,
-    dport: m.dport ?? 0,
-    proto: m.protocol ?? 0,
-    srcPod: podSubject(m.srcPod),
-    dstPod: podSubject(m.dstPod),
+    ...endpointSubject(m),
     interfaces: [m.interface ?? ''],
     directions: [pb.Direction[m.direction ?? 0] as DirectionName],
     node,
@@ -133,13 +142,7 @@ export function verdictSubject(m: calitrace.v1.IPacketVerdict, node: string): Fi
   const hops = m.observed ?? [];
   return {
     type: 'VERDICT',
-    src: m.src ?? undefined,
-    dst: m.dst ?? undefined,
-    sport: m.sport ?? 0,
-    dport: m.dport ?? 0,
-    proto: m.protocol ?? 0,
-    srcPod: podSubject(m.srcPod),
-    dstPod: podSubject(m.dstPod),
+    ...endpointSubject(m),
     interfaces: [...hops.map((h) => h.interface ?? ''), ...(m.predicted ?? [])],
     directions: hops.map((h) => pb.Direction[h.direction ?? 0] as DirectionName),
     verdict: pb.Verdict[m.verdict ?? 0] as VerdictName,
@@ -195,13 +198,7 @@ export function flowMessage(f: FlowSummary, pods?: PodDirectory): calitrace.v1.I
 export function flowSubject(m: calitrace.v1.IFlow, node: string): FilterSubject {
   return {
     type: 'FLOW',
-    src: m.src ?? undefined,
-    dst: m.dst ?? undefined,
-    sport: m.sport ?? 0,
-    dport: m.dport ?? 0,
-    proto: m.protocol ?? 0,
-    srcPod: podSubject(m.srcPod),
-    dstPod: podSubject(m.dstPod),
+    ...endpointSubject(m),
     interfaces: [...(m.path ?? []), ...(m.predicted ?? [])],
     verdict: pb.Verdict[m.verdict ?? 0] as VerdictName,
     node,
