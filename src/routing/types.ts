@@ -26,19 +26,7 @@ export type RouteType =
  *   (EHOSTUNREACH).
  * Rule actions `blackhole|unreachable|prohibit` give the same decision names with `rule` set and no `route`.
  */
-export type Decision =
-  | 'unicast'
-  | 'local'
-  | 'broadcast'
-  | 'anycast'
-  | 'multicast'
-  | 'blackhole'
-  | 'unreachable'
-  | 'prohibit'
-  | 'throw'
-  | 'no_route'
-  | 'martian'
-  | 'forwarding_disabled';
+export type Decision = Exclude<RouteType, 'nat'> | 'no_route' | 'martian' | 'forwarding_disabled';
 
 /** The errno `ip route get` answers with for a refusing decision (undefined when it answers a route). */
 export type KernelErrno = 'EINVAL' | 'EHOSTUNREACH' | 'EACCES' | 'ENETUNREACH' | 'EXDEV';
