@@ -121,9 +121,18 @@ export class Fib {
   readonly customRules: Record<Family, boolean> = { 4: false, 6: false };
   /** Some rule selects on ipproto/ports: the reverse lookup then swaps ports (fib4_rules_early_flow_dissect). */
   readonly portRules: Record<Family, boolean> = { 4: false, 6: false };
+  /** 'ifname|address words' of every joined multicast group; undefined when the groups are not known. */
+  private readonly groups?: Set<string>;
 
   constructor(readonly state: RoutingState) {
     for (const l of state.links) this.links.set(l.name, l);
+    if (state.memberships) {
+      this.groups = new Set();
+      for (const m of state.memberships) {
+        const w = addrWords(m.group, m.family);
+        if (w) this.groups.add(`${m.ifname}|${w.join(',')}`);
+      }
+    }
     for (const a of state.addresses) {
       const w = addrWords(a.address, a.family);
       if (!w) continue;
@@ -189,6 +198,11 @@ export class Fib {
 
   isLocal(family: Family, w: number[]): boolean {
     return family === 4 ? this.local4.has(w[0]) : this.local6.has(w.join(','));
+  }
+
+  /** Whether the interface has joined the multicast group (ip_check_mc_rcu); undefined when groups are unknown. */
+  joined(ifname: string, w: number[]): boolean | undefined {
+    return this.groups?.has(`${ifname}|${w.join(',')}`);
   }
 
   tableDefaults(table: number, family: Family): number {

@@ -1,7 +1,7 @@
 // Converts iproute2's JSON (`ip -j -d route|rule|link|addr|neigh|netconf`, `bridge -j fdb`) into the model's
 // types, and prints routes and rules back the way `ip route` / `ip rule` do (the explanation quotes them).
 
-import type { Address, FdbEntry, Family, Link, Neighbour, Nexthop, Route, RouteType, Rule, RuleAction } from './types';
+import type { Address, FdbEntry, Family, Link, Membership, Neighbour, Nexthop, Route, RouteType, Rule, RuleAction } from './types';
 import { parsePrefix, formatPrefix } from './addr';
 
 type J = Record<string, unknown>;
@@ -260,6 +260,18 @@ export function fdbFromJson(o: J): FdbEntry {
     state: String(o.state ?? ''),
     flags: strs(o.flags),
   };
+}
+
+/** `ip -j maddr show`: the IP multicast groups of each interface (link-layer entries are left out). */
+export function membershipsFromJson(list: J[]): Membership[] {
+  const out: Membership[] = [];
+  for (const l of list) {
+    for (const m of (l.maddr ?? []) as J[]) {
+      if (m.family !== 'inet' && m.family !== 'inet6') continue;
+      out.push({ family: m.family === 'inet' ? 4 : 6, ifname: String(l.ifname), group: String(m.address) });
+    }
+  }
+  return out;
 }
 
 /** Applies `ip -j netconf show` (per-interface forwarding / rp_filter) onto links. */

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { spawn, ChildProcess } from 'node:child_process';
 import type { ModelChange, ModelChangeEvent, RouteModel, RouteModelOptions, RoutingState } from './types';
 import { DumpSession, dumpState } from './sources';
+import { membershipsFromJson } from './iproute-json';
 
 const EMPTY: RoutingState = {
   links: [],
@@ -28,6 +29,7 @@ function keyedObjects(s: RoutingState): Keyed[] {
   for (const a of s.addresses) out.push({ kind: 'address', key: `${a.ifname} ${a.address}/${a.prefixLen}`, text: `${a.address}/${a.prefixLen} dev ${a.ifname}` });
   for (const n of s.neighbours) out.push({ kind: 'neighbour', key: `${n.dev} ${n.dst}`, text: `${n.dst} dev ${n.dev}${n.lladdr ? ` lladdr ${n.lladdr}` : ''} ${n.state.join(',')}` });
   for (const e of s.fdb) out.push({ kind: 'fdb', key: `${e.dev} ${e.mac} ${e.dst ?? ''}`, text: `${e.mac} dev ${e.dev}${e.dst ? ` dst ${e.dst}` : ''} ${e.state}` });
+  for (const m of s.memberships ?? []) out.push({ kind: 'multicast', key: `${m.ifname} ${m.group}`, text: `${m.group} joined on ${m.ifname}` });
   for (const l of s.links) out.push({ kind: 'netconf', key: `nc ${l.name}`, text: `${l.name} forwarding ${l.forwarding4 ? 'on' : 'off'} rp_filter ${l.rpFilter ?? 0}` });
   return out;
 }
@@ -56,13 +58,16 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
   private stopped = false;
   private burstStart = 0;
   private session?: DumpSession;
+  private pollTimer?: NodeJS.Timeout;
   private readonly debounceMs: number;
+  private readonly membershipPollMs: number;
   /** A steady stream of events must not postpone the re-dump forever. */
   private readonly maxWaitMs = 10;
 
   constructor(private readonly opts: RouteModelOptions = {}) {
     super();
     this.debounceMs = opts.debounceMs ?? 2;
+    this.membershipPollMs = opts.membershipPollMs ?? 250;
   }
 
   get state(): RoutingState {
@@ -94,11 +99,13 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
       child.once('error', (e) => reject(new Error(`cannot start ip monitor: ${e.message}`)));
     });
     await this.refresh();
+    this.scheduleMembershipPoll();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.pollTimer) clearTimeout(this.pollTimer);
     this.session?.close();
     this.session = undefined;
     const m = this.monitor;
@@ -121,6 +128,31 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
       this.timer = undefined;
       void this.refresh().catch((e: Error) => this.emit('error', e));
     }, wait);
+  }
+
+  /**
+   * `ip monitor` (iproute2 6.1) reports nothing when a socket joins or leaves a multicast group, so it
+   * cannot ring for it: poll the group lists and re-dump when they differ from the model's.
+   */
+  private scheduleMembershipPoll(): void {
+    if (this.stopped || this.membershipPollMs <= 0) return;
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = undefined;
+      const session = this.session;
+      if (!session) return;
+      session
+        .memberships()
+        .then((out) => {
+          if (this.stopped) return;
+          const seen = membershipsFromJson(JSON.parse(out) as Record<string, unknown>[]);
+          if (membershipKey(seen) !== membershipKey(this.current.memberships ?? [])) this.poke();
+        })
+        .catch((e: Error) => {
+          if (!this.stopped) this.emit('error', e);
+        })
+        .finally(() => this.scheduleMembershipPoll());
+    }, this.membershipPollMs);
+    this.pollTimer.unref();
   }
 
   private async refresh(): Promise<void> {
@@ -167,6 +199,13 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
       this.on('change', onChange);
     });
   }
+}
+
+function membershipKey(list: NonNullable<RoutingState['memberships']>): string {
+  return list
+    .map((m) => `${m.ifname} ${m.group}`)
+    .sort()
+    .join('|');
 }
 
 export function createRouteModel(opts: RouteModelOptions = {}): RouteModel {

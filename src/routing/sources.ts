@@ -9,6 +9,7 @@ import {
   applyNetconf,
   fdbFromJson,
   linkFromJson,
+  membershipsFromJson,
   neighbourFromJson,
   routeFromJson,
   ruleFromJson,
@@ -40,7 +41,7 @@ function parseLines(out: string, expected: number, what: string): J[][] {
   return lines.map((l) => JSON.parse(l) as J[]);
 }
 
-const MAIN_CMDS = ['link show', 'addr show', 'route show table all', 'neigh show', 'netconf show'];
+const MAIN_CMDS = ['link show', 'addr show', 'route show table all', 'neigh show', 'netconf show', 'maddr show'];
 
 /** One full dump of the namespace's routing state (one-shot processes; the live model uses DumpSession). */
 export async function dumpState(netns?: string): Promise<RoutingState> {
@@ -50,11 +51,11 @@ export async function dumpState(netns?: string): Promise<RoutingState> {
     run('ip', [...nsArgs(netns), '-j', '-6', 'rule', 'show']),
     run('bridge', [...nsArgs(netns), '-j', 'fdb', 'show']).catch(() => '[]'),
   ]);
-  return assemble(netns, parseLines(main, 5, 'ip -b'), rules4, rules6, fdb);
+  return assemble(netns, parseLines(main, MAIN_CMDS.length, 'ip -b'), rules4, rules6, fdb);
 }
 
 function assemble(netns: string | undefined, main: J[][], rules4: string, rules6: string, fdb: string): RoutingState {
-  const [links, addrs, routes, neigh, netconf] = main;
+  const [links, addrs, routes, neigh, netconf, maddr] = main;
   const linkList = links.map(linkFromJson);
   const all = applyNetconf(linkList, netconf);
   for (const l of linkList) l.rpFilter = Math.max(l.rpFilter ?? 0, all.allRpFilter ?? 0);
@@ -69,6 +70,7 @@ function assemble(netns: string | undefined, main: J[][], rules4: string, rules6
     ],
     neighbours: neigh.map(neighbourFromJson),
     fdb: fdbList,
+    memberships: membershipsFromJson(maddr),
     complete: { rules: true, neighbours: true, fdb: true, links: true },
     netns,
   };
@@ -162,11 +164,13 @@ export class DumpSession {
   private readonly main: BatchProcess;
   private readonly rules: BatchProcess;
   private readonly fdb: BatchProcess;
+  private readonly maddr: BatchProcess;
 
   constructor(private readonly netns?: string) {
     this.main = new BatchProcess('ip', [...nsArgs(netns), '-j', '-d', '-b', '-']);
     this.rules = new BatchProcess('ip', [...nsArgs(netns), '-j', '-6', '-b', '-']);
     this.fdb = new BatchProcess('bridge', [...nsArgs(netns), '-j', '-b', '-']);
+    this.maddr = new BatchProcess('ip', [...nsArgs(netns), '-j', '-b', '-']);
   }
 
   async dump(): Promise<RoutingState> {
@@ -176,12 +180,22 @@ export class DumpSession {
       this.fdb.ask(['fdb show']).catch(() => ['[]']),
     ]);
     const docs = main.map((l) => JSON.parse(l) as J[]);
-    return assemble(this.netns, docs.slice(0, 5), main[5], rules6[0], fdb[0]);
+    return assemble(this.netns, docs.slice(0, MAIN_CMDS.length), main[MAIN_CMDS.length], rules6[0], fdb[0]);
+  }
+
+  /**
+   * The multicast groups alone, as `ip maddr` prints them: joining a group sends no netlink event on the
+   * kernels we run on, so the live model polls this small answer and re-dumps when it changes.
+   */
+  async memberships(): Promise<string> {
+    const [out] = await this.maddr.ask(['maddr show']);
+    return out;
   }
 
   close(): void {
     this.main.close();
     this.rules.close();
     this.fdb.close();
+    this.maddr.close();
   }
 }

@@ -24,9 +24,12 @@ export type RouteType =
  *   destination, reverse-path filter): EINVAL/EXDEV.
  * - `forwarding_disabled`: input path, destination not local and forwarding off on the incoming interface
  *   (EHOSTUNREACH).
+ * - `multicast_not_joined`: input path, a multicast destination whose group the incoming interface has not
+ *   joined: the kernel discards it before any route lookup (EINVAL). A joined group gives `multicast`
+ *   (delivered on this node).
  * Rule actions `blackhole|unreachable|prohibit` give the same decision names with `rule` set and no `route`.
  */
-export type Decision = Exclude<RouteType, 'nat'> | 'no_route' | 'martian' | 'forwarding_disabled';
+export type Decision = Exclude<RouteType, 'nat'> | 'no_route' | 'martian' | 'forwarding_disabled' | 'multicast_not_joined';
 
 /** The errno `ip route get` answers with for a refusing decision (undefined when it answers a route). */
 export type KernelErrno = 'EINVAL' | 'EHOSTUNREACH' | 'EACCES' | 'ENETUNREACH' | 'EXDEV';
@@ -153,6 +156,13 @@ export interface FdbEntry {
   flags: string[];
 }
 
+/** A multicast group an interface has joined (`ip maddr show`): what decides whether it accepts the group's packets. */
+export interface Membership {
+  family: Family;
+  ifname: string;
+  group: string;
+}
+
 export interface Query {
   src?: string;
   dst: string;
@@ -252,7 +262,7 @@ export interface Prediction {
 
 /** What changed in the model, for subscribers (UI, API). */
 export interface ModelChange {
-  kind: 'route' | 'rule' | 'link' | 'address' | 'neighbour' | 'fdb' | 'netconf';
+  kind: 'route' | 'rule' | 'link' | 'address' | 'neighbour' | 'fdb' | 'netconf' | 'multicast';
   action: 'added' | 'removed' | 'changed';
   /** ip-style text of the object. */
   text: string;
@@ -273,6 +283,8 @@ export interface RoutingState {
   rules: Rule[];
   neighbours: Neighbour[];
   fdb: FdbEntry[];
+  /** Multicast groups joined per interface; undefined when not known (a pasted `ip route`). */
+  memberships?: Membership[];
   /** Whether rules/neighbours/FDB/links are really known (false for a pasted `ip route`). */
   complete: { rules: boolean; neighbours: boolean; fdb: boolean; links: boolean };
   /** Namespace name or undefined for the current one. */
@@ -284,6 +296,8 @@ export interface RouteModelOptions {
   netns?: string;
   /** Quiet period before a re-dump after a burst of netlink events (ms). */
   debounceMs?: number;
+  /** How often the multicast group lists are polled (no netlink event announces a join); 0 = never. Default 250 ms. */
+  membershipPollMs?: number;
 }
 
 /** A live model: `state` always reflects the kernel within ~100 ms of a change. */
