@@ -28,9 +28,10 @@ Options:
   --mark M       firewall mark (decimal or 0x hex), for 'ip rule ... fwmark'
   --tos T        TOS byte (0x10 …)
   --proto P      tcp, udp, icmp or a number, with --sport/--dport: for rules on ipproto/ports
-  --json         one JSON object: decision (unicast|local|broadcast|blackhole|unreachable|prohibit|
-                 throw|no_route|martian|forwarding_disabled), errno (what 'ip route get' answers when it
-                 refuses), table, route (as 'ip route' prints it), dev, gateway, nexthops, candidates,
+  --json         one JSON object: decision (unicast|local|broadcast|multicast|blackhole|unreachable|
+                 prohibit|throw|no_route|martian|forwarding_disabled|multicast_not_joined), errno (what
+                 'ip route get' answers when it refuses), table, route (as 'ip route' prints it),
+                 dev, gateway, nexthops, candidates,
                  calico (the route's meaning), outer (VXLAN), egressPath, steps, warnings, unknowns
   --netns NS     use network namespace NS (/var/run/netns/NS), e.g. a lab node 'ct-node1'
   --routes FILE  explain from saved 'ip route' text (as pasted from a node; prompts, notes and repeated

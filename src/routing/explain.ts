@@ -60,6 +60,32 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
 
   steps.push({ title: 'Packet enters', lines: src.lines });
 
+  // A multicast group arriving on an interface: membership decides, not the routing tables.
+  if (q.iif && (p.decision === 'multicast_not_joined' || p.decision === 'multicast')) {
+    const joined = p.decision === 'multicast';
+    steps.push({
+      title: 'Multicast: membership decides, not the routing tables',
+      lines: [
+        `${dst} is a multicast group address (${p.family === 4 ? '224.0.0.0/4' : 'ff00::/8'}). For a packet arriving on ${q.iif} the kernel does not`,
+        `choose a route: it accepts the packet only if ${q.iif} has joined the group (\`ip maddr show dev ${q.iif}\`)${p.family === 4 ? ', and with multicast routing only for groups a multicast router forwards' : ''}.`,
+        joined
+          ? `** ${q.iif} has joined ${dst}: the packet is delivered to the sockets on this node that joined it (\`ip route get\` shows dev lo).`
+          : `** ${q.iif} has NOT joined ${dst}: the kernel discards the packet${p.errno ? ` (\`ip route get … iif ${q.iif}\` answers ${p.errno})` : ''}.`,
+        ...(joined
+          ? []
+          : [
+              'This is normal for group traffic nobody on the node asked for: IGMP reports to 224.0.0.22, mDNS (224.0.0.251, ff02::fb),',
+              'SSDP (239.255.255.250) and MLD reports (ff02::16) from neighbours reach every node on the segment and are dropped here.',
+            ]),
+      ],
+    });
+    steps.push({ title: 'Visual datapath', lines: diagram(p, src.label) });
+    if (p.warnings?.length) steps.push({ title: 'Warnings', lines: p.warnings });
+    if (p.unknowns?.length) steps.push({ title: 'Cannot be known from a paste', lines: p.unknowns });
+    p.steps = steps;
+    return steps;
+  }
+
   // Rules: only worth a step when they are not the defaults.
   const fam = p.family;
   if (state.complete.rules && !isDefaultRules(state, fam)) {
@@ -158,7 +184,10 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
       out.push(`${dst} is an address of this node: delivered to the host's own stack (dev lo), not forwarded.`);
       break;
     case 'broadcast':
-      out.push(`${dst} is a broadcast address here: delivered locally as broadcast.`);
+      out.push(q.iif || !p.dev ? `${dst} is a broadcast address here: delivered locally as broadcast.` : `${dst} is a broadcast address: sent out of ${p.dev} to every host on the segment.`);
+      break;
+    case 'multicast':
+      out.push(`${dst} is a multicast group: sent out of ${p.dev ?? '?'} to the group's MAC address, no gateway (the route only chose the device).`);
       break;
     default:
       out.push(`The packet is not forwarded: ${p.decision}${p.errno ? ` (ip route get answers ${p.errno})` : ''}.`);
@@ -202,7 +231,11 @@ function diagram(p: Prediction, from: string): string[] {
     lines.push(q.iif);
   }
   const m = p.matched;
-  const routeLabel = m ? `Linux routing (/${m.prefixLen} match: ${m.text})` : `Linux routing (${p.decision})`;
+  const routeLabel = m
+    ? `Linux routing (/${m.prefixLen} match: ${m.text})`
+    : p.decision.startsWith('multicast') && q.iif
+      ? `multicast group check (${p.decision === 'multicast' ? 'joined' : 'not joined'})`
+      : `Linux routing (${p.decision})`;
   hop(routeLabel);
   switch (p.decision) {
     case 'unicast':
@@ -230,6 +263,10 @@ function diagram(p: Prediction, from: string): string[] {
       break;
     case 'local':
       lines.push('this node (local delivery)');
+      break;
+    case 'multicast':
+    case 'broadcast':
+      lines.push(q.iif ? `this node (${p.decision} delivery to the sockets that listen)` : `${p.dev ?? '?'}  (sent to every listener on the segment)`);
       break;
     default:
       lines.push(`DROPPED here (${p.decision}${p.errno ? `, ${p.errno}` : ''})`);

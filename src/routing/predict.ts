@@ -30,6 +30,8 @@ export interface CoreAnswer {
   note?: string;
   /** Multipath next hops the kernel would refuse if its hash picked them (source validation). */
   refused?: { nexthops: Nexthop[]; errno: KernelErrno };
+  /** The device, for decisions the kernel makes without a route (multicast). */
+  dev?: string;
 }
 
 const ERROR_OF: Partial<Record<Decision, KernelErrno>> = {
@@ -40,6 +42,7 @@ const ERROR_OF: Partial<Record<Decision, KernelErrno>> = {
   no_route: 'ENETUNREACH',
   martian: 'EINVAL',
   forwarding_disabled: 'EHOSTUNREACH',
+  multicast_not_joined: 'EINVAL',
 };
 
 export class QueryError extends Error {}
@@ -169,15 +172,32 @@ function decideV4(fib: Fib, q: Query, f: Flow, link: Link | undefined): CoreAnsw
       // From a paste the node's addresses are unknown: the check cannot be made.
       if (fib.state.complete.links && !fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
     }
+    const dcOut = v4Class(d);
+    // A multicast or limited-broadcast packet with a source address goes out of the device that owns the
+    // source, without a route lookup (ip_route_output_key_hash_rcu's "special hack").
+    if (f.src && (dcOut === 'multicast' || dcOut === 'lbcast')) {
+      const owner = fib.state.addresses.find((a) => a.family === 4 && a.address === q.src)?.ifname;
+      if (owner) return { family, decision: dcOut === 'multicast' ? 'multicast' : 'broadcast', dev: owner };
+    }
     const res = fib.lookup(f);
     if (res.kind !== 'route' || isErrorResult(res)) return failed(family, res);
+    // __mkroute_output(): the route only picks the device; the address class sets the type.
+    if (dcOut === 'multicast' && res.route!.route.type === 'unicast') return { family, decision: 'multicast', result: res };
+    if (dcOut === 'lbcast' && res.route!.route.type === 'unicast') return { family, decision: 'broadcast', result: res };
     return { family, decision: res.route!.route.type as Decision, result: res };
   }
-  // Input path (ip_route_input_slow).
   const sc = v4Class(s);
   const dc = v4Class(d);
+  // ip_route_input_rcu(): a multicast destination never reaches the route lookup.
+  if (dc === 'multicast') return multicastInputV4(fib, q, f, link, s, sc);
+  // Input path (ip_route_input_slow).
   if (sc === 'multicast' || sc === 'lbcast') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (multicast or broadcast)' };
-  if (dc === 'lbcast' || (s === 0 && d === 0)) return { family, decision: 'broadcast', note: 'limited broadcast' };
+  if (dc === 'lbcast' || (s === 0 && d === 0)) {
+    // brd_input: delivered here (dev lo) once the source passes validation (against destination 0.0.0.0).
+    const bad = s !== 0 ? validateSource(fib, q, f, undefined, link, [0]) : undefined;
+    if (bad) return { family, decision: 'martian', errno: bad, note: `source ${q.src} fails source validation on ${q.iif}` };
+    return { family, decision: 'broadcast', note: 'limited broadcast', dev: 'lo' };
+  }
   if (sc === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `martian source ${formatV4(s)} (give a source address with 'from')` };
   // 0.0.0.0/8 destinations are routed like any other on current kernels (no martian check for them).
   if (dc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian destination (loopback) ' };
@@ -229,7 +249,53 @@ function decideV4(fib: Fib, q: Query, f: Flow, link: Link | undefined): CoreAnsw
   return { family, decision: 'unicast', result: res };
 }
 
-function decideV6(fib: Fib, _q: Query, f: Flow): CoreAnswer {
+/**
+ * ip_check_mc_rcu() + ip_route_input_mc(): the packet is accepted only when the incoming interface has joined
+ * the group (we do not model multicast routing: a node running a multicast router would forward others too).
+ */
+function multicastInputV4(fib: Fib, q: Query, f: Flow, link: Link | undefined, s: number, sc: ReturnType<typeof v4Class>): CoreAnswer {
+  const family = 4;
+  const group = formatV4(f.dst[0]);
+  const known = fib.joined(q.iif!, f.dst);
+  // Every IPv4 interface is in 224.0.0.1 (all hosts); other groups are unknown without `ip maddr`.
+  const joined = known ?? f.dst[0] === ALL_HOSTS;
+  if (!joined) {
+    const note =
+      known === undefined
+        ? `multicast group ${group}: whether ${q.iif} joined it is not known here (see \`ip maddr show dev ${q.iif}\`); assumed not`
+        : `${q.iif} has not joined multicast group ${group} (\`ip maddr show dev ${q.iif}\`), so the kernel discards it before routing`;
+    return { family, decision: 'multicast_not_joined', errno: 'EINVAL', note };
+  }
+  const localMc = f.dst[0] >>> 8 === 0xe00000; // 224.0.0.0/24: link-local control (IGMP, OSPF, …)
+  if (sc === 'zeronet') {
+    if (!localMc && f.ipproto !== 2) return { family, decision: 'martian', errno: 'EINVAL', note: `martian source ${formatV4(s)} for multicast group ${group}` };
+    return { family, decision: 'multicast', dev: 'lo' };
+  }
+  if (sc === 'multicast' || sc === 'lbcast') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (multicast or broadcast)' };
+  if (sc === 'loopback') return { family, decision: 'martian', errno: 'EINVAL', note: 'martian source (loopback)' };
+  const bad = validateSource(fib, q, f, undefined, link, [0]);
+  if (bad) return { family, decision: 'martian', errno: bad, note: `source ${q.src} fails source validation on ${q.iif}` };
+  return { family, decision: 'multicast', dev: 'lo' };
+}
+
+const ALL_HOSTS = 0xe0000001;
+
+function decideV6(fib: Fib, q: Query, f: Flow): CoreAnswer {
+  // ip6_mc_input(): a multicast destination is delivered only when the incoming interface joined the group.
+  if (q.iif !== undefined && f.dst[0] >>> 24 === 0xff) {
+    const known = fib.joined(q.iif, f.dst);
+    // ff02::1 (all nodes) is joined by every IPv6 interface.
+    const joined = known ?? (f.dst[0] === 0xff020000 && f.dst[1] === 0 && f.dst[2] === 0 && f.dst[3] === 1);
+    if (!joined) {
+      const note =
+        known === undefined
+          ? `multicast group ${q.dst}: whether ${q.iif} joined it is not known here (see \`ip maddr show dev ${q.iif}\`); assumed not`
+          : `${q.iif} has not joined multicast group ${q.dst} (\`ip maddr show dev ${q.iif}\`), so the kernel discards it`;
+      // No errno: `ip -6 route get` answers the ff00::/8 multicast route; the membership check comes after it.
+      return { family: 6, decision: 'multicast_not_joined', note };
+    }
+    return { family: 6, decision: 'multicast', dev: 'lo' };
+  }
   const res = fib.lookup(f);
   if (res.kind !== 'route' || isErrorResult(res)) return failed(6, res);
   return { family: 6, decision: res.route!.route.type as Decision, result: res };
@@ -286,7 +352,11 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
     }
     p.nexthops = nhs;
     if (ans.decision === 'local') p.dev = 'lo';
-    else {
+    else if ((ans.decision === 'multicast' || ans.decision === 'broadcast') && !q.iif && ans.family === 4) {
+      // Sent out of the route's device to the group's (or everyone's) MAC: no gateway.
+      p.dev = nhs[0]?.dev;
+      p.egressPath = p.dev ? [p.dev] : [];
+    } else {
       p.dev = nhs[0]?.dev;
       p.gateway = nhs.length === 1 ? nhs[0].gateway : undefined;
     }
@@ -304,6 +374,12 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
       }
     }
   }
+  // Decided without a route: a joined group delivered here (dev lo, as `ip route get … iif` shows), or
+  // multicast sent from the device that owns the source.
+  if (!c && ans.dev) {
+    p.dev = ans.dev;
+    if (!q.iif) p.egressPath = [ans.dev];
+  }
   if (detail) p.candidates = candidatesOf(fib, ans.family, dst, c, p.rulesWalked);
   if (!state.complete.rules) {
     p.unknowns = [
@@ -311,6 +387,7 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
       'neighbours and the VXLAN FDB: the outer header of a VXLAN packet (remote node IP) cannot be derived',
       'interface state (up/down, MTU, forwarding, rp_filter): assumed up, forwarding on, rp_filter off',
       'the local table (addresses of this node): a destination that is a node address is not recognised as local',
+      'multicast group memberships (`ip maddr`): a multicast packet is assumed not joined, except all-hosts 224.0.0.1 / ff02::1',
     ];
   }
   return p;

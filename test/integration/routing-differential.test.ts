@@ -4,7 +4,7 @@
 //   CALITRACE_SEED=<seed> node --test dist/test/integration/routing-differential.test.js
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dumpState } from '../../src/routing/sources';
 import { predict } from '../../src/routing/predict';
@@ -228,6 +228,34 @@ function randomQuery(family: Family, prefixes: string[]): Query {
   return q;
 }
 
+// Multicast: groups joined by a socket held open in the namespace (see joinGroups), others not.
+const JOINED: [string, string][] = [['239.7.7.7', A[0]], ['239.7.7.8', B[1]], ['224.0.0.251', A[2]]];
+const GROUPS = ['224.0.0.1', '224.0.0.22', '224.0.0.251', '239.7.7.7', '239.7.7.8', '239.255.255.250', '255.255.255.255'];
+
+/** A process in the namespace that joins JOINED and keeps the memberships until its stdin closes. */
+function joinGroups(): ReturnType<typeof spawn> {
+  const py = [
+    'import socket, struct, sys',
+    'socks = []',
+    `for group, dev in ${JSON.stringify(JOINED)}:`,
+    '    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    '    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton("0.0.0.0"), socket.if_nametoindex(dev)))',
+    '    socks.append(s)',
+    'print("joined", flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  return spawn('ip', ['netns', 'exec', NS, 'python3', '-c', py], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+function multicastQuery(): Query {
+  const q: Query = { dst: pick(GROUPS), ipproto: pick([17, 17, 6]) };
+  if (chance(0.7)) {
+    q.iif = pick([...A, ...B]);
+    q.src = chance(0.1) ? '0.0.0.0' : chance(0.1) ? pick(LOCAL4) : randomHostIn(v4Prefix());
+  } else if (chance(0.5)) q.src = pick(LOCAL4);
+  return q;
+}
+
 function getArgs(q: Query): string {
   const p = [q.dst];
   if (q.src) p.push('from', q.src);
@@ -282,8 +310,14 @@ function describe(q: Query, p: Prediction): string {
 
 test(`routing predictor agrees with the kernel on random tables (seed ${seed})`, { timeout: 120_000 }, async () => {
   console.log(`routing-differential: seed ${seed} (replay: CALITRACE_SEED=${seed}), namespace ${NS}`);
+  let joiner: ReturnType<typeof spawn> | undefined;
   try {
     buildNamespace();
+    joiner = joinGroups();
+    await new Promise<void>((resolve, reject) => {
+      joiner!.stdout!.once('data', () => resolve());
+      joiner!.once('exit', (code) => reject(new Error(`the group-joining helper exited (code ${code})`)));
+    });
     let compared = 0;
     let lastState: Awaited<ReturnType<typeof dumpState>> | undefined;
     let errors = 0;
@@ -331,6 +365,7 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
           queries.push(q);
         }
       }
+      for (let i = 0; i < 150; i++) queries.push(multicastQuery());
       const plain = kernelBatch(queries.map((q) => `route get ${getArgs(q)}`));
       const fibmatch = kernelBatch(queries.map((q) => `route get fibmatch ${getArgs(q)}`));
       queries.forEach((q, i) => {
@@ -354,6 +389,12 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
           disagreements.push(`${describe(q, p)}; kernel type ${kType}: ${JSON.stringify(k.json)}`);
           return;
         }
+        // Decided without a route (a joined group on the input path, multicast sent from the source's device):
+        // fibmatch has nothing to show; the device is the answer.
+        if (!p.matched) {
+          if (k.json.dev !== p.dev) disagreements.push(`${describe(q, p)}; kernel dev ${String(k.json.dev)}, predicted ${p.dev}`);
+          return;
+        }
         // The matched route: fibmatch returns the FIB entry itself.
         if (!fm.ok) {
           disagreements.push(`${describe(q, p)}; fibmatch refused: ${fm.errno}`);
@@ -363,7 +404,9 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
         const m = p.matched!;
         // Without custom rules the kernel merges the local table into main and fibmatch reports table 254.
         const kTable = kr.table === 254 && m.table === 255 && !customRules ? 255 : kr.table;
-        if (kr.dst !== m.dst || kTable !== m.table || kr.type !== m.type || kr.metric !== m.metric || kr.tos !== m.tos) {
+        // Output multicast/broadcast: fibmatch reports the answer's type on the (unicast) route that chose the device.
+        const mType = (p.decision === 'multicast' || p.decision === 'broadcast') && m.type === 'unicast' ? p.decision : m.type;
+        if (kr.dst !== m.dst || kTable !== m.table || kr.type !== mType || kr.metric !== m.metric || kr.tos !== m.tos) {
           disagreements.push(`${describe(q, p)}; kernel fibmatch: ${kr.text} table ${kr.table} metric ${kr.metric}`);
           return;
         }
@@ -374,6 +417,10 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
           const kGw = k.json.gateway as string | undefined;
           const hit = p.nexthops.some((n) => n.dev === kDev && (n.gateway ?? undefined) === kGw);
           if (!hit) disagreements.push(`${describe(q, p)}; kernel next hop ${kGw ?? '-'} dev ${kDev}`);
+        } else if (kType === 'multicast' && !q.iif) {
+          // Sent to the group's MAC out of a device the route offers; no gateway.
+          const kDev = k.json.dev as string | undefined;
+          if (!p.nexthops.some((n) => n.dev === kDev) || k.json.gateway !== undefined) disagreements.push(`${describe(q, p)}; kernel dev ${kDev} gateway ${String(k.json.gateway)}`);
         }
       });
     }
@@ -382,12 +429,14 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
     for (const d of disagreements.slice(0, 25)) console.log(`  DISAGREE ${d}`);
     assert.equal(disagreements.length, 0, `predictor and kernel disagree (seed ${seed}); first: ${disagreements[0]}`);
     assert.ok(compared >= 6000, 'thousands of cases compared');
-    for (const d of ['unicast', 'local', 'blackhole', 'unreachable', 'prohibit', 'martian', 'forwarding_disabled']) {
+    for (const d of ['unicast', 'local', 'blackhole', 'unreachable', 'prohibit', 'martian', 'forwarding_disabled', 'multicast', 'multicast_not_joined']) {
       assert.ok((byDecision[d] ?? 0) > 0, `the random tables exercised decision '${d}'`);
     }
     assert.ok((byDecision.no_route ?? 0) > 0 && (byDecision.throw ?? 0) > 0, 'ENETUNREACH both as no route and as thrown');
     assert.ok(multipath > 0, 'the random tables exercised multipath');
   } finally {
+    joiner?.stdin?.end();
+    joiner?.kill();
     if (process.env.CALITRACE_KEEP_NS === '1') console.log(`routing-differential: kept namespace ${NS} (CALITRACE_KEEP_NS=1); remove it with: ip netns del ${NS}`);
     else spawnSync('ip', ['netns', 'del', NS]);
   }

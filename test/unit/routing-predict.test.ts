@@ -237,3 +237,72 @@ test('IPv6: longest prefix and route types', () => {
   assert.equal(predict(s, { dst: 'fd00:3::5' }).gateway, 'fd99::1');
   assert.equal(predict(s, { dst: 'fd00:2::5' }).errno, 'EINVAL');
 });
+
+test('multicast on the input path: the group membership of the incoming interface decides, not the tables', () => {
+  // As `ip route get` answered in a scratch namespace: joined → multicast dev lo; not joined → EINVAL,
+  // although the default route would contain the group.
+  const s = state({
+    routes: `
+      default via 172.27.71.254 dev ens3 proto static
+      172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11`,
+    addrs: [['ens3', '172.27.71.11', 24]],
+  });
+  s.memberships = [
+    { family: 4, ifname: 'ens3', group: '224.0.0.1' },
+    { family: 4, ifname: 'ens3', group: '239.1.2.3' },
+    { family: 6, ifname: 'ens3', group: 'ff02::1' },
+    { family: 6, ifname: 'ens3', group: 'ff02::1:ff00:11' },
+  ];
+  const igmp = predict(s, { src: '172.27.71.254', dst: '224.0.0.22', iif: 'ens3', ipproto: 2 });
+  assert.equal(igmp.decision, 'multicast_not_joined');
+  assert.equal(igmp.errno, 'EINVAL');
+  assert.deepEqual(igmp.egressPath, []);
+  assert.equal(igmp.route, undefined, 'no route decided');
+  assert.ok(igmp.warnings?.some((w) => w.includes('has not joined') && w.includes('ip maddr show dev ens3')));
+
+  const joined = predict(s, { src: '172.27.71.254', dst: '239.1.2.3', iif: 'ens3' });
+  assert.equal(joined.decision, 'multicast');
+  assert.equal(joined.errno, undefined);
+  assert.equal(joined.dev, 'lo');
+  assert.deepEqual(joined.egressPath, [], 'delivered on this node');
+  // Joined on ens3 only: the same group from another interface is not accepted.
+  assert.equal(predict({ ...s, links: [...s.links, link('eth1')] }, { src: '172.27.71.254', dst: '239.1.2.3', iif: 'eth1' }).decision, 'multicast_not_joined');
+  // A joined group still refuses martian sources.
+  assert.equal(predict(s, { src: '127.0.0.1', dst: '239.1.2.3', iif: 'ens3' }).decision, 'martian');
+  // From 0.0.0.0 only link-local groups (224.0.0.0/24) or IGMP are accepted.
+  assert.equal(predict(s, { src: '0.0.0.0', dst: '224.0.0.1', iif: 'ens3' }).decision, 'multicast');
+  assert.equal(predict(s, { src: '0.0.0.0', dst: '239.1.2.3', iif: 'ens3', ipproto: 17 }).decision, 'martian');
+  assert.equal(predict(s, { src: '0.0.0.0', dst: '239.1.2.3', iif: 'ens3', ipproto: 2 }).decision, 'multicast');
+
+  // IPv6: solicited-node group joined, MLD report group ff02::16 not (no errno: ip route get shows the route).
+  const ns = predict(s, { src: 'fe80::1', dst: 'ff02::1:ff00:11', iif: 'ens3' });
+  assert.equal(ns.decision, 'multicast');
+  const mld = predict(s, { src: 'fe80::1', dst: 'ff02::16', iif: 'ens3' });
+  assert.equal(mld.decision, 'multicast_not_joined');
+  assert.equal(mld.errno, undefined);
+
+  // Without group lists (a paste), only all-hosts / all-nodes are known to be joined, and the answer says so.
+  const paste = { ...s, memberships: undefined };
+  assert.equal(predict(paste, { src: '172.27.71.254', dst: '224.0.0.1', iif: 'ens3' }).decision, 'multicast');
+  const unknown = predict(paste, { src: '172.27.71.254', dst: '239.1.2.3', iif: 'ens3' });
+  assert.equal(unknown.decision, 'multicast_not_joined');
+  assert.ok(unknown.warnings?.some((w) => w.includes('not known')));
+});
+
+test('multicast and limited broadcast on the output path leave through the route\'s device, without its gateway', () => {
+  const s = state({
+    routes: `
+      default via 172.27.71.254 dev ens3 proto static
+      172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11`,
+    addrs: [['ens3', '172.27.71.11', 24]],
+  });
+  s.memberships = [];
+  const mc = predict(s, { dst: '239.1.2.3' });
+  assert.equal(mc.decision, 'multicast');
+  assert.equal(mc.dev, 'ens3');
+  assert.equal(mc.gateway, undefined);
+  assert.deepEqual(mc.egressPath, ['ens3']);
+  const brd = predict(s, { dst: '255.255.255.255' });
+  assert.equal(brd.decision, 'broadcast');
+  assert.deepEqual(brd.egressPath, ['ens3']);
+});
