@@ -173,6 +173,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       let key = `${q.src}|${q.dst}|${q.iif ?? ''}|${q.mark ?? 0}`;
       // Ports and protocol only change the answer when a policy rule selects on them.
       if (this.rulesUsePorts(model.state)) key += `|${q.ipproto}|${q.sport ?? 0}|${q.dport ?? 0}`;
+      // From 0.0.0.0 to a joined group only IGMP is accepted (ip_route_input_mc).
+      else if (q.src === '0.0.0.0') key += `|${q.ipproto}`;
       let prediction = this.cache.get(key);
       if (!prediction) {
         prediction = this.opts.predict(model as RouteModel, q);

@@ -25,7 +25,7 @@ export interface VerdictContext {
 }
 
 /** Decisions with which the kernel refuses to forward: a drop is what they predict. */
-const REFUSING = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'no_route', 'martian', 'forwarding_disabled']);
+const REFUSING = new Set(['blackhole', 'unreachable', 'prohibit', 'throw', 'no_route', 'martian', 'forwarding_disabled', 'multicast_not_joined']);
 
 const L2_HEADER = 14;
 
@@ -259,11 +259,16 @@ const DECISION_WORDS: Record<string, string> = {
   no_route: 'no route',
   martian: 'a martian address / reverse-path check',
   forwarding_disabled: 'forwarding disabled on the ingress interface',
+  multicast_not_joined: 'a multicast group the ingress interface has not joined',
 };
 
 function refusalText(pred: Prediction, dst: string): string {
   const words = DECISION_WORDS[pred.decision] ?? pred.decision;
   const route = pred.route ? ` \`${pred.route}\`` : pred.rule ? ` (rule \`${pred.rule}\`)` : '';
+  if (pred.decision === 'multicast_not_joined') {
+    const iface = pred.query.iif ?? 'the interface';
+    return `${dst} is a multicast group ${iface} has not joined (\`ip maddr show dev ${iface}\`), so the kernel discards it before routing — normal for group traffic nobody here asked for`;
+  }
   if (pred.calico === 'ipam-block-blackhole') {
     return `${dst} is in this node's IPAM block but has no pod (no /32 route), so Calico's IPAM-block blackhole${route} catches it`;
   }
@@ -303,6 +308,9 @@ function lostText(ctx: VerdictContext): string {
 
 /** Whether the kernel FIB's answer is the one the prediction implies (undefined: cannot tell). */
 export function kernelAgrees(k: KernelView, pred: Prediction): boolean | undefined {
+  // bpf_fib_lookup() is a plain table lookup: for a multicast group it answers the default route's device,
+  // while the input path decides by membership without any lookup. Its answer says nothing here.
+  if (pred.decision === 'multicast' || pred.decision === 'multicast_not_joined') return undefined;
   switch (k.resultName) {
     case 'success':
     case 'no_neigh':

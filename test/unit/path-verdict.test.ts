@@ -6,6 +6,10 @@ import type { ObservedPacket } from '../../src/path/correlate';
 import type { TraceEvent } from '../../src/capture/event';
 import type { Prediction } from '../../src/routing/types';
 import { judge } from '../../src/path/verdict';
+import { predict } from '../../src/routing/predict';
+import { parseRouteLine } from '../../src/routing/paste';
+import { ruleFromJson } from '../../src/routing/iproute-json';
+import type { RoutingState } from '../../src/routing/types';
 import {
   CALI_A, CALI_B, NODE1_IP, NODE2_IP, NO_POD, POD_B, WEB_0, ev, fib, fp,
   predictBlackhole, predictCrossNode, predictNoEncap, predictSameNode,
@@ -228,4 +232,52 @@ test('too big for vxlan.calico with DF set: DROPPED with MTU_EXCEEDED and the si
   assert.equal(v.verdict, 'DROPPED');
   assert.deepEqual(v.warnings, ['MTU_EXCEEDED']);
   assert.match(v.reason, /1468-byte packet does not fit vxlan\.calico's MTU of 1450/);
+});
+
+/** node1's uplink side as the route model holds it, with the groups ens3 has joined. */
+function uplinkState(): RoutingState {
+  const rules = [
+    { priority: 0, src: 'all', table: 'local' },
+    { priority: 32766, src: 'all', table: 'main' },
+    { priority: 32767, src: 'all', table: 'default' },
+  ].map((r) => ruleFromJson(r, 4));
+  return {
+    links: [{ ifindex: 2, name: 'ens3', mtu: 1500, up: true, carrier: true, forwarding4: true, rpFilter: 0 }],
+    addresses: [{ family: 4, ifname: 'ens3', address: NODE1_IP, prefixLen: 24, scope: 'global' }],
+    routes: ['default via 172.27.71.254 dev ens3 proto static', '172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11'].map((l) => parseRouteLine(l)!),
+    rules,
+    neighbours: [],
+    fdb: [],
+    memberships: [
+      { family: 4, ifname: 'ens3', group: '224.0.0.1' },
+      { family: 4, ifname: 'ens3', group: '239.1.2.3' },
+    ],
+    complete: { rules: true, neighbours: true, fdb: true, links: true },
+  };
+}
+
+test('an IGMP report to a group the uplink has not joined: EXPECTED_DROP, not an unexplained DROPPED', () => {
+  // What the lab's router sends after its link comes up; the kernel drops it before routing (NOT_SPECIFIED),
+  // while bpf_fib_lookup() at ingress answers the default route.
+  const f = fp();
+  const at = { iface: 'ens3', src: '172.27.71.254', dst: '224.0.0.22', proto: 2, fingerprint: f };
+  const pred = predict(uplinkState(), { src: at.src, dst: at.dst, iif: 'ens3', ipproto: 2 });
+  const v = judge(packet([
+    ev({ t: 0, ...at, kernel: fib('success', 'ens3', '172.27.71.254') }),
+    ev({ t: 4, ...at, kind: 'drop', dropReason: 2, dropReasonName: 'NOT_SPECIFIED' }),
+  ], pred, 'drop'));
+  assert.equal(v.verdict, 'EXPECTED_DROP', v.reason);
+  assert.equal(v.decision, 'multicast_not_joined');
+  assert.match(v.reason, /224\.0\.0\.22 is a multicast group ens3 has not joined/);
+  assert.match(v.reason, /ip maddr show dev ens3/);
+});
+
+test('a packet to a group the uplink joined, delivered on the node: MATCHED, the FIB answer not held against it', () => {
+  const f = fp();
+  const at = { iface: 'ens3', src: '172.27.71.254', dst: '239.1.2.3', proto: 17, sport: 5000, dport: 5001, fingerprint: f };
+  const pred = predict(uplinkState(), { src: at.src, dst: at.dst, iif: 'ens3', ipproto: 17 });
+  const v = judge(packet([ev({ t: 0, ...at, kernel: fib('success', 'ens3', '172.27.71.254') })], pred, 'window'));
+  assert.equal(v.verdict, 'MATCHED', v.reason);
+  assert.equal(v.decision, 'multicast');
+  assert.match(v.reason, /delivered on this node/);
 });
