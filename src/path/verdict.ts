@@ -116,7 +116,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     if (REFUSING.has(pred.decision)) {
       return set('EXPECTED_DROP', `dropped as predicted: ${refusalText(pred, first.dst)}; the kernel dropped it ${where} (${why})`);
     }
-    let hint = dropHint(why, where);
+    let hint = DELIVERED_HERE.has(pred.decision) && pred.query.iif ? localStackHint(why, first) : dropHint(why, where);
     const dev = pred.egressPath[0];
     const mtu = dev ? ctx.mtuOf?.(dev) : undefined;
     if (mtu && (why === 'PKT_TOO_BIG' || why.startsWith('FRAG'))) {
@@ -234,6 +234,33 @@ function dropPlace(drop: TraceEvent, egress: string[]): string {
 export function dropReasonName(ev: TraceEvent): string {
   const name = ev.dropReasonName ?? (ev.dropReason !== undefined ? `reason ${ev.dropReason}` : 'unknown reason');
   return name.replace(/^SKB_DROP_REASON_/, '');
+}
+
+/** Decisions that hand the packet to this node's own stack. */
+const DELIVERED_HERE = new Set(['local', 'multicast', 'broadcast']);
+
+const PROTO_NAMES: Record<number, string> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+/** A drop after routing delivered the packet to this node: the stack, not the route, refused it. */
+function localStackHint(reason: string, first: TraceEvent): string {
+  const head = 'routing was right (it reached this node\'s own stack), the stack then discarded it';
+  const proto = PROTO_NAMES[first.proto];
+  if (reason === 'NO_SOCKET' && proto) return `${head}: nothing listens on ${proto} port ${first.dport} here (check \`ss -lntup\`)`;
+  if (reason === 'NO_SOCKET') return `${head}: no socket wants it`;
+  if (reason === 'INVALID_PROTO' && first.proto === 1 && first.icmpType === 8) {
+    return `${head}: echo requests to a broadcast or multicast address are ignored (net.ipv4.icmp_echo_ignore_broadcasts=1)`;
+  }
+  if (reason === 'SOCKET_RCVBUFF' || reason === 'PROTO_MEM') return `${head}: the receiving socket's buffer is full (the application reads too slowly)`;
+  if (reason === 'NOT_SPECIFIED' && proto === 'UDP' && first.dst !== undefined && isMulticastAddr(first.dst)) {
+    return `${head}: no socket on this node listens on UDP port ${first.dport} for the group`;
+  }
+  return `${head}: see the kernel drop reason`;
+}
+
+function isMulticastAddr(a: string): boolean {
+  if (a.includes(':')) return a.toLowerCase().startsWith('ff');
+  const first = Number(a.split('.')[0]);
+  return first >= 224 && first <= 239;
 }
 
 function dropHint(reason: string, where: string): string {

@@ -90,3 +90,38 @@ test('multicast on the uplink: a group not joined is EXPECTED_DROP; joined, it i
     });
   });
 });
+
+test('delivered to the node but refused by its stack: DROPPED, with routing cleared and the listener named', { timeout: 120_000 }, async () => {
+  await withLab(async (lab) => {
+    await withNodeCollector(lab, async (h) => {
+      const udp = (dst: string, port: number) =>
+        [
+          'import socket',
+          's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+          `s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("${ROUTER}"))`,
+          `s.sendto(b"x", ("${dst}", ${port}))`,
+        ].join('\n');
+      // UDP to a closed port of the node's own address.
+      await mustExec(lab, 'net', ['python3', '-c', udp('172.27.71.11', 5999)]);
+      const closed = await h.waitVerdict((v) => v.dst === '172.27.71.11' && v.dport === 5999, 10_000, 'the UDP datagram to the node');
+      assert.equal(closed.verdict, 'DROPPED', h.dump());
+      assert.equal(closed.decision, 'local');
+      assert.match(closed.reason, /NO_SOCKET/);
+      assert.match(closed.reason, /routing was right/);
+      assert.match(closed.reason, /nothing listens on UDP port 5999/);
+
+      // UDP to all-hosts (joined by every interface) where nothing listens on the port.
+      await mustExec(lab, 'net', ['python3', '-c', udp('224.0.0.1', 5998)]);
+      const group = await h.waitVerdict((v) => v.dst === '224.0.0.1' && v.dport === 5998, 10_000, 'the UDP datagram to 224.0.0.1');
+      assert.equal(group.verdict, 'DROPPED', h.dump());
+      assert.equal(group.decision, 'multicast');
+      assert.match(group.reason, /no socket on this node listens on UDP port 5998/);
+
+      // A ping to all-hosts: the node ignores echo requests to groups by default.
+      await mustExec(lab, 'net', ['sh', '-c', 'ping -n -c 1 -W 1 -I br0 224.0.0.1 || true']);
+      const echo = await h.waitVerdict((v) => v.dst === '224.0.0.1' && v.proto === 1, 10_000, 'the echo request to 224.0.0.1');
+      assert.equal(echo.verdict, 'DROPPED', h.dump());
+      assert.match(echo.reason, /icmp_echo_ignore_broadcasts/);
+    });
+  });
+});
