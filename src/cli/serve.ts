@@ -3,6 +3,7 @@
 import * as os from 'node:os';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import { startCollector, RunningCollector } from '../collector/start';
+import { onCollectorError } from '../collector/collector';
 import { ObserveFeed } from '../api/feed';
 import { feedFromCollector } from '../api/collector-feed';
 import { startApiServer, ApiServer } from '../api/server';
@@ -181,14 +182,13 @@ async function run(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
-    running.collector.on('error', (err) => {
-      // A failing prediction is reported and counted (predict_errors); capture errors end the server.
-      if (/route prediction failed/.test(err.message)) log(err.message);
-      else {
+    onCollectorError(running.collector, {
+      warn: log,
+      fatal: (err) => {
         failure = err;
         serving.api.health.set('', 'NOT_SERVING');
         resolve();
-      }
+      },
     });
   });
   await serving.close();

@@ -1,6 +1,7 @@
 // `calitrace trace --no-ui` in its default shape: one verdict per packet (or one line per flow update
 // with --flows), from the collector: observed path, predicted path, kernel view, reason.
 import { startCollector } from '../collector/start';
+import { onCollectorError } from '../collector/collector';
 import type { CollectorCounters } from '../collector/types';
 import type { FilterSpec } from '../capture/filter';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
@@ -55,13 +56,12 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
     };
     if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
     else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
-    collector.on('error', (err) => {
-      // Capture errors end the trace; a failing prediction is reported once and counted.
-      if (/route prediction failed/.test(err.message)) process.stderr.write(`calitrace trace: ${err.message}\n`);
-      else {
+    onCollectorError(collector, {
+      warn: (m) => process.stderr.write(`calitrace trace: ${m}\n`),
+      fatal: (err) => {
         failure = err;
         finish();
-      }
+      },
     });
     if (o.durationS) setTimeout(finish, o.durationS * 1000).unref();
     process.once('SIGINT', finish);

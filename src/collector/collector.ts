@@ -45,6 +45,28 @@ export interface CollectorOptions {
 
 const PREDICTION_CACHE_SIZE = 8192;
 
+/**
+ * Everything the collector reports on 'error'. `fatal`: the trace can no longer be trusted to go on (the
+ * loader is gone, the route model stopped following the kernel, a bug); otherwise it was counted and the
+ * collector carries on (one failed prediction, one failed model refresh).
+ */
+export class CollectorError extends Error {
+  constructor(
+    message: string,
+    readonly fatal: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Routes the collector's errors: warnings are reported and tracing goes on; a fatal one ends it. */
+export function onCollectorError(collector: Pick<Collector, 'on'>, handlers: { warn: (message: string) => void; fatal: (err: Error) => void }): void {
+  collector.on('error', (err: Error) => {
+    if (err instanceof CollectorError && !err.fatal) handlers.warn(err.message);
+    else handlers.fatal(err);
+  });
+}
+
 export class Collector extends TypedEmitter<CollectorEventMap> implements CollectorEvents {
   private readonly correlator: Correlator;
   private readonly flowTable: FlowTable;
@@ -86,8 +108,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       },
     };
     opts.capture.on('event', (ev) => this.push(ev));
-    opts.capture.on('error', (err) => this.emit('error', err));
+    opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
     opts.model.on('change', (ev: ModelChangeEvent) => this.emit('route', ev));
+    // The live model marks what it recovers from (RouteModelError.fatal === false); anything else is fatal.
+    opts.model.on('error', (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false)));
     const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
     this.every(50, () => this.correlator.tick(this.monotonicNs() - graceNs));
     this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
@@ -147,7 +171,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       try {
         fn();
       } catch (err) {
-        this.emit('error', err as Error);
+        this.emit('error', new CollectorError(`collector: ${(err as Error).message}`, true));
       }
     }, ms);
     t.unref();
@@ -184,7 +208,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       return { prediction, generation };
     } catch (err) {
       this.predictErrors++;
-      if (this.predictErrors === 1) this.emit('error', new Error(`route prediction failed: ${(err as Error).message}`));
+      if (this.predictErrors === 1) this.emit('error', new CollectorError(`route prediction failed (counted as predict_errors from now on): ${(err as Error).message}`, false));
       return undefined;
     }
   }

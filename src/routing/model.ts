@@ -19,6 +19,19 @@ const EMPTY: RoutingState = {
   complete: { rules: true, neighbours: true, fdb: true, links: true },
 };
 
+/**
+ * What the live model reports on 'error'. `fatal`: the model stopped following the kernel (its monitor is
+ * gone), so predictions from now on may be wrong; otherwise one refresh failed and the next event retries.
+ */
+export class RouteModelError extends Error {
+  constructor(
+    message: string,
+    readonly fatal: boolean,
+  ) {
+    super(message);
+  }
+}
+
 type Keyed = { kind: ModelChange['kind']; key: string; text: string };
 
 function keyedObjects(s: RoutingState): Keyed[] {
@@ -89,9 +102,19 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.monitor = child;
     child.stdout!.on('data', () => this.poke());
-    child.stderr!.on('data', (d: Buffer) => this.emit('error', new Error(`ip monitor: ${d.toString().trim()}`)));
+    // ip monitor complains on stderr and carries on, e.g. "Peer netns reference is invalid." when a
+    // namespace in /var/run/netns vanishes while it maps them (pods come and go): not a failure. It is
+    // only a doorbell, so a re-dump covers whatever it could not print; the text is kept for the exit message.
+    let complaint = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      complaint = d.toString().trim().split('\n').pop() ?? '';
+      this.poke();
+    });
     child.on('exit', (code) => {
-      if (!this.stopped) this.emit('error', new Error(`ip monitor exited (code ${code}); the model is no longer live — is the namespace gone?`));
+      if (!this.stopped) {
+        const last = complaint ? ` (it said: ${complaint})` : '';
+        this.emit('error', new RouteModelError(`ip monitor exited (code ${code})${last}; the model is no longer live — is the namespace gone?`, true));
+      }
     });
     // Dump after the monitor is listening, so nothing between the two is missed.
     await new Promise<void>((resolve, reject) => {
@@ -110,7 +133,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
     this.session = undefined;
     const m = this.monitor;
     this.monitor = undefined;
-    if (m && m.exitCode === null) {
+    if (m && m.exitCode === null && m.signalCode === null) {
       await new Promise<void>((resolve) => {
         m.once('exit', () => resolve());
         m.kill('SIGTERM');
@@ -126,7 +149,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
     const wait = Math.max(0, Math.min(this.debounceMs, this.burstStart + this.maxWaitMs - now));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.refresh().catch((e: Error) => this.emit('error', e));
+      void this.refresh().catch((e: Error) => this.emit('error', new RouteModelError(`route model refresh failed (retried on the next change): ${e.message}`, false)));
     }, wait);
   }
 
@@ -148,7 +171,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
           if (membershipKey(seen) !== membershipKey(this.current.memberships ?? [])) this.poke();
         })
         .catch((e: Error) => {
-          if (!this.stopped) this.emit('error', e);
+          if (!this.stopped) this.emit('error', new RouteModelError(`multicast group poll failed (retried): ${e.message}`, false));
         })
         .finally(() => this.scheduleMembershipPoll());
     }, this.membershipPollMs);

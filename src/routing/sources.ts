@@ -91,7 +91,7 @@ class BatchProcess {
   constructor(private readonly cmd: string, private readonly args: string[]) {}
 
   private ensure(): ChildProcess {
-    if (this.child && this.child.exitCode === null && !this.child.killed) return this.child;
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null && !this.child.killed) return this.child;
     const child = spawn(this.cmd, this.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.buf = '';
     this.lines = [];

@@ -5,6 +5,8 @@ import { compileUiFilter } from './filter';
 
 export interface RunUiOptions extends GrpcSourceOptions {
   noColor?: boolean;
+  /** Ends the UI (terminal restored) from outside, e.g. when the tracer it shows has failed. */
+  signal?: AbortSignal;
 }
 
 export async function runUi(opts: RunUiOptions): Promise<void> {
@@ -16,10 +18,12 @@ export async function runUi(opts: RunUiOptions): Promise<void> {
   const stop = () => app.stop();
   process.once('SIGTERM', stop);
   process.once('SIGHUP', stop);
+  opts.signal?.addEventListener('abort', stop, { once: true });
   try {
     await app.run();
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGHUP', stop);
+    opts.signal?.removeEventListener('abort', stop);
   }
 }

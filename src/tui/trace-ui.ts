@@ -2,6 +2,7 @@
 // line trace serves it, unless --no-api), and the UI as a gRPC client of its own private unix socket —
 // exactly the client `calitrace ui` is, whatever TLS or token the public API asks for.
 import { startCollector } from '../collector/start';
+import { onCollectorError } from '../collector/collector';
 import type { CaptureMode } from '../capture/capture';
 import type { FilterSpec } from '../capture/filter';
 import { apiSettings, ApiSettings, serveBesideTrace, serveCollector, ServingApi } from '../cli/serve';
@@ -27,12 +28,23 @@ export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   log(`starting the tracer${o.netns ? ` in ${o.netns}` : ''}…`);
   const running = await startCollector({ netns: o.netns, mode: o.mode, patterns: o.patterns, filter: o.filter });
   const ctx = { netns: o.netns, mode: o.mode };
+  // While the UI owns the screen, warnings stay off it (they are counted in the header: predict_errors);
+  // a fatal error closes the UI and is printed once the terminal is back.
+  const ended = new AbortController();
+  let failure: Error | undefined;
+  onCollectorError(running.collector, {
+    warn: () => undefined,
+    fatal: (err) => {
+      failure ??= err;
+      ended.abort();
+    },
+  });
   let mine: ServingApi | undefined;
   let shared: ServingApi | undefined;
   try {
     shared = await serveBesideTrace(running, o.api, ctx, log);
     mine = await serveCollector(running, own, ctx);
-    await runUi({ server: mine.api.address, noColor: o.noColor });
+    await runUi({ server: mine.api.address, noColor: o.noColor, signal: ended.signal });
   } finally {
     await mine?.close();
     await shared?.close();
@@ -40,5 +52,9 @@ export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   }
   const c = running.collector.counters();
   log(`${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe`);
+  if (failure) {
+    log(`stopped: ${failure.message}`);
+    return 1;
+  }
   return 0;
 }
