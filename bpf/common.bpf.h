@@ -93,6 +93,20 @@ struct {
 	__type(value, struct ct_flow_val);
 } ct_flows SEC(".maps") __weak;
 
+/*
+ * Packets that passed an address/port filter at ingress, by NAT fingerprint (value: when). netfilter may
+ * rewrite them before the next hook (a Service address DNATed to a pod): their later records no longer
+ * match the filter, but are still the packet the user asked for.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} ct_nat_follow SEC(".maps") __weak;
+
+#define CT_NAT_FOLLOW_NS 1000000000ULL /* a packet crosses the node well within a second */
+
 static __always_inline void ct_count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&ct_counters, &idx);
@@ -169,5 +183,31 @@ static __always_inline void ct_submit(struct ct_event *e)
 }
 
 #include "parse.bpf.h"
+
+/*
+ * The filter, following NAT: a record that misses it passes when a packet with its NAT fingerprint
+ * passed it at an ingress hook within the last second. Only a filtered trace pays for this (a hash
+ * lookup on a miss, an update per matching ingress packet).
+ */
+static __always_inline int ct_filter_match_nat(const struct ct_settings *cfg, struct ct_scratch *s, int ingress)
+{
+	__u32 nfp;
+	__u64 now, *seen;
+
+	if (!cfg->filter)
+		return 1;
+	nfp = ct_nat_fingerprint(s);
+	if (ct_filter_match(cfg, &s->ev)) {
+		if (ingress && nfp) {
+			now = bpf_ktime_get_ns();
+			bpf_map_update_elem(&ct_nat_follow, &nfp, &now, BPF_ANY);
+		}
+		return 1;
+	}
+	if (!nfp)
+		return 0;
+	seen = bpf_map_lookup_elem(&ct_nat_follow, &nfp);
+	return seen && bpf_ktime_get_ns() - *seen < CT_NAT_FOLLOW_NS;
+}
 
 #endif /* CALITRACE_COMMON_BPF_H */

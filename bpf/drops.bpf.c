@@ -74,7 +74,7 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	e = &s->ev;
 	if (ct_parse_from_l3(&src, s, 0, proto) && !e->anomalies)
 		return 0;
-	if (!ct_filter_match(cfg, e))
+	if (!ct_filter_match_nat(cfg, s, 0))
 		return 0;
 	ct_count(CT_CNT_DROPS);
 
@@ -90,6 +90,7 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	e->drop_reason = reason;
 	e->fib_result = CT_FIB_NOT_RUN;
 	e->fingerprint = ct_fingerprint(s);
+	e->nat_fp = ct_nat_fingerprint(s);
 	ct_submit(e);
 	return 0;
 }

@@ -91,7 +91,7 @@ struct ct_event {
 	__u16 tun_sport;   /*  86 outer UDP source port */
 	__u16 tun_dport;   /*  88 outer UDP destination port */
 	__u16 _pad1;       /*  90 zero */
-	__u32 _pad2;       /*  92 zero */
+	__u32 nat_fp;      /*  92 fingerprint of what NAT keeps (no addresses, ports, ICMP id); 0 when not IP */
 	__u8 src[16];      /*  96 source address; IPv4 in the first 4 bytes, rest zero */
 	__u8 dst[16];      /* 112 destination address, same layout */
 	__u8 fib_nexthop[16]; /* 128 next hop from the FIB (all zero: directly connected / none) */

@@ -225,6 +225,7 @@ int write_golden(void)
 	e.vlan = 100;
 	e.tun_sport = 0xC0DE;
 	e.tun_dport = 4789;
+	e.nat_fp = 0x5A4B3C2Du;
 	put_ip4(e.src, "10.233.101.222");
 	put_ip4(e.dst, "10.233.100.130");
 	put_ip4(e.fib_nexthop, "10.233.100.128");

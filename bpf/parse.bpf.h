@@ -374,4 +374,27 @@ static __always_inline __u64 ct_fingerprint(struct ct_scratch *s)
 	return h;
 }
 
+/*
+ * The same packet before and after netfilter NAT (kube-proxy's DNAT to a Service backend, masquerade):
+ * only the fields NAT leaves alone — IP id, lengths, fragment bits, TCP sequence/ack/flags, UDP length and
+ * first payload bytes, ICMP type/code/sequence (masquerade may rewrite the echo id). 32 bits: it is only
+ * compared between a packet that vanished and one that appeared on this node within one window.
+ */
+static __always_inline __u32 ct_nat_fingerprint(struct ct_scratch *s)
+{
+	__u64 h = 0x6e61742d66702121ULL; /* "nat-fp!!" */
+
+	if (!s->ev.family)
+		return 0;
+	h = ct_mix(h, s->fp[0]);
+	h = ct_mix(h, s->fp[1]);
+	if (s->ev.proto == IPPROTO_ICMP || s->ev.proto == IPPROTO_ICMPV6)
+		h = ct_mix(h, s->fp[2] & ~(0xffffULL << 16));
+	h = ct_mix(h, s->fp[3]);
+	h = ct_mix(h, s->fp[4]);
+	h = ct_mix(h, s->fp[5]);
+	h ^= h >> 32;
+	return (__u32)h ? (__u32)h : 1;
+}
+
 #endif /* CALITRACE_PARSE_BPF_H */

@@ -144,7 +144,7 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 			return TC_ACT_UNSPEC;
 	}
 	/* off < 0: a broken L2 header (too many VLAN tags, cut short) is reported as what it is. */
-	if (!ct_filter_match(cfg, e))
+	if (!ct_filter_match_nat(cfg, s, dir == CT_DIR_INGRESS))
 		return TC_ACT_UNSPEC;
 	ct_count(CT_CNT_MATCHED);
 
@@ -164,6 +164,7 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 	if (cfg->mode == CT_MODE_FLOW && !ct_flow_account(e))
 		return TC_ACT_UNSPEC;
 	e->fingerprint = ct_fingerprint(s); /* only for records that are sent */
+	e->nat_fp = ct_nat_fingerprint(s);
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
 	ct_submit(e);

@@ -23,7 +23,7 @@ function event(i: number): TraceEvent {
   return {
     kind: 'packet', timeNs: nowNs(), wallMs: Date.now(), ifindex: 7, iface: 'cali11299111064', dir: 'ingress', len: 98, family: 4, proto: 1,
     src: '10.233.101.222', dst: '10.233.101.224', sport: 0, dport: 0, tcpFlags: 0, icmpType: 8, icmpCode: 0, icmpId: 4242, icmpSeq: i & 0xffff,
-    ipId: i & 0xffff, ttl: 64, mark: 0, fingerprint: (0x1234567800000000 + i).toString(16).padStart(16, '0'),
+    ipId: i & 0xffff, ttl: 64, mark: 0, fingerprint: (0x1234567800000000 + i).toString(16).padStart(16, '0'), natFingerprint: i + 1,
   };
 }
 

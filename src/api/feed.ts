@@ -50,7 +50,7 @@ function copyEvent(e: TraceEvent): TraceEvent {
     kind: e.kind, timeNs: e.timeNs, wallMs: e.wallMs, ifindex: e.ifindex, iface: e.iface, dir: e.dir, len: e.len,
     family: e.family, proto: e.proto, src: e.src, dst: e.dst, sport: e.sport, dport: e.dport, tcpFlags: e.tcpFlags,
     icmpType: e.icmpType, icmpCode: e.icmpCode, icmpId: e.icmpId, icmpSeq: e.icmpSeq, ipId: e.ipId, ttl: e.ttl,
-    mark: e.mark, fingerprint: e.fingerprint,
+    mark: e.mark, fingerprint: e.fingerprint, natFingerprint: e.natFingerprint,
     kernel: e.kernel && { result: e.kernel.result, resultName: e.kernel.resultName, ifindex: e.kernel.ifindex, iface: e.kernel.iface, nexthop: e.kernel.nexthop },
     tunnel: e.tunnel && { outerSrc: e.tunnel.outerSrc, outerDst: e.tunnel.outerDst, vni: e.tunnel.vni, udpSport: e.tunnel.udpSport, udpDport: e.tunnel.udpDport },
     dropReason: e.dropReason, dropReasonName: e.dropReasonName, packets: e.packets, bytes: e.bytes,

@@ -326,6 +326,7 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
   ev.ttl = buf[off + EV.ttl];
   ev.mark = buf.readUInt32LE(off + EV.mark);
   ev.fingerprint = formatU64Hex(buf, off + EV.fingerprint);
+  ev.natFingerprint = buf.readUInt32LE(off + EV.natFp);
 
   const fib = buf[off + EV.fibResult];
   if (fib !== FIB_NOT_RUN) {

@@ -62,6 +62,11 @@ export interface TraceEvent {
   mark: number;
   /** 64-bit fingerprint as 16 hex digits: same packet, same value at every hop and across nodes. */
   fingerprint: string;
+  /**
+   * 32-bit fingerprint of what netfilter NAT leaves alone (no addresses, ports or ICMP id): pairs the packet
+   * that vanished at one hook with the one that appeared, translated, at another. 0 = not known.
+   */
+  natFingerprint: number;
   /** Present for ingress records where the FIB lookup ran. */
   kernel?: KernelView;
   /** Present when the record was decoded from a VXLAN outer header. */

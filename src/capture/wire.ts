@@ -69,6 +69,7 @@ export const EV = {
   vlan: 84,
   tunSport: 86,
   tunDport: 88,
+  natFp: 92,
   src: 96,
   dst: 112,
   fibNexthop: 128,

@@ -13,6 +13,7 @@ export function assertDocumentedGolden(ev: TraceEvent, names: GoldenNames): void
   assert.equal(ev.kind, 'packet');
   assert.equal(ev.timeNs, 2826896153644816); // 0x000A0B0C0D0E0F10
   assert.equal(ev.fingerprint, '8877665544332211');
+  assert.equal(ev.natFingerprint, 1514880045); // 0x5A4B3C2D
   assert.equal(ev.ifindex, 74565);
   assert.equal(ev.iface, names.iface);
   assert.equal(ev.len, 1514);

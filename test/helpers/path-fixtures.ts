@@ -50,6 +50,7 @@ export function ev(
     ttl: 64,
     mark: 0,
     fingerprint: 'ffff000000000001',
+    natFingerprint: 0,
     ...rest,
   };
   return e;

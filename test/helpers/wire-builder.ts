@@ -43,6 +43,7 @@ export interface RecordFields {
   vlan?: number;
   tunSport?: number;
   tunDport?: number;
+  natFp?: number;
   src?: number[];
   dst?: number[];
   fibNexthop?: number[];
@@ -83,6 +84,7 @@ export function record(f: RecordFields): Buffer {
   b.writeUInt16LE(f.vlan ?? 0, 84);
   b.writeUInt16LE(f.tunSport ?? 0, 86);
   b.writeUInt16LE(f.tunDport ?? 0, 88);
+  b.writeUInt32LE(f.natFp ?? 0, 92);
   Buffer.from(f.src ?? []).copy(b, 96);
   Buffer.from(f.dst ?? []).copy(b, 112);
   Buffer.from(f.fibNexthop ?? []).copy(b, 128);

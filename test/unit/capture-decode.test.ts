@@ -48,6 +48,7 @@ const GOLDEN = record({
   vlan: 100,
   tunSport: 0xc0de,
   tunDport: 4789,
+  natFp: 0x5a4b3c2d,
   src: ip4('10.233.101.222'),
   dst: ip4('10.233.100.130'),
   fibNexthop: ip4('10.233.100.128'),

@@ -54,6 +54,7 @@ const EV: TraceEvent = {
   ttl: 64,
   mark: 0,
   fingerprint: '0123456789abcdef',
+  natFingerprint: 0x1234,
   kernel: { result: 0, resultName: 'success', ifindex: 5, iface: 'caliaa479e31ff6' },
 };
 
