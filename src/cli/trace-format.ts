@@ -110,6 +110,7 @@ export function verdictRecord(v: PacketVerdict, events: TraceEvent[]): Record<st
   if (v.route) rec.route = v.route;
   if (v.generation !== undefined) rec.modelGeneration = v.generation;
   if (v.flowKey) rec.flow = v.flowKey;
+  if (v.nat) rec.nat = v.nat;
   return rec;
 }
 
@@ -132,6 +133,14 @@ export function observedText(hops: Hop[]): string {
 }
 
 /** One line per packet: time, verdict, tuple, observed and predicted paths, latency, warnings, reason. */
+/** ' (DNAT → 10.233.101.224:8080)' / ' (SNAT → 172.27.71.11)': what NAT made of the packet on this node. */
+function natShort(v: PacketVerdict): string {
+  const parts: string[] = [];
+  if (v.nat?.dst) parts.push(`DNAT → ${v.nat.dst.to}`);
+  if (v.nat?.src) parts.push(`SNAT → ${v.nat.src.to}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
 export function verdictLine(v: PacketVerdict): string {
   const t = new Date(v.timeMs).toISOString().slice(11, 23);
   const icmp = v.icmp ? ` icmp ${v.icmp.type}/${v.icmp.code} seq ${v.icmp.seq}` : '';
@@ -140,7 +149,7 @@ export function verdictLine(v: PacketVerdict): string {
   const predicted = v.predicted.length ? v.predicted.join(' → ') : '-';
   let line =
     `${t} ${v.verdict.padEnd(13)} ${protoName(v.proto).padEnd(6)} ` +
-    `${endpoint(v.src, v.sport, v.family, v.proto)} > ${endpoint(v.dst, v.dport, v.family, v.proto)}${icmp}` +
+    `${endpoint(v.src, v.sport, v.family, v.proto)} > ${endpoint(v.dst, v.dport, v.family, v.proto)}${icmp}${natShort(v)}` +
     ` | observed ${observedText(v.observed)}${lat} | predicted ${predicted}${warn}`;
   if (v.verdict !== 'MATCHED' || v.warnings.length) line += ` | ${v.reason}`;
   return line;

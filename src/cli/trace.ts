@@ -48,7 +48,8 @@ ${API_SERVER_HELP}
 JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
 warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
 (the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
-flow (the flow key). With --flows: the flow summary (forward/reverse directions).
+flow (the flow key), nat (what netfilter NAT rewrote on this node: {dst|src: {from, to}}, "addr:port").
+With --flows: the flow summary (forward/reverse directions).
 JSON fields (--events): time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
 ttl, ipId, mark, fingerprint, tcpFlags, icmp, kernel (the FIB's answer at ingress), tunnel (VXLAN
 outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes).

@@ -139,6 +139,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       correlatorEvictions: k.evictions,
       correlatorPending: k.pending,
       dropsAfterEgress: k.dropsAfterEgress,
+      natPaired: k.natPaired,
       flowRecords: k.ignored,
       flowsActive: this.flowTable.size,
       flowEvictions: f.evictions,

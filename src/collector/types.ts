@@ -14,6 +14,8 @@ export interface CollectorCounters extends CaptureCounters {
   correlatorPending: number;
   /** Drop records of packets that had already left the node. */
   dropsAfterEgress: number;
+  /** Packets followed across a netfilter NAT between two hooks (their NAT fingerprint paired them). */
+  natPaired: number;
   /** Flow-mode counter records (not correlated per packet). */
   flowRecords: number;
   flowsActive: number;

@@ -31,6 +31,13 @@ export type CloseCause =
   | 'superseded' // the same fingerprint entered again: a new packet with identical headers
   | 'flush'; // the collector stopped
 
+/** What netfilter NAT changed between the packet's ingress and the hook that saw it again. */
+export interface NatChange {
+  /** Address:port as it entered and as it left (only the sides that changed are set). */
+  src?: { from: string; to: string };
+  dst?: { from: string; to: string };
+}
+
 /** One packet's evidence, ready to be judged. */
 export interface ObservedPacket {
   fingerprint: string;
@@ -43,6 +50,8 @@ export interface ObservedPacket {
   closedBy: CloseCause;
   /** The correlation window, for reasons that say how long we waited. */
   windowMs: number;
+  /** Set when the packet was translated on the way (its later hooks carry other addresses or ports). */
+  nat?: NatChange;
 }
 
 export interface CorrelatorOptions {
@@ -65,6 +74,8 @@ export interface CorrelatorCounters {
   evictions: number;
   /** Drop records for a packet that had already left the node (dropped later, e.g. inside the pod). */
   dropsAfterEgress: number;
+  /** Packets followed across a netfilter NAT (DNAT to a Service backend, masquerade). */
+  natPaired: number;
   pending: number;
 }
 
@@ -78,10 +89,18 @@ interface Open {
   predicted?: PredictionAt;
   /** Egress devices seen, in order, without repeats. */
   egress: string[];
+  /** The fingerprint of the translated packet, when NAT paired it with this one. */
+  alias?: string;
+  nat?: NatChange;
 }
 
 export class Correlator {
   private readonly open = new Map<string, Open>();
+  /**
+   * Packets that entered and have not been seen again yet, by NAT fingerprint: if one of them shows up
+   * with other addresses or ports (netfilter rewrote it between our hooks), this is how it is found.
+   */
+  private readonly vanished = new Map<number, Open>();
   /** Open packets in creation order (closed ones are skipped when they reach the head). */
   private readonly byAge = new Fifo<Open>();
   /** Fingerprints of packets that completed recently, with their completion time: a drop record that
@@ -100,6 +119,7 @@ export class Correlator {
     packets: 0,
     evictions: 0,
     dropsAfterEgress: 0,
+    natPaired: 0,
     pending: 0,
   };
 
@@ -126,6 +146,7 @@ export class Correlator {
     let rec = this.open.get(ev.fingerprint);
 
     if (ev.kind === 'drop') {
+      rec ??= this.translated(ev);
       if (!rec) {
         const doneAt = this.recentlyDone.get(ev.fingerprint);
         if (doneAt !== undefined && ev.timeNs - doneAt <= this.doneNs) {
@@ -159,20 +180,51 @@ export class Correlator {
         // Predict now, with the model as it is at this moment: later route changes must not rewrite
         // what this packet was expected to do.
         rec.predicted = this.opts.predict(ev, ev.iface);
+        if (ev.natFingerprint !== 0) this.vanished.set(ev.natFingerprint, rec);
       }
       return;
     }
 
     // Egress.
+    rec ??= this.translated(ev);
     if (!rec) {
       rec = this.create(ev);
       // No ingress hook saw it: it originated on this node (or entered through an untraced device).
       rec.predicted = this.opts.predict(ev, undefined);
     }
     rec.events.push(ev);
+    if (rec.egress.length === 0 && rec.ingress && this.vanished.get(rec.ingress.natFingerprint) === rec) this.vanished.delete(rec.ingress.natFingerprint);
     if (rec.egress[rec.egress.length - 1] !== ev.iface) rec.egress.push(ev.iface);
     const expected = rec.predicted?.prediction.egressPath;
     if (expected && expected.length > 0 && endsWithPath(rec.egress, expected)) this.close(rec, 'complete');
+  }
+
+  /**
+   * An egress or drop record with no open packet of its own fingerprint may be a packet we saw enter,
+   * rewritten by netfilter NAT in between (kube-proxy's DNAT of a Service address, SNAT/masquerade): the
+   * same NAT fingerprint, the same protocol, other addresses or ports. The packet then continues under
+   * both fingerprints, and a changed destination is predicted again — the kernel routes after DNAT.
+   */
+  private translated(ev: TraceEvent): Open | undefined {
+    if (ev.natFingerprint === 0) return undefined;
+    const rec = this.vanished.get(ev.natFingerprint);
+    const before = rec?.ingress;
+    if (!rec || rec.closed || !before || before.proto !== ev.proto || before.family !== ev.family) return undefined;
+    const nat: NatChange = {};
+    if (before.src !== ev.src || before.sport !== ev.sport) nat.src = { from: endpoint(before, 'src'), to: endpoint(ev, 'src') };
+    if (before.dst !== ev.dst || before.dport !== ev.dport) nat.dst = { from: endpoint(before, 'dst'), to: endpoint(ev, 'dst') };
+    if (!nat.src && !nat.dst) return undefined;
+    this.vanished.delete(ev.natFingerprint);
+    rec.nat = nat;
+    rec.alias = ev.fingerprint;
+    this.open.set(ev.fingerprint, rec);
+    this.counters.natPaired++;
+    if (nat.dst) {
+      // Routing saw the translated destination (DNAT happens in PREROUTING) and the original source
+      // (SNAT comes after routing).
+      rec.predicted = this.opts.predict({ ...before, dst: ev.dst, dport: ev.dport }, before.iface);
+    }
+    return rec;
   }
 
   /** Advances the clock while no events come, closing packets whose window passed. */
@@ -203,6 +255,8 @@ export class Correlator {
       drop: undefined,
       predicted: undefined,
       egress: [],
+      alias: undefined,
+      nat: undefined,
     };
     this.open.set(ev.fingerprint, rec);
     this.byAge.push(rec);
@@ -233,6 +287,9 @@ export class Correlator {
   private close(rec: Open, cause: CloseCause): void {
     rec.closed = true;
     if (this.open.get(rec.fingerprint) === rec) this.open.delete(rec.fingerprint);
+    if (rec.alias !== undefined && this.open.get(rec.alias) === rec) this.open.delete(rec.alias);
+    const nfp = rec.ingress?.natFingerprint;
+    if (nfp && this.vanished.get(nfp) === rec) this.vanished.delete(nfp);
     this.counters.pending = this.open.size;
     this.counters.packets++;
     if (rec.egress.length > 0 && cause !== 'drop') {
@@ -247,8 +304,17 @@ export class Correlator {
       predicted: rec.predicted,
       closedBy: cause,
       windowMs: this.windowMs,
+      nat: rec.nat,
     });
   }
+}
+
+function endpoint(ev: TraceEvent, side: 'src' | 'dst'): string {
+  const addr = side === 'src' ? ev.src : ev.dst;
+  const port = side === 'src' ? ev.sport : ev.dport;
+  const hasPorts = ev.proto === 6 || ev.proto === 17 || ev.proto === 132;
+  if (!hasPorts) return addr;
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 /** True when the last devices of `seen` are `path` (a VXLAN packet shows vxlan.calico, then ens3). */

@@ -51,6 +51,8 @@ export interface PacketVerdict {
   icmp?: { type: number; code: number; id: number; seq: number };
   /** Bytes at the first hook (skb->len, link-layer header included). */
   len?: number;
+  /** What netfilter NAT rewrote on this node ("addr:port" before → after), when it did. */
+  nat?: { src?: { from: string; to: string }; dst?: { from: string; to: string } };
 }
 
 /** Per-verdict packet counts. */

@@ -66,6 +66,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     flowKey: undefined,
     icmp: undefined,
     len: first.len,
+    nat: p.nat,
   };
   if (first.proto === 1 || first.proto === 58) {
     base.icmp = { type: first.icmpType, code: first.icmpCode, id: first.icmpId, seq: first.icmpSeq };
@@ -84,11 +85,12 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   if (latency !== undefined) base.latencyUs = latency;
   base.warnings = mtuWarnings(first, pred, kernelEv, p.drop, ctx);
 
+  const natNote = p.nat ? `${natText(p.nat)}; ` : '';
   const set = (verdict: Verdict, reason: string): PacketVerdict => {
     base.verdict = verdict;
-    base.reason = ingressIface || !events.some((e) => e.kind !== 'drop')
+    base.reason = natNote + (ingressIface || !events.some((e) => e.kind !== 'drop')
       ? reason
-      : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`;
+      : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`);
     return base;
   };
 
@@ -100,7 +102,8 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     );
   }
 
-  const agrees = kernelEv ? kernelAgrees(kernelEv, pred) : undefined;
+  // The FIB lookup at ingress ran before DNAT rewrote the destination: it routed another address.
+  const agrees = kernelEv && !p.nat?.dst ? kernelAgrees(kernelEv, pred) : undefined;
   if (agrees === false) {
     return set(
       'STALE_MODEL',
@@ -331,6 +334,15 @@ function pathText(hops: Hop[]): string {
 function lostText(ctx: VerdictContext): string {
   const lost = ctx.lostEvents?.() ?? 0;
   return lost > 0 ? ` (${lost} events were lost so far, it may be one of them)` : '';
+}
+
+function natText(nat: NonNullable<ObservedPacket['nat']>): string {
+  const parts: string[] = [];
+  // Conntrack direction is not visible here: a rewritten destination is DNAT or the answer to a
+  // masqueraded connection, a rewritten source is SNAT or the answer of a DNATed one (a Service's backend).
+  if (nat.dst) parts.push(`destination ${nat.dst.from} → ${nat.dst.to} (DNAT such as a kube-proxy Service, or the reply to a masqueraded connection; routed by the new destination)`);
+  if (nat.src) parts.push(`source ${nat.src.from} → ${nat.src.to} (SNAT/masquerade, or a Service backend's reply; after routing)`);
+  return `NAT on this node: ${parts.join(', ')}`;
 }
 
 /** Whether the kernel FIB's answer is the one the prediction implies (undefined: cannot tell). */

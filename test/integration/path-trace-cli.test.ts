@@ -103,3 +103,31 @@ test('trace --no-ui compact: one line per packet with both paths; --flows: one l
     assert.match(flowLine, /observed cali11299111064 → caliaa479e31ff6 predicted cali11299111064 → caliaa479e31ff6/);
   });
 });
+
+test('trace --no-ui through a Service DNAT: the compact line names the translation, JSON carries nat', { timeout: 120_000 }, async () => {
+  await withLab(async (lab) => {
+    await mustExec(lab, 'node1', ['sh', '-c', [
+      'nft add table ip calitrace_nat',
+      "nft add chain ip calitrace_nat pre '{ type nat hook prerouting priority -100; }'",
+      `nft add rule ip calitrace_nat pre ip daddr 10.96.0.10 meta l4proto icmp dnat to ${POD_B}`,
+    ].join(' && ')]);
+    const netns = nodeNetns(lab.prefix, 'node1');
+    const compact = trace(['--count', '1', '--netns', netns, '--src', POD_A, '--dst', '10.96.0.10']);
+    const json = trace(['-o', 'json', '--count', '1', '--netns', netns, '--src', POD_A, '--dst', '10.96.0.10', '--no-api']);
+    try {
+      await until(() => /judging/.test(compact.stderr()) && /judging/.test(json.stderr()), 30_000, `both traces to start (stderr: ${compact.stderr()} ${json.stderr()})`);
+      await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', '10.96.0.10']);
+      assert.equal(await compact.done, 0, compact.stderr());
+      assert.equal(await json.done, 0, json.stderr());
+    } finally {
+      compact.kill();
+      json.kill();
+    }
+    assert.match(compact.stdout(), /MATCHED .*10\.233\.101\.222 > 10\.96\.0\.10 icmp 8\/0 seq 1 \(DNAT → 10\.233\.101\.224\) \| observed cali11299111064 → caliaa479e31ff6 .*\| predicted cali11299111064 → caliaa479e31ff6/);
+    const v = JSON.parse(json.stdout().trim()) as Record<string, any>;
+    assert.equal(v.verdict, 'MATCHED');
+    assert.deepEqual(v.nat, { dst: { from: '10.96.0.10', to: POD_B } });
+    assert.deepEqual(v.predicted, ['cali11299111064', 'caliaa479e31ff6']);
+    assert.match(v.reason, /^NAT on this node/);
+  });
+});

@@ -154,3 +154,49 @@ test('flush closes what is still open', () => {
   assert.equal(out.length, 1);
   assert.equal(out[0].closedBy, 'flush');
 });
+
+const SERVICE = '10.96.0.10';
+
+test('DNAT between the hooks: the translated packet is found by its NAT fingerprint and routed by its new destination', () => {
+  const { c, out, calls } = harness();
+  const before = fp();
+  const after = fp();
+  // A TCP SYN to a Service address; kube-proxy's DNAT sends it to pod B's port 8080.
+  const tcp = { proto: 6, sport: 40000, tcpFlags: 0x02, icmpType: 0, natFingerprint: 0xabc123 };
+  c.push(ev({ t: 0, iface: CALI_A, dst: SERVICE, dport: 80, fingerprint: before, ...tcp }));
+  c.push(ev({ t: 15, iface: CALI_B, dir: 'egress', dst: POD_B, dport: 8080, fingerprint: after, ...tcp }));
+  assert.equal(out.length, 1, 'one packet, complete');
+  assert.equal(out[0].closedBy, 'complete');
+  assert.deepEqual(out[0].events.map((e) => `${e.iface}/${e.dir}`), [`${CALI_A}/ingress`, `${CALI_B}/egress`]);
+  assert.deepEqual(out[0].nat, { dst: { from: `${SERVICE}:80`, to: `${POD_B}:8080` } });
+  assert.deepEqual(calls.map((x) => x.iif), [CALI_A, CALI_A], 'predicted at ingress, then again for the translated destination');
+  assert.equal(out[0].predicted?.prediction.egressPath[0], CALI_B, 'the second prediction (pod B) is the one kept');
+  assert.equal(c.counters.natPaired, 1);
+  assert.equal(c.counters.pending, 0, 'both fingerprints are released');
+});
+
+test('without a matching NAT fingerprint, or with nothing rewritten, packets are not paired', () => {
+  const { c, out } = harness({ windowMs: 50 });
+  const icmp = { natFingerprint: 0x77 };
+  // Same NAT fingerprint but another protocol: not the same packet.
+  c.push(ev({ t: 0, iface: CALI_A, dst: SERVICE, fingerprint: fp(), ...icmp }));
+  c.push(ev({ t: 5, iface: CALI_B, dir: 'egress', dst: POD_B, fingerprint: fp(), proto: 17, natFingerprint: 0x77 }));
+  // A NAT fingerprint of 0 means "not known": never paired.
+  c.push(ev({ t: 6, iface: CALI_A, dst: SERVICE, fingerprint: fp(), natFingerprint: 0 }));
+  c.push(ev({ t: 7, iface: CALI_B, dir: 'egress', dst: POD_B, fingerprint: fp(), natFingerprint: 0 }));
+  c.flush();
+  assert.equal(out.length, 4, 'four separate packets');
+  assert.ok(out.every((p) => p.nat === undefined));
+  assert.equal(c.counters.natPaired, 0);
+});
+
+test('masquerade on the way out and its reply on the way back are followed too', () => {
+  const { c, out } = harness({ predict: () => predictCrossNode() });
+  const nf = { natFingerprint: 0x5151 };
+  c.push(ev({ t: 0, iface: CALI_A, dst: '172.27.71.254', fingerprint: fp(), ...nf }));
+  c.push(ev({ t: 9, iface: 'vxlan.calico', dir: 'egress', src: NODE1_IP, dst: '172.27.71.254', fingerprint: fp(), ...nf }));
+  assert.equal(out.length, 0, 'still open: the prediction names vxlan.calico then ens3');
+  c.flush();
+  assert.deepEqual(out[0].nat, { src: { from: POD_A, to: NODE1_IP } });
+  assert.equal(out[0].events.length, 2);
+});

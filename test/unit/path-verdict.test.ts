@@ -281,3 +281,21 @@ test('a packet to a group the uplink joined, delivered on the node: MATCHED, the
   assert.equal(v.decision, 'multicast');
   assert.match(v.reason, /delivered on this node/);
 });
+
+test('DNAT to a pod of this node: MATCHED by the translated route, the pre-NAT FIB answer not held against it', () => {
+  const f = fp();
+  const p = packet([
+    // bpf_fib_lookup() at ingress still saw the Service address: the default route via the uplink.
+    ev({ t: 0, iface: CALI_A, dst: '10.96.0.10', proto: 6, dport: 80, fingerprint: f, kernel: fib('success', 'ens3', '172.27.71.254') }),
+    ev({ t: 12, iface: CALI_B, dir: 'egress', dst: POD_B, proto: 6, dport: 8080, fingerprint: fp() }),
+  ], predictSameNode());
+  p.nat = { dst: { from: '10.96.0.10:80', to: `${POD_B}:8080` } };
+  const v = judge(p);
+  assert.equal(v.verdict, 'MATCHED', v.reason);
+  assert.match(v.reason, /^NAT on this node: destination 10\.96\.0\.10:80 → 10\.233\.101\.224:8080/);
+  assert.deepEqual(v.nat, p.nat);
+  assert.equal(v.dst, '10.96.0.10', 'the packet is named as it entered');
+  // Without the NAT pairing the same FIB answer contradicts the prediction: that is what STALE_MODEL is for.
+  const q = packet([ev({ t: 0, iface: CALI_A, dst: POD_B, fingerprint: fp(), kernel: fib('success', 'ens3', '172.27.71.254') })], predictSameNode());
+  assert.equal(judge(q).verdict, 'STALE_MODEL');
+});

@@ -1,0 +1,93 @@
+// Netfilter NAT on node1, as kube-proxy (a Service address DNATed to a pod) and Calico's natOutgoing
+// (masquerade to the outside) do it: the packet changes addresses between our hooks, so its fingerprint
+// changes; the NAT fingerprint must follow it, and the translated destination must be what is predicted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withLab } from '../helpers/lab';
+import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import type { PacketVerdict } from '../../src/path/types';
+
+const POD_A = '10.233.101.222';
+const POD_B = '10.233.101.224';
+const CALI_A = 'cali11299111064';
+const CALI_B = 'caliaa479e31ff6';
+const SERVICE = '10.96.0.10';
+const ROUTER = '172.27.71.254';
+
+test('NAT on the node: a Service DNAT and a masquerade are followed and MATCHED by the translated route', { timeout: 120_000 }, async () => {
+  await withLab(async (lab) => {
+    await mustExec(lab, 'node1', ['sh', '-c', [
+      'nft add table ip calitrace_nat',
+      "nft add chain ip calitrace_nat pre '{ type nat hook prerouting priority -100; }'",
+      `nft add rule ip calitrace_nat pre ip daddr ${SERVICE} meta l4proto icmp dnat to ${POD_B}`,
+      `nft add rule ip calitrace_nat pre ip daddr ${SERVICE} tcp dport 80 dnat to ${POD_B}:8080`,
+      "nft add chain ip calitrace_nat post '{ type nat hook postrouting priority 100; }'",
+      `nft add rule ip calitrace_nat post ip saddr 10.233.101.192/26 ip daddr ${ROUTER} oif ens3 masquerade`,
+    ].join(' && ')]);
+    await withNodeCollector(lab, async (h) => {
+      const judged = (pred: (v: PacketVerdict) => boolean) => h.verdicts.filter(pred);
+
+      // 1. ping the Service address: DNAT to pod B, answered, and un-DNATed on the way back.
+      const ping = await mustExec(lab, POD_A, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', SERVICE]);
+      assert.match(ping, /2 received/);
+      await h.waitUntil(() => judged((v) => v.src === POD_A && v.dst === SERVICE).length >= 2, 10_000, 'verdicts for the pings to the Service');
+      for (const v of judged((v) => v.src === POD_A && v.dst === SERVICE)) {
+        assert.equal(v.verdict, 'MATCHED', h.dump());
+        assert.deepEqual(v.nat, { dst: { from: SERVICE, to: POD_B } });
+        assert.deepEqual(v.observed.map((x) => `${x.iface}:${x.dir}`), [`${CALI_A}:ingress`, `${CALI_B}:egress`]);
+        assert.deepEqual(v.predicted, [CALI_A, CALI_B], 'predicted by the translated destination');
+        assert.equal(v.route, `${POD_B} dev ${CALI_B} scope link`);
+        assert.match(v.reason, /^NAT on this node: destination 10\.96\.0\.10 → 10\.233\.101\.224/);
+      }
+      await h.waitUntil(() => judged((v) => v.src === POD_B && v.dst === POD_A && v.proto === 1).length >= 2, 10_000, 'verdicts for the replies');
+      for (const v of judged((v) => v.src === POD_B && v.dst === POD_A && v.proto === 1)) {
+        assert.equal(v.verdict, 'MATCHED', h.dump());
+        assert.deepEqual(v.nat, { src: { from: POD_B, to: SERVICE } }, 'the reply leaves with the Service address');
+      }
+
+      // 2. TCP to the Service port: pod B listens on 8080 and echoes.
+      await mustExec(lab, POD_B, ['sh', '-c', `timeout 10 python3 -c '${[
+        'import socket',
+        's = socket.socket()',
+        's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+        's.bind(("", 8080))',
+        's.listen()',
+        'c, a = s.accept()',
+        'c.sendall(c.recv(100))',
+        'c.close()',
+      ].join('\n')}' > /dev/null 2>&1 &`]);
+      const echoed = await mustExec(lab, POD_A, ['python3', '-c', [
+        'import socket, time',
+        'for i in range(50):',
+        '    try:',
+        `        s = socket.create_connection(("${SERVICE}", 80), timeout=1)`,
+        '        break',
+        '    except OSError:',
+        '        time.sleep(0.1)',
+        's.sendall(b"through the service")',
+        'print(s.recv(100).decode())',
+      ].join('\n')]);
+      assert.match(echoed, /through the service/);
+      await h.waitUntil(() => judged((v) => v.src === POD_A && v.dst === SERVICE && v.proto === 6).length >= 3, 10_000, 'verdicts for the TCP connection');
+      const syn = judged((v) => v.src === POD_A && v.dst === SERVICE && v.proto === 6 && v.dport === 80)[0];
+      assert.equal(syn.verdict, 'MATCHED', h.dump());
+      assert.deepEqual(syn.nat?.dst, { from: `${SERVICE}:80`, to: `${POD_B}:8080` });
+
+      // 3. Masquerade to the underlay router: the source becomes node1's address after routing.
+      await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', ROUTER]);
+      const out = await h.waitVerdict((v) => v.src === POD_A && v.dst === ROUTER, 10_000, 'the masqueraded ping');
+      assert.equal(out.verdict, 'MATCHED', h.dump());
+      assert.deepEqual(out.nat, { src: { from: POD_A, to: '172.27.71.11' } });
+      assert.deepEqual(out.observed.map((x) => `${x.iface}:${x.dir}`), [`${CALI_A}:ingress`, 'ens3:egress']);
+      const back = await h.waitVerdict((v) => v.src === ROUTER && v.dst === '172.27.71.11', 10_000, 'the reply to the masqueraded ping');
+      assert.equal(back.verdict, 'MATCHED', h.dump());
+      assert.deepEqual(back.nat, { dst: { from: '172.27.71.11', to: POD_A } });
+      assert.deepEqual(back.predicted, ['ens3', CALI_A], 'the reply is routed by its translated destination, the pod');
+
+      // Nothing on the node was left unexplained.
+      const c = h.rc.collector.counters();
+      assert.ok(c.natPaired >= 2 + 2 + 3 + 2, `every translated packet was paired (${c.natPaired})`);
+      assert.equal(c.verdicts.DROPPED + c.verdicts.DIVERGED + c.verdicts.STALE_MODEL + c.verdicts.INCOMPLETE, 0, h.dump());
+    });
+  });
+});
