@@ -45,6 +45,8 @@ function encode(buf: Buffer, off: number, r: Rec): void {
   buf.fill(0, off, off + EVENT_SIZE);
   buf.writeBigUInt64LE(r.ts, off + EV.tsNs);
   buf.writeBigUInt64LE(r.fp, off + EV.fingerprint);
+  // As the kernel fills it: never 0 for an IP packet, the same at every hop of a packet.
+  buf.writeUInt32LE((Number(r.fp & 0xffffffffn) | 1) >>> 0, off + EV.natFp);
   buf.writeBigUInt64LE(1n, off + EV.packets);
   buf.writeBigUInt64LE(BigInt(r.len), off + EV.bytes);
   buf.writeUInt32LE(r.ifindex, off + EV.ifindex);
