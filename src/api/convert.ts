@@ -135,6 +135,8 @@ export function verdictMessage(v: PacketVerdict, pods?: PodDirectory): calitrace
     generation: v.generation ?? 0,
     flowKey: v.flowKey ?? '',
     length: v.len ?? 0,
+    natSrc: v.nat?.src ? { from: v.nat.src.from, to: v.nat.src.to } : undefined,
+    natDst: v.nat?.dst ? { from: v.nat.dst.from, to: v.nat.dst.to } : undefined,
   };
 }
 

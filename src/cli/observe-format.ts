@@ -38,7 +38,8 @@ function compact(m: Msg): string {
     case 'verdict': {
       const v = m.verdict as calitrace.v1.PacketVerdict;
       const observed = v.observed.map((h) => `${h.interface ?? ''}${h.direction === V.Direction.DROP ? '(drop)' : ''}`);
-      return `${head} ${endpoint(v.src, v.sport, v.srcPod)} -> ${endpoint(v.dst, v.dport, v.dstPod)} ${proto(v.protocol, v.icmpType, v.icmpSeq)} ` +
+      const nat = [v.natDst?.to && `DNAT -> ${v.natDst.to}`, v.natSrc?.to && `SNAT -> ${v.natSrc.to}`].filter(Boolean);
+      return `${head} ${endpoint(v.src, v.sport, v.srcPod)} -> ${endpoint(v.dst, v.dport, v.dstPod)}${nat.length ? ` (${nat.join(', ')})` : ''} ${proto(v.protocol, v.icmpType, v.icmpSeq)} ` +
         `${V.Verdict[v.verdict]} observed: ${path(observed)} predicted: ${path(v.predicted)}${v.reason ? ` — ${v.reason}` : ''}`;
     }
     case 'packet': {

@@ -52,7 +52,15 @@ export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): U
     srcPod: pod(m.srcPod),
     dstPod: pod(m.dstPod),
     node: node || undefined,
+    nat: natOf(m),
   };
+}
+
+function natOf(m: calitrace.v1.IPacketVerdict): UiVerdict['nat'] {
+  const side = (r: calitrace.v1.INatRewrite | null | undefined) => (r && r.to ? { from: r.from ?? '', to: r.to } : undefined);
+  const src = side(m.natSrc);
+  const dst = side(m.natDst);
+  return src || dst ? { src, dst } : undefined;
 }
 
 /** Counter names that count something lost: events, history, or work that failed. */

@@ -108,6 +108,20 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
       assert.equal(nsLines.length, 6, byNs.stdout); // 3 same-node requests + 3 replies
       assert.ok(nsLines.every((l) => l.verdict.srcPod.namespace === 'ems' && l.verdict.dstPod.namespace === 'ems'));
 
+      // A Service address DNATed to pod B (as kube-proxy does): remote subscribers get the rewrite too.
+      const nft = await labExec(lab.prefix, 'node1', ['sh', '-c',
+        "nft add table ip calitrace_nat && nft add chain ip calitrace_nat pre '{ type nat hook prerouting priority -100; }' && " +
+        'nft add rule ip calitrace_nat pre ip daddr 10.96.0.10 meta l4proto icmp dnat to 10.233.101.224']);
+      assert.equal(nft.code, 0, nft.stderr);
+      assert.equal((await ping('10.233.101.222', '10.96.0.10', 1)).code, 0);
+      await waitUntil(() => verdictsTo(fromPod, '10.96.0.10').length >= 1, 'the verdict for the Service ping', 10000);
+      const viaService = verdictsTo(fromPod, '10.96.0.10')[0];
+      assert.equal(viaService.verdict, V.MATCHED, viaService.reason);
+      assert.deepEqual({ from: viaService.natDst?.from, to: viaService.natDst?.to }, { from: '10.96.0.10', to: '10.233.101.224' });
+      assert.deepEqual(viaService.predicted, ['cali11299111064', 'caliaa479e31ff6']);
+      const svcLine = await runObserve(['--server', `unix:${sock}`, '--last', '1', 'type=verdict', 'dst=10.96.0.10']);
+      assert.match(svcLine.stdout, /-> 10\.96\.0\.10 \(DNAT -> 10\.233\.101\.224\) ICMP echo-request seq=1 MATCHED/);
+
       // Explain, GetRoutes, Status over the same socket.
       const ex = await client.explain({ src: '10.233.101.222', dst: '10.233.101.224', iif: 'cali11299111064' });
       assert.equal(ex.decision, 'unicast');

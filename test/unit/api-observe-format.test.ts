@@ -27,6 +27,12 @@ test('compact: time, node, endpoints with pods, protocol, verdict, both paths, r
   );
   const tcp = wire({ timeMs: at, node: 'n', packet: { kind: 'packet', interface: 'ens3', direction: v1.Direction.EGRESS, src: '10.233.101.222', dst: '10.233.100.130', sport: 40000, dport: 80, protocol: 6, length: 60, tunnel: { outerSrc: '172.27.71.11', outerDst: '172.27.71.12', vni: 4096 } } });
   assert.match(formatObserved(tcp, 'compact'), /\[n\] ens3 egress 10\.233\.101\.222:40000 -> 10\.233\.100\.130:80 TCP len 60 vxlan 172\.27\.71\.11 -> 172\.27\.71\.12 vni 4096$/);
+  const viaService = wire({
+    timeMs: at, node: 'n',
+    verdict: { src: '10.233.101.222', dst: '10.96.0.10', sport: 40000, dport: 80, protocol: 6, verdict: v1.Verdict.MATCHED, natDst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' } },
+  });
+  assert.match(formatObserved(viaService, 'compact'), /10\.233\.101\.222:40000 -> 10\.96\.0\.10:80 \(DNAT -> 10\.233\.101\.224:8080\) TCP MATCHED/);
+  assert.match(formatObserved(viaService, 'json'), /"natDst":\{"from":"10\.96\.0\.10:80","to":"10\.233\.101\.224:8080"\}/);
   const lost = wire({ timeMs: at, node: 'n', lost: { source: v1.LostEvents.Source.SUBSCRIBER, count: 12, total: 40, detail: 'slow' } });
   assert.match(formatObserved(lost, 'compact'), /LOST 12 events \(SUBSCRIBER, 40 in total\): slow$/);
   const routes = wire({ timeMs: at, node: 'n', routeChange: { generation: 5, changes: [{ kind: 'route', action: 'removed', text: '10.233.101.224 dev caliaa479e31ff6 scope link' }] } });

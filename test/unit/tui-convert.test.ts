@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { calitrace } from '../../src/api/generated/calitrace';
 import { routesFromApi, statusFromApi, verdictFromApi } from '../../src/tui/convert';
 import { Store } from '../../src/tui/store';
+import { detailLines } from '../../src/tui/views/detail';
 
 const v1 = calitrace.v1;
 
@@ -91,4 +92,25 @@ test('routes keep the kernel identity as key, so a changed gateway is a change o
   s.setRoutes(a, 0);
   s.setRoutes(b, 1);
   assert.equal(s.routeRows()[0].change, 'changed');
+});
+
+test('a NATed verdict off the wire keeps both rewrites, and the detail pane names them', () => {
+  const m = v1.ObserveResponse.decode(v1.ObserveResponse.encode({
+    node: 'ems203-w2',
+    verdict: {
+      fingerprint: 'cd34', family: 4, protocol: 6, src: '10.233.101.222', dst: '10.96.0.10', sport: 40000, dport: 80,
+      verdict: v1.Verdict.MATCHED, reason: 'NAT on this node: …',
+      observed: [{ interface: 'cali11299111064', direction: v1.Direction.INGRESS, timeNs: 1 }, { interface: 'caliaa479e31ff6', direction: v1.Direction.EGRESS, timeNs: 2 }],
+      predicted: ['cali11299111064', 'caliaa479e31ff6'],
+      natDst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' },
+    },
+  }).finish());
+  const v = verdictFromApi(m.verdict!, m.node);
+  assert.deepEqual(v.nat, { src: undefined, dst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' } });
+  const plain = verdictFromApi(v1.ObserveResponse.decode(v1.ObserveResponse.encode({ verdict: { src: 'a', dst: 'b' } }).finish()).verdict!, '');
+  assert.equal(plain.nat, undefined, 'no rewrite, no nat');
+  const s = new Store();
+  s.ingest(v);
+  const lines = detailLines(s, s.flowRows()[0]).join('\n');
+  assert.match(lines, /NAT\{\/bold\}  destination 10\.96\.0\.10:80 → 10\.233\.101\.224:8080/);
 });

@@ -358,6 +358,24 @@ export namespace calitrace {
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }
 
+        interface INatRewrite {
+            from?: (string|null);
+            to?: (string|null);
+        }
+
+        class NatRewrite implements INatRewrite {
+            constructor(p?: calitrace.v1.INatRewrite);
+            public from: string;
+            public to: string;
+            public static create(properties?: calitrace.v1.INatRewrite): calitrace.v1.NatRewrite;
+            public static encode(m: calitrace.v1.INatRewrite, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.NatRewrite;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.NatRewrite;
+            public static toObject(m: calitrace.v1.NatRewrite, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
         interface IPacketVerdict {
             fingerprint?: (string|null);
             timeMs?: (number|null);
@@ -385,6 +403,8 @@ export namespace calitrace {
             icmpId?: (number|null);
             icmpCode?: (number|null);
             length?: (number|null);
+            natSrc?: (calitrace.v1.INatRewrite|null);
+            natDst?: (calitrace.v1.INatRewrite|null);
         }
 
         class PacketVerdict implements IPacketVerdict {
@@ -415,6 +435,8 @@ export namespace calitrace {
             public icmpId: number;
             public icmpCode: number;
             public length: number;
+            public natSrc?: (calitrace.v1.INatRewrite|null);
+            public natDst?: (calitrace.v1.INatRewrite|null);
             public static create(properties?: calitrace.v1.IPacketVerdict): calitrace.v1.PacketVerdict;
             public static encode(m: calitrace.v1.IPacketVerdict, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.PacketVerdict;

@@ -4439,6 +4439,223 @@ $root.calitrace = (function() {
             return KernelVerdict;
         })();
 
+        v1.NatRewrite = (function() {
+
+            /**
+             * Properties of a NatRewrite.
+             * @memberof calitrace.v1
+             * @interface INatRewrite
+             * @property {string|null} [from] NatRewrite from
+             * @property {string|null} [to] NatRewrite to
+             */
+
+            /**
+             * Constructs a new NatRewrite.
+             * @memberof calitrace.v1
+             * @classdesc Represents a NatRewrite.
+             * @implements INatRewrite
+             * @constructor
+             * @param {calitrace.v1.INatRewrite=} [p] Properties to set
+             */
+            function NatRewrite(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * NatRewrite from.
+             * @member {string} from
+             * @memberof calitrace.v1.NatRewrite
+             * @instance
+             */
+            NatRewrite.prototype.from = "";
+
+            /**
+             * NatRewrite to.
+             * @member {string} to
+             * @memberof calitrace.v1.NatRewrite
+             * @instance
+             */
+            NatRewrite.prototype.to = "";
+
+            /**
+             * Creates a new NatRewrite instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {calitrace.v1.INatRewrite=} [properties] Properties to set
+             * @returns {calitrace.v1.NatRewrite} NatRewrite instance
+             */
+            NatRewrite.create = function create(properties) {
+                return new NatRewrite(properties);
+            };
+
+            /**
+             * Encodes the specified NatRewrite message. Does not implicitly {@link calitrace.v1.NatRewrite.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {calitrace.v1.INatRewrite} m NatRewrite message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NatRewrite.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.from != null && Object.hasOwnProperty.call(m, "from"))
+                    w.uint32(10).string(m.from);
+                if (m.to != null && Object.hasOwnProperty.call(m, "to"))
+                    w.uint32(18).string(m.to);
+                return w;
+            };
+
+            /**
+             * Decodes a NatRewrite message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.NatRewrite} NatRewrite
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NatRewrite.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.NatRewrite();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.from = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.to = r.string();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a NatRewrite message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.NatRewrite} NatRewrite
+             */
+            NatRewrite.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.NatRewrite)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.NatRewrite: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.NatRewrite();
+                if (d.from != null) {
+                    m.from = String(d.from);
+                }
+                if (d.to != null) {
+                    m.to = String(d.to);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a NatRewrite message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {calitrace.v1.NatRewrite} m NatRewrite
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NatRewrite.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.from = "";
+                    d.to = "";
+                }
+                if (m.from != null && Object.hasOwnProperty.call(m, "from")) {
+                    d.from = m.from;
+                }
+                if (m.to != null && Object.hasOwnProperty.call(m, "to")) {
+                    d.to = m.to;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this NatRewrite to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.NatRewrite
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NatRewrite.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NatRewrite
+             * @function getTypeUrl
+             * @memberof calitrace.v1.NatRewrite
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NatRewrite.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.NatRewrite";
+            };
+
+            return NatRewrite;
+        })();
+
         v1.PacketVerdict = (function() {
 
             /**
@@ -4471,6 +4688,8 @@ $root.calitrace = (function() {
              * @property {number|null} [icmpId] PacketVerdict icmpId
              * @property {number|null} [icmpCode] PacketVerdict icmpCode
              * @property {number|null} [length] PacketVerdict length
+             * @property {calitrace.v1.INatRewrite|null} [natSrc] PacketVerdict natSrc
+             * @property {calitrace.v1.INatRewrite|null} [natDst] PacketVerdict natDst
              */
 
             /**
@@ -4700,6 +4919,22 @@ $root.calitrace = (function() {
             PacketVerdict.prototype.length = 0;
 
             /**
+             * PacketVerdict natSrc.
+             * @member {calitrace.v1.INatRewrite|null|undefined} natSrc
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.natSrc = null;
+
+            /**
+             * PacketVerdict natDst.
+             * @member {calitrace.v1.INatRewrite|null|undefined} natDst
+             * @memberof calitrace.v1.PacketVerdict
+             * @instance
+             */
+            PacketVerdict.prototype.natDst = null;
+
+            /**
              * Creates a new PacketVerdict instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.PacketVerdict
@@ -4785,6 +5020,10 @@ $root.calitrace = (function() {
                     w.uint32(200).uint32(m.icmpCode);
                 if (m.length != null && Object.hasOwnProperty.call(m, "length"))
                     w.uint32(208).uint32(m.length);
+                if (m.natSrc != null && Object.hasOwnProperty.call(m, "natSrc"))
+                    $root.calitrace.v1.NatRewrite.encode(m.natSrc, w.uint32(218).fork(), q + 1).ldelim();
+                if (m.natDst != null && Object.hasOwnProperty.call(m, "natDst"))
+                    $root.calitrace.v1.NatRewrite.encode(m.natDst, w.uint32(226).fork(), q + 1).ldelim();
                 return w;
             };
 
@@ -4930,6 +5169,14 @@ $root.calitrace = (function() {
                         }
                     case 26: {
                             m.length = r.uint32();
+                            break;
+                        }
+                    case 27: {
+                            m.natSrc = $root.calitrace.v1.NatRewrite.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 28: {
+                            m.natDst = $root.calitrace.v1.NatRewrite.decode(r, r.uint32(), undefined, n + 1);
                             break;
                         }
                     default:
@@ -5111,6 +5358,16 @@ $root.calitrace = (function() {
                 if (d.length != null) {
                     m.length = d.length >>> 0;
                 }
+                if (d.natSrc != null) {
+                    if (!$util.isObject(d.natSrc))
+                        throw TypeError(".calitrace.v1.PacketVerdict.natSrc: object expected");
+                    m.natSrc = $root.calitrace.v1.NatRewrite.fromObject(d.natSrc, n + 1);
+                }
+                if (d.natDst != null) {
+                    if (!$util.isObject(d.natDst))
+                        throw TypeError(".calitrace.v1.PacketVerdict.natDst: object expected");
+                    m.natDst = $root.calitrace.v1.NatRewrite.fromObject(d.natDst, n + 1);
+                }
                 return m;
             };
 
@@ -5168,6 +5425,8 @@ $root.calitrace = (function() {
                     d.icmpId = 0;
                     d.icmpCode = 0;
                     d.length = 0;
+                    d.natSrc = null;
+                    d.natDst = null;
                 }
                 if (m.fingerprint != null && Object.hasOwnProperty.call(m, "fingerprint")) {
                     d.fingerprint = m.fingerprint;
@@ -5265,6 +5524,12 @@ $root.calitrace = (function() {
                 }
                 if (m.length != null && Object.hasOwnProperty.call(m, "length")) {
                     d.length = m.length;
+                }
+                if (m.natSrc != null && Object.hasOwnProperty.call(m, "natSrc")) {
+                    d.natSrc = $root.calitrace.v1.NatRewrite.toObject(m.natSrc, o, q + 1);
+                }
+                if (m.natDst != null && Object.hasOwnProperty.call(m, "natDst")) {
+                    d.natDst = $root.calitrace.v1.NatRewrite.toObject(m.natDst, o, q + 1);
                 }
                 return d;
             };

@@ -27,6 +27,10 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
     `{bold}Packets{/bold}  ${flow.packets} (${e(counts.join(', '))})  first ${clock(flow.firstMs)}  last ${clock(flow.lastMs)}  hop latency ${e(micros(flow.latencyUs))}`,
   );
   out.push('');
+  if (v.nat) {
+    const rewrites = [v.nat.dst && `destination ${v.nat.dst.from} → ${v.nat.dst.to}`, v.nat.src && `source ${v.nat.src.from} → ${v.nat.src.to}`].filter(Boolean);
+    out.push(`{bold}NAT{/bold}  ${e(rewrites.join(', '))} (netfilter, on this node; predicted by the rewritten destination)`);
+  }
   out.push(`{bold}Predicted{/bold} ${e(path(flow.predicted))}`);
   out.push(`{bold}Observed{/bold}  ${e(path(flow.observed))}`);
   if (v.kernel) {
