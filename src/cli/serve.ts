@@ -162,10 +162,10 @@ ${API_SERVER_HELP}  -h, --help             this help
 ${POD_NAME_HELP}
 EXAMPLES
   calitrace serve --netns ct-node1
-  calitrace serve                                   # on a real node: pod names from ~/.kube/config or in-cluster
-  calitrace serve --kubeconfig /etc/kubernetes/admin.conf --kube-context kubernetes-admin@cluster
-  calitrace serve --no-kubernetes                   # IPs only, no API requests
   calitrace serve --netns ct-node1 --listen unix:/run/calitrace.sock
+  calitrace serve                                   # on a real node: pod names in-cluster or from ~/.kube/config
+  calitrace serve --kubeconfig /etc/kubernetes/admin.conf --kube-context kubernetes-admin@cluster
+  calitrace serve --no-kubernetes                   # IPs only, no Kubernetes API requests
   calitrace serve --listen 0.0.0.0:4245 --tls-cert server.pem --tls-key server-key.pem \\
                   --tls-client-ca clients-ca.pem --token-file /etc/calitrace/token
   calitrace observe --server 127.0.0.1:4245 --follow          # then, from another terminal
