@@ -14,7 +14,7 @@ export const POD_NAME_OPTIONS = {
 
 export const POD_NAME_HELP = `Pod names (namespace/name and node on every API item; pod= and namespace filters):
   --kubeconfig FILE      read pods from the Kubernetes API of this kubeconfig (wins over a lab's names)
-  --kube-context NAME    use this context of the kubeconfig instead of its current-context
+  --kube-context NAME    this context of the kubeconfig, not its current-context (also wins over a lab)
   --no-kubernetes        do not ask a Kubernetes API (a lab node still gets its lab's names)
   Default: a lab node namespace uses its lab's state; otherwise the in-cluster service account, then
   $KUBECONFIG, ~/.kube/config, /etc/kubernetes/admin.conf. The user needs RBAC 'list' on pods
