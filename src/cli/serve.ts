@@ -8,7 +8,9 @@ import { ObserveFeed } from '../api/feed';
 import { feedFromCollector } from '../api/collector-feed';
 import { startApiServer, ApiServer } from '../api/server';
 import { DEFAULT_LISTEN, ListenPolicyError, SecurityOptions, checkListenPolicy, parseListenAddress, readTokenFile } from '../api/security';
-import { labNodeOf, labPodDirectory } from '../api/pods';
+import { labNodeOf } from '../api/pods';
+import type { PodDirectory } from '../api/convert';
+import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, startPodNames } from './pod-names';
 import type { CaptureMode } from '../capture/capture';
 
 /** The API flags shared by `serve` and `trace`. */
@@ -86,12 +88,19 @@ export interface ServingApi {
   close(): Promise<void>;
 }
 
+/** What a served collector is: where it traces, and who tells it pod names (src/cli/pod-names.ts). */
+export interface ServeContext {
+  netns?: string;
+  mode: string;
+  pods?: PodDirectory;
+}
+
 /** Serves a running collector on the API; `close()` stops the API only. */
-export async function serveCollector(running: RunningCollector, s: ApiSettings, ctx: { netns?: string; mode: string }): Promise<ServingApi> {
+export async function serveCollector(running: RunningCollector, s: ApiSettings, ctx: ServeContext): Promise<ServingApi> {
   const lab = labNodeOf(ctx.netns);
   const feed = new ObserveFeed({
     node: s.node ?? lab?.nodeName ?? os.hostname(),
-    pods: lab ? labPodDirectory(lab.prefix) : undefined,
+    pods: ctx.pods,
     hub: s.hub,
   });
   const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns });
@@ -119,7 +128,7 @@ export async function serveCollector(running: RunningCollector, s: ApiSettings, 
 export async function serveBesideTrace(
   running: RunningCollector,
   settings: ApiSettings | undefined,
-  ctx: { netns?: string; mode: string },
+  ctx: ServeContext,
   log: (m: string) => void,
 ): Promise<ServingApi | undefined> {
   if (!settings) return undefined;
@@ -137,6 +146,7 @@ const HELP = `calitrace serve — the tracer and the gRPC API for remote subscri
 
 Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow] [--iface PATTERN]...
                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]
+                       [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
 
 Runs the collector (BPF capture + live route model + path matching) on this node, or in network namespace
 NS, and serves calitrace.v1.Calitrace (Observe, Explain, GetRoutes, Status), grpc.health.v1.Health and
@@ -149,9 +159,13 @@ Options:
                          and its underlay)
 ${API_SERVER_HELP}  -h, --help             this help
 
+${POD_NAME_HELP}
 EXAMPLES
   calitrace serve --netns ct-node1
   calitrace serve --netns ct-node1 --listen unix:/run/calitrace.sock
+  calitrace serve                                   # on a real node: pod names in-cluster or from ~/.kube/config
+  calitrace serve --kubeconfig /etc/kubernetes/admin.conf --kube-context kubernetes-admin@cluster
+  calitrace serve --no-kubernetes                   # IPs only, no Kubernetes API requests
   calitrace serve --listen 0.0.0.0:4245 --tls-cert server.pem --tls-key server-key.pem \\
                   --tls-client-ca clients-ca.pem --token-file /etc/calitrace/token
   calitrace observe --server 127.0.0.1:4245 --follow          # then, from another terminal
@@ -163,17 +177,22 @@ async function run(argv: string[]): Promise<number> {
     netns: { type: 'string' },
     mode: { type: 'string' },
     iface: { type: 'string', multiple: true },
+    ...POD_NAME_OPTIONS,
   }, false);
   const mode = (values.mode ?? 'packet') as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
   const settings = apiSettings(values);
   const log = (m: string) => process.stderr.write(`calitrace serve: ${m}\n`);
+  const podSource = choosePodNameSource(values, values.netns);
 
   const running = await startCollector({ netns: values.netns, mode, patterns: values.iface });
+  log(podSource.description);
+  const pods = startPodNames(podSource, log);
   let serving: ServingApi;
   try {
-    serving = await serveCollector(running, settings, { netns: values.netns, mode });
+    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory });
   } catch (err) {
+    pods.stop();
     await running.stop();
     throw err;
   }
@@ -192,6 +211,7 @@ async function run(argv: string[]): Promise<number> {
     });
   });
   await serving.close();
+  pods.stop();
   await running.stop();
   const c = running.collector.counters();
   log(`stopped: ${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe; ${serving.feed.hub.stats().lostBySubscribers} by slow subscribers`);

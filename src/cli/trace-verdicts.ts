@@ -6,6 +6,7 @@ import type { CollectorCounters } from '../collector/types';
 import type { FilterSpec } from '../capture/filter';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
 import { ApiSettings, serveBesideTrace } from './serve';
+import { PodNameSource, startPodNames } from './pod-names';
 
 export interface VerdictTraceOptions {
   netns?: string;
@@ -21,6 +22,8 @@ export interface VerdictTraceOptions {
   windowMs?: number;
   /** Serve the gRPC API beside the trace (undefined: --no-api). */
   api?: ApiSettings;
+  /** Where the API gets pod names (only with `api`). */
+  pods?: PodNameSource;
 }
 
 export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
@@ -43,7 +46,10 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       `(${o.flows ? 'one line per flow update' : 'one verdict per packet'}, loader protocol v${hello.version}, ` +
       `route model generation ${running.model.generation})\n`,
   );
-  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet' }, (m) => process.stderr.write(`calitrace trace: ${m}\n`));
+  const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
+  if (o.api && o.pods) log(o.pods.description);
+  const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
+  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
   let printed = 0;
   let failure: Error | undefined;
   await new Promise<void>((resolve) => {
@@ -69,6 +75,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
     process.stdout.on('error', finish);
   });
   await serving?.close();
+  pods?.stop();
   await running.stop();
   process.stderr.write(`calitrace trace: ${printed} printed; ${countersText(collector.counters())}\n`);
   if (failure) {

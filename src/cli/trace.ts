@@ -8,13 +8,14 @@ import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
 import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
 import { runTraceUi } from '../tui/trace-ui';
+import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, kubernetesFlagsGiven } from './pod-names';
 
 const HELP = `calitrace trace — live packet verdicts (or raw events) from the eBPF tracer on this node
 
 Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--netns NS]
                        [--flows | --events] [--window MS]
                        [--mode packet|flow] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
-                       [--iface PATTERN]...
+                       [--iface PATTERN]... [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
 
 By default every packet gets a verdict: its observed path on this node (the hooks it crossed), its
 predicted path (the route model as it was when the packet entered) and the kernel FIB's answer:
@@ -45,6 +46,7 @@ API (verdict modes): the trace also serves the gRPC API, as 'calitrace serve' do
 observe' and 'calitrace ui' can watch the same verdicts; a busy address is a warning, not an error.
   --no-api           do not serve the API
 ${API_SERVER_HELP}
+${POD_NAME_HELP}
 JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
 warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
 (the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
@@ -64,6 +66,8 @@ EXAMPLES
   calitrace trace --no-ui -o json --count 10 --netns ct-node1 --src 10.233.101.222 --proto icmp
   calitrace trace --no-ui --mode flow --duration 30 --dst 10.233.100.0/24
   calitrace trace --no-ui --iface 'cali*' --iface ens3 --port 4789
+  calitrace trace --kubeconfig ~/.kube/config      # the UI with pod names from the Kubernetes API
+  calitrace trace --no-ui --kube-context prod       # the API beside it names pods with context prod
 `;
 
 const OPTIONS = {
@@ -83,6 +87,7 @@ const OPTIONS = {
   window: { type: 'string' },
   'no-api': { type: 'boolean' },
   ...API_SERVER_OPTIONS,
+  ...POD_NAME_OPTIONS,
 } as const;
 
 async function run(argv: string[]): Promise<number> {
@@ -106,10 +111,16 @@ async function run(argv: string[]): Promise<number> {
     const lines = ['output', 'count', 'duration', 'flows', 'events'] as const;
     const given = lines.filter((k) => values[k] !== undefined);
     if (given.length) throw new UsageError(`--${given[0]} prints lines: add --no-ui (without it, trace opens the live UI)`);
-    return runTraceUi({ netns: values.netns, patterns: values.iface, mode, filter, api: values['no-api'] ? undefined : apiSettings(values) });
+    const api = values['no-api'] ? undefined : apiSettings(values);
+    return runTraceUi({ netns: values.netns, patterns: values.iface, mode, filter, api, pods: choosePodNameSource(values, values.netns) });
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
   const api = values['no-api'] ? undefined : apiSettings(values);
+  // Only the API carries pod names; the printed lines are about addresses and interfaces.
+  const servesApi = api !== undefined && !values.events && mode === 'packet';
+  if (!servesApi && kubernetesFlagsGiven(values)) {
+    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api)');
+  }
   if (!values.events && mode === 'packet') {
     return runVerdictTrace({
       netns: values.netns,
@@ -122,6 +133,7 @@ async function run(argv: string[]): Promise<number> {
       flows: !!values.flows,
       windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
       api,
+      pods: servesApi ? choosePodNameSource(values, values.netns) : undefined,
     });
   }
   if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');

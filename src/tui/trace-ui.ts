@@ -8,6 +8,7 @@ import type { FilterSpec } from '../capture/filter';
 import { apiSettings, ApiSettings, serveBesideTrace, serveCollector, ServingApi } from '../cli/serve';
 import { runUi } from './run';
 import { UsageError } from '../cli/command';
+import { PodNameSource, startPodNames } from '../cli/pod-names';
 
 export interface TraceUiOptions {
   netns?: string;
@@ -16,6 +17,8 @@ export interface TraceUiOptions {
   filter?: FilterSpec;
   /** The public API (undefined: --no-api). */
   api?: ApiSettings;
+  /** Where both APIs (and so the UI) get pod names. */
+  pods?: PodNameSource;
   noColor?: boolean;
 }
 
@@ -27,7 +30,12 @@ export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   const own = apiSettings({ listen: `unix:/run/calitrace-trace-${process.pid}.sock` });
   log(`starting the tracer${o.netns ? ` in ${o.netns}` : ''}…`);
   const running = await startCollector({ netns: o.netns, mode: o.mode, patterns: o.patterns, filter: o.filter });
-  const ctx = { netns: o.netns, mode: o.mode };
+  if (o.pods) log(o.pods.description);
+  // The pod directory's later problems would scribble over the UI: kept, and printed once it is closed.
+  const podReports: string[] = [];
+  let uiOpen = false;
+  const pods = o.pods ? startPodNames(o.pods, (m) => (uiOpen ? podReports.push(m) : log(m))) : undefined;
+  const ctx = { netns: o.netns, mode: o.mode, pods: pods?.directory };
   // While the UI owns the screen, warnings stay off it (they are counted in the header: predict_errors);
   // a fatal error closes the UI and is printed once the terminal is back.
   const ended = new AbortController();
@@ -44,12 +52,16 @@ export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   try {
     shared = await serveBesideTrace(running, o.api, ctx, log);
     mine = await serveCollector(running, own, ctx);
+    uiOpen = true;
     await runUi({ server: mine.api.address, noColor: o.noColor, signal: ended.signal });
   } finally {
+    uiOpen = false;
     await mine?.close();
     await shared?.close();
+    pods?.stop();
     await running.stop();
   }
+  for (const m of podReports) log(m);
   const c = running.collector.counters();
   log(`${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe`);
   if (failure) {
