@@ -51,16 +51,7 @@ export class GrpcSource implements UiSource {
   }
 
   explain(flow: FlowRow): Promise<Explanation> {
-    const firstIngress = flow.last.observed.find((h) => h.dir === 'ingress');
-    const req: calitrace.v1.IExplainRequest = {
-      src: flow.src,
-      dst: flow.dst,
-      iif: firstIngress?.iface ?? '',
-      protocol: flow.proto,
-      sport: flow.sport,
-      dport: flow.dport,
-    };
-    return this.client.explain(req, 5000).then(explanationFromApi, (err: grpc.ServiceError) => {
+    return this.client.explain(explainRequestFor(flow), 5000).then(explanationFromApi, (err: grpc.ServiceError) => {
       throw new Error(err.details || err.message);
     });
   }
@@ -146,4 +137,32 @@ export class GrpcSource implements UiSource {
       () => undefined,
     );
   }
+}
+
+/**
+ * The question the route model answered for the flow's latest packet: asked where the prediction was
+ * made (the first ingress that is not an encapsulated outer packet: vxlan.calico for a packet from
+ * another node, not the uplink) and for the destination it was routed to (after a DNAT, the backend).
+ */
+export function explainRequestFor(flow: FlowRow): calitrace.v1.IExplainRequest {
+  const v = flow.last;
+  const at = v.observed.find((h) => h.dir === 'ingress' && !h.tunnel) ?? v.observed.find((h) => h.dir === 'ingress');
+  const rewritten = v.nat?.dst ? splitEndpoint(v.nat.dst.to) : undefined;
+  return {
+    src: flow.src,
+    dst: rewritten?.addr ?? flow.dst,
+    iif: at?.iface ?? '',
+    protocol: flow.proto,
+    sport: flow.sport,
+    dport: rewritten?.port ?? flow.dport,
+  };
+}
+
+/** "10.0.0.1:80", "[fd00::1]:80" or a bare address (no ports: ICMP). */
+function splitEndpoint(text: string): { addr: string; port?: number } {
+  const v6 = /^\[(.+)\]:(\d+)$/.exec(text);
+  if (v6) return { addr: v6[1], port: Number(v6[2]) };
+  const v4 = /^([\d.]+):(\d+)$/.exec(text);
+  if (v4) return { addr: v4[1], port: Number(v4[2]) };
+  return { addr: text };
 }

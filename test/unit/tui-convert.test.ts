@@ -6,6 +6,7 @@ import { calitrace } from '../../src/api/generated/calitrace';
 import { routesFromApi, statusFromApi, verdictFromApi } from '../../src/tui/convert';
 import { Store } from '../../src/tui/store';
 import { detailLines } from '../../src/tui/views/detail';
+import { explainRequestFor } from '../../src/tui/source';
 
 const v1 = calitrace.v1;
 
@@ -113,4 +114,34 @@ test('a NATed verdict off the wire keeps both rewrites, and the detail pane name
   s.ingest(v);
   const lines = detailLines(s, s.flowRows()[0]).join('\n');
   assert.match(lines, /NAT\{\/bold\}  destination 10\.96\.0\.10:80 → 10\.233\.101\.224:8080/);
+});
+
+test('the detail pane asks Explain where the prediction was made, for the destination that was routed', () => {
+  const s = new Store();
+  // From another node: the uplink saw it encapsulated, vxlan.calico decapsulated it — that is the prediction hop.
+  s.ingest(verdictFromApi(v1.ObserveResponse.decode(v1.ObserveResponse.encode({
+    verdict: {
+      src: '10.233.100.130', dst: '10.233.101.222', protocol: 1, verdict: v1.Verdict.MATCHED,
+      observed: [
+        { interface: 'ens3', direction: v1.Direction.INGRESS, timeNs: 1, tunnel: { outerSrc: '172.27.71.12', outerDst: '172.27.71.11', vni: 4096 } },
+        { interface: 'vxlan.calico', direction: v1.Direction.INGRESS, timeNs: 2 },
+        { interface: 'cali11299111064', direction: v1.Direction.EGRESS, timeNs: 3 },
+      ],
+    },
+  }).finish()).verdict!, 'n'));
+  const decap = explainRequestFor(s.flowRows()[0]);
+  assert.equal(decap.iif, 'vxlan.calico');
+  assert.equal(decap.dst, '10.233.101.222');
+
+  // Through a Service: the backend is what was routed.
+  const t = new Store();
+  t.ingest(verdictFromApi(v1.ObserveResponse.decode(v1.ObserveResponse.encode({
+    verdict: {
+      src: '10.233.101.222', dst: '10.96.0.10', sport: 40000, dport: 80, protocol: 6, verdict: v1.Verdict.MATCHED,
+      observed: [{ interface: 'cali11299111064', direction: v1.Direction.INGRESS, timeNs: 1 }, { interface: 'caliaa479e31ff6', direction: v1.Direction.EGRESS, timeNs: 2 }],
+      natDst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' },
+    },
+  }).finish()).verdict!, 'n'));
+  const viaService = explainRequestFor(t.flowRows()[0]);
+  assert.deepEqual({ iif: viaService.iif, dst: viaService.dst, dport: viaService.dport }, { iif: 'cali11299111064', dst: '10.233.101.224', dport: 8080 });
 });
