@@ -69,6 +69,26 @@ export function emptyVerdictCounts(): VerdictCounts {
   return { MATCHED: 0, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 };
 }
 
+type Endpoints = Pick<PacketVerdict, 'src' | 'sport' | 'dst' | 'dport'>;
+
+/** The packet's endpoints after the NAT rewrite ("addr", "addr:port" or "[v6]:port"). */
+function rewritten(v: PacketVerdict): Endpoints | undefined {
+  const parse = (text: string): { addr: string; port?: number } | undefined => {
+    const m = /^\[(.+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+    if (m) return { addr: m[1], port: Number(m[2]) };
+    return text ? { addr: text } : undefined;
+  };
+  const src = v.nat?.src ? parse(v.nat.src.to) : undefined;
+  const dst = v.nat?.dst ? parse(v.nat.dst.to) : undefined;
+  if (!src && !dst) return undefined;
+  return {
+    src: src?.addr ?? v.src,
+    sport: src?.port ?? v.sport,
+    dst: dst?.addr ?? v.dst,
+    dport: dst?.port ?? v.dport,
+  };
+}
+
 /** Both directions of a conversation give the same key. */
 export function flowKey(v: Pick<PacketVerdict, 'family' | 'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'icmp'>): string {
   let a = `${v.src}:${v.sport}`;
@@ -105,7 +125,19 @@ export class FlowTable {
    * ASYMMETRIC_RETURN) to the verdict and its reason, and sets its flowKey. Returns the flow's key.
    */
   observe(v: PacketVerdict): string {
-    const key = flowKey(v);
+    let key = flowKey(v);
+    let as: Endpoints = v;
+    // The reply of a NATed conversation enters with other addresses than the request left with (a
+    // Service's backend answering, a masqueraded connection's answer). As its peer sees it, after the
+    // rewrite, it is the reverse of an existing flow: count it there, so one conversation is one flow.
+    if (v.nat && !this.flows.has(key)) {
+      const seen = rewritten(v);
+      const seenKey = seen && flowKey({ ...v, ...seen });
+      if (seen && seenKey && this.flows.has(seenKey)) {
+        key = seenKey;
+        as = seen;
+      }
+    }
     v.flowKey = key;
     let flow = this.flows.get(key);
     if (flow) {
@@ -128,7 +160,7 @@ export class FlowTable {
       this.counters.created++;
       this.counters.active = this.flows.size;
     }
-    const isForward = v.src === flow.forward.src && v.sport === flow.forward.sport && v.dst === flow.forward.dst;
+    const isForward = as.src === flow.forward.src && as.sport === flow.forward.sport && as.dst === flow.forward.dst;
     let dir: DirState;
     if (isForward) dir = flow.forward;
     else dir = flow.reverse ??= newDir(v);

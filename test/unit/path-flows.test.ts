@@ -202,3 +202,31 @@ test('a late verdict predicted with an older model does not flip the route back 
   assert.deepEqual(next.warnings, []);
   assert.deepEqual(t.get(next.flowKey!)!.forward.predicted, [CALI_A, 'ens3']);
 });
+
+test('a conversation through NAT is one flow: the rewritten reply counts as the reverse of the request', () => {
+  const t = new FlowTable();
+  const SVC = '10.96.0.10';
+  // Pod A → Service 10.96.0.10:80, DNATed to pod B:8080; pod B answers, the reply leaves with the Service address.
+  const request = verdict({ dst: SVC, dport: 80, nat: { dst: { from: `${SVC}:80`, to: `${POD_B}:8080` } } });
+  const answer = reply({ nat: { src: { from: `${POD_B}:8080`, to: `${SVC}:80` } } });
+  const k1 = t.observe(request);
+  const k2 = t.observe(answer);
+  assert.equal(k2, k1, 'one flow');
+  assert.equal(t.size, 1);
+  const f = t.get(k1)!;
+  assert.equal(f.forward.dst, SVC, 'named as the client sees it');
+  assert.equal(f.forward.packets, 1);
+  assert.equal(f.reverse?.packets, 1, 'the answer is the reverse direction');
+  assert.equal(f.reverse?.src, POD_B, 'the reverse direction still shows who really answered');
+
+  // Masquerade: pod A → 172.27.71.254 leaves as 172.27.71.11; the answer to .11 is rewritten back to pod A.
+  const out = verdict({ proto: 1, dst: '172.27.71.254', sport: 0, dport: 0, icmp: { type: 8, code: 0, id: 9, seq: 1 }, nat: { src: { from: POD_A, to: '172.27.71.11' } } });
+  const back = verdict({ proto: 1, src: '172.27.71.254', dst: '172.27.71.11', sport: 0, dport: 0, icmp: { type: 0, code: 0, id: 9, seq: 1 }, nat: { dst: { from: '172.27.71.11', to: POD_A } } });
+  assert.equal(t.observe(out), t.observe(back));
+  assert.equal(t.size, 2);
+
+  // A rewritten packet with no conversation to join keeps its own tuple.
+  const lone = reply({ sport: 9999, nat: { src: { from: `${POD_B}:9999`, to: `${SVC}:81` } } });
+  assert.notEqual(t.observe(lone), k1);
+  assert.equal(t.size, 3);
+});
