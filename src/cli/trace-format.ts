@@ -3,6 +3,7 @@
 // `eventRecord` builds the JSON shape; `compactLine` renders the same facts for people.
 import type { TraceEvent } from '../capture/event';
 import type { FlowDirection, FlowSummary, Hop, PacketVerdict } from '../path/types';
+import { formatEndpoint } from '../path/endpoint';
 
 export type OutputFormat = 'compact' | 'json';
 
@@ -57,10 +58,6 @@ export function eventRecord(ev: TraceEvent): Record<string, unknown> {
   return rec;
 }
 
-function endpoint(addr: string, port: number, family: 4 | 6, proto: number): string {
-  if (proto !== 6 && proto !== 17 && proto !== 132) return addr;
-  return family === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
-}
 
 /** One line for people: time, hook, tuple, detail, fingerprint, kernel view, tunnel. */
 export function compactLine(ev: TraceEvent): string {
@@ -71,7 +68,7 @@ export function compactLine(ev: TraceEvent): string {
   else if (ev.proto === 1 || ev.proto === 58) detail = ` type ${ev.icmpType}/${ev.icmpCode} id ${ev.icmpId} seq ${ev.icmpSeq}`;
   let line =
     `${t} ${hook.padEnd(20)} ${protoName(ev.proto).padEnd(6)} ` +
-    `${endpoint(ev.src, ev.sport, ev.family, ev.proto)} > ${endpoint(ev.dst, ev.dport, ev.family, ev.proto)}` +
+    `${formatEndpoint(ev.src, ev.sport, ev.proto)} > ${formatEndpoint(ev.dst, ev.dport, ev.proto)}` +
     `${detail} len ${ev.len} fp ${ev.fingerprint}`;
   if (ev.kind === 'drop') line += ` reason ${ev.dropReasonName ?? ev.dropReason}`;
   if (ev.kind === 'flow') line += ` flow ${ev.packets} pkts ${ev.bytes} B`;
@@ -149,7 +146,7 @@ export function verdictLine(v: PacketVerdict): string {
   const predicted = v.predicted.length ? v.predicted.join(' → ') : '-';
   let line =
     `${t} ${v.verdict.padEnd(13)} ${protoName(v.proto).padEnd(6)} ` +
-    `${endpoint(v.src, v.sport, v.family, v.proto)} > ${endpoint(v.dst, v.dport, v.family, v.proto)}${icmp}${natShort(v)}` +
+    `${formatEndpoint(v.src, v.sport, v.proto)} > ${formatEndpoint(v.dst, v.dport, v.proto)}${icmp}${natShort(v)}` +
     ` | observed ${observedText(v.observed)}${lat} | predicted ${predicted}${warn}`;
   if (v.verdict !== 'MATCHED' || v.warnings.length) line += ` | ${v.reason}`;
   return line;
@@ -169,7 +166,7 @@ function dirText(d: FlowDirection): string {
 export function flowLine(f: FlowSummary): string {
   const t = new Date(f.lastSeenMs).toISOString().slice(11, 23);
   const a = f.forward;
-  const head = `${t} flow ${f.state.padEnd(7)} ${protoName(f.proto).padEnd(6)} ${endpoint(a.src, a.sport, f.family, f.proto)} <> ${endpoint(a.dst, a.dport, f.family, f.proto)}`;
+  const head = `${t} flow ${f.state.padEnd(7)} ${protoName(f.proto).padEnd(6)} ${formatEndpoint(a.src, a.sport, f.proto)} <> ${formatEndpoint(a.dst, a.dport, f.proto)}`;
   const rev = f.reverse ? ` | reply: ${dirText(f.reverse)}` : '';
   const warn = f.warnings.length ? ` !${f.warnings.join(',')}` : '';
   return `${head} | ${dirText(a)}${rev}${warn}`;

@@ -11,6 +11,7 @@
 import type { TraceEvent } from '../capture/event';
 import type { Prediction } from '../routing/types';
 import { Fifo } from './fifo';
+import { formatEndpoint } from './endpoint';
 
 /** The route model's answer for a packet, made when its ingress event was processed. */
 export interface PredictionAt {
@@ -211,8 +212,8 @@ export class Correlator {
     const before = rec?.ingress;
     if (!rec || rec.closed || !before || before.proto !== ev.proto || before.family !== ev.family) return undefined;
     const nat: NatChange = {};
-    if (before.src !== ev.src || before.sport !== ev.sport) nat.src = { from: endpoint(before, 'src'), to: endpoint(ev, 'src') };
-    if (before.dst !== ev.dst || before.dport !== ev.dport) nat.dst = { from: endpoint(before, 'dst'), to: endpoint(ev, 'dst') };
+    if (before.src !== ev.src || before.sport !== ev.sport) nat.src = { from: formatEndpoint(before.src, before.sport, before.proto), to: formatEndpoint(ev.src, ev.sport, ev.proto) };
+    if (before.dst !== ev.dst || before.dport !== ev.dport) nat.dst = { from: formatEndpoint(before.dst, before.dport, before.proto), to: formatEndpoint(ev.dst, ev.dport, ev.proto) };
     if (!nat.src && !nat.dst) return undefined;
     this.vanished.delete(ev.natFingerprint);
     rec.nat = nat;
@@ -307,14 +308,6 @@ export class Correlator {
       nat: rec.nat,
     });
   }
-}
-
-function endpoint(ev: TraceEvent, side: 'src' | 'dst'): string {
-  const addr = side === 'src' ? ev.src : ev.dst;
-  const port = side === 'src' ? ev.sport : ev.dport;
-  const hasPorts = ev.proto === 6 || ev.proto === 17 || ev.proto === 132;
-  if (!hasPorts) return addr;
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 /** True when the last devices of `seen` are `path` (a VXLAN packet shows vxlan.calico, then ens3). */

@@ -7,6 +7,7 @@
 // approximation of least-recently-seen: O(1) per packet, no reordering), counted; idle flows expire.
 import { Fifo } from './fifo';
 import { LatencyHistogram } from './histogram';
+import { parseEndpoint } from './endpoint';
 import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, VerdictCounts, Warning } from './types';
 
 export interface FlowTableOptions {
@@ -73,13 +74,8 @@ type Endpoints = Pick<PacketVerdict, 'src' | 'sport' | 'dst' | 'dport'>;
 
 /** The packet's endpoints after the NAT rewrite ("addr", "addr:port" or "[v6]:port"). */
 function rewritten(v: PacketVerdict): Endpoints | undefined {
-  const parse = (text: string): { addr: string; port?: number } | undefined => {
-    const m = /^\[(.+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-    if (m) return { addr: m[1], port: Number(m[2]) };
-    return text ? { addr: text } : undefined;
-  };
-  const src = v.nat?.src ? parse(v.nat.src.to) : undefined;
-  const dst = v.nat?.dst ? parse(v.nat.dst.to) : undefined;
+  const src = v.nat?.src ? parseEndpoint(v.nat.src.to) : undefined;
+  const dst = v.nat?.dst ? parseEndpoint(v.nat.dst.to) : undefined;
   if (!src && !dst) return undefined;
   return {
     src: src?.addr ?? v.src,

@@ -9,6 +9,7 @@ import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
 import { explanationFromApi, routesFromApi, statusFromApi, verdictFromApi } from './convert';
+import { parseEndpoint } from '../path/endpoint';
 
 const v1 = calitrace.v1;
 
@@ -147,7 +148,7 @@ export class GrpcSource implements UiSource {
 export function explainRequestFor(flow: FlowRow): calitrace.v1.IExplainRequest {
   const v = flow.last;
   const at = v.observed.find((h) => h.dir === 'ingress' && !h.tunnel) ?? v.observed.find((h) => h.dir === 'ingress');
-  const rewritten = v.nat?.dst ? splitEndpoint(v.nat.dst.to) : undefined;
+  const rewritten = v.nat?.dst ? parseEndpoint(v.nat.dst.to) : undefined;
   return {
     src: flow.src,
     dst: rewritten?.addr ?? flow.dst,
@@ -156,13 +157,4 @@ export function explainRequestFor(flow: FlowRow): calitrace.v1.IExplainRequest {
     sport: flow.sport,
     dport: rewritten?.port ?? flow.dport,
   };
-}
-
-/** "10.0.0.1:80", "[fd00::1]:80" or a bare address (no ports: ICMP). */
-function splitEndpoint(text: string): { addr: string; port?: number } {
-  const v6 = /^\[(.+)\]:(\d+)$/.exec(text);
-  if (v6) return { addr: v6[1], port: Number(v6[2]) };
-  const v4 = /^([\d.]+):(\d+)$/.exec(text);
-  if (v4) return { addr: v4[1], port: Number(v4[2]) };
-  return { addr: text };
 }
