@@ -119,7 +119,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     if (REFUSING.has(pred.decision)) {
       return set('EXPECTED_DROP', `dropped as predicted: ${refusalText(pred, first.dst)}; the kernel dropped it ${where} (${why})`);
     }
-    let hint = DELIVERED_HERE.has(pred.decision) && pred.query.iif ? localStackHint(why, first) : dropHint(why, where);
+    let hint = DELIVERED_HERE.has(pred.decision) && pred.query.iif ? localStackHint(why, first, pred.decision) : dropHint(why, where);
     const dev = pred.egressPath[0];
     const mtu = dev ? ctx.mtuOf?.(dev) : undefined;
     if (mtu && (why === 'PKT_TOO_BIG' || why.startsWith('FRAG'))) {
@@ -245,7 +245,7 @@ const DELIVERED_HERE = new Set(['local', 'multicast', 'broadcast']);
 const PROTO_NAMES: Record<number, string> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
 
 /** A drop after routing delivered the packet to this node: the stack, not the route, refused it. */
-function localStackHint(reason: string, first: TraceEvent): string {
+function localStackHint(reason: string, first: TraceEvent, decision: string): string {
   const head = 'routing was right (it reached this node\'s own stack), the stack then discarded it';
   const proto = PROTO_NAMES[first.proto];
   if (reason === 'NO_SOCKET' && proto) return `${head}: nothing listens on ${proto} port ${first.dport} here (check \`ss -lntup\`)`;
@@ -254,16 +254,10 @@ function localStackHint(reason: string, first: TraceEvent): string {
     return `${head}: echo requests to a broadcast or multicast address are ignored (net.ipv4.icmp_echo_ignore_broadcasts=1)`;
   }
   if (reason === 'SOCKET_RCVBUFF' || reason === 'PROTO_MEM') return `${head}: the receiving socket's buffer is full (the application reads too slowly)`;
-  if (reason === 'NOT_SPECIFIED' && proto === 'UDP' && first.dst !== undefined && isMulticastAddr(first.dst)) {
+  if (reason === 'NOT_SPECIFIED' && proto === 'UDP' && decision === 'multicast') {
     return `${head}: no socket on this node listens on UDP port ${first.dport} for the group`;
   }
   return `${head}: see the kernel drop reason`;
-}
-
-function isMulticastAddr(a: string): boolean {
-  if (a.includes(':')) return a.toLowerCase().startsWith('ff');
-  const first = Number(a.split('.')[0]);
-  return first >= 224 && first <= 239;
 }
 
 function dropHint(reason: string, where: string): string {
