@@ -259,13 +259,7 @@ function multicastInputV4(fib: Fib, q: Query, f: Flow, link: Link | undefined, s
   const known = fib.joined(q.iif!, f.dst);
   // Every IPv4 interface is in 224.0.0.1 (all hosts); other groups are unknown without `ip maddr`.
   const joined = known ?? f.dst[0] === ALL_HOSTS;
-  if (!joined) {
-    const note =
-      known === undefined
-        ? `multicast group ${group}: whether ${q.iif} joined it is not known here (see \`ip maddr show dev ${q.iif}\`); assumed not`
-        : `${q.iif} has not joined multicast group ${group} (\`ip maddr show dev ${q.iif}\`), so the kernel discards it before routing`;
-    return { family, decision: 'multicast_not_joined', errno: 'EINVAL', note };
-  }
+  if (!joined) return notJoined(4, q.iif!, group, known);
   const localMc = f.dst[0] >>> 8 === 0xe00000; // 224.0.0.0/24: link-local control (IGMP, OSPF, …)
   if (sc === 'zeronet') {
     if (!localMc && f.ipproto !== 2) return { family, decision: 'martian', errno: 'EINVAL', note: `martian source ${formatV4(s)} for multicast group ${group}` };
@@ -280,20 +274,24 @@ function multicastInputV4(fib: Fib, q: Query, f: Flow, link: Link | undefined, s
 
 const ALL_HOSTS = 0xe0000001;
 
+/** A group the incoming interface has not joined (`known` undefined: the group lists are not known). */
+function notJoined(family: Family, iif: string, group: string, known: boolean | undefined): CoreAnswer {
+  const note =
+    known === undefined
+      ? `multicast group ${group}: whether ${iif} joined it is not known here (see \`ip maddr show dev ${iif}\`); assumed not`
+      : `${iif} has not joined multicast group ${group} (\`ip maddr show dev ${iif}\`), so the kernel discards it${family === 4 ? ' before routing' : ''}`;
+  // IPv6 has no errno: `ip -6 route get` answers the ff00::/8 multicast route; the membership check
+  // (ip6_mc_input) comes after that lookup.
+  return family === 4 ? { family, decision: 'multicast_not_joined', errno: 'EINVAL', note } : { family, decision: 'multicast_not_joined', note };
+}
+
 function decideV6(fib: Fib, q: Query, f: Flow): CoreAnswer {
   // ip6_mc_input(): a multicast destination is delivered only when the incoming interface joined the group.
   if (q.iif !== undefined && f.dst[0] >>> 24 === 0xff) {
     const known = fib.joined(q.iif, f.dst);
     // ff02::1 (all nodes) is joined by every IPv6 interface.
     const joined = known ?? (f.dst[0] === 0xff020000 && f.dst[1] === 0 && f.dst[2] === 0 && f.dst[3] === 1);
-    if (!joined) {
-      const note =
-        known === undefined
-          ? `multicast group ${q.dst}: whether ${q.iif} joined it is not known here (see \`ip maddr show dev ${q.iif}\`); assumed not`
-          : `${q.iif} has not joined multicast group ${q.dst} (\`ip maddr show dev ${q.iif}\`), so the kernel discards it`;
-      // No errno: `ip -6 route get` answers the ff00::/8 multicast route; the membership check comes after it.
-      return { family: 6, decision: 'multicast_not_joined', note };
-    }
+    if (!joined) return notJoined(6, q.iif, q.dst, known);
     return { family: 6, decision: 'multicast', dev: 'lo' };
   }
   const res = fib.lookup(f);
