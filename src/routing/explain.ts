@@ -63,6 +63,9 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
   // A multicast group arriving on an interface: membership decides, not the routing tables.
   if (q.iif && (p.decision === 'multicast_not_joined' || p.decision === 'multicast')) {
     const joined = p.decision === 'multicast';
+    // From a paste the groups are unknown: the answer assumed, and says so.
+    const assumed = !state.memberships;
+    steps[0].lines = [`A packet from ${q.src ?? '?'} to the group ${dst} arrives on ${q.iif}.`];
     steps.push({
       title: 'Multicast: membership decides, not the routing tables',
       lines: [
@@ -70,7 +73,7 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
         `choose a route: it accepts the packet only if ${q.iif} has joined the group (\`ip maddr show dev ${q.iif}\`)${p.family === 4 ? ', and with multicast routing only for groups a multicast router forwards' : ''}.`,
         joined
           ? `** ${q.iif} has joined ${dst}: the packet is delivered to the sockets on this node that joined it (\`ip route get\` shows dev lo).`
-          : `** ${q.iif} has NOT joined ${dst}: the kernel discards the packet${p.errno ? ` (\`ip route get … iif ${q.iif}\` answers ${p.errno})` : ''}.`,
+          : `** ${q.iif} has ${assumed ? 'not been seen to join (groups are not known here, assumed not)' : 'NOT joined'} ${dst}: the kernel discards the packet${p.errno ? ` (\`ip route get … iif ${q.iif}\` answers ${p.errno})` : ''}.`,
         ...(joined
           ? []
           : [

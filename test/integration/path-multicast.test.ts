@@ -7,7 +7,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
-import { labExecArgv } from '../../src/lab';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { labExecArgv, nodeNetns } from '../../src/lab';
+
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
+
+/** `calitrace explain ROUTER GROUP --iif ens3 --netns <node1> --json`, as a user would ask it. */
+async function explainGroup(prefix: string): Promise<{ decision: string; steps: { title: string; lines: string[] }[] }> {
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'explain', ROUTER, GROUP, '--iif', 'ens3', '--netns', nodeNetns(prefix, 'node1'), '--json']);
+  return JSON.parse(stdout);
+}
 import type { PacketVerdict } from '../../src/path/types';
 
 const GROUP = '239.1.2.3';
@@ -38,6 +49,9 @@ test('multicast on the uplink: a group not joined is EXPECTED_DROP; joined, it i
       assert.equal(dropped.decision, 'multicast_not_joined');
       assert.deepEqual(dropped.observed.map((x) => `${x.iface}:${x.dir}`), ['ens3:ingress', 'ens3:drop']);
       assert.match(dropped.reason, /239\.1\.2\.3 is a multicast group ens3 has not joined/);
+      const before = await explainGroup(lab.prefix);
+      assert.equal(before.decision, 'multicast_not_joined');
+      assert.ok(before.steps.some((st) => st.lines.some((l) => l.includes('ens3 has NOT joined 239.1.2.3'))), JSON.stringify(before.steps));
 
       // 2. A receiver on node1 joins the group on ens3, listens on the port and stays until told to go.
       const receiverPy = [
@@ -62,6 +76,7 @@ test('multicast on the uplink: a group not joined is EXPECTED_DROP; joined, it i
         await h.waitUntil(() => out.includes('joined'), 10_000, 'the receiver to join the group');
         // No netlink event announces the join: the model's membership poll must find it.
         await h.rc.model.waitFor((s) => (s.memberships ?? []).some((m) => m.ifname === 'ens3' && m.group === GROUP), 5_000);
+        assert.equal((await explainGroup(lab.prefix)).decision, 'multicast', 'explain reads the group lists too');
         const before = h.verdicts.length;
         await sendFromRouter(lab, 'joined');
         await h.waitUntil(() => out.split('got joined').length - 1 === 3, 10_000, `the receiver to get 3 datagrams (output: ${out})`);

@@ -105,3 +105,19 @@ test('an `ip -j route` paste is read like the text', async () => {
   await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(JSON.parse(out).decision, 'blackhole');
 });
+
+test('calitrace explain of a multicast group arriving on the uplink: membership decides, and a paste cannot know it', async () => {
+  const { stdout } = await run(process.execPath, [BIN, 'explain', '172.27.71.254', '224.0.0.22', '--iif', 'ens3', '--routes', FIXTURE]);
+  assert.match(stdout, /multicast_not_joined/);
+  assert.match(stdout, /Multicast: membership decides, not the routing tables/);
+  assert.match(stdout, /ens3 has not been seen to join \(groups are not known here, assumed not\) 224\.0\.0\.22: the kernel discards the packet/);
+  assert.match(stdout, /A packet from 172\.27\.71\.254 to the group 224\.0\.0\.22 arrives on ens3\./);
+  assert.match(stdout, /IGMP reports to 224\.0\.0\.22/);
+  assert.match(stdout, /multicast group check \(not joined\)/, 'the hop diagram');
+  assert.match(stdout, /multicast group memberships \(`ip maddr`\)/, 'what a paste cannot know');
+  assert.doesNotMatch(stdout, /default via 172\.27\.71\.254 dev ens3 proto static\s+\[.*WINS/, 'no route decides a group on the input path');
+  const json = JSON.parse((await run(process.execPath, [BIN, 'explain', '172.27.71.254', '224.0.0.1', '--iif', 'ens3', '--routes', FIXTURE, '--json'])).stdout);
+  assert.equal(json.decision, 'multicast', 'all-hosts is joined by every interface');
+  assert.equal(json.dev, 'lo');
+  assert.deepEqual(json.egressPath, []);
+});
