@@ -119,7 +119,11 @@ export class Fib {
   readonly local6 = new Set<string>();
   /** Rules differ from the three defaults: the kernel then validates sources with a full reverse lookup. */
   readonly customRules: Record<Family, boolean> = { 4: false, 6: false };
-  /** Some rule selects on ipproto/ports: the reverse lookup then swaps ports (fib4_rules_early_flow_dissect). */
+  /**
+   * Some rule selects on ipproto/ports and is not bound to `iif lo`: only then does the kernel dissect the
+   * packet for the reverse lookup of source validation (fib_rule_requires_fldissect), which then carries the
+   * protocol and swapped ports; otherwise that lookup has neither.
+   */
   readonly portRules: Record<Family, boolean> = { 4: false, 6: false };
   /** 'ifname|address words' of every joined multicast group; undefined when the groups are not known. */
   private readonly groups?: Set<string>;
@@ -159,7 +163,7 @@ export class Fib {
       }));
       const texts = rules.map((r) => r.text);
       this.customRules[family] = texts.join('\n') !== DEFAULT_RULES[family].join('\n');
-      this.portRules[family] = rules.some((r) => r.ipproto !== undefined || r.sport || r.dport);
+      this.portRules[family] = rules.some((r) => (r.ipproto !== undefined || r.sport || r.dport) && r.iif !== 'lo');
     }
   }
 

@@ -306,3 +306,27 @@ test('multicast and limited broadcast on the output path leave through the route
   assert.equal(brd.decision, 'broadcast');
   assert.deepEqual(brd.egressPath, ['ens3']);
 });
+
+test('source validation carries protocol and ports only when a rule not bound to iif lo needs them', () => {
+  // As the kernel answered in a namespace built this way: rules on ipproto that all say `iif lo` do not make
+  // it dissect the packet, so the reverse lookup has no protocol, `not … iif lo ipproto udp` matches it and
+  // table 102 validates the source; one more ipproto rule without `iif lo` turns dissection on, the reverse
+  // lookup is UDP, skips 102, meets table 101's broadcast route and the source is refused (EINVAL).
+  const base = [
+    { priority: 0, src: 'all', table: 'local' },
+    { priority: 1304, not: null, src: 'all', iif: 'lo', ipproto: 'udp', table: '102' },
+    { priority: 3430, src: 'all', table: '101' },
+    { priority: 32766, src: 'all', table: 'main' },
+  ];
+  const routes = `
+      local 10.0.0.1 dev a table local proto kernel scope host src 10.0.0.1
+      broadcast 11.0.0.0/12 dev a table 101 scope link
+      11.0.0.0/8 via 10.0.1.77 dev b table 102 onlink`;
+  const q = { src: '11.5.211.247', dst: '10.0.0.1', iif: 'a', ipproto: 17 };
+  const lo = state({ routes, rules: base, addrs: [['a', '10.0.0.1', 24], ['b', '10.0.1.1', 24]] });
+  assert.equal(predict(lo, q).decision, 'local');
+  const dissecting = state({ routes, rules: [...base, { priority: 5, src: 'all', ipproto: 'tcp', table: '250' }], addrs: [['a', '10.0.0.1', 24], ['b', '10.0.1.1', 24]] });
+  const refused = predict(dissecting, q);
+  assert.equal(refused.decision, 'martian');
+  assert.equal(refused.errno, 'EINVAL');
+});
