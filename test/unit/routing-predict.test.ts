@@ -238,15 +238,20 @@ test('IPv6: longest prefix and route types', () => {
   assert.equal(predict(s, { dst: 'fd00:2::5' }).errno, 'EINVAL');
 });
 
-test('multicast on the input path: the group membership of the incoming interface decides, not the tables', () => {
-  // As `ip route get` answered in a scratch namespace: joined → multicast dev lo; not joined → EINVAL,
-  // although the default route would contain the group.
-  const s = state({
+/** node1's uplink side: its address, subnet and default route, nothing else. */
+function node1Uplink(): RoutingState {
+  return state({
     routes: `
       default via 172.27.71.254 dev ens3 proto static
       172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11`,
     addrs: [['ens3', '172.27.71.11', 24]],
   });
+}
+
+test('multicast on the input path: the group membership of the incoming interface decides, not the tables', () => {
+  // As `ip route get` answered in a scratch namespace: joined → multicast dev lo; not joined → EINVAL,
+  // although the default route would contain the group.
+  const s = node1Uplink();
   s.memberships = [
     { family: 4, ifname: 'ens3', group: '224.0.0.1' },
     { family: 4, ifname: 'ens3', group: '239.1.2.3' },
@@ -290,12 +295,7 @@ test('multicast on the input path: the group membership of the incoming interfac
 });
 
 test('multicast and limited broadcast on the output path leave through the route\'s device, without its gateway', () => {
-  const s = state({
-    routes: `
-      default via 172.27.71.254 dev ens3 proto static
-      172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11`,
-    addrs: [['ens3', '172.27.71.11', 24]],
-  });
+  const s = node1Uplink();
   s.memberships = [];
   const mc = predict(s, { dst: '239.1.2.3' });
   assert.equal(mc.decision, 'multicast');
