@@ -82,11 +82,7 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
             ]),
       ],
     });
-    steps.push({ title: 'Visual datapath', lines: diagram(p, src.label) });
-    if (p.warnings?.length) steps.push({ title: 'Warnings', lines: p.warnings });
-    if (p.unknowns?.length) steps.push({ title: 'Cannot be known from a paste', lines: p.unknowns });
-    p.steps = steps;
-    return steps;
+    return finish(p, steps, src.label);
   }
 
   // Rules: only worth a step when they are not the defaults.
@@ -215,8 +211,12 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
     steps.push({ title: 'What is absent', lines: absent });
   }
 
-  steps.push({ title: 'Visual datapath', lines: diagram(p, src.label) });
+  return finish(p, steps, src.label);
+}
 
+/** Every story ends the same way: the hop diagram, the warnings, what could not be known; stored in p.steps. */
+function finish(p: Prediction, steps: Step[], from: string): Step[] {
+  steps.push({ title: 'Visual datapath', lines: diagram(p, from) });
   if (p.warnings?.length) steps.push({ title: 'Warnings', lines: p.warnings });
   if (p.unknowns?.length) steps.push({ title: 'Cannot be known from a paste', lines: p.unknowns });
   p.steps = steps;
