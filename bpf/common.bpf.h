@@ -197,6 +197,7 @@ static __always_inline int ct_filter_match_nat(const struct ct_settings *cfg, st
 	if (!cfg->filter)
 		return 1;
 	nfp = ct_nat_fingerprint(s);
+	s->ev.nat_fp = nfp; /* the record keeps it: hashed once per packet */
 	if (ct_filter_match(cfg, &s->ev)) {
 		if (ingress && nfp) {
 			now = bpf_ktime_get_ns();

@@ -90,7 +90,8 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	e->drop_reason = reason;
 	e->fib_result = CT_FIB_NOT_RUN;
 	e->fingerprint = ct_fingerprint(s);
-	e->nat_fp = ct_nat_fingerprint(s);
+	if (!e->nat_fp) /* a filter has hashed it already (the scratch record starts zeroed) */
+		e->nat_fp = ct_nat_fingerprint(s);
 	ct_submit(e);
 	return 0;
 }

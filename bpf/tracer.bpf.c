@@ -164,7 +164,8 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 	if (cfg->mode == CT_MODE_FLOW && !ct_flow_account(e))
 		return TC_ACT_UNSPEC;
 	e->fingerprint = ct_fingerprint(s); /* only for records that are sent */
-	e->nat_fp = ct_nat_fingerprint(s);
+	if (!e->nat_fp) /* a filter has hashed it already (the scratch record starts zeroed) */
+		e->nat_fp = ct_nat_fingerprint(s);
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
 	ct_submit(e);
