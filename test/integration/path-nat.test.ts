@@ -5,12 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { CALI_A, CALI_B, NODE1_IP, POD_A, POD_B } from '../helpers/path-fixtures';
 import type { PacketVerdict } from '../../src/path/types';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const CALI_A = 'cali11299111064';
-const CALI_B = 'caliaa479e31ff6';
 const SERVICE = '10.96.0.10';
 const ROUTER = '172.27.71.254';
 
@@ -86,11 +83,11 @@ test('NAT on the node: a Service DNAT and a masquerade are followed and MATCHED 
       await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', ROUTER]);
       const out = await h.waitVerdict((v) => v.src === POD_A && v.dst === ROUTER, 10_000, 'the masqueraded ping');
       assert.equal(out.verdict, 'MATCHED', h.dump());
-      assert.deepEqual(out.nat, { src: { from: POD_A, to: '172.27.71.11' } });
+      assert.deepEqual(out.nat, { src: { from: POD_A, to: NODE1_IP } });
       assert.deepEqual(out.observed.map((x) => `${x.iface}:${x.dir}`), [`${CALI_A}:ingress`, 'ens3:egress']);
-      const back = await h.waitVerdict((v) => v.src === ROUTER && v.dst === '172.27.71.11', 10_000, 'the reply to the masqueraded ping');
+      const back = await h.waitVerdict((v) => v.src === ROUTER && v.dst === NODE1_IP, 10_000, 'the reply to the masqueraded ping');
       assert.equal(back.verdict, 'MATCHED', h.dump());
-      assert.deepEqual(back.nat, { dst: { from: '172.27.71.11', to: POD_A } });
+      assert.deepEqual(back.nat, { dst: { from: NODE1_IP, to: POD_A } });
       assert.deepEqual(back.predicted, ['ens3', CALI_A], 'the reply is routed by its translated destination, the pod');
 
       // Nothing on the node was left unexplained.
