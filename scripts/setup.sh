@@ -22,6 +22,13 @@ declare -A probe=(
   [openssl]=openssl
   [nftables]=/usr/sbin/nft
   [g++]=/usr/bin/g++
+  [tcpdump]=/usr/bin/tcpdump
+  [tshark]=/usr/bin/tshark
+  [prometheus]=/usr/bin/prometheus
+  [protobuf-compiler]=/usr/bin/protoc
+  [libprotobuf-dev]=/usr/include/google/protobuf/descriptor.proto
+  [python3-grpcio]=/usr/lib/python3/dist-packages/grpc/__init__.py
+  [python3-protobuf]=/usr/lib/python3/dist-packages/google/protobuf/__init__.py
 )
 missing=()
 for pkg in "${!probe[@]}"; do
