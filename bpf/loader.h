@@ -165,4 +165,11 @@ bool read_stdin(void); /* false at EOF */
 /* flows.c */
 void flow_flush(void);
 
+/* snap.c: packet snapshots for pcapng (snap.h) */
+void snap_set_len(__u32 n);
+void snap_configure(struct calitrace *skel, int ringbuf_mb);
+int snap_attach(struct ring_buffer *rb);
+void snap_tick(__u64 now);
+void snap_flush(void);
+
 #endif /* CALITRACE_LOADER_H */

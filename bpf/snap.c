@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Packet snapshots (snap.h, docs/protocol.md "SNAP"): --snaplen N turns them on before load, their ring
+ * buffer is read by the same poll loop as the events, and they leave as SNAP frames — batched like
+ * EVENTS, with the kernel's running count of snapshots it could not queue.
+ */
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "snap.h"
+#include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
+
+#define SNAP_FLUSH (60 * 1024) /* one frame stays well under CT_FRAME_MAX_PAYLOAD */
+
+static __u32 snaplen;
+static unsigned char snap_buf[SNAP_FLUSH + sizeof(struct ct_snap) + CT_SNAP_MAX];
+static size_t snap_len;
+static __u32 snap_count;
+static __u64 snap_since, lost_reported;
+
+void snap_set_len(__u32 n)
+{
+	snaplen = n;
+}
+
+void snap_configure(struct calitrace *skel, int ringbuf_mb)
+{
+	skel->rodata->ct_snaplen = snaplen;
+	/* Off: the smallest ring the kernel accepts (one page); on: as large as the event ring. */
+	bpf_map__set_max_entries(skel->maps.ct_snaps, snaplen ? (__u32)ringbuf_mb << 20 : 4096);
+}
+
+static __u64 snap_lost(void)
+{
+	__u64 vals[st.ncpus > 0 ? st.ncpus : 1], sum = 0;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_snap_lost), &zero, vals))
+		return lost_reported;
+	for (int c = 0; c < st.ncpus; c++)
+		sum += vals[c];
+	return sum;
+}
+
+void snap_flush(void)
+{
+	struct ct_snap_frame f = { .count = snap_count, .snaplen = snaplen };
+
+	if (!snaplen)
+		return;
+	f.lost_total = snap_lost();
+	if (!snap_count && f.lost_total == lost_reported)
+		return;
+	out_frame(CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
+	lost_reported = f.lost_total;
+	snap_len = 0;
+	snap_count = 0;
+}
+
+/* From the poll loop: write what waited a batch window (and a loss nobody reported yet). */
+void snap_tick(__u64 now)
+{
+	if (snaplen && snap_count && now >= snap_since + BATCH_WINDOW_NS)
+		snap_flush();
+}
+
+static int on_snap(void *ctx, void *data, size_t size)
+{
+	const struct ct_snap *s = data;
+	size_t n;
+
+	if (size >= sizeof(*s) && s->cap_len <= CT_SNAP_MAX && sizeof(*s) + s->cap_len <= size) {
+		n = sizeof(*s) + s->cap_len;
+		if (!snap_count)
+			snap_since = now_mono_ns();
+		memcpy(snap_buf + snap_len, data, n);
+		memset(snap_buf + snap_len + n, 0, (8 - (n & 7)) & 7); /* each snapshot padded to 8 */
+		snap_len += (n + 7) & ~(size_t)7;
+		snap_count++;
+		if (snap_len >= SNAP_FLUSH)
+			snap_flush();
+	}
+	if (++st.consumed_in_round >= CONSUME_ROUND)
+		return -EAGAIN;
+	return 0;
+}
+
+int snap_attach(struct ring_buffer *rb)
+{
+	if (!snaplen)
+		return 0;
+	return ring_buffer__add(rb, bpf_map__fd(st.skel->maps.ct_snaps), on_snap, NULL);
+}
