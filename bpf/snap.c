@@ -59,10 +59,11 @@ void snap_flush(void)
 	snap_count = 0;
 }
 
-/* From the poll loop: write what waited a batch window (and a loss nobody reported yet). */
+/* From the poll loop, after the events' batch check: snapshots wait a batch window at most, and not at
+ * all once their events have gone out (the poll timeout follows the events' batch only). */
 void snap_tick(__u64 now)
 {
-	if (snaplen && snap_count && now >= snap_since + BATCH_WINDOW_NS)
+	if (snaplen && snap_count && (now >= snap_since + BATCH_WINDOW_NS || st.nbatch == 0))
 		snap_flush();
 }
 

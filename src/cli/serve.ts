@@ -144,7 +144,7 @@ export async function serveBesideTrace(
 }
 
 /** The node name stamped on every item and metric: --node, the lab node's name, or the hostname. */
-export function nodeName(s: ApiSettings, netns: string | undefined): string {
+export function nodeName(s: { node?: string }, netns: string | undefined): string {
   return s.node ?? labNodeOf(netns)?.nodeName ?? os.hostname();
 }
 
