@@ -5,12 +5,12 @@ import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import { BATCH, CalitraceClient, filterSetToRequest } from '../api/client';
 import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFrom } from './connection-options';
-import { formatObserved, ObserveOutput, tableHeader } from './observe-format';
+import { DICT_SEPARATOR, formatObserved, ObserveOutput, tableHeader } from './observe-format';
 import type { calitrace } from '../api/proto';
 
 const HELP = `calitrace observe — print what a node's calitrace API sees (verdicts, packets, flows, routes, losses)
 
-Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table] [-f] [--last N]
+Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table|dict] [-f] [--last N]
                          [--since T] [--until T] [TLS/token options]
 
 Without --follow it prints the last 20 matching items of the server's history and exits (as
@@ -28,7 +28,8 @@ Filters (all given ones must match; a value list 'a,b' matches either):
   --not FILTER           exclude items matching FILTER (repeatable; filter language)
 
 Output and history:
-  -o, --output F         compact (default), json (one object per line) or table
+  -o, --output F         compact (default), json (one object per line), table, or dict (one field per
+                         line, as 'hubble observe -o dict')
   -f, --follow           keep the stream open and print live items
   --last N               print the last N matching items first (default 20 without --follow)
   --since T              items from T on: a duration ago (30s, 5m, 2h) or a time (2026-11-26T12:00:00Z)
@@ -45,6 +46,7 @@ EXAMPLES
   calitrace observe -f src=10.233.101.222 proto=icmp '!verdict=MATCHED'
   calitrace observe -f --to-ip 10.233.100.0/24 --protocol tcp -o json | jq .verdict.reason
   calitrace observe --since 5m --type route_change
+  calitrace observe --last 3 -o dict verdict=EXPECTED_DROP
   calitrace observe --server node1.example:4245 --tls-ca ca.pem --tls-client-cert me.pem \\
                     --tls-client-key me-key.pem --token-file token -f
 `;
@@ -113,7 +115,7 @@ function filtersFrom(values: Record<string, unknown>, positionals: string[]): Fi
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('observe', argv, OPTIONS, true);
   const output = (values.output ?? 'compact') as ObserveOutput;
-  if (!['compact', 'json', 'table'].includes(output)) throw new UsageError(`-o takes compact, json or table, got '${values.output}'`);
+  if (!['compact', 'json', 'table', 'dict'].includes(output)) throw new UsageError(`-o takes compact, json, table or dict, got '${values.output}'`);
   const filters = filtersFrom(values, positionals);
   const follow = values.follow === true;
   const sinceMs = values.since ? parseTime(values.since, 'since') : 0;
@@ -137,7 +139,12 @@ async function run(argv: string[]): Promise<number> {
   process.stdout.on('error', stop);
   if (output === 'table') process.stdout.write(tableHeader() + '\n');
   try {
-    for await (const m of stream) process.stdout.write(formatObserved(m, output) + '\n');
+    let first = true;
+    for await (const m of stream) {
+      if (output === 'dict' && !first) process.stdout.write(DICT_SEPARATOR + '\n');
+      first = false;
+      process.stdout.write(formatObserved(m, output) + '\n');
+    }
     return 0;
   } catch (err) {
     const e = err as grpc.ServiceError;
