@@ -30,6 +30,7 @@
 struct env env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT };
 struct state st = { .nl_fd = -1, .rep_fd = -1 };
 volatile sig_atomic_t exiting;
+static bool golden_snap; /* --golden-snap */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -72,7 +73,7 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_SNAPLEN,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_SNAPLEN, OPT_GOLDEN_SNAP,
 };
 
 static const struct argp_option opts[] = {
@@ -90,6 +91,7 @@ static const struct argp_option opts[] = {
 	{ "snaplen", OPT_SNAPLEN, "BYTES", 0, "also send the first BYTES (1-512) of every traced packet (SNAP frames)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
 	{ "golden", OPT_GOLDEN, NULL, 0, "write the golden EVENTS frame (docs/protocol.md) and exit", 0 },
+	{ "golden-snap", OPT_GOLDEN_SNAP, NULL, 0, "write the golden SNAP frame (docs/protocol.md) and exit", 0 },
 	{ "show", OPT_SHOW, "IFNAME", 0,
 	  "print the programs on IFNAME's TCX hooks and in our clsact slot (text), then exit", 0 },
 	{},
@@ -138,6 +140,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_SNAPLEN: snap_set_len(parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen")); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
+	case OPT_GOLDEN_SNAP: golden_snap = true; break;
 	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
 	default: return ARGP_ERR_UNKNOWN;
@@ -214,6 +217,8 @@ int main(int argc, char **argv)
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
 		return 2;
 	}
+	if (golden_snap)
+		return snap_write_golden();
 	if (env.golden)
 		return write_golden();
 

@@ -171,5 +171,6 @@ void snap_configure(struct calitrace *skel, int ringbuf_mb);
 int snap_attach(struct ring_buffer *rb);
 void snap_tick(__u64 now);
 void snap_flush(void);
+int snap_write_golden(void);
 
 #endif /* CALITRACE_LOADER_H */

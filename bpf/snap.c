@@ -94,3 +94,42 @@ int snap_attach(struct ring_buffer *rb)
 		return 0;
 	return ring_buffer__add(rb, bpf_map__fd(st.skel->maps.ct_snaps), on_snap, NULL);
 }
+
+/* The golden SNAP frame of docs/protocol.md (two snapshots, distinctive values), for decoder tests. */
+int snap_write_golden(void)
+{
+	static const __u8 eth[14] = { 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0x62, 0x75, 0xe8, 0x60, 0x53, 0xf0, 0x08, 0x00 };
+	static const __u8 ip[20] = { 0x45, 0x00, 0x00, 0x54, 0x00, 0x00, 0x40, 0x00, 0x40, 0x01,
+				     0x00, 0x00, 0x0a, 0xe9, 0x65, 0xde, 0x0a, 0xe9, 0x65, 0xe6 };
+	struct { struct ct_snap h; __u8 data[CT_SNAP_MAX]; } s;
+
+	snaplen = CT_SNAP_DEFAULT;
+	memset(&s, 0, sizeof(s));
+	s.h.ts_ns = 0x000A0B0C0D0E0F10ull;
+	s.h.fingerprint = 0x8877665544332211ull;
+	s.h.ifindex = 0x00012345;
+	s.h.wire_len = 1514;
+	s.h.cap_len = sizeof(eth);
+	s.h.dir = 1;
+	s.h.link = CT_SNAP_ETHERNET;
+	memcpy(s.data, eth, sizeof(eth));
+	on_snap(NULL, &s, sizeof(s.h) + sizeof(eth));
+	memset(&s, 0, sizeof(s));
+	s.h.ts_ns = 0x0000000100000002ull;
+	s.h.fingerprint = 0x0102030405060708ull;
+	s.h.ifindex = 7;
+	s.h.wire_len = 84;
+	s.h.cap_len = sizeof(ip);
+	s.h.dir = 2;
+	s.h.link = CT_SNAP_RAW_IP;
+	s.h.drop_reason = 77;
+	memcpy(s.data, ip, sizeof(ip));
+	on_snap(NULL, &s, sizeof(s.h) + sizeof(ip));
+	{
+		struct ct_snap_frame f = { .count = snap_count, .snaplen = snaplen, .lost_total = 3 };
+
+		out_frame(CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
+	}
+	out_flush();
+	return st.out_broken ? 1 : 0;
+}
