@@ -5,7 +5,7 @@
 // Cardinality is bounded by construction: every label takes its values from a fixed list below (a
 // protocol outside the list is 'other', an interface is reduced to its hook kind), and no label ever
 // holds an address, a port, a pod or an interface name. One node exports at most
-// 6 verdicts × 5 protocols × 3 families = 90 judged-packet series.
+// 6 verdicts × 5 protocols × 2 families = 60 judged-packet series (docs/metrics.md).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PacketVerdict, Verdict, Warning } from '../path/types';
 import type { CollectorCounters } from '../collector/types';
