@@ -166,3 +166,24 @@ test('serve --metrics-addr: a non-loopback address needs TLS or --insecure, a un
   assert.equal(unix.code, 2);
   assert.match(unix.stderr, /Prometheus scrapes TCP, give HOST:PORT/);
 });
+
+test('docs/metrics.md: the three example alerts are rules promtool accepts, on metrics that exist', async () => {
+  const doc = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'docs', 'metrics.md'), 'utf8');
+  const m = /```yaml\n(groups:[\s\S]*?)```/.exec(doc);
+  assert.ok(m, 'docs/metrics.md has an alert rules block');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-rules-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'rules.yml'), m[1]);
+    const out = await new Promise<{ code: number; text: string }>((resolve) => {
+      const p = spawnLogged('promtool', ['check', 'rules', path.join(dir, 'rules.yml')]);
+      p.proc.on('exit', (code) => resolve({ code: code ?? -1, text: p.output() }));
+    });
+    assert.equal(out.code, 0, out.text);
+    assert.match(out.text, /SUCCESS: 3 rules found/);
+    for (const name of ['calitrace_packets_judged_total{verdict="DROPPED"}', 'calitrace_lost_events_total', 'calitrace_packets_judged_total{verdict="STALE_MODEL"}']) {
+      assert.ok(m[1].includes(name), `an alert uses ${name}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
