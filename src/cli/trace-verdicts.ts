@@ -119,7 +119,7 @@ function startPcap(running: Awaited<ReturnType<typeof startCollector>>, w: { tar
   const vw = new VerdictPcapWriter(writer, { node: nodeLabel, snaplen: w.snaplen, realtimeOffsetNs: () => running.hello.realtimeOffsetNs });
   running.capture.on('snap', (f) => vw.snapFrame(f));
   const off = running.collector.on('judged', ({ verdict, events }) => vw.judged(verdict, events));
-  const timer = setInterval(() => vw.expire(), 1000);
+  const timer = setInterval(() => vw.expire(), 100);
   timer.unref();
   return {
     /** After the collector stopped (everything judged): the rest, unjudged, then a summary line. */

@@ -3,142 +3,90 @@
 // packet's verdict, reason, predicted and observed paths; a drop is a packet on the interface where it
 // died (raw IP: the kernel freed it from its network header) with the kernel's drop reason.
 //
-// A packet's verdict comes a correlation window after its snapshots, so snapshots wait here (bounded)
-// for it; one that no verdict claims in time is still written, saying it was not judged. Nothing is
-// dropped silently: every case is a counter.
+// Snapshots and verdicts meet in a SnapshotJoin (join.ts); a snapshot no verdict claims in time is still
+// written, saying it was not judged. Nothing is dropped silently: every case is a counter.
 import type { TraceEvent } from '../capture/event';
 import type { SnapFrame, Snapshot } from '../capture/snap';
-import { snapKey } from '../capture/snap';
 import type { PacketVerdict } from '../path/types';
-import { PcapngWriter, PacketDirection } from './writer';
+import { InterfaceInfo, PcapngWriter, PacketDirection } from './writer';
+import { JoinedPacket, SnapshotJoin, SnapshotJoinCounters } from './join';
 
 export interface VerdictWriterOptions {
   node: string;
   snaplen: number;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC (the loader's HELLO): pcapng wants wall-clock time. */
   realtimeOffsetNs: () => number;
-  /** How long a snapshot waits for its verdict before it is written unjudged. Default 5 s. */
+  /** How long a snapshot and a verdict wait for each other. Default 1 s. */
   waitMs?: number;
-  /** Most snapshots waiting at once; beyond it the oldest is written unjudged. Default 65536. */
+  /** Most snapshots (and packets) waiting at once. Default 65536. */
   maxPending?: number;
   now?: () => number;
 }
 
-export interface VerdictWriterCounters {
+export interface VerdictWriterCounters extends SnapshotJoinCounters {
   /** Packet blocks written with their verdict. */
   judged: number;
-  /** Packet blocks written without one (no verdict in time, or the table was full, or at the end). */
+  /** Packet blocks written without one (no verdict in time, a full table, or the end of the trace). */
   unjudged: number;
-  /** Hook events of judged packets that had no snapshot (the kernel lost it: see snapsLost). */
-  eventsWithoutSnapshot: number;
-  /** Snapshots the kernel could not queue (SNAP frames' running totals, across loader restarts). */
-  snapsLost: number;
-}
-
-interface Pending {
-  snap: Snapshot;
-  sinceMs: number;
 }
 
 export class VerdictPcapWriter {
-  readonly counters: VerdictWriterCounters = { judged: 0, unjudged: 0, eventsWithoutSnapshot: 0, snapsLost: 0 };
-  private readonly pending = new Map<string, Pending>();
-  /** Verdicts whose snapshot has not arrived yet (SNAP frames travel apart from the events). */
-  private readonly awaiting = new Map<string, { comment: string; sinceMs: number }>();
-  private lostBase = 0;
-  private lostInstance = 0;
-  private readonly now: () => number;
+  private readonly join: SnapshotJoin;
+  private written = { judged: 0, unjudged: 0 };
 
   constructor(
     private readonly writer: PcapngWriter,
     private readonly o: VerdictWriterOptions,
   ) {
-    this.now = o.now ?? Date.now;
+    this.join = new SnapshotJoin({
+      waitMs: o.waitMs,
+      maxPending: o.maxPending,
+      now: o.now,
+      onPacket: (p) => this.packet(p),
+      onUnclaimed: (snap, why) => this.write(snap, undefined, why),
+    });
+  }
+
+  get counters(): VerdictWriterCounters {
+    return { ...this.join.counters, ...this.written };
   }
 
   /** A SNAP frame from the capture ('snap' event). */
   snapFrame(f: SnapFrame): void {
-    // A restarted loader counts from zero again.
-    if (f.lostTotal < this.lostInstance) this.lostBase += this.lostInstance;
-    this.lostInstance = f.lostTotal;
-    this.counters.snapsLost = this.lostBase + this.lostInstance;
-    const now = this.now();
-    const max = this.o.maxPending ?? 65536;
-    for (const s of f.snapshots) {
-      const key = snapKey(s.fingerprint, s.timeNs, s.ifindex);
-      const verdict = this.awaiting.get(key);
-      if (verdict) {
-        this.awaiting.delete(key);
-        this.write(s, verdict.comment);
-        continue;
-      }
-      if (this.pending.size >= max) {
-        const [key, oldest] = this.pending.entries().next().value as [string, Pending];
-        this.pending.delete(key);
-        this.write(oldest.snap, undefined, 'the table of packets waiting for a verdict was full');
-      }
-      this.pending.set(key, { snap: s, sinceMs: now });
-    }
+    this.join.snapFrame(f);
   }
 
-  /** A judged packet (the collector's 'judged' event): its hooks' snapshots go out with the verdict. */
+  /** A judged packet (the collector's 'judged' event). */
   judged(v: PacketVerdict, events: TraceEvent[]): void {
-    const hops = [...events].sort((a, b) => a.timeNs - b.timeNs);
-    for (let i = 0; i < hops.length; i++) {
-      const ev = hops[i];
-      const key = snapKey(ev.fingerprint, ev.timeNs, ev.ifindex);
-      const comment = verdictComment(v, i + 1, hops.length, ev);
-      const p = this.pending.get(key);
-      if (!p) {
-        if (this.awaiting.size >= (this.o.maxPending ?? 65536)) this.counters.eventsWithoutSnapshot++;
-        else this.awaiting.set(key, { comment, sinceMs: this.now() });
-        continue;
-      }
-      this.pending.delete(key);
-      this.write(p.snap, comment);
-    }
+    this.join.judged(v, events);
   }
 
-  /** Writes the snapshots whose verdict did not come in time. Call every second or so. */
+  /** Call every 100 ms or so. */
   expire(): void {
-    const limit = this.now() - (this.o.waitMs ?? 5000);
-    for (const [key, a] of this.awaiting) {
-      if (a.sinceMs > limit) break;
-      this.awaiting.delete(key);
-      this.counters.eventsWithoutSnapshot++;
-    }
-    for (const [key, p] of this.pending) {
-      if (p.sinceMs > limit) break; // insertion order = arrival order
-      this.pending.delete(key);
-      this.write(p.snap, undefined, 'no verdict within the wait (flow-mode record, or its packet was not judged)');
-    }
+    this.join.expire();
   }
 
-  /** At the end: everything still waiting goes out, unjudged. */
+  /** At the end: everything still waiting goes out. */
   close(): void {
-    for (const p of this.pending.values()) this.write(p.snap, undefined, 'the trace ended before its verdict');
-    this.pending.clear();
-    this.counters.eventsWithoutSnapshot += this.awaiting.size;
-    this.awaiting.clear();
+    this.join.close();
+  }
+
+  private packet(p: JoinedPacket): void {
+    p.snapshots.forEach((snap, i) => {
+      if (snap) this.write(snap, verdictComment(p.verdict, i + 1, p.events.length, p.events[i]));
+    });
   }
 
   private write(s: Snapshot, comment: string | undefined, unjudgedWhy?: string): void {
     const drop = s.dir === 'drop';
-    const name = s.iface || '(no device)';
-    const interfaceId = this.writer.interfaceId({
-      name,
-      link: s.link === 'raw' ? 'raw' : 'ethernet',
-      snaplen: this.o.snaplen,
-      description: `${name} on node ${this.o.node}${s.link === 'raw' ? ' (drops: IP packets as the kernel freed them)' : ' (tc hooks)'}`,
-      os: `node ${this.o.node}`,
-    });
+    const interfaceId = this.writer.interfaceId(interfaceFor(s, this.o.node, this.o.snaplen));
     const direction: PacketDirection = drop ? 'unknown' : s.dir === 'ingress' ? 'inbound' : 'outbound';
     let text = comment;
     if (text === undefined) {
-      this.counters.unjudged++;
+      this.written.unjudged++;
       text = `calitrace: not judged: ${unjudgedWhy} | hook ${hookText(s)}`;
     } else {
-      this.counters.judged++;
+      this.written.judged++;
     }
     this.writer.packet({
       interfaceId,
@@ -149,6 +97,18 @@ export class VerdictPcapWriter {
       comments: [text],
     });
   }
+}
+
+/** The interface block of a snapshot: its device (or where it died), the node, the link type. */
+export function interfaceFor(s: Pick<Snapshot, 'iface' | 'link'>, node: string, snaplen: number): InterfaceInfo {
+  const name = s.iface || '(no device)';
+  return {
+    name,
+    link: s.link === 'raw' ? 'raw' : 'ethernet',
+    snaplen,
+    description: `${name} on node ${node}${s.link === 'raw' ? ' (drops: IP packets as the kernel freed them)' : ' (tc hooks)'}`,
+    os: `node ${node}`,
+  };
 }
 
 function hookText(s: Snapshot): string {
