@@ -12,6 +12,7 @@ import { labNodeOf } from '../api/pods';
 import type { PodDirectory } from '../api/convert';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, startPodNames } from './pod-names';
 import type { CaptureMode } from '../capture/capture';
+import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
 import { metricsFromCollector } from '../metrics/collector-metrics';
 import { DEFAULT_METRICS_ADDR, MetricsServer, checkMetricsAddress, startMetricsServer } from '../metrics/server';
 
@@ -95,6 +96,8 @@ export interface ServeContext {
   netns?: string;
   mode: string;
   pods?: PodDirectory;
+  /** The capture copies this many bytes per packet: verdicts carry them (observe --write). */
+  snaplen?: number;
 }
 
 /** Serves a running collector on the API; `close()` stops the API only. */
@@ -104,7 +107,7 @@ export async function serveCollector(running: RunningCollector, s: ApiSettings, 
     pods: ctx.pods,
     hub: s.hub,
   });
-  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns });
+  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, snaplen: ctx.snaplen });
   let api: ApiServer;
   try {
     api = await startApiServer({ listen: s.listen, ...s.security, feed, backend: bound.backend });
@@ -153,7 +156,7 @@ const HELP = `calitrace serve — the tracer and the gRPC API for remote subscri
 Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow] [--iface PATTERN]...
                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]
                        [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
-                       [--metrics-addr HOST:PORT|off]
+                       [--metrics-addr HOST:PORT|off] [--snaplen BYTES]
 
 Runs the collector (BPF capture + live route model + path matching) on this node, or in network namespace
 NS, and serves calitrace.v1.Calitrace (Observe, Explain, GetRoutes, Status), grpc.health.v1.Health and
@@ -168,6 +171,9 @@ ${API_SERVER_HELP}  --metrics-addr ADDR    Prometheus metrics at http://ADDR/met
                          disable). Same policy as --listen: any address but loopback needs --tls-cert/--tls-key
                          (then https, with --tls-client-ca client certificates are required) or --insecure;
                          --token-file applies too. Metrics: docs/metrics.md
+  --snaplen BYTES        copy the first BYTES (1-${SNAP_MAX}) of every traced packet and send them with each
+                         verdict's hops, for 'calitrace observe --write FILE.pcapng' (off by default:
+                         copying costs; ${SNAP_DEFAULT} holds the outer and inner headers of a VXLAN packet)
   -h, --help             this help
 
 ${POD_NAME_HELP}
@@ -181,6 +187,7 @@ EXAMPLES
                   --tls-client-ca clients-ca.pem --token-file /etc/calitrace/token
   calitrace observe --server 127.0.0.1:4245 --follow          # then, from another terminal
   calitrace serve --netns ct-node1 --metrics-addr 127.0.0.1:9245 && curl -s 127.0.0.1:9245/metrics
+  calitrace serve --netns ct-node1 --snaplen 128     # then: calitrace observe -f --write - | wireshark -k -i -
 `;
 
 async function run(argv: string[]): Promise<number> {
@@ -191,6 +198,7 @@ async function run(argv: string[]): Promise<number> {
     iface: { type: 'string', multiple: true },
     ...POD_NAME_OPTIONS,
     'metrics-addr': { type: 'string' },
+    snaplen: { type: 'string' },
   }, false);
   const mode = (values.mode ?? 'packet') as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
@@ -206,7 +214,11 @@ async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const running = await startCollector({ netns: values.netns, mode, patterns: values.iface });
+  const snaplen = values.snaplen === undefined ? undefined : intOption('snaplen', values.snaplen, SNAP_DEFAULT);
+  if (snaplen !== undefined && (snaplen < 1 || snaplen > SNAP_MAX)) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${snaplen}`);
+  if (snaplen !== undefined && mode !== 'packet') throw new UsageError('--snaplen gives verdicts their packet bytes: it needs packet mode');
+
+  const running = await startCollector({ netns: values.netns, mode, patterns: values.iface, loaderArgs: snaplen ? ['--snaplen', String(snaplen)] : undefined });
   // Bound before anything is judged, so the metrics add up to what Status reports.
   let hub: ServingApi['feed']['hub'] | undefined;
   const metrics = metricsAddr === 'off' ? undefined : metricsFromCollector(running, { node: nodeName(settings, values.netns), hubStats: () => hub?.stats() ?? { subscribers: 0, lostBySubscribers: 0 } });
@@ -215,7 +227,7 @@ async function run(argv: string[]): Promise<number> {
   let serving: ServingApi | undefined;
   let metricsServer: MetricsServer | undefined;
   try {
-    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory });
+    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory, snaplen });
     hub = serving.feed.hub;
     if (metrics) {
       try {

@@ -112,33 +112,55 @@ export function interfaceFor(s: Pick<Snapshot, 'iface' | 'link'>, node: string, 
 }
 
 function hookText(s: Snapshot): string {
-  if (s.dir === 'drop') return `drop ${s.dropReasonName ?? s.dropReason ?? ''}${s.iface ? ` on ${s.iface}` : ''}`;
-  return `${s.iface} ${s.dir}`;
+  return hopLabel({ iface: s.iface, dir: s.dir, dropReason: s.dropReasonName ?? (s.dropReason === undefined ? undefined : String(s.dropReason)) });
 }
 
-function eventHookText(ev: TraceEvent): string {
-  if (ev.kind === 'drop') return `drop ${ev.dropReasonName ?? ev.dropReason ?? ''}${ev.iface ? ` on ${ev.iface}` : ''}`;
-  return `${ev.iface} ${ev.dir}`;
+/** What the comment needs of a verdict: a PacketVerdict has it, and so has an Observe item's verdict. */
+export interface CommentVerdict {
+  verdict: string;
+  reason: string;
+  predicted: string[];
+  observed: CommentHop[];
+  warnings: string[];
+  fingerprint: string;
 }
 
-function pathText(hops: PacketVerdict['observed']): string {
+export interface CommentHop {
+  iface: string;
+  dir: 'ingress' | 'egress' | 'drop';
+  dropReason?: string;
+}
+
+/** 'cali1 ingress', 'drop NOT_SPECIFIED on cali1'. */
+export function hopLabel(h: CommentHop): string {
+  if (h.dir === 'drop') return `drop ${h.dropReason ?? ''}${h.iface ? ` on ${h.iface}` : ''}`;
+  return `${h.iface} ${h.dir}`;
+}
+
+function pathText(hops: CommentHop[]): string {
   return hops.map((h) => (h.dir === 'drop' ? `drop(${h.dropReason ?? '?'})${h.iface ? `@${h.iface}` : ''}` : `${h.iface} ${h.dir}`)).join(' -> ') || '-';
+}
+
+function eventHop(ev: TraceEvent): CommentHop {
+  return { iface: ev.iface, dir: ev.kind === 'drop' ? 'drop' : ev.dir, dropReason: ev.dropReasonName ?? (ev.dropReason === undefined ? undefined : String(ev.dropReason)) };
 }
 
 /**
  * One line (tshark prints a comment as one field): verdict, reason, predicted path, observed path, which
- * hop of the packet this block is, and for a drop the kernel's reason.
+ * hop of the packet this block is, and for a drop the kernel's reason. `hop` is the 1-based hop index,
+ * `at` the hop itself (a TraceEvent, or a hop of the observed path).
  */
-export function verdictComment(v: PacketVerdict, hop: number, hops: number, ev: TraceEvent): string {
+export function verdictComment(v: CommentVerdict, hop: number, hops: number, at: TraceEvent | CommentHop): string {
+  const h = 'kind' in at ? eventHop(at) : at;
   const parts = [
     `calitrace ${v.verdict}`,
     `reason: ${v.reason.replace(/\s+/g, ' ')}`,
     `predicted: ${v.predicted.join(' -> ') || '-'}`,
     `observed: ${pathText(v.observed)}`,
-    `hop ${hop}/${hops}: ${eventHookText(ev)}`,
+    `hop ${hop}/${hops}: ${hopLabel(h)}`,
   ];
   if (v.warnings.length) parts.push(`warnings: ${v.warnings.join(',')}`);
-  if (ev.kind === 'drop') parts.push(`drop reason: ${ev.dropReasonName ?? ev.dropReason}`);
+  if (h.dir === 'drop') parts.push(`drop reason: ${h.dropReason}`);
   parts.push(`fingerprint ${v.fingerprint}`);
   return parts.join(' | ');
 }

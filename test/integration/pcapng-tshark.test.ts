@@ -2,7 +2,8 @@
 // cross-node through VXLAN, a ping into the IPAM-block blackhole), then Debian's real `tshark -r` reads the
 // file, and its fields — frame.comment, ip.src, ip.dst (inner and outer headers of VXLAN), vxlan.vni,
 // frame.interface_name, the EPB direction flag, the timestamps — match what `trace -o json` printed for
-// the same packets. `--write -` streams the same format on stdout.
+// the same packets. `--write -` streams the same format on stdout, and `observe --write` writes the same
+// from a `serve --snaplen` over gRPC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, ChildProcess } from 'node:child_process';
@@ -156,6 +157,48 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
       assert.ok(requests.every((r) => r['frame.cap_len'] === '64' && r['frame.comment'].startsWith('calitrace MATCHED | ')));
     } finally {
       fs.rmSync(dir2, { recursive: true, force: true });
+    }
+
+    // observe --write against `serve --snaplen`: the verdicts' hops carry the bytes over gRPC.
+    const dir3 = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-pcapng-'));
+    const sock = path.join(dir3, 'api.sock');
+    const serve = spawn(process.execPath, [BIN, 'serve', '--netns', node1.netns, '--listen', `unix:${sock}`, '--metrics-addr', 'off', '--snaplen', '128'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let serveErr = '';
+    serve.stderr!.on('data', (d) => (serveErr += d));
+    try {
+      await waitUntil(() => /API on unix:/.test(serveErr) || serve.exitCode !== null, 'serve --snaplen to listen', 30000);
+      assert.equal((await labExec(lab.prefix, '10.233.101.222', ['ping', '-c', '2', '-i', '0.2', '10.233.100.130'])).code, 0);
+      assert.notEqual((await labExec(lab.prefix, '10.233.101.222', ['ping', '-c', '1', '-W', '1', '10.233.101.230'])).code, 0);
+      const observe = (args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+          execFile(process.execPath, [BIN, 'observe', '--server', `unix:${sock}`, ...args], { timeout: 20000 }, (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+        );
+      const filter = ['type=verdict', 'src=10.233.101.222', 'dst=10.233.100.130,10.233.101.230'];
+      await waitUntil(async () => (await observe(['--last', '10', '-o', 'json', ...filter])).stdout.trim().split('\n').filter(Boolean).length >= 3, 'three verdicts on the server', 15000);
+      const file = path.join(dir3, 'observe.pcapng');
+      const w = await observe(['--last', '10', '-o', 'json', '--write', file, ...filter]);
+      assert.equal(w.code, 0, w.stderr);
+      assert.match(w.stderr, /wrote 8 packet blocks/); // 2 × 3 hops across VXLAN + 1 × 2 hops into the blackhole
+      const items = w.stdout.trim().split('\n').map((l) => JSON.parse(l).verdict);
+      const rows = await tshark(file);
+      assert.equal(rows.length, 8);
+      for (const v of items) {
+        const mine = rows.filter((r) => r['frame.comment'].endsWith(`fingerprint ${v.fingerprint}`));
+        assert.equal(mine.length, v.observed.length);
+        v.observed.forEach((h: { interface: string; direction: string; tunnel?: { outerSrc: string; outerDst: string; vni: number } }, i: number) => {
+          const r = mine.find((x) => x['frame.comment'].includes(`| hop ${i + 1}/${v.observed.length}:`))!;
+          assert.ok(r['frame.comment'].startsWith(`calitrace ${v.verdict} | reason: ${v.reason.replace(/\s+/g, ' ')} | predicted: ${v.predicted.join(' -> ')}`), r['frame.comment']);
+          assert.equal(r['frame.interface_name'], h.interface);
+          assert.equal(r['frame.packet_flags_direction'], { INGRESS: '0x00000001', EGRESS: '0x00000002', DROP: '' }[h.direction]);
+          assert.equal(r['ip.src'], h.tunnel ? `${h.tunnel.outerSrc},${v.src}` : v.src);
+          assert.equal(r['ip.dst'], h.tunnel ? `${h.tunnel.outerDst},${v.dst}` : v.dst);
+          assert.equal(r['vxlan.vni'], h.tunnel ? String(h.tunnel.vni) : '');
+        });
+      }
+    } finally {
+      await stopProcess(serve);
+      fs.rmSync(dir3, { recursive: true, force: true });
     }
   });
 });
