@@ -4,7 +4,7 @@
 // `calitrace trace --write`.
 import { calitrace } from '../api/proto';
 import { PcapngWriter } from './writer';
-import { CommentHop, CommentVerdict, interfaceFor, verdictComment } from './verdict-writer';
+import { CommentHop, CommentVerdict, interfaceFor, verdictComments } from './verdict-writer';
 
 const V = calitrace.v1;
 
@@ -42,6 +42,7 @@ export class ObservePcapWriter {
       fingerprint: v.fingerprint ?? '',
     };
     let any = false;
+    let comments: string[] | undefined;
     (v.observed ?? []).forEach((h, i) => {
       const s = h.snapshot;
       if (!s || !s.data || s.data.length === 0) return;
@@ -56,7 +57,7 @@ export class ObservePcapWriter {
         data,
         originalLength: s.wireLength ?? s.data.length,
         direction: hops[i].dir === 'drop' ? 'unknown' : hops[i].dir === 'ingress' ? 'inbound' : 'outbound',
-        comments: [verdictComment(cv, i + 1, hops.length, hops[i])],
+        comments: [(comments ??= verdictComments(cv, hops))[i]],
       });
       this.counters.written++;
     });

@@ -20,16 +20,30 @@ export function openPcapOutput(target: string, maxBufferedBytes = 64 << 20): Pca
   let error: Error | undefined;
   let started = false;
   stream.on('error', (e: Error) => (error ??= e));
+  // Blocks of one event-loop turn go out as one write: a packet block is ~200 bytes, a syscall each would
+  // cost more than building it.
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const flush = () => {
+    if (batch.length === 0) return;
+    const chunk = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    if (!error) stream.write(chunk);
+  };
   return {
     write(block) {
       if (error) return;
       // The section header and interface blocks are never dropped: the file would be unreadable.
-      if (started && stream.writableLength > maxBufferedBytes && block.readUInt32LE(0) === 6) {
+      if (started && stream.writableLength + batchBytes > maxBufferedBytes && block.readUInt32LE(0) === 6) {
         dropped++;
         return;
       }
       started = true;
-      stream.write(block);
+      if (batch.length === 0) setImmediate(flush);
+      batch.push(block);
+      batchBytes += block.length;
+      if (batchBytes >= 256 << 10) flush();
     },
     get dropped() {
       return dropped;
@@ -39,6 +53,7 @@ export function openPcapOutput(target: string, maxBufferedBytes = 64 << 20): Pca
     },
     close: () =>
       new Promise<void>((resolve) => {
+        flush();
         if (target === '-') {
           if (stream.writableLength === 0 || error) resolve();
           else stream.once('drain', () => resolve());

@@ -72,8 +72,10 @@ export class VerdictPcapWriter {
   }
 
   private packet(p: JoinedPacket): void {
+    if (!p.snapshots.some(Boolean)) return;
+    const comments = verdictComments(p.verdict, eventHops(p.events));
     p.snapshots.forEach((snap, i) => {
-      if (snap) this.write(snap, verdictComment(p.verdict, i + 1, p.events.length, p.events[i]));
+      if (snap) this.write(snap, comments[i]);
     });
   }
 
@@ -146,21 +148,19 @@ function eventHop(ev: TraceEvent): CommentHop {
 }
 
 /**
- * One line (tshark prints a comment as one field): verdict, reason, predicted path, observed path, which
- * hop of the packet this block is, and for a drop the kernel's reason. `hop` is the 1-based hop index,
- * `at` the hop itself (a TraceEvent, or a hop of the observed path).
+ * One line per hop (tshark prints a comment as one field): verdict, reason, predicted path, observed
+ * path, which hop of the packet this block is, and for a drop the kernel's reason. The part every hop
+ * shares is built once.
  */
-export function verdictComment(v: CommentVerdict, hop: number, hops: number, at: TraceEvent | CommentHop): string {
-  const h = 'kind' in at ? eventHop(at) : at;
-  const parts = [
-    `calitrace ${v.verdict}`,
-    `reason: ${v.reason.replace(/\s+/g, ' ')}`,
-    `predicted: ${v.predicted.join(' -> ') || '-'}`,
-    `observed: ${pathText(v.observed)}`,
-    `hop ${hop}/${hops}: ${hopLabel(h)}`,
-  ];
-  if (v.warnings.length) parts.push(`warnings: ${v.warnings.join(',')}`);
-  if (h.dir === 'drop') parts.push(`drop reason: ${h.dropReason}`);
-  parts.push(`fingerprint ${v.fingerprint}`);
-  return parts.join(' | ');
+export function verdictComments(v: CommentVerdict, hops: CommentHop[]): string[] {
+  const head =
+    `calitrace ${v.verdict} | reason: ${v.reason.replace(/\s+/g, ' ')} | predicted: ${v.predicted.join(' -> ') || '-'}` +
+    ` | observed: ${pathText(v.observed)}`;
+  const tail = `${v.warnings.length ? ` | warnings: ${v.warnings.join(',')}` : ''}`;
+  return hops.map((h, i) =>
+    `${head} | hop ${i + 1}/${hops.length}: ${hopLabel(h)}${tail}${h.dir === 'drop' ? ` | drop reason: ${h.dropReason}` : ''} | fingerprint ${v.fingerprint}`);
+}
+
+export function eventHops(events: TraceEvent[]): CommentHop[] {
+  return events.map(eventHop);
 }

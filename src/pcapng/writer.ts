@@ -112,20 +112,47 @@ export function interfaceBlock(i: InterfaceInfo): Buffer {
 }
 
 export function enhancedPacketBlock(p: PacketInfo): Buffer {
-  const fixed = Buffer.alloc(20);
-  fixed.writeUInt32LE(p.interfaceId, 0);
-  fixed.writeUInt32LE(Number((p.timestampNs >> 32n) & 0xffffffffn), 4);
-  fixed.writeUInt32LE(Number(p.timestampNs & 0xffffffffn), 8);
-  fixed.writeUInt32LE(p.data.length, 12);
-  fixed.writeUInt32LE(Math.max(p.originalLength, p.data.length), 16);
-  const opts: Option[] = [];
-  for (const c of p.comments ?? []) opts.push(text(OPT_COMMENT, c));
-  if (p.direction && p.direction !== 'unknown') {
-    const flags = Buffer.alloc(4);
-    flags.writeUInt32LE(DIRECTION[p.direction], 0);
-    opts.push({ code: EPB_FLAGS, value: flags });
+  // Built in one allocation: this runs once per packet per hook.
+  const comments = (p.comments ?? []).map((c) => text(OPT_COMMENT, c).value);
+  const flags = p.direction && p.direction !== 'unknown' ? DIRECTION[p.direction] : 0;
+  let optLen = 0;
+  for (const c of comments) optLen += 4 + c.length + pad4(c.length);
+  if (flags) optLen += 8;
+  if (optLen) optLen += 4; // opt_endofopt
+  const dataLen = p.data.length;
+  const total = 12 + 20 + dataLen + pad4(dataLen) + optLen;
+  const b = Buffer.allocUnsafe(total);
+  b.writeUInt32LE(BLOCK.EPB, 0);
+  b.writeUInt32LE(total, 4);
+  b.writeUInt32LE(p.interfaceId, 8);
+  b.writeUInt32LE(Number((p.timestampNs >> 32n) & 0xffffffffn), 12);
+  b.writeUInt32LE(Number(p.timestampNs & 0xffffffffn), 16);
+  b.writeUInt32LE(dataLen, 20);
+  b.writeUInt32LE(Math.max(p.originalLength, dataLen), 24);
+  p.data.copy(b, 28);
+  let o = 28 + dataLen;
+  b.fill(0, o, o + pad4(dataLen));
+  o += pad4(dataLen);
+  for (const c of comments) {
+    b.writeUInt16LE(OPT_COMMENT, o);
+    b.writeUInt16LE(c.length, o + 2);
+    c.copy(b, o + 4);
+    o += 4 + c.length;
+    b.fill(0, o, o + pad4(c.length));
+    o += pad4(c.length);
   }
-  return block(BLOCK.EPB, Buffer.concat([fixed, p.data, Buffer.alloc(pad4(p.data.length)), optionsBytes(opts)]));
+  if (flags) {
+    b.writeUInt16LE(EPB_FLAGS, o);
+    b.writeUInt16LE(4, o + 2);
+    b.writeUInt32LE(flags, o + 4);
+    o += 8;
+  }
+  if (optLen) {
+    b.writeUInt32LE(0, o); // opt_endofopt
+    o += 4;
+  }
+  b.writeUInt32LE(total, o);
+  return b;
 }
 
 /**
