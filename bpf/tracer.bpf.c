@@ -169,8 +169,8 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 		e->nat_fp = ct_nat_fingerprint(s);
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
-	ct_submit(e);
-	ct_snap_skb(skb, e);
+	if (!ct_submit(e))
+		ct_snap_skb(skb, e);
 	return TC_ACT_UNSPEC;
 }
 
