@@ -107,7 +107,7 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
   return { backend, detach: () => offs.forEach((off) => off()) };
 }
 
-/** Verdicts wait (at most a second) for their hooks' snapshots, then go out with them. */
+/** Verdicts wait (at most 2 s) for their hooks' snapshots, then go out with them. */
 function publishWithSnapshots(running: RunningCollector, feed: ObserveFeed, snaplen: number): () => void {
   const join = new SnapshotJoin({
     onPacket: ({ verdict, events, snapshots }) => {

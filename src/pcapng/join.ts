@@ -19,7 +19,7 @@ export interface SnapshotJoinOptions {
   onPacket(p: JoinedPacket): void;
   /** A snapshot no judged packet claimed within waitMs (or left when the table was full, or at close). */
   onUnclaimed(s: Snapshot, why: string): void;
-  /** How long each side waits for the other. Default 1000 ms. */
+  /** How long each side waits for the other. Default 2000 ms. */
   waitMs?: number;
   /** Most entries per table. Default 65536. */
   maxPending?: number;
@@ -54,7 +54,7 @@ export class SnapshotJoin {
   constructor(private readonly o: SnapshotJoinOptions) {
     this.now = o.now ?? Date.now;
     this.max = o.maxPending ?? 65536;
-    this.waitMs = o.waitMs ?? 1000;
+    this.waitMs = o.waitMs ?? 2000;
   }
 
   snapFrame(f: SnapFrame): void {

@@ -16,7 +16,7 @@ export interface VerdictWriterOptions {
   snaplen: number;
   /** CLOCK_REALTIME − CLOCK_MONOTONIC (the loader's HELLO): pcapng wants wall-clock time. */
   realtimeOffsetNs: () => number;
-  /** How long a snapshot and a verdict wait for each other. Default 1 s. */
+  /** How long a snapshot and a verdict wait for each other. Default 2 s. */
   waitMs?: number;
   /** Most snapshots (and packets) waiting at once. Default 65536. */
   maxPending?: number;
