@@ -124,6 +124,7 @@ test('a strict python3-grpcio client (C++ protobuf, no .proto) loads the reflect
         return cli.length === 3;
       }, 'calitrace observe to show the 3 echo-request verdicts', 15000);
 
+      assert.ok(fs.existsSync(PYTHON), `${PYTHON} missing: the strict client needs Debian's python3 with python3-grpcio (sudo bash scripts/setup.sh)`);
       const strict = await run(PYTHON, [CLIENT, '--target', `unix:${sock}`, '--readme', README]);
       assert.equal(strict.code, 0, `strict client failed:\n${strict.stderr}`);
       const got = JSON.parse(strict.stdout) as StrictOutput;
@@ -175,6 +176,7 @@ test('a strict python3-grpcio client (C++ protobuf, no .proto) loads the reflect
       const [ex] = explain.output;
       assert.equal(ex.decision, cli[0].verdict.decision);
       assert.equal(ex.dev, cli[0].verdict.observed.at(-1).interface);
+      assert.equal(ex.route, cli[0].verdict.route);
       assert.equal(ex.calico, 'local-workload');
       assert.ok(ex.steps.length > 0);
     } finally {
