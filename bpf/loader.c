@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 		send_error(-errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	if ((err = snap_attach(rb))) {
+	if ((err = snap_attach())) {
 		send_error(err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
 		goto cleanup;
 	}
@@ -324,14 +324,15 @@ int main(int argc, char **argv)
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
 	next_flush = now_mono_ns() + (__u64)env.flush_ms * 1000000;
 	while (!exiting) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			{ .fd = st.nl_fd, .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
 		struct timespec timeout = poll_timeout(now, next_stats, next_flush);
-		int n = ppoll(pfd, 3, &timeout, NULL);
+		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
 			send_error(-errno, true, "poll: %s", strerror(errno));
@@ -341,6 +342,8 @@ int main(int argc, char **argv)
 			st.consumed_in_round = 0;
 			ring_buffer__consume(rb); /* -EAGAIN = a full round: the rest comes next turn */
 		}
+		if (n > 0 && (pfd[3].revents & POLLIN))
+			snap_consume();
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -382,7 +385,7 @@ cleanup:
 		detach_iface(&st.ifs[i], false);
 	if (st.skel && !st.out_broken) {
 		events_flush();
-		snap_flush();
+		snap_drain();
 		if (rc == 0) {
 			send_stats();
 			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);

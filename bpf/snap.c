@@ -19,6 +19,10 @@ static unsigned char snap_buf[SNAP_FLUSH + sizeof(struct ct_snap) + CT_SNAP_MAX]
 static size_t snap_len;
 static __u32 snap_count;
 static __u64 snap_since, lost_reported;
+/* A reader of its own: in one ring_buffer with the events, a flood of events (whose callback stops a
+ * round with -EAGAIN) would keep libbpf from ever reaching the snapshot ring. */
+static struct ring_buffer *snap_rb;
+static int consumed; /* snapshots taken by the current snap_consume() */
 
 void snap_set_len(__u32 n)
 {
@@ -83,16 +87,43 @@ static int on_snap(void *ctx, void *data, size_t size)
 		if (snap_len >= SNAP_FLUSH)
 			snap_flush();
 	}
-	if (++st.consumed_in_round >= CONSUME_ROUND)
+	if (++consumed >= CONSUME_ROUND)
 		return -EAGAIN;
 	return 0;
 }
 
-int snap_attach(struct ring_buffer *rb)
+int snap_attach(void)
 {
 	if (!snaplen)
 		return 0;
-	return ring_buffer__add(rb, bpf_map__fd(st.skel->maps.ct_snaps), on_snap, NULL);
+	snap_rb = ring_buffer__new(bpf_map__fd(st.skel->maps.ct_snaps), on_snap, NULL, NULL);
+	return snap_rb ? 0 : -errno;
+}
+
+int snap_poll_fd(void)
+{
+	return snap_rb ? ring_buffer__epoll_fd(snap_rb) : -1;
+}
+
+/* One round (CONSUME_ROUND snapshots at most: stdin and netlink get their turn). */
+void snap_consume(void)
+{
+	if (!snap_rb)
+		return;
+	consumed = 0;
+	ring_buffer__consume(snap_rb);
+}
+
+void snap_drain(void)
+{
+	for (int round = 0; snap_rb && round < 64 && !st.out_broken; round++) {
+		consumed = 0;
+		if (ring_buffer__consume(snap_rb) != -EAGAIN)
+			break;
+	}
+	snap_flush();
+	ring_buffer__free(snap_rb);
+	snap_rb = NULL;
 }
 
 /* The golden SNAP frame of docs/protocol.md (two snapshots, distinctive values), for decoder tests. */
