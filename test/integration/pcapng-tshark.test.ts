@@ -33,7 +33,7 @@ interface VerdictLine {
   predicted: string[];
 }
 
-const FIELDS = ['frame.interface_name', 'frame.interface_description', 'frame.packet_flags_direction', 'frame.time_epoch', 'frame.len', 'frame.cap_len', 'ip.src', 'ip.dst', 'vxlan.vni', 'frame.comment'] as const;
+const FIELDS = ['frame.interface_name', 'frame.interface_description', 'frame.packet_flags_direction', 'frame.time_epoch', 'frame.len', 'frame.cap_len', 'ip.src', 'ip.dst', 'ip.len', 'vxlan.vni', 'frame.comment'] as const;
 type Row = Record<(typeof FIELDS)[number], string>;
 
 function tshark(file: string): Promise<Row[]> {
@@ -113,6 +113,7 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
             assert.match(c, new RegExp(`drop reason: ${h.dropReason}`));
             assert.equal(r['ip.src'], v.src);
             assert.equal(r['ip.dst'], v.dst);
+            assert.equal(r['frame.len'], r['ip.len'], 'a drop is the IP packet, from its header to its end');
             return;
           }
           assert.equal(r['frame.packet_flags_direction'], h.dir === 'ingress' ? '0x00000001' : '0x00000002', `direction of ${h.iface} ${h.dir}`);
@@ -127,6 +128,7 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
             assert.equal(r['ip.src'], v.src);
             assert.equal(r['ip.dst'], v.dst);
             assert.equal(r['vxlan.vni'], '');
+            assert.equal(Number(r['frame.len']), Number(r['ip.len']) + 14, 'the Ethernet frame as the hook saw it');
           }
         });
       }
