@@ -8,7 +8,7 @@ import { BATCH, CalitraceClient, ClientOptions, ObserveStream } from '../api/cli
 import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
-import { explanationFromApi, routesFromApi, statusFromApi, verdictFromApi } from './convert';
+import { explanationFromApi, routesFromApi, statusFromApi, stitchedFromApi, verdictFromApi } from './convert';
 import { parseEndpoint } from '../path/endpoint';
 
 const v1 = calitrace.v1;
@@ -103,6 +103,7 @@ export class GrpcSource implements UiSource {
   private handle(m: calitrace.v1.ObserveResponse, sink: UiSink): void {
     if (m.timeMs) this.lastSeenMs = Math.max(this.lastSeenMs, Number(m.timeMs));
     if (m.verdict) sink.verdict(verdictFromApi(m.verdict, m.node));
+    else if (m.stitched) sink.stitched?.(stitchedFromApi(m.stitched));
     else if (m.routeChange) this.scheduleRoutes();
     else if (m.lost) {
       const n = Number(m.lost.count ?? 0);
