@@ -39,7 +39,7 @@ export function httpFailure(status: number, body: string, server: string): KubeA
   if (status === 401) return new KubeApiError(`the token/certificate was refused: ${said} (check the kubeconfig user's token or client certificate for ${server})`, status);
   if (status === 403) {
     return new KubeApiError(
-      `needs RBAC list on pods cluster-wide: ${said} (e.g. kubectl create clusterrole calitrace-pods --verb=list --resource=pods ` +
+      `needs RBAC list and watch on pods cluster-wide: ${said} (e.g. kubectl create clusterrole calitrace-pods --verb=list,watch --resource=pods ` +
         `and a clusterrolebinding of it to this user or service account)`,
       status,
     );

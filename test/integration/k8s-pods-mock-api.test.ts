@@ -140,7 +140,7 @@ test('mock Kubernetes API server: 403 and 401 are explained once each, the last 
       assert.equal(dir.lookup('10.244.1.5'), undefined, 'a good list replaces the old names');
       assert.equal(dir.lookup('10.244.1.6')?.name, 'cart-1');
       assert.equal(reports.length, 4, reports.join('\n'));
-      assert.match(reports[1], /^pod names: needs RBAC list on pods cluster-wide: pods is forbidden: .* \(e\.g\. kubectl create clusterrole .*--verb=list --resource=pods.*\); keeping the 1 pod IPs of the last good list/);
+      assert.match(reports[1], /^pod names: needs RBAC list and watch on pods cluster-wide: pods is forbidden: .* \(e\.g\. kubectl create clusterrole .*--verb=list,watch --resource=pods.*\); keeping the 1 pod IPs of the last good list/);
       assert.match(reports[2], /^pod names: the token\/certificate was refused: Unauthorized .*; keeping the 1 pod IPs/);
       assert.equal(reports[3], `pod names: the Kubernetes API at ${mock.url} answers again (1 pod IPs)`);
     } finally {
