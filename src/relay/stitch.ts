@@ -174,7 +174,10 @@ function judge(send: Half | undefined, receive: Half | undefined, srcNode: strin
     return { verdict: V.MATCHED, reason: `left ${srcNode} fine (${path(send.verdict)}), delivered on ${dstNode} (${path(r)})${lat}` };
   }
   if (rv === V.DROPPED || rv === V.EXPECTED_DROP) {
-    return { verdict: rv, reason: `left ${srcNode} fine${lat}, dropped on ${dstNode} by ${r.reason}` };
+    // The kernel's own words first (drop reason and where), then the node's explanation.
+    const drop = (r.observed ?? []).find((h) => h.direction === DIR.DROP);
+    const by = drop ? `by ${drop.dropReason || 'the kernel'} at ${drop.interface}: ` : ': ';
+    return { verdict: rv, reason: `left ${srcNode} fine${lat}, dropped on ${dstNode} ${by}${r.reason}` };
   }
   return { verdict: rv, reason: `left ${srcNode} fine${lat}, then on ${dstNode}: ${verdictName(rv)}: ${r.reason}` };
 }

@@ -132,7 +132,7 @@ test('relay with mTLS to two lab nodes: stitched cross-node ping and TCP with no
       assert.equal(dropped.verdict, V.DROPPED, dropped.reason);
       assert.equal(dropped.halves[0].verdict!.verdict, V.MATCHED, 'node1 sent it on as predicted');
       assert.equal(dropped.halves[1].verdict!.verdict, V.DROPPED);
-      assert.match(dropped.reason, new RegExp(`^left ${n1} fine \\(\\d+ µs ${n1}→${n2}\\), dropped on ${n2} by .*netfilter`, 'i'));
+      assert.match(dropped.reason, new RegExp(`^left ${n1} fine \\(\\d+ µs ${n1}→${n2}\\), dropped on ${n2} by NETFILTER_DROP at vxlan\\.calico: .*netfilter`));
 
       // The stitched items through the CLI, and --last counting over the cluster.
       const viaCli = await observeCli(['--server', `unix:${sock}`, '--last', '1', '-o', 'json', 'type=stitched', 'verdict=DROPPED']);
@@ -140,6 +140,8 @@ test('relay with mTLS to two lab nodes: stitched cross-node ping and TCP with no
       const line = JSON.parse(viaCli.stdout.trim());
       assert.equal(line.stitched.verdict, 'DROPPED');
       assert.equal(line.node, n1);
+      const compactLine = await observeCli(['--server', `unix:${sock}`, '--last', '1', 'type=stitched', 'verdict=DROPPED']);
+      assert.match(compactLine.stdout, new RegExp(`\\[${n1}\\] STITCHED .*10\\.233\\.101\\.222:40999.* -> .*10\\.233\\.100\\.130:9999\\) UDP DROPPED ${n1}: cali11299111064 → vxlan\\.calico → ens3 ==> ${n2}: ens3 → .*\\(node→node \\d+ µs, monotonic clock\\) — left ${n1} fine`));
       const last = await observeCli(['--server', `unix:${sock}`, '--last', '6', '-o', 'json', 'type=verdict']);
       const lastLines = last.stdout.trim().split('\n').map((l) => JSON.parse(l));
       assert.equal(lastLines.length, 6, 'N items for the cluster, not N per node');

@@ -80,7 +80,7 @@ test('stitcher: two halves make one end-to-end path with the node→node time; a
   assert.equal(p.dstNode, 'node2');
   assert.equal(p.nodeToNodeUs, 25); // 1_045_000 − (1_000_000 + 20_000) ns
   assert.equal(p.latencyClock, 'monotonic');
-  assert.equal(p.reason, 'left node1 fine (25 µs node1→node2), dropped on node2 by netfilter (NETFILTER_DROP) in FORWARD');
+  assert.equal(p.reason, 'left node1 fine (25 µs node1→node2), dropped on node2 by NETFILTER_DROP at vxlan.calico: netfilter (NETFILTER_DROP) in FORWARD');
 
   // Different kernels: each node's wall-minus-monotonic offset puts the hop times on one axis.
   const clocks: Record<string, { bootId: string; offsetNs: number }> = { node1: { bootId: 'x', offsetNs: 5_000_000 }, node2: { bootId: 'y', offsetNs: 4_900_000 } };
