@@ -66,7 +66,8 @@ export class GrpcSource implements UiSource {
       follow: true,
       // Resuming after a broken stream: only what came after the last item we saw.
       ...(this.lastSeenMs ? { sinceMs: this.lastSeenMs + 1 } : { last: this.opts.last ?? 500 }),
-      allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE] }],
+      // STITCHED: a relay's cross-node paths (a node's own server sends none).
+      allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE, v1.EventType.STITCHED] }],
       // Under load many items per message (the iterator unpacks them); when quiet, one at a time as before.
       batch: BATCH,
     };
@@ -157,5 +158,7 @@ export function explainRequestFor(flow: FlowRow): calitrace.v1.IExplainRequest {
     protocol: flow.proto,
     sport: flow.sport,
     dport: rewritten?.port ?? flow.dport,
+    // Against a relay: the node that judged the packet answers (a node's own server ignores it).
+    node: v.node ?? '',
   };
 }

@@ -12,6 +12,7 @@ import { must, tcpExchange, udpSend } from '../helpers/capture-lab';
 import { labExecArgv, LabInfo } from '../../src/lab';
 import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
+import { KEY, PtyScreen } from '../helpers/tui-pty';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const V = calitrace.v1.Verdict;
@@ -140,6 +141,26 @@ test('relay with mTLS to two lab nodes: stitched cross-node ping and TCP with no
       const line = JSON.parse(viaCli.stdout.trim());
       assert.equal(line.stitched.verdict, 'DROPPED');
       assert.equal(line.node, n1);
+      // The terminal UI against the relay: the dropped datagram's detail pane is one diagram across both nodes.
+      const ui = new PtyScreen(process.execPath, [BIN, 'ui', '--server', `unix:${sock}`], { cols: 160, rows: 60 });
+      try {
+        await ui.waitFor('the UDP flow in the UI', (_t, ls) => ls.some((l) => l.includes('10.233.100.130') && l.includes('9999')), 30000);
+        ui.press('/');
+        ui.press('dport=9999' + KEY.enter);
+        await ui.waitFor('only the UDP flow', (_t, ls) => ls.filter((l) => l.includes('10.233.100.130')).length === 1 && ls.some((l) => l.includes('9999')), 10000);
+        ui.press(KEY.enter);
+        const screen = await ui.waitForText(/End to end across nodes/, 10000);
+        assert.match(screen, new RegExp(`End to end across nodes: ${n1} → ${n2}`));
+        assert.match(screen, /Whole path\s+DROPPED\s+left /);
+        assert.match(screen, new RegExp(`┌ ${n1}\\s+MATCHED`));
+        assert.match(screen, /║ {2}underlay {2}\+\d+/);
+        assert.match(screen, new RegExp(`┌ ${n2}\\s+DROPPED`));
+        ui.press('q');
+        assert.equal((await ui.exited).exitCode, 0);
+      } finally {
+        await ui.kill();
+      }
+
       const compactLine = await observeCli(['--server', `unix:${sock}`, '--last', '1', 'type=stitched', 'verdict=DROPPED']);
       assert.match(compactLine.stdout, new RegExp(`\\[${n1}\\] STITCHED .*10\\.233\\.101\\.222:40999.* -> .*10\\.233\\.100\\.130:9999\\) UDP DROPPED ${n1}: cali11299111064 → vxlan\\.calico → ens3 ==> ${n2}: ens3 → .*\\(node→node \\d+ µs, monotonic clock\\) — left ${n1} fine`));
       const last = await observeCli(['--server', `unix:${sock}`, '--last', '6', '-o', 'json', 'type=verdict']);
