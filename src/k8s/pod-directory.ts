@@ -51,7 +51,7 @@ export class KubePodDirectory {
       watchTimeoutSeconds: this.o.watchTimeoutSeconds,
       replace: (items) => {
         this.replace(items);
-        if (!this.loadedOnce) this.o.report(`pod names: ${this.byIp.size} pod IPs loaded from the Kubernetes API at ${this.server}; watching for changes`);
+        if (!this.loadedOnce) this.o.report(`pod names: ${this.byIp.size} pod IPs loaded from the Kubernetes API at ${this.server}`);
         this.loadedOnce = true;
       },
       apply: (type, pod) => this.apply(pod, type === 'DELETED'),
