@@ -1,0 +1,77 @@
+// The relay never lets one node cost the others: two real calitrace API servers (real hubs, real gRPC on
+// loopback) behind a real relay; one floods far past the relay's bounded queue for it, the other publishes
+// a little. The flooding node's overflow is dropped and counted (a RELAY lost item naming it, and in
+// Status); every item of the quiet node arrives.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ObserveFeed } from '../../src/api/feed';
+import { startApiServer, VERSION } from '../../src/api/server';
+import { CalitraceClient, ObserveMessage } from '../../src/api/client';
+import { calitrace } from '../../src/api/proto';
+import { Relay } from '../../src/relay/relay';
+import type { TraceEvent } from '../../src/capture/event';
+import { waitUntil } from '../helpers/api';
+
+function event(i: number): TraceEvent {
+  return {
+    kind: 'packet', timeNs: i, wallMs: Date.now(), ifindex: 7, iface: 'cali11299111064', dir: 'ingress', len: 98, family: 4, proto: 17,
+    src: '10.233.101.222', dst: '10.233.100.130', sport: 1000 + (i % 50000), dport: 53, tcpFlags: 0, icmpType: 0, icmpCode: 0, icmpId: 0, icmpSeq: 0,
+    ipId: i & 0xffff, ttl: 64, mark: 0, fingerprint: i.toString(16).padStart(16, '0'), natFingerprint: 0,
+  };
+}
+
+test('relay: a flooding node overflows only its own bounded queue (counted, reported with its name); the quiet node loses nothing', async () => {
+  const backend = { version: VERSION, mode: () => 'packet', interfaces: () => [], counters: () => ({}) };
+  const flood = new ObserveFeed({ node: 'flooding-node', hub: { historyCapacity: 100, queueCapacity: 100000, maxSubscribers: 4 } });
+  const quiet = new ObserveFeed({ node: 'quiet-node', hub: { historyCapacity: 100, queueCapacity: 100000, maxSubscribers: 4 } });
+  const servers = [await startApiServer({ listen: '127.0.0.1:0', feed: flood, backend }), await startApiServer({ listen: '127.0.0.1:0', feed: quiet, backend })];
+  const relay = new Relay({
+    name: 'test-relay', listen: '127.0.0.1:0', security: {}, hub: { maxSubscribers: 4, historyCapacity: 100000, queueCapacity: 100000 },
+    peerClient: {}, mergeWindowMs: 1000, nodeQueue: 200, stitchWindowMs: 3000, nodeHistory: 0, backoff: { initialMs: 100, maxMs: 1000 },
+  });
+  const api = await relay.start();
+  const client = new CalitraceClient({ server: api.address });
+  try {
+    for (const s of servers) relay.addNode(s.address);
+    await waitUntil(async () => (await client.status()).nodes.filter((n) => n.state === calitrace.v1.NodeState.NODE_UP).length === 2, 'both nodes up', 10000);
+    const got: ObserveMessage[] = [];
+    const stream = client.observe({ follow: true, batch: 256 });
+    void (async () => {
+      try {
+        for await (const m of stream) got.push(m);
+      } catch {
+        /* cancelled at the end */
+      }
+    })();
+    await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the subscriber');
+
+    // 5 000 items at once from one node (its queue in the relay holds 200 while the 1 s window waits),
+    // 50 from the other, interleaved.
+    for (let i = 0; i < 5000; i++) {
+      flood.packet(event(i));
+      if (i % 100 === 0) quiet.packet(event(i));
+    }
+    const from = (node: string) => got.filter((m) => m.node === node && m.item === 'packet');
+    const lostFor = (node: string) => got.filter((m) => m.item === 'lost' && m.node === node && m.lost!.source === calitrace.v1.LostEvents.Source.RELAY);
+    await waitUntil(() => from('quiet-node').length === 50 && from('flooding-node').length + lostFor('flooding-node').reduce((n, m) => n + Number(m.lost!.count), 0) === 5000,
+      'every flooding item delivered or counted, and the quiet node\'s 50', 20000);
+
+    const quietSeqs = from('quiet-node').map((m) => Number(m.nodeSeq)).sort((a, b) => a - b);
+    assert.deepEqual(quietSeqs, Array.from({ length: 50 }, (_, i) => i + 1), 'the quiet node lost nothing');
+    assert.equal(got.filter((m) => m.item === 'lost' && m.node === 'quiet-node').length, 0);
+    const lost = lostFor('flooding-node');
+    assert.ok(lost.length >= 1);
+    assert.match(String(lost[0].lost!.detail), /the relay's queue for flooding-node was full \(200 items\)/);
+    const total = lost.reduce((n, m) => n + Number(m.lost!.count), 0);
+    assert.ok(total > 0 && from('flooding-node').length > 0);
+    const st = await client.status();
+    assert.equal(Number(st.nodes.find((n) => n.name === 'flooding-node')!.lostRelay), total);
+    assert.equal(Number(st.nodes.find((n) => n.name === 'quiet-node')!.lostRelay), 0);
+    assert.equal(Number(st.counters!.other!.relay_lost_node_queues), total);
+    stream.cancel();
+  } finally {
+    client.close();
+    await relay.close();
+    for (const s of servers) await s.close();
+  }
+});
