@@ -31,9 +31,10 @@ work against it unchanged:
 
 Nodes:
   --peer ADDR            a node's API: HOST:PORT or unix:/PATH (repeatable)
-  --discover-pods SEL    find nodes as the pods matching label selector SEL (e.g. app=calitrace), watched
+  --discover-pods SEL    find nodes as the pods matching label selector SEL (deploy/kubernetes/ labels them
+                         app.kubernetes.io/name=calitrace-node), watched
                          through the Kubernetes API (list, then watch): added and removed as pods come and go
-  --discover-namespace NS  namespace of those pods (default kube-system)
+  --discover-namespace NS  namespace of those pods (default calitrace, as in deploy/kubernetes/)
   --discover-port PORT   the port calitrace serve listens on in those pods (default 4245)
   --kubeconfig FILE, --kube-context NAME   the Kubernetes API for discovery (default: in-cluster, then
                          $KUBECONFIG, ~/.kube/config); needs RBAC list+watch on pods in NS
@@ -59,7 +60,7 @@ Tuning:
 EXAMPLES
   calitrace relay --peer 10.0.0.11:4245 --peer 10.0.0.12:4245 \\
       --peer-tls-ca ca.pem --peer-tls-cert relay.pem --peer-tls-key relay-key.pem
-  calitrace relay --discover-pods app.kubernetes.io/name=calitrace --discover-namespace kube-system \\
+  calitrace relay --discover-pods app.kubernetes.io/name=calitrace-node --discover-namespace calitrace \\
       --peer-tls-ca /tls/ca.crt --peer-tls-cert /tls/tls.crt --peer-tls-key /tls/tls.key \\
       --peer-tls-server-name calitrace-node --listen 0.0.0.0:4245 --tls-cert /tls/tls.crt --tls-key /tls/tls.key
   calitrace observe --server 127.0.0.1:4245 -f type=stitched     # then: every cross-node packet, end to end
@@ -133,13 +134,13 @@ async function run(argv: string[]): Promise<number> {
     log,
   });
   const api = await relay.start();
-  log(`API on ${api.address} (relay ${relay.feed.node}; ${peers.length} static peer${peers.length === 1 ? '' : 's'}${selector ? `, pods '${selector}' in ${values['discover-namespace'] ?? 'kube-system'}` : ''})`);
+  log(`API on ${api.address} (relay ${relay.feed.node}; ${peers.length} static peer${peers.length === 1 ? '' : 's'}${selector ? `, pods '${selector}' in ${values['discover-namespace'] ?? 'calitrace'}` : ''})`);
   for (const p of peers) relay.addNode(p);
   let discovery: Discovery | undefined;
   if (kube && kube.kind === 'kubernetes') {
     log(`discovering nodes: ${kube.description.replace(/^pod names: /, '')}`);
     discovery = startPodDiscovery(kube.connection, {
-      namespace: values['discover-namespace'] ?? 'kube-system',
+      namespace: values['discover-namespace'] ?? 'calitrace',
       selector: selector!,
       port: discoverPort,
       add: (address, name) => relay.addNode(address, name),
