@@ -117,7 +117,7 @@ export class Upstream {
       return this.down(describe(err));
     }
     if (this.stopped) return;
-    const sameProcess = this.everUp && status.startedMs === this.startedMs;
+    const sameProcess = this.everUp && Number(status.startedMs) === this.startedMs;
     const restarted = this.everUp && !sameProcess;
     this.status = status;
     if (status.node) this.name = status.node;

@@ -3,6 +3,7 @@
 // a little. The flooding node's overflow is dropped and counted (a RELAY lost item naming it, and in
 // Status); every item of the quiet node arrives.
 import { test } from 'node:test';
+import * as net from 'node:net';
 import assert from 'node:assert/strict';
 import { ObserveFeed } from '../../src/api/feed';
 import { startApiServer, VERSION } from '../../src/api/server';
@@ -73,5 +74,107 @@ test('relay: a flooding node overflows only its own bounded queue (counted, repo
     client.close();
     await relay.close();
     for (const s of servers) await s.close();
+  }
+});
+
+/** A TCP forwarder in front of a node's API whose connections the test can cut (a network blip). */
+async function blipProxy(target: string): Promise<{ address: string; cut(): void; hold: boolean; close(): Promise<void> }> {
+  const [host, port] = [target.replace(/:\d+$/, ''), Number(target.replace(/^.*:/, ''))];
+  const sockets = new Set<net.Socket>();
+  const state = { hold: false };
+  const server = net.createServer((inbound) => {
+    if (state.hold) return inbound.destroy();
+    const outbound = net.connect(port, host);
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    get hold() {
+      return state.hold;
+    },
+    set hold(v: boolean) {
+      state.hold = v;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+
+test('relay: a connection blip to a node that kept running resumes from the last item seen — nothing lost, nothing twice; what fell out of its history is counted', async () => {
+  const backend = { version: VERSION, mode: () => 'packet', interfaces: () => [], counters: () => ({}) };
+  const node = new ObserveFeed({ node: 'blinking-node', hub: { historyCapacity: 50, queueCapacity: 100000, maxSubscribers: 4 } });
+  const server = await startApiServer({ listen: '127.0.0.1:0', feed: node, backend });
+  const proxy = await blipProxy(server.address);
+  const relay = new Relay({
+    name: 'test-relay', listen: '127.0.0.1:0', security: {}, hub: { maxSubscribers: 4, historyCapacity: 100000, queueCapacity: 100000 },
+    peerClient: {}, mergeWindowMs: 50, nodeQueue: 20000, stitchWindowMs: 3000, nodeHistory: 0, backoff: { initialMs: 100, maxMs: 400 },
+  });
+  const api = await relay.start();
+  const client = new CalitraceClient({ server: api.address });
+  try {
+    relay.addNode(proxy.address);
+    await waitUntil(async () => (await client.status()).nodes[0]?.state === calitrace.v1.NodeState.NODE_UP, 'the node up', 10000);
+    const got: ObserveMessage[] = [];
+    const stream = client.observe({ follow: true, batch: 256 });
+    void (async () => {
+      try {
+        for await (const m of stream) got.push(m);
+      } catch {
+        /* cancelled at the end */
+      }
+    })();
+    await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the subscriber');
+    const packets = () => got.filter((m) => m.item === 'packet').map((m) => Number(m.nodeSeq));
+    const events = () => got.filter((m) => m.item === 'nodeEvent').map((m) => m.nodeEvent!);
+    let n = 0;
+    const publish = (k: number) => {
+      for (let i = 0; i < k; i++) node.packet(event(n++));
+    };
+
+    publish(20);
+    await waitUntil(() => packets().length === 20, 'the first 20 items', 10000);
+    // A short blip: 30 items published while the relay is cut off, all still in the node's history (50).
+    proxy.hold = true;
+    proxy.cut();
+    await waitUntil(() => events().some((e) => e.state === calitrace.v1.NodeState.NODE_DOWN), 'the node reported down', 10000);
+    publish(30);
+    proxy.hold = false;
+    await waitUntil(() => packets().length === 50, 'the 30 items published while cut off', 10000);
+    assert.match(String(events().at(-1)!.reason), /^reconnected after .*resuming from the last item seen/);
+    assert.deepEqual(packets().slice().sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1), 'every item once');
+
+    // A longer one: 120 items while cut off, more than the node keeps (50): the 70 that fell out are counted.
+    proxy.hold = true;
+    proxy.cut();
+    await waitUntil(() => events().filter((e) => e.state === calitrace.v1.NodeState.NODE_DOWN).length === 2, 'down again', 10000);
+    publish(120);
+    proxy.hold = false;
+    await waitUntil(() => got.some((m) => m.item === 'lost' && m.lost!.source === calitrace.v1.LostEvents.Source.NODE_DOWN), 'the gap counted', 10000);
+    await waitUntil(() => packets().length === 100, 'the 50 items the node still had', 10000);
+    const gap = got.find((m) => m.item === 'lost' && m.lost!.source === calitrace.v1.LostEvents.Source.NODE_DOWN)!;
+    assert.equal(Number(gap.lost!.count), 70);
+    assert.equal(gap.node, 'blinking-node');
+    const seqs = packets().slice().sort((a, b) => a - b);
+    assert.deepEqual(seqs.slice(50), Array.from({ length: 50 }, (_, i) => 121 + i), 'the newest 50, once each');
+    stream.cancel();
+  } finally {
+    client.close();
+    await relay.close();
+    await proxy.close();
+    await server.close();
   }
 });
