@@ -78,9 +78,10 @@ test('relay: a flooding node overflows only its own bounded queue (counted, repo
 });
 
 /** A TCP forwarder in front of a node's API whose connections the test can cut (a network blip). */
-async function blipProxy(target: string): Promise<{ address: string; cut(): void; hold: boolean; close(): Promise<void> }> {
+async function blipProxy(target: string): Promise<{ address: string; cut(): void; freeze(): void; hold: boolean; close(): Promise<void> }> {
   const [host, port] = [target.replace(/:\d+$/, ''), Number(target.replace(/^.*:/, ''))];
   const sockets = new Set<net.Socket>();
+  const pairs: [net.Socket, net.Socket][] = [];
   const state = { hold: false };
   const server = net.createServer((inbound) => {
     if (state.hold) return inbound.destroy();
@@ -90,6 +91,7 @@ async function blipProxy(target: string): Promise<{ address: string; cut(): void
       s.on('close', () => sockets.delete(s));
       s.on('error', () => undefined);
     }
+    pairs.push([inbound, outbound]);
     inbound.pipe(outbound);
     outbound.pipe(inbound);
     inbound.on('close', () => outbound.destroy());
@@ -100,6 +102,15 @@ async function blipProxy(target: string): Promise<{ address: string; cut(): void
     address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     cut: () => {
       for (const s of sockets) s.destroy();
+    },
+    // A node that stops answering without closing anything (frozen, or a partition): bytes stop both ways.
+    freeze: () => {
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
     },
     get hold() {
       return state.hold;
@@ -176,5 +187,61 @@ test('relay: a connection blip to a node that kept running resumes from the last
     await relay.close();
     await proxy.close();
     await server.close();
+  }
+});
+
+test('relay: a node that freezes (connection open, nothing moves) never stalls the others, and keepalive reports it down', async () => {
+  const backend = { version: VERSION, mode: () => 'packet', interfaces: () => [], counters: () => ({}) };
+  const frozen = new ObserveFeed({ node: 'frozen-node', hub: { historyCapacity: 100, queueCapacity: 10000, maxSubscribers: 4 } });
+  const live = new ObserveFeed({ node: 'live-node', hub: { historyCapacity: 100, queueCapacity: 10000, maxSubscribers: 4 } });
+  const servers = [await startApiServer({ listen: '127.0.0.1:0', feed: frozen, backend }), await startApiServer({ listen: '127.0.0.1:0', feed: live, backend })];
+  const proxy = await blipProxy(servers[0].address);
+  const relay = new Relay({
+    name: 'test-relay', listen: '127.0.0.1:0', security: {}, hub: { maxSubscribers: 4, historyCapacity: 10000, queueCapacity: 10000 },
+    peerClient: {}, mergeWindowMs: 250, nodeQueue: 20000, stitchWindowMs: 3000, nodeHistory: 0, backoff: { initialMs: 100, maxMs: 400 },
+  });
+  const api = await relay.start();
+  const client = new CalitraceClient({ server: api.address });
+  const ticker = setInterval(() => {
+    frozen.packet(event(1));
+    live.packet(event(2));
+  }, 20);
+  try {
+    relay.addNode(proxy.address);
+    relay.addNode(servers[1].address);
+    await waitUntil(async () => (await client.status()).nodes.filter((n) => n.state === calitrace.v1.NodeState.NODE_UP).length === 2, 'both nodes up', 10000);
+    const got: ObserveMessage[] = [];
+    const stream = client.observe({ follow: true, batch: 64 });
+    void (async () => {
+      try {
+        for await (const m of stream) got.push(m);
+      } catch {
+        /* cancelled at the end */
+      }
+    })();
+    const from = (node: string) => got.filter((m) => m.node === node && m.item === 'packet').length;
+    await waitUntil(() => from('frozen-node') > 10 && from('live-node') > 10, 'items from both', 10000);
+    proxy.freeze();
+    // What was already on its way (socket buffers, the merge window) drains within a second…
+    let liveAt = from('live-node');
+    await waitUntil(() => from('live-node') > liveAt + 50, 'the live node streaming after the freeze', 10000);
+    const frozenAt = from('frozen-node');
+    liveAt = from('live-node');
+    // …then the frozen node says nothing, and the live node's items keep coming all the same.
+    await waitUntil(() => from('live-node') > liveAt + 100, 'the live node streaming while the other is frozen', 10000);
+    assert.equal(from('frozen-node'), frozenAt, 'nothing more from the frozen node');
+    // gRPC keepalive (ping every 10 s, 5 s to answer) notices the silence and the relay says so.
+    await waitUntil(() => got.some((m) => m.item === 'nodeEvent' && m.node === 'frozen-node' && m.nodeEvent!.state === calitrace.v1.NodeState.NODE_DOWN), 'the frozen node reported down', 40000);
+    const st = await client.status();
+    assert.equal(st.nodes.find((n) => n.name === 'frozen-node')!.state, calitrace.v1.NodeState.NODE_DOWN);
+    assert.equal(st.nodes.find((n) => n.name === 'live-node')!.state, calitrace.v1.NodeState.NODE_UP);
+    assert.equal(got.filter((m) => m.item === 'lost' && m.node === 'live-node').length, 0);
+    stream.cancel();
+  } finally {
+    clearInterval(ticker);
+    client.close();
+    await relay.close();
+    await proxy.close();
+    for (const s of servers) await s.close();
   }
 });
