@@ -7,9 +7,11 @@ import { traceCommand } from './trace';
 import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
+import { relayCommand } from './relay';
+import { healthCommand } from './health';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, relayCommand, healthCommand];
 
 const VERSION = '0.1.0';
 

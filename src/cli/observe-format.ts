@@ -66,6 +66,18 @@ function compact(m: Msg): string {
       const l = m.lost as calitrace.v1.LostEvents;
       return `${head} LOST ${l.count} events (${V.LostEvents.Source[l.source]}, ${l.total} in total)${l.detail ? `: ${l.detail}` : ''}`;
     }
+    case 'nodeEvent': {
+      const n = m.nodeEvent as calitrace.v1.NodeEvent;
+      const retry = Number(n.retryInMs) ? `; retrying in ${(Number(n.retryInMs) / 1000).toFixed(1)} s` : '';
+      return `${head} NODE ${V.NodeState[n.state].replace(/^NODE_/, '')} ${n.address}: ${n.reason}${retry}`;
+    }
+    case 'stitched': {
+      const s = m.stitched as calitrace.v1.StitchedPath;
+      const first = s.halves[0]?.verdict;
+      const hops = s.halves.map((h) => `${h.node}: ${path((h.verdict?.observed ?? []).map((o) => `${o.interface ?? ''}${o.direction === V.Direction.DROP ? '(drop)' : ''}`))}`);
+      return `${head} STITCHED ${endpoint(s.src, first?.sport ?? 0, first?.srcPod)} -> ${endpoint(s.dst, first?.dport ?? 0, first?.dstPod)} ${proto(s.protocol, first?.icmpType ?? 0, first?.icmpSeq ?? 0)} ` +
+        `${V.Verdict[s.verdict]} ${hops.join(' ==> ')}${s.nodeToNodeUs ? ` (node→node ${s.nodeToNodeUs.toFixed(0)} µs, ${s.latencyClock} clock)` : ''} — ${s.reason}`;
+    }
     default:
       return `${head} (an item this client does not know; upgrade calitrace)`;
   }
@@ -101,6 +113,15 @@ function tableRow(m: Msg): string {
     case 'lost': {
       const l = m.lost as calitrace.v1.LostEvents;
       return row([t, m.node, 'lost', '', '', '', `${l.count} LOST`, V.LostEvents.Source[l.source], l.detail]);
+    }
+    case 'nodeEvent': {
+      const n = m.nodeEvent as calitrace.v1.NodeEvent;
+      return row([t, m.node, 'node', n.address, '', '', V.NodeState[n.state].replace(/^NODE_/, ''), n.reason, '']);
+    }
+    case 'stitched': {
+      const s = m.stitched as calitrace.v1.StitchedPath;
+      const hops = s.halves.flatMap((h) => (h.verdict?.observed ?? []).map((o) => `${h.node}:${o.interface ?? ''}`));
+      return row([t, m.node, 'stitch', s.src, s.dst, PROTO[s.protocol] ?? String(s.protocol), V.Verdict[s.verdict], path(hops), s.reason]);
     }
     default:
       return row([t, m.node, '?', '', '', '', '', '', '']);
