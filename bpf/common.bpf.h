@@ -31,7 +31,9 @@
 #include "maps.h"
 
 /* The one static config (see struct ct_config); __weak: both objects define it, the linker keeps one. */
-const volatile struct ct_config ct_cfg __weak = { .fib_lookup = 1, .vxlan_port = CT_VXLAN_PORT };
+const volatile struct ct_config ct_cfg __weak = {
+	.fib_lookup = 1, .vxlan_port = CT_VXLAN_PORT, .wakeup_bytes = 512 << 10,
+};
 
 /* Per-CPU scratch: the record being built (too big for the 512-byte stack with everything else). */
 struct ct_scratch {
@@ -176,9 +178,19 @@ static __always_inline int ct_filter_match(const struct ct_settings *cfg, const 
 	return 1;
 }
 
+/*
+ * No wakeup per record: a wakeup costs the producer an irq_work and the consumer a trip through epoll
+ * for every record it has already caught up with (about 3 us a record at 140 k records/s). The loader
+ * drains the ring on a short timer (--wakeup-ms); only when the ring fills past ct_cfg.wakeup_bytes
+ * (a fraction of its size) is the consumer woken at once, so a burst never waits for the timer.
+ */
 static __always_inline void ct_submit(struct ct_event *e)
 {
-	if (bpf_ringbuf_output(&ct_events, e, sizeof(*e), 0))
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&ct_events, BPF_RB_AVAIL_DATA) >= ct_cfg.wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&ct_events, e, sizeof(*e), flags))
 		ct_count(CT_CNT_RB_FAIL);
 }
 

@@ -26,7 +26,9 @@
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-struct env env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT };
+struct env env = {
+	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
+};
 struct state st = { .nl_fd = -1, .rep_fd = -1 };
 volatile sig_atomic_t exiting;
 
@@ -71,7 +73,7 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_WAKEUP,
 };
 
 static const struct argp_option opts[] = {
@@ -85,6 +87,9 @@ static const struct argp_option opts[] = {
 	{ "flush-ms", OPT_FLUSH, "MS", 0, "flow mode: counter flush interval (default 1000)", 0 },
 	{ "stats-ms", OPT_STATS, "MS", 0, "STATS frame interval, 0 = only on demand (default 1000)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "ring buffer size, a power of 2 (default 4)", 0 },
+	{ "wakeup-ms", OPT_WAKEUP, "MS", 0,
+	  "drain the ring buffer every MS ms; records wake the loader at once only when the ring is a "
+	  "quarter full (default 5)", 0 },
 	{ "vxlan-port", OPT_VXLAN_PORT, "PORT", 0, "UDP port decoded as VXLAN (default 4789)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
 	{ "golden", OPT_GOLDEN, NULL, 0, "write the golden EVENTS frame (docs/protocol.md) and exit", 0 },
@@ -133,6 +138,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
+	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
 	case OPT_SHOW: env.show = arg; break;
@@ -168,18 +174,16 @@ static int enter_netns(const char *name)
 	return err;
 }
 
-/* How long poll may sleep: until the next STATS frame, flow flush or batch deadline. */
-static struct timespec poll_timeout(__u64 now, __u64 next_stats, __u64 next_flush)
+/* How long poll may sleep: until the next ring drain, STATS frame or flow flush. */
+static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush)
 {
-	__u64 next = now + 1000000000ull;
+	__u64 next = next_drain;
 	struct timespec ts;
 
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
 	if (st.mode == 1 && next_flush < next)
 		next = next_flush;
-	if (st.nbatch && st.batch_since + BATCH_WINDOW_NS < next)
-		next = st.batch_since + BATCH_WINDOW_NS;
 	next = next > now ? next - now : 0;
 	ts.tv_sec = next / 1000000000ull;
 	ts.tv_nsec = next % 1000000000ull;
@@ -193,7 +197,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct stat ns_st;
 	struct reason_table reasons = {};
-	__u64 next_stats, next_flush;
+	__u64 next_stats, next_flush, next_drain;
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -244,6 +248,8 @@ int main(int argc, char **argv)
 	st.skel->rodata->ct_cfg.fib_lookup = 1;
 	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
+	/* Records go in without waking us (we drain on a timer); a quarter-full ring wakes us at once. */
+	st.skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
 	if (env.no_drops)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
 	err = calitrace__load(st.skel);
@@ -310,6 +316,7 @@ int main(int argc, char **argv)
 	/* poll */
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
 	next_flush = now_mono_ns() + (__u64)env.flush_ms * 1000000;
+	next_drain = now_mono_ns();
 	while (!exiting) {
 		struct pollfd pfd[3] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
@@ -317,16 +324,27 @@ int main(int argc, char **argv)
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 		};
 		__u64 now = now_mono_ns();
-		struct timespec timeout = poll_timeout(now, next_stats, next_flush);
+		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush);
 		int n = ppoll(pfd, 3, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
 			send_error(-errno, true, "poll: %s", strerror(errno));
 			break;
 		}
-		if (n > 0 && (pfd[0].revents & POLLIN)) {
+		now = now_mono_ns();
+		if ((n > 0 && (pfd[0].revents & POLLIN)) || now >= next_drain) {
 			st.consumed_in_round = 0;
-			ring_buffer__consume(rb); /* -EAGAIN = a full round: the rest comes next turn */
+			/* -EAGAIN = a full round: the rest comes next turn, right after stdin/netlink. */
+			if (ring_buffer__consume(rb) == -EAGAIN) {
+				next_drain = now;
+			} else {
+				events_flush(); /* the ring is empty: what we have goes out as one frame */
+				next_drain = now + (__u64)env.wakeup_ms * 1000000;
+				/* Records were lost: say so right behind the records that survived, so the
+				 * collector knows before it judges their packets (not a second later). */
+				if (rb_fail_now() != st.rb_fail_reported)
+					send_stats();
+			}
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
@@ -345,10 +363,6 @@ int main(int argc, char **argv)
 			send_stats();
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
-		/* Records wait up to BATCH_WINDOW_NS so that a busy ring becomes few large frames and
-		 * few writes; anything else (LINK, ACK, STATS) goes out at once. */
-		if (st.nbatch && now_mono_ns() >= st.batch_since + BATCH_WINDOW_NS)
-			events_flush();
 		if (st.out_len)
 			out_flush();
 	}

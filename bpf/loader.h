@@ -45,7 +45,6 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 #define OUT_FLUSH (64 * 1024)   /* write stdout once this much is buffered */
 #define OUT_CAP (512 * 1024)
 #define CONSUME_ROUND 8192 /* records per ring_buffer__consume() before stdin/netlink get a turn */
-#define BATCH_WINDOW_NS 2000000ull /* the most a record waits for company before it is written */
 
 struct env {
 	bool verbose;
@@ -61,6 +60,7 @@ struct env {
 	int stats_ms;
 	int ringbuf_mb;
 	int vxlan_port;
+	int wakeup_ms; /* ring drain timer */
 	char *patterns[MAX_PATTERNS];
 	int npatterns;
 };
@@ -100,9 +100,9 @@ struct state {
 	struct ct_event batch[EV_BATCH];
 	int nbatch;
 	int consumed_in_round; /* records taken by the current ring_buffer__consume() */
-	__u64 batch_since; /* when the oldest record of the batch arrived */
 	/* counters for STATS */
 	__u64 events_sent, frames_sent, flow_records;
+	__u64 rb_fail_reported; /* rb_fail_total of the last STATS frame */
 	/* stdin */
 	char line[MAX_LINE];
 	size_t line_len;
@@ -141,6 +141,7 @@ void send_error(int err, bool fatal, const char *fmt, ...) __attribute__((format
 void send_link(const struct iface *ifc, int state);
 void send_ack(const char *line, int status, const char *msg);
 void send_stats(void);
+__u64 rb_fail_now(void);
 int write_golden(void);
 
 /* hello.c */

@@ -38,6 +38,9 @@ struct ct_config {
 	__u8 fib_lookup;  /* tc: 1 = run bpf_fib_lookup() at ingress */
 	__u8 _pad;
 	__u16 vxlan_port; /* UDP destination port decoded as VXLAN (Calico: 4789) */
+	/* Unread bytes in the ring past which a record wakes the loader at once (else it waits for the
+	 * loader's --wakeup-ms timer). */
+	__u32 wakeup_bytes;
 };
 
 struct ct_settings {

@@ -96,8 +96,6 @@ void events_flush(void)
 
 void event_add(const struct ct_event *e)
 {
-	if (!st.nbatch)
-		st.batch_since = now_mono_ns();
 	st.batch[st.nbatch++] = *e;
 	if (st.nbatch == EV_BATCH)
 		events_flush();
@@ -174,6 +172,7 @@ void send_stats(void)
 	s.events_sent = st.events_sent;
 	s.frames_sent = st.frames_sent;
 	s.rb_fail_total = totals[CT_CNT_RB_FAIL];
+	st.rb_fail_reported = s.rb_fail_total;
 	s.pkts_seen = totals[CT_CNT_SEEN];
 	s.pkts_matched = totals[CT_CNT_MATCHED];
 	s.drops_seen = totals[CT_CNT_DROPS];
@@ -183,6 +182,19 @@ void send_stats(void)
 	out_frame(CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
 	free(vals);
 	free(rb_fail);
+}
+
+/* Ring-buffer reserve failures so far, all CPUs. */
+__u64 rb_fail_now(void)
+{
+	__u32 k = CT_CNT_RB_FAIL;
+	__u64 *vals = calloc(st.ncpus, sizeof(__u64)), sum = 0;
+
+	if (vals && !bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_counters), &k, vals))
+		for (int c = 0; c < st.ncpus; c++)
+			sum += vals[c];
+	free(vals);
+	return sum;
 }
 
 static void put_ip4(__u8 *dst, const char *a)
