@@ -28,8 +28,17 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
   const links = new Map<string, AttachedInterfaceInfo>();
   let last: CollectorCounters | undefined;
   const offs: (() => void)[] = [];
+  // Judged = published: every verdict the collector judges from now on is handed to the hub; those it
+  // judged before this feed existed are counted apart (Status: packets = judged_before_api + verdicts_published).
+  let verdictsPublished = 0;
+  const judgedBefore = collector.counters().packets;
 
-  offs.push(collector.on('verdict', (v) => feed.verdict(v)));
+  offs.push(
+    collector.on('verdict', (v) => {
+      feed.verdict(v);
+      verdictsPublished++;
+    }),
+  );
   offs.push(collector.on('flow', (f) => feed.flow(f)));
   offs.push(collector.on('route', (ev) => feed.routeChange(ev)));
   offs.push(
@@ -72,6 +81,8 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
       const c = collector.counters();
       const other: Record<string, number> = {
         packets: c.packets,
+        verdicts_published: verdictsPublished,
+        judged_before_api: judgedBefore,
         correlator_evictions: c.correlatorEvictions,
         correlator_pending: c.correlatorPending,
         drops_after_egress: c.dropsAfterEgress,

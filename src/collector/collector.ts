@@ -2,7 +2,7 @@
 // It owns the composition only — correlating, judging and flow accounting live in src/path, predicting
 // in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
 import type { CaptureCounters, TraceEvent } from '../capture/event';
-import { Correlator, ObservedPacket, PredictionAt } from '../path/correlate';
+import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
@@ -89,6 +89,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       windowMs: opts.windowMs ?? 100,
       maxPending: opts.maxPending,
       predict: (ev, iif) => this.predictFor(ev, iif),
+      origin: (ev) => this.originOf(ev),
       onPacket: (p) => this.onPacket(p),
     });
     this.flowTable = new FlowTable({
@@ -102,10 +103,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.ctx = {
       isTraced: opts.isTraced,
       mtuOf: (iface) => this.mtuOf(iface),
-      lostEvents: () => {
-        const c = this.opts.capture.counters();
-        return c.lostKernel + c.lostPipe;
-      },
+      lostEvents: (timeMs) => this.lostNear(timeMs),
     };
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
@@ -113,7 +111,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     // The live model marks what it recovers from (RouteModelError.fatal === false); anything else is fatal.
     opts.model.on('error', (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false)));
     const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
-    this.every(50, () => this.correlator.tick(this.monotonicNs() - graceNs));
+    this.every(50, () => {
+      this.sampleLoss();
+      this.correlator.tick(this.monotonicNs() - graceNs);
+    });
     this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
     this.every(1000, () => this.flowTable.expire(Date.now()));
     this.every(opts.countersMs ?? 1000, () => this.emit('counters', this.counters()));
@@ -212,6 +213,60 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (this.predictErrors === 1) this.emit('error', new CollectorError(`route prediction failed (counted as predict_errors from now on): ${(err as Error).message}`, false));
       return undefined;
     }
+  }
+
+  /**
+   * Where a packet first seen at an egress (or in a drop) entered, from the node's own state: its source
+   * is a node address ('local'); else the device the node routes that source through is where it must
+   * have come in — traced: its ingress record was lost ('missing'); untraced: no hook could see it.
+   */
+  private originOf(ev: TraceEvent): Origin {
+    const model = this.opts.model;
+    if (this.originGeneration !== model.generation) {
+      this.originGeneration = model.generation;
+      this.originCache.clear();
+      this.localAddrs = new Set(model.state.addresses.map((a) => a.address));
+    }
+    if (this.localAddrs.has(ev.src)) return 'local';
+    const isTraced = this.opts.isTraced;
+    if (!isTraced || !ev.src) return 'local';
+    let dev = this.originCache.get(ev.src);
+    if (dev === undefined) {
+      try {
+        dev = this.opts.predict(model as RouteModel, { dst: ev.src }).egressPath[0] ?? '';
+      } catch {
+        dev = '';
+      }
+      if (this.originCache.size >= PREDICTION_CACHE_SIZE) this.originCache.clear();
+      this.originCache.set(ev.src, dev);
+    }
+    // No route back to the source (or only through an untraced device): no evidence of a lost record.
+    return dev !== '' && isTraced(dev) ? 'missing' : 'untraced';
+  }
+
+  private originGeneration = -1;
+  private readonly originCache = new Map<string, string>();
+  private localAddrs = new Set<string>();
+
+  /** (wall ms, lost total) every 50 ms for the last few seconds: loss is reported after the fact. */
+  private readonly lossSamples: { ms: number; lost: number }[] = [];
+
+  private sampleLoss(): void {
+    const c = this.opts.capture.counters();
+    this.lossSamples.push({ ms: Date.now(), lost: c.lostKernel + c.lostPipe });
+    if (this.lossSamples.length > 120) this.lossSamples.shift();
+  }
+
+  /** Records lost from a second before `timeMs` until now (a loss is counted when the loader reports it). */
+  private lostNear(timeMs: number): number {
+    const c = this.opts.capture.counters();
+    const now = c.lostKernel + c.lostPipe;
+    let before = this.lossSamples.length ? this.lossSamples[0].lost : 0;
+    for (const s of this.lossSamples) {
+      if (s.ms > timeMs - 1000) break;
+      before = s.lost;
+    }
+    return now - before;
   }
 
   private portRules: { state: RoutingState; uses: boolean } | undefined;
