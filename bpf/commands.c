@@ -198,13 +198,13 @@ static int cmd_mode(const char *arg, char *msg, size_t msglen)
 {
 	struct ct_settings s;
 
-	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow"))) {
-		snprintf(msg, msglen, "mode is 'packet' or 'flow'");
+	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))) {
+		snprintf(msg, msglen, "mode is 'packet', 'flow' or 'case'");
 		return -EINVAL;
 	}
 	if (settings_get(&s))
 		return -errno;
-	s.mode = !strcmp(arg, "flow");
+	s.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 	if (settings_put(&s))
 		return -errno;
 	if (st.mode == CT_MODE_FLOW && s.mode != CT_MODE_FLOW)
@@ -227,6 +227,20 @@ static void handle_command(char *line)
 		status = cmd_filter(save ? save : (char *)"", msg, sizeof(msg));
 	} else if (!strcmp(cmd, "mode")) {
 		status = cmd_mode(strtok_r(NULL, " \t", &save), msg, sizeof(msg));
+	} else if (!strcmp(cmd, "generation")) {
+		/* Case mode: the route model changed; packets from now on form new cases (judged again). */
+		struct ct_settings s;
+		char *end = NULL;
+		long g;
+
+		arg = strtok_r(NULL, " \t", &save);
+		g = arg ? strtol(arg, &end, 10) : -1;
+		if (!arg || *end || g < 0 || g > 0xffffffffL) {
+			snprintf(msg, sizeof(msg), "usage: generation N (0-4294967295)");
+			status = -EINVAL;
+		} else if (settings_get(&s) || (s.generation = (__u32)g, settings_put(&s))) {
+			status = -errno;
+		}
 	} else if (!strcmp(cmd, "stats")) {
 		send_stats();
 	} else if (!strcmp(cmd, "links")) {
@@ -249,7 +263,7 @@ static void handle_command(char *line)
 		exiting = 1;
 	} else {
 		snprintf(msg, sizeof(msg),
-			 "unknown command '%s' (filter, mode, stats, attach, detach, links, quit)", cmd);
+			 "unknown command '%s' (filter, mode, generation, stats, attach, detach, links, quit)", cmd);
 		status = -EINVAL;
 	}
 	if (status && !msg[0])

@@ -28,6 +28,7 @@
 
 struct env env = {
 	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
+	.epoch_ms = 200,
 };
 struct state st = { .nl_fd = -1, .rep_fd = -1 };
 volatile sig_atomic_t exiting;
@@ -73,7 +74,7 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_WAKEUP,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_WAKEUP, OPT_EPOCH,
 };
 
 static const struct argp_option opts[] = {
@@ -81,7 +82,10 @@ static const struct argp_option opts[] = {
 	{ "netns", OPT_NETNS, "NAME", 0, "enter /var/run/netns/NAME before anything else", 0 },
 	{ "iface", 'i', "PATTERN", 0, "also attach to interfaces matching this glob (repeatable)", 0 },
 	{ "no-default-ifaces", OPT_NO_DEFAULTS, NULL, 0, "drop the default patterns and the uplink", 0 },
-	{ "mode", OPT_MODE, "packet|flow", 0, "start mode (default packet)", 0 },
+	{ "mode", OPT_MODE, "packet|flow|case", 0,
+	  "start mode (default packet): a record per packet and hop; per flow; or case: every packet "
+	  "counted into its path's case in the kernel, a record only for a new case or a drop", 0 },
+	{ "epoch-ms", OPT_EPOCH, "MS", 0, "case mode: counting epoch, CASES frames this often (default 200)", 0 },
 	{ "filter", OPT_FILTER, "FILTER", 0, "start filter, same words as the stdin 'filter' command", 0 },
 	{ "attach-mode", OPT_ATTACH, "auto|tcx|tc", 0, "TCX, clsact fallback, or auto (default)", 0 },
 	{ "flush-ms", OPT_FLUSH, "MS", 0, "flow mode: counter flush interval (default 1000)", 0 },
@@ -119,9 +123,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_DEFAULTS: env.no_defaults = true; break;
 	case OPT_MODE:
-		if (strcmp(arg, "packet") && strcmp(arg, "flow"))
-			argp_error(state, "--mode is 'packet' or 'flow', not '%s'", arg);
-		env.mode = !strcmp(arg, "flow");
+		if (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))
+			argp_error(state, "--mode is 'packet', 'flow' or 'case', not '%s'", arg);
+		env.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 		break;
 	case OPT_FILTER: env.filter = arg; break;
 	case OPT_ATTACH:
@@ -138,6 +142,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
+	case OPT_EPOCH: env.epoch_ms = parse_num(arg, 20, 10000, state, "--epoch-ms"); break;
 	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
@@ -175,11 +180,14 @@ static int enter_netns(const char *name)
 }
 
 /* How long poll may sleep: until the next ring drain, STATS frame or flow flush. */
-static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush)
+static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush,
+				    const struct case_clock *cc)
 {
 	__u64 next = next_drain;
 	struct timespec ts;
 
+	if (st.mode == CT_MODE_CASE && case_clock_due(cc) < next)
+		next = case_clock_due(cc);
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
 	if (st.mode == 1 && next_flush < next)
@@ -198,6 +206,7 @@ int main(int argc, char **argv)
 	struct stat ns_st;
 	struct reason_table reasons = {};
 	__u64 next_stats, next_flush, next_drain;
+	struct case_clock cases = {};
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -317,6 +326,7 @@ int main(int argc, char **argv)
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
 	next_flush = now_mono_ns() + (__u64)env.flush_ms * 1000000;
 	next_drain = now_mono_ns();
+	case_clock_start(&cases, next_drain, env.epoch_ms);
 	while (!exiting) {
 		struct pollfd pfd[3] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
@@ -324,7 +334,7 @@ int main(int argc, char **argv)
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 		};
 		__u64 now = now_mono_ns();
-		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush);
+		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush, &cases);
 		int n = ppoll(pfd, 3, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
@@ -355,6 +365,17 @@ int main(int argc, char **argv)
 			}
 		}
 		now = now_mono_ns();
+		if (st.mode == CT_MODE_CASE && now >= case_clock_due(&cases)) {
+			/* Every record of the ending epochs goes out before their counts. */
+			for (int round = 0; round < 16; round++) {
+				st.consumed_in_round = 0;
+				if (ring_buffer__consume(rb) != -EAGAIN)
+					break;
+			}
+			case_clock_tick(&cases, st.skel, now);
+		} else if (st.mode != CT_MODE_CASE) {
+			case_clock_start(&cases, now, env.epoch_ms);
+		}
 		if (st.mode == 1 && now >= next_flush) {
 			flow_flush();
 			next_flush = now + (__u64)env.flush_ms * 1000000;
@@ -374,6 +395,8 @@ int main(int argc, char **argv)
 	}
 	if (st.mode == CT_MODE_FLOW)
 		flow_flush();
+	if (st.mode == CT_MODE_CASE)
+		case_clock_drain(&cases, st.skel);
 	rc = 0;
 
 cleanup:

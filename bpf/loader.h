@@ -61,6 +61,7 @@ struct env {
 	int ringbuf_mb;
 	int vxlan_port;
 	int wakeup_ms; /* ring drain timer */
+	int epoch_ms;  /* case mode: counting epoch */
 	char *patterns[MAX_PATTERNS];
 	int npatterns;
 };
@@ -162,6 +163,17 @@ int show_iface(const char *name);
 int settings_put(const struct ct_settings *s);
 int cmd_filter(char *args, char *msg, size_t msglen);
 bool read_stdin(void); /* false at EOF */
+
+/* cases.c: the case-mode epoch clock; owns its state. */
+struct case_clock {
+	__u64 epoch_ns;
+	__u64 next_ns;
+	__u32 epoch; /* the epoch counting now */
+};
+void case_clock_start(struct case_clock *cc, __u64 now, int epoch_ms);
+__u64 case_clock_due(const struct case_clock *cc);
+int case_clock_tick(struct case_clock *cc, struct calitrace *skel, __u64 now); /* 1 when an epoch ended */
+void case_clock_drain(struct case_clock *cc, struct calitrace *skel);
 
 /* flows.c */
 void flow_flush(void);

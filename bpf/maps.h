@@ -17,7 +17,8 @@ enum ct_counter {
 	CT_CNT_SEEN = 1,
 	CT_CNT_MATCHED = 2,
 	CT_CNT_DROPS = 3,
-	CT_CNT_MAX = 4,
+	CT_CNT_CASE_RECORDS = 4, /* case mode: records shipped (first packet of a case, drops) */
+	CT_CNT_MAX = 5,
 };
 
 /* Runtime settings, written by the loader on `filter`/`mode` commands. */
@@ -31,6 +32,8 @@ enum ct_counter {
 
 #define CT_MODE_PACKET 0
 #define CT_MODE_FLOW 1
+#define CT_MODE_CASE 2 /* every packet counted into its hop case; records only for new cases and drops */
+#define CT_CASE_SLOTS 4 /* epochs counted at once: the loader reads an epoch two epochs after it ended */
 
 /* Static settings, fixed by the loader before load (skeleton rodata: ct_cfg). */
 struct ct_config {
@@ -51,6 +54,21 @@ struct ct_settings {
 	__u16 dport;
 	__u8 proto;
 	__u8 _pad;
+	__u32 epoch;      /* case mode: the current counting epoch (the loader advances it) */
+	__u32 generation; /* case mode: the route-model generation (the collector sets it), part of a case */
+};
+
+/* Case mode: the packet's last hop, by fingerprint, so its next hop chains to it. */
+struct ct_inflight {
+	__u64 case_id;
+	__u64 ts_ns;
+	__u32 epoch;
+	__u32 hook; /* ifindex << 2 | dir: the same hook again is another packet with the same headers */
+};
+
+struct ct_case_count {
+	__u64 packets;
+	__u64 bytes;
 };
 
 /* CIDR tries hold IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d, prefix + 96), so one trie serves both. */

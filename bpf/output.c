@@ -243,6 +243,9 @@ int write_golden(void)
 	put_ip4(e.fib_nexthop, "10.233.100.128");
 	put_ip4(e.tun_src, "172.27.71.11");
 	put_ip4(e.tun_dst, "172.27.71.12");
+	e.case_id = 0xC0FFEE0011223344ull;
+	e.prev_case = 0x0BADCAFE55667788ull;
+	e.epoch = 0x00070809;
 	event_add(&e);
 	events_flush();
 	out_flush();

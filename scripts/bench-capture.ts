@@ -80,12 +80,13 @@ async function loss(cap: Capture): Promise<{ kernel: number; pipe: number }> {
 /** Decoder alone, on one core: the loader's golden record replicated into 256-record EVENTS frames. */
 function decoderThroughput(reuse: boolean): number {
   const golden = execFileSync(defaultLoaderPath(), ['--golden']);
-  const rec = golden.subarray(24, 200);
+  const size = golden.readUInt32LE(20);
+  const rec = golden.subarray(24, 24 + size);
   const perFrame = 256;
-  const payload = Buffer.alloc(8 + perFrame * 176);
+  const payload = Buffer.alloc(8 + perFrame * size);
   payload.writeUInt32LE(perFrame, 0);
-  payload.writeUInt32LE(176, 4);
-  for (let i = 0; i < perFrame; i++) rec.copy(payload, 8 + i * 176);
+  payload.writeUInt32LE(size, 4);
+  for (let i = 0; i < perFrame; i++) rec.copy(payload, 8 + i * size);
   const frames = 4000;
   const stream = Buffer.alloc(frames * (16 + payload.length));
   for (let f = 0; f < frames; f++) {
@@ -101,7 +102,7 @@ function decoderThroughput(reuse: boolean): number {
   let sink = 0;
   const parser = new FrameParser((_t, _s, buf, off, len) => {
     forEachRecord(buf, off, len, (b, ro) => {
-      const ev = decodeRecord(b, ro, ctx, target);
+      const ev = decodeRecord(b, ro, ctx, target, size);
       sink += ev.sport;
       n++;
     });
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     // Interleaved rounds (none, flow, packet, none, …): other load on the machine hits all three alike.
     const rounds = arg('rounds', 2);
     const compare = strArg('compare-loader');
-    const runs: Record<'none' | CaptureMode | 'compare', number[]> = { none: [], flow: [], packet: [], compare: [] };
+    const runs: Record<'none' | 'flow' | 'packet' | 'compare', number[]> = { none: [], flow: [], packet: [], compare: [] };
     let best = 0;
     let bestAt = '';
     for (let round = 1; round <= rounds; round++) {

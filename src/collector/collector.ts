@@ -2,6 +2,8 @@
 // It owns the composition only — correlating, judging and flow accounting live in src/path, predicting
 // in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
 import type { CaptureCounters, TraceEvent } from '../capture/event';
+import type { CaseCounts } from '../capture/decode';
+import { CaseBook } from '../path/cases';
 import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
@@ -14,7 +16,10 @@ import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './ty
 export interface CaptureSource {
   on(event: 'event', fn: (ev: TraceEvent) => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
+  on(event: 'cases', fn: (c: CaseCounts) => void): unknown;
   counters(): CaptureCounters;
+  /** Case mode: the route model's generation is part of every case. */
+  setGeneration?(generation: number): Promise<void>;
 }
 
 /** What the collector needs from the route model (src/routing's RouteModel fits). */
@@ -81,6 +86,12 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly cache = new Map<string, Prediction>();
   private cacheGeneration = -1;
   private readonly monotonicNs: () => number;
+  private readonly caseBook = new CaseBook();
+  private readonly chainVerdicts = new Map<string, PacketVerdict>();
+  private caseEntries: CaseCounts['entries'] = [];
+  private caseLines = 0;
+  private caseUnknown = 0;
+  private caseMode = false;
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -106,8 +117,13 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       lostEvents: (timeMs) => this.lostNear(timeMs),
     };
     opts.capture.on('event', (ev) => this.push(ev));
+    opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
-    opts.model.on('change', (ev: ModelChangeEvent) => this.emit('route', ev));
+    opts.model.on('change', (ev: ModelChangeEvent) => {
+      this.emit('route', ev);
+      // Case mode: packets routed by the new model form new cases, judged again.
+      if (this.caseMode) this.opts.capture.setGeneration?.(this.opts.model.generation).catch(() => undefined);
+    });
     // The live model marks what it recovers from (RouteModelError.fatal === false); anything else is fatal.
     opts.model.on('error', (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false)));
     const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
@@ -123,7 +139,14 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   /** Feeds one event (the capture's 'event' listener calls this; tests and benchmarks may too). */
   push(ev: TraceEvent): void {
     if (this.stopped) return;
-    this.correlator.push(ev);
+    if (ev.caseId === undefined) {
+      this.correlator.push(ev);
+      return;
+    }
+    // Case mode: a record whose earlier hops were only counted brings them back from the case book.
+    this.caseMode = true;
+    const { events } = this.caseBook.learn(ev, (fp) => this.correlator.isOpen(fp));
+    for (const e of events) this.correlator.push(e);
   }
 
   counters(): CollectorCounters {
@@ -147,6 +170,9 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       flowsExpired: f.expired,
       predictErrors: this.predictErrors,
       modelGeneration: this.opts.model.generation,
+      caseLines: this.caseLines,
+      caseUnknown: this.caseUnknown,
+      cases: this.caseBook.size,
     };
   }
 
@@ -279,8 +305,66 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     return this.portRules.uses;
   }
 
+  /** Case mode: one CASES frame; at an epoch's last, its packets are counted into their judged paths. */
+  private onCases(c: CaseCounts): void {
+    if (this.stopped) return;
+    this.caseMode = true;
+    for (const e of c.entries) this.caseEntries.push(e);
+    if (!c.last) return;
+    const entries = this.caseEntries;
+    this.caseEntries = [];
+    const { ended, unknownPackets } = this.caseBook.epoch(c.epoch, entries);
+    this.caseUnknown += unknownPackets;
+    const now = Date.now();
+    for (const t of ended) {
+      const v = this.chainVerdict(t.caseId);
+      if (!v) {
+        this.caseUnknown += t.packets;
+        continue;
+      }
+      // A copy per epoch: flow-level warnings are added to the verdict they are found on.
+      const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
+      this.flowTable.observe(copy, t.packets, t.bytes);
+      this.packets += t.packets;
+      this.verdicts[v.verdict] += t.packets;
+      this.dirtyFlows.add(copy.flowKey!);
+    }
+  }
+
+  /** The verdict of every packet whose path ended at this case: the chain of its hops, judged once. */
+  private chainVerdict(caseId: string): PacketVerdict | undefined {
+    let v = this.chainVerdicts.get(caseId);
+    if (v) return v;
+    const chain = this.caseBook.chain(caseId);
+    if (!chain) return undefined;
+    let packet: ObservedPacket | undefined;
+    const c = new Correlator({
+      windowMs: this.correlator.windowMs,
+      predict: (ev, iif) => this.predictFor(ev, iif),
+      origin: (ev) => this.originOf(ev),
+      onPacket: (p) => (packet ??= p),
+    });
+    for (const e of chain) c.push({ ...e, fingerprint: caseId });
+    c.flush();
+    if (!packet) return undefined;
+    v = judge(packet, this.ctx);
+    if (this.chainVerdicts.size >= PREDICTION_CACHE_SIZE) this.chainVerdicts.clear();
+    this.chainVerdicts.set(caseId, v);
+    return v;
+  }
+
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
+    // Case mode: a case's first packet is a verdict line; it is counted with its case's packets (its
+    // hops, latency and warnings go to the flow now). A drop is counted here: it has its own record.
+    if (!p.drop && p.events.some((e) => e.caseId !== undefined)) {
+      this.flowTable.observe(v, 0, 0);
+      this.caseLines++;
+      this.dirtyFlows.add(v.flowKey!);
+      this.emit('verdict', v);
+      if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
+      return;
+    }
     this.flowTable.observe(v);
     this.packets++;
     this.verdicts[v.verdict]++;

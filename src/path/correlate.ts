@@ -147,6 +147,11 @@ export class Correlator {
     return this.windowNs / 1e6;
   }
 
+  /** Whether a packet with this fingerprint is open (waiting for more hops). */
+  isOpen(fingerprint: string): boolean {
+    return this.open.has(fingerprint);
+  }
+
   push(ev: TraceEvent): void {
     if (ev.kind === 'flow') {
       this.counters.ignored++;

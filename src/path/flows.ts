@@ -122,7 +122,7 @@ export class FlowTable {
    * Accounts one judged packet to its flow. Adds the flow-level warnings (ROUTE_CHANGED,
    * ASYMMETRIC_RETURN) to the verdict and its reason, and sets its flowKey. Returns the flow's key.
    */
-  observe(v: PacketVerdict): string {
+  observe(v: PacketVerdict, count = 1, bytes = (v.len ?? 0) * count): string {
     let key = flowKey(v);
     let as: Endpoints = v;
     // The reply of a NATed conversation enters with other addresses than the request left with (a
@@ -166,9 +166,11 @@ export class FlowTable {
 
     if (v.timeMs > flow.lastSeenMs) flow.lastSeenMs = v.timeMs;
     if (v.timeMs < flow.firstSeenMs) flow.firstSeenMs = v.timeMs;
-    dir.packets++;
-    dir.bytes += v.len ?? 0;
-    dir.verdicts[v.verdict]++;
+    // Case mode adds many packets of one judged path at once (count), and records a path's first packet
+    // (count 0) only for its hops, latency and warnings: its packets come with the counts.
+    dir.packets += count;
+    dir.bytes += bytes;
+    dir.verdicts[v.verdict] += count;
     dir.lastVerdict = v.verdict;
     // Keep the objects we already hold when this packet says the same: a flow that retained every
     // packet's fresh copy would make each of them survive the young-generation GC.
