@@ -67,3 +67,37 @@ test('case mode: every packet judged and counted, a record only for what is new'
     }
   });
 });
+
+test("case mode tells the seed's story with the same counts: .224 MATCHED, node2 MATCHED through VXLAN, .230 EXPECTED_DROP", { timeout: 120_000 }, async () => {
+  await withLab(async (lab) => {
+    const rc = await startCollector({ netns: nodeNetns(lab.prefix, 'node1'), mode: 'case', flowUpdateMs: 50 });
+    const lines: PacketVerdict[] = [];
+    rc.collector.on('verdict', (v) => lines.push(v));
+    try {
+      for (const dst of [POD_B, WEB_0]) {
+        const r = await labExec(lab.prefix, POD_A, ['ping', '-n', '-q', '-c', '5', '-i', '0.05', '-W', '1', dst]);
+        assert.match(r.stdout, /5 received/, r.stdout);
+      }
+      await labExec(lab.prefix, POD_A, ['ping', '-n', '-q', '-c', '5', '-i', '0.05', '-W', '1', NO_POD]);
+      const flow = (dst: string) => rc.collector.flows().find((f) => f.proto === 1 && (f.forward.dst === dst || f.reverse?.dst === dst));
+      const want = (dst: string, verdict: 'MATCHED' | 'EXPECTED_DROP') => (flow(dst)?.forward.verdicts[verdict] ?? 0) >= 5;
+      const until = Date.now() + 10_000;
+      while (!(want(POD_B, 'MATCHED') && want(WEB_0, 'MATCHED') && want(NO_POD, 'EXPECTED_DROP')) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 800)); // one more epoch: nothing more may come
+      const same = flow(POD_B)!;
+      const cross = flow(WEB_0)!;
+      const hole = flow(NO_POD)!;
+      assert.deepEqual([same.forward.verdicts.MATCHED, same.reverse?.verdicts.MATCHED], [5, 5], JSON.stringify(same));
+      assert.deepEqual([cross.forward.verdicts.MATCHED, cross.reverse?.verdicts.MATCHED], [5, 5], JSON.stringify(cross));
+      assert.equal(hole.forward.verdicts.EXPECTED_DROP, 5, JSON.stringify(hole));
+      assert.deepEqual(cross.forward.observed, ['cali11299111064', 'vxlan.calico', 'ens3']);
+      const first = lines.find((v) => v.dst === WEB_0)!;
+      assert.equal(first.verdict, 'MATCHED');
+      assert.match(first.reason, /encapsulated to 172\.27\.71\.12/);
+      const c = rc.collector.counters();
+      assert.ok(c.caseLines < 10, `case lines ${c.caseLines}: one per path, not one per ping`);
+    } finally {
+      await rc.stop();
+    }
+  });
+});
