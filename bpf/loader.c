@@ -190,7 +190,7 @@ static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stat
 		next = case_clock_due(cc);
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
-	if (st.mode == 1 && next_flush < next)
+	if (st.mode == CT_MODE_FLOW && next_flush < next)
 		next = next_flush;
 	next = next > now ? next - now : 0;
 	ts.tv_sec = next / 1000000000ull;
@@ -376,7 +376,7 @@ int main(int argc, char **argv)
 		} else if (st.mode != CT_MODE_CASE) {
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
-		if (st.mode == 1 && now >= next_flush) {
+		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
 			flow_flush();
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}

@@ -54,7 +54,7 @@ struct env {
 	const char *netns;
 	const char *filter;
 	const char *show;
-	int mode;
+	enum ct_mode mode;
 	enum attach_mode attach;
 	int flush_ms;
 	int stats_ms;
@@ -74,8 +74,8 @@ struct iface {
 	bool attached;
 	bool failed; /* attach failed; not retried on every link event */
 	bool seen;   /* listed by the resynchronising dump */
-	int how;
-	int role;
+	enum ct_link_how how;
+	__u8 role; /* enum ct_link_role bits */
 	int fd_in, fd_out; /* TCX link fds */
 };
 
@@ -88,7 +88,7 @@ struct state {
 	struct iface *ifs;
 	int nifs, cap_ifs;
 	int ncpus;
-	int mode;
+	enum ct_mode mode;
 	int rep_fd; /* user-space-only map: flow counters already reported */
 	unsigned flushes;
 	bool tcx_unavailable;

@@ -30,9 +30,11 @@ enum ct_counter {
 #define CT_F_SPORT (1u << 5)
 #define CT_F_DPORT (1u << 6)
 
-#define CT_MODE_PACKET 0
-#define CT_MODE_FLOW 1
-#define CT_MODE_CASE 2 /* every packet counted into its hop case; records only for new cases and drops */
+enum ct_mode {
+	CT_MODE_PACKET = 0, /* a record per packet and hop */
+	CT_MODE_FLOW = 1,   /* counters per flow and hop; records for new flows and SYN/FIN/RST */
+	CT_MODE_CASE = 2,   /* every packet counted into its hop case; records only for new cases and drops */
+};
 #define CT_CASE_SLOTS 4 /* epochs counted at once: the loader reads an epoch two epochs after it ended */
 
 /* Static settings, fixed by the loader before load (skeleton rodata: ct_cfg). */
