@@ -74,7 +74,7 @@ export class CaseBook {
     const epoch = ev.epoch ?? 0;
     if (epoch > this.lastEpoch) this.lastEpoch = epoch;
     if (!this.cases.has(id)) {
-      if (this.cases.size >= this.maxCases) this.forgetIdle(true);
+      if (this.cases.size >= this.maxCases) this.forgetOldest();
       this.cases.set(id, { ev: { ...ev }, prev, epoch });
     }
     if (prev === NO_CASE || isOpen(ev.fingerprint)) return { events: [ev], missing: false };
@@ -134,14 +134,24 @@ export class CaseBook {
       const packets = e.packets - (o?.packets ?? 0);
       if (packets > 0) ended.push({ caseId: e.caseId, packets, bytes: Math.max(0, e.bytes - (o?.bytes ?? 0)) });
     }
-    if (epoch % 16 === 0) this.forgetIdle(false);
+    if (epoch % 16 === 0) this.forgetIdle();
     return { ended, unknownPackets };
   }
 
-  private forgetIdle(force: boolean): void {
-    const limit = this.lastEpoch - (force ? this.idleEpochs / 4 : this.idleEpochs);
+  private forgetIdle(): void {
+    const limit = this.lastEpoch - this.idleEpochs;
     for (const [id, hop] of this.cases) {
       if (hop.epoch < limit) this.cases.delete(id);
+    }
+  }
+
+  /** Full: the first-learnt sixteenth goes at once (a scan per new case would be quadratic). A case
+   * still in use is shipped again by the kernel once it forgets it too, or counted as unknown. */
+  private forgetOldest(): void {
+    let n = Math.max(1, this.maxCases >> 4);
+    for (const id of this.cases.keys()) {
+      if (n-- <= 0) break;
+      this.cases.delete(id);
     }
   }
 }

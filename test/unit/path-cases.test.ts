@@ -58,3 +58,13 @@ test('an epoch: packets per path end = passed − passed by the children; drops 
   assert.equal(r.ended.reduce((a, t) => a + t.packets, 0) + 40, 1000);
   assert.deepEqual(book.chain(OUT_UP)!.map((e) => e.iface), [CALI_A, 'vxlan.calico', 'ens3']);
 });
+
+test('a full case book forgets its oldest cases in bulk and stays within its cap', () => {
+  const book = new CaseBook({ maxCases: 64 });
+  for (let i = 1; i <= 1000; i++) {
+    book.learn(ev({ t: i, iface: CALI_A, fingerprint: fp(), caseId: i.toString(16).padStart(16, '0'), prevCase: ROOT, epoch: 1 }), () => false);
+    assert.ok(book.size <= 64, `size ${book.size} after ${i}`);
+  }
+  assert.ok(book.has((1000).toString(16).padStart(16, '0')), 'the newest is kept');
+  assert.ok(!book.has((1).toString(16).padStart(16, '0')), 'the oldest went');
+});
