@@ -348,7 +348,15 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     c.flush();
     if (!packet) return undefined;
     v = judge(packet, this.ctx);
-    if (this.chainVerdicts.size >= PREDICTION_CACHE_SIZE) this.chainVerdicts.clear();
+    // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
+    // every path again in the next epoch).
+    if (this.chainVerdicts.size >= 65536) {
+      let n = 4096;
+      for (const id of this.chainVerdicts.keys()) {
+        if (n-- <= 0) break;
+        this.chainVerdicts.delete(id);
+      }
+    }
     this.chainVerdicts.set(caseId, v);
     return v;
   }
