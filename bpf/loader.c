@@ -30,7 +30,7 @@ struct env env = {
 	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
 	.epoch_ms = 200,
 };
-struct state st = { .nl_fd = -1, .rep_fd = -1 };
+struct state st = { .nl_fd = -1 };
 volatile sig_atomic_t exiting;
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -207,6 +207,7 @@ int main(int argc, char **argv)
 	struct reason_table reasons = {};
 	__u64 next_stats, next_flush, next_drain;
 	struct case_clock cases = {};
+	struct flow_reporter flows = { .rep_fd = -1 };
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -268,10 +269,8 @@ int main(int argc, char **argv)
 			   strerror(-err));
 		goto cleanup;
 	}
-	st.rep_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ct_flow_rep", sizeof(struct ct_flow_key),
-				   sizeof(struct flow_rep), 65536, NULL);
-	if (st.rep_fd < 0) {
-		send_error(-errno, true, "creating the flow report map failed: %s", strerror(errno));
+	if ((err = flow_reporter_open(&flows))) {
+		send_error(err, true, "creating the flow report map failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	{
@@ -353,13 +352,13 @@ int main(int argc, char **argv)
 				/* Records were lost: say so right behind the records that survived, so the
 				 * collector knows before it judges their packets (not a second later). */
 				if (rb_fail_now() != st.rb_fail_reported)
-					send_stats();
+					send_stats(flows.records);
 			}
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (!read_stdin()) {
+			if (!read_stdin(&flows)) {
 				stdin_open = false;
 				exiting = 1; /* EOF: the collector is gone or done */
 			}
@@ -377,11 +376,11 @@ int main(int argc, char **argv)
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
 		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
-			flow_flush();
+			flow_flush(&flows, st.skel);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
-			send_stats();
+			send_stats(flows.records);
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
 		if (st.out_len)
@@ -394,7 +393,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (st.mode == CT_MODE_FLOW)
-		flow_flush();
+		flow_flush(&flows, st.skel);
 	if (st.mode == CT_MODE_CASE)
 		case_clock_drain(&cases, st.skel);
 	rc = 0;
@@ -405,7 +404,7 @@ cleanup:
 	if (st.skel && !st.out_broken) {
 		events_flush();
 		if (rc == 0) {
-			send_stats();
+			send_stats(flows.records);
 			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
 		out_flush();
@@ -414,8 +413,7 @@ cleanup:
 	bpf_link__destroy(st.drops_link);
 	if (st.nl_fd >= 0)
 		close(st.nl_fd);
-	if (st.rep_fd >= 0)
-		close(st.rep_fd);
+	flow_reporter_close(&flows);
 	calitrace__destroy(st.skel);
 	if (reasons.started)
 		pthread_join(reasons.thread, NULL);

@@ -145,7 +145,7 @@ void send_ack(const char *line, int status, const char *msg)
 	out_frame(CT_FRAME_ACK, &a, sizeof(a), line, a.line_len, msg, a.msg_len);
 }
 
-void send_stats(void)
+void send_stats(__u64 flow_records)
 {
 	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = st.ncpus };
 	__u64 totals[CT_CNT_MAX] = {}, *vals, *rb_fail;
@@ -176,7 +176,7 @@ void send_stats(void)
 	s.pkts_seen = totals[CT_CNT_SEEN];
 	s.pkts_matched = totals[CT_CNT_MATCHED];
 	s.drops_seen = totals[CT_CNT_DROPS];
-	s.flow_records = st.flow_records;
+	s.flow_records = flow_records;
 	for (int i = 0; i < st.nifs; i++)
 		s.links_attached += st.ifs[i].attached;
 	out_frame(CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
