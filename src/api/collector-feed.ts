@@ -92,6 +92,10 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
         flow_evictions: c.flowEvictions,
         flows_expired: c.flowsExpired,
         predict_errors: c.predictErrors,
+        // Case mode: verdict lines of a case's first packet (counted with their case, not as packets
+        // of their own) and packets counted at cases whose first record was lost (counted, not judged).
+        case_lines: c.caseLines,
+        case_unknown: c.caseUnknown,
       };
       for (const [k, n] of Object.entries(c.verdicts)) other[`verdict_${k.toLowerCase()}`] = n;
       return {
