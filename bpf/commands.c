@@ -194,26 +194,26 @@ int cmd_filter(char *args, char *msg, size_t msglen)
 	return 0;
 }
 
-static int cmd_mode(const char *arg, char *msg, size_t msglen)
+static int cmd_mode(struct flow_reporter *flows, const char *arg, char *msg, size_t msglen)
 {
 	struct ct_settings s;
 
-	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow"))) {
-		snprintf(msg, msglen, "mode is 'packet' or 'flow'");
+	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))) {
+		snprintf(msg, msglen, "mode is 'packet', 'flow' or 'case'");
 		return -EINVAL;
 	}
 	if (settings_get(&s))
 		return -errno;
-	s.mode = !strcmp(arg, "flow");
+	s.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 	if (settings_put(&s))
 		return -errno;
 	if (st.mode == CT_MODE_FLOW && s.mode != CT_MODE_FLOW)
-		flow_flush(); /* the counts since the last flush are not lost by leaving flow mode */
+		flow_flush(flows, st.skel); /* the counts since the last flush are not lost by leaving flow mode */
 	st.mode = s.mode;
 	return 0;
 }
 
-static void handle_command(char *line)
+static void handle_command(struct flow_reporter *flows, char *line)
 {
 	char copy[MAX_LINE], msg[256] = "";
 	char *save = NULL, *cmd, *arg;
@@ -226,9 +226,23 @@ static void handle_command(char *line)
 	if (!strcmp(cmd, "filter")) {
 		status = cmd_filter(save ? save : (char *)"", msg, sizeof(msg));
 	} else if (!strcmp(cmd, "mode")) {
-		status = cmd_mode(strtok_r(NULL, " \t", &save), msg, sizeof(msg));
+		status = cmd_mode(flows, strtok_r(NULL, " \t", &save), msg, sizeof(msg));
+	} else if (!strcmp(cmd, "generation")) {
+		/* Case mode: the route model changed; packets from now on form new cases (judged again). */
+		struct ct_settings s;
+		char *end = NULL;
+		long g;
+
+		arg = strtok_r(NULL, " \t", &save);
+		g = arg ? strtol(arg, &end, 10) : -1;
+		if (!arg || *end || g < 0 || g > 0xffffffffL) {
+			snprintf(msg, sizeof(msg), "usage: generation N (0-4294967295)");
+			status = -EINVAL;
+		} else if (settings_get(&s) || (s.generation = (__u32)g, settings_put(&s))) {
+			status = -errno;
+		}
 	} else if (!strcmp(cmd, "stats")) {
-		send_stats();
+		send_stats(flows->records);
 	} else if (!strcmp(cmd, "links")) {
 		for (int i = 0; i < st.nifs; i++)
 			if (st.ifs[i].attached)
@@ -249,7 +263,7 @@ static void handle_command(char *line)
 		exiting = 1;
 	} else {
 		snprintf(msg, sizeof(msg),
-			 "unknown command '%s' (filter, mode, stats, attach, detach, links, quit)", cmd);
+			 "unknown command '%s' (filter, mode, generation, stats, attach, detach, links, quit)", cmd);
 		status = -EINVAL;
 	}
 	if (status && !msg[0])
@@ -258,7 +272,7 @@ static void handle_command(char *line)
 }
 
 /* Returns false at EOF. */
-bool read_stdin(void)
+bool read_stdin(struct flow_reporter *flows)
 {
 	char buf[4096];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
@@ -273,7 +287,7 @@ bool read_stdin(void)
 			if (st.line_overflow)
 				send_ack("", -E2BIG, "command line longer than 1023 bytes ignored");
 			else
-				handle_command(st.line);
+				handle_command(flows, st.line);
 			st.line_len = 0;
 			st.line_overflow = false;
 		} else if (st.line_len < MAX_LINE - 1) {

@@ -93,6 +93,11 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	e->fingerprint = ct_fingerprint(s);
 	if (!e->nat_fp) /* a filter has hashed it already (the scratch record starts zeroed) */
 		e->nat_fp = ct_nat_fingerprint(s);
+	if (cfg->mode == CT_MODE_CASE && !cfg->filter) {
+		if (ct_case_account(cfg, e) && !ct_submit(e))
+			ct_case_shipped(e);
+		return 0;
+	}
 	if (!ct_submit(e) && ct_snaplen) /* the L3 packet: skb->len counts from skb->data, which may be past the network header */
 		ct_snap_l3(src.base, src.limit, e->len + (__u32)(BPF_CORE_READ(skb, data) - head) - nh, e);
 	return 0;

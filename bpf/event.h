@@ -97,9 +97,14 @@ struct ct_event {
 	__u8 fib_nexthop[16]; /* 128 next hop from the FIB (all zero: directly connected / none) */
 	__u8 tun_src[16];  /* 144 outer source address */
 	__u8 tun_dst[16];  /* 160 outer destination address */
-};                         /* 176 */
+	/* Case mode (the kernel aggregates packets; see docs/protocol.md "Cases"); 0 in other modes. */
+	__u64 case_id;     /* 176 this hop's case: hash of prev_case, the hook, the flow, the FIB answer, ... */
+	__u64 prev_case;   /* 184 the case of the packet's previous hop on this node (0: first hop) */
+	__u32 epoch;       /* 192 counting epoch of the packet (its first hop) */
+	__u32 _pad2;       /* 196 zero */
+};                         /* 200 */
 
-#define CT_EVENT_SIZE 176
+#define CT_EVENT_SIZE 200
 
 /* Every frame on stdout starts with this header; `length` payload bytes follow it. */
 struct ct_frame_hdr {
@@ -121,7 +126,23 @@ enum ct_frame_type {
 	CT_FRAME_ERROR = 5,
 	CT_FRAME_ACK = 6,
 	CT_FRAME_BYE = 7,
+	CT_FRAME_CASES = 8,
 };
+
+/* CASES payload (case mode): this, then `count` entries of struct ct_case_entry. One or more frames per
+ * finished epoch; the packets of every case whose packets' first hop fell in `epoch`. */
+struct ct_cases_hdr {
+	__u32 epoch;      /* 0 */
+	__u32 count;      /* 4 */
+	__u32 entry_size; /* 8 sizeof(struct ct_case_entry) */
+	__u32 last;       /* 12 1 on the epoch's last CASES frame */
+};                        /* 16 */
+
+struct ct_case_entry {
+	__u64 case_id; /* 0 */
+	__u64 packets; /* 8 packets that passed this hop case */
+	__u64 bytes;   /* 16 */
+};                     /* 24 */
 
 /* EVENTS payload: this, then `count` records of `record_size` bytes each. */
 struct ct_events_hdr {
@@ -148,7 +169,7 @@ struct ct_hello {
 	__u32 ncpus;              /*  8 possible CPUs (length of the per-CPU arrays in STATS) */
 	__u32 pid;                /* 12 loader pid */
 	__s64 realtime_offset_ns; /* 16 CLOCK_REALTIME - CLOCK_MONOTONIC at start: wall = ts_ns + this */
-	__u32 mode;               /* 24 0 packet, 1 flow */
+	__u32 mode;               /* 24 0 packet, 1 flow, 2 case */
 	__u32 netns_ino;          /* 28 inode of the network namespace traced */
 	__u32 reason_count;       /* 32 number of drop-reason entries */
 	__u16 kernel_release_len; /* 36 */
@@ -256,6 +277,11 @@ CT_OFFSET_CHECK(ct_event, dst, 112);
 CT_OFFSET_CHECK(ct_event, fib_nexthop, 128);
 CT_OFFSET_CHECK(ct_event, tun_src, 144);
 CT_OFFSET_CHECK(ct_event, tun_dst, 160);
+CT_OFFSET_CHECK(ct_event, case_id, 176);
+CT_OFFSET_CHECK(ct_event, prev_case, 184);
+CT_OFFSET_CHECK(ct_event, epoch, 192);
+_Static_assert(sizeof(struct ct_cases_hdr) == 16, "ct_cases_hdr size");
+_Static_assert(sizeof(struct ct_case_entry) == 24, "ct_case_entry size");
 _Static_assert(sizeof(struct ct_frame_hdr) == CT_FRAME_HDR_SIZE, "ct_frame_hdr size");
 _Static_assert(sizeof(struct ct_events_hdr) == 8, "ct_events_hdr size");
 _Static_assert(sizeof(struct ct_hello) == 40, "ct_hello size");

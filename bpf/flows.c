@@ -14,9 +14,25 @@
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-void flow_flush(void)
+int flow_reporter_open(struct flow_reporter *fr)
 {
-	int flows = bpf_map__fd(st.skel->maps.ct_flows);
+	fr->flushes = 0;
+	fr->records = 0;
+	fr->rep_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ct_flow_rep", sizeof(struct ct_flow_key),
+				    sizeof(struct flow_rep), 65536, NULL);
+	return fr->rep_fd < 0 ? -errno : 0;
+}
+
+void flow_reporter_close(struct flow_reporter *fr)
+{
+	if (fr->rep_fd >= 0)
+		close(fr->rep_fd);
+	fr->rep_fd = -1;
+}
+
+void flow_flush(struct flow_reporter *fr, struct calitrace *skel)
+{
+	int flows = bpf_map__fd(skel->maps.ct_flows);
 	struct ct_flow_key key, next, *prev = NULL;
 	struct ct_flow_val v;
 	struct flow_rep r;
@@ -26,7 +42,7 @@ void flow_flush(void)
 		prev = &key;
 		if (bpf_map_lookup_elem(flows, &key, &v))
 			continue;
-		if (bpf_map_lookup_elem(st.rep_fd, &key, &r) || r.packets > v.packets)
+		if (bpf_map_lookup_elem(fr->rep_fd, &key, &r) || r.packets > v.packets)
 			memset(&r, 0, sizeof(r)); /* new, or evicted and re-created by the LRU */
 		if (v.packets == r.packets)
 			continue;
@@ -49,26 +65,26 @@ void flow_flush(void)
 		memcpy(e.src, key.src, 16);
 		memcpy(e.dst, key.dst, 16);
 		event_add(&e);
-		st.flow_records++;
+		fr->records++;
 		r.packets = v.packets;
 		r.bytes = v.bytes;
-		bpf_map_update_elem(st.rep_fd, &key, &r, BPF_ANY);
+		bpf_map_update_elem(fr->rep_fd, &key, &r, BPF_ANY);
 	}
 	/* Now and then forget the report state of flows the LRU has evicted (collected first: deleting
 	 * the iteration cursor would restart the walk). */
-	if (++st.flushes % 16 == 0) {
+	if (++fr->flushes % 16 == 0) {
 		struct ct_flow_key *stale = malloc(sizeof(*stale) * 4096);
 		int nstale = 0;
 
 		prev = NULL;
-		while (stale && nstale < 4096 && bpf_map_get_next_key(st.rep_fd, prev, &next) == 0) {
+		while (stale && nstale < 4096 && bpf_map_get_next_key(fr->rep_fd, prev, &next) == 0) {
 			key = next;
 			prev = &key;
 			if (bpf_map_lookup_elem(flows, &key, &v) && errno == ENOENT)
 				stale[nstale++] = key;
 		}
 		for (int i = 0; i < nstale; i++)
-			bpf_map_delete_elem(st.rep_fd, &stale[i]);
+			bpf_map_delete_elem(fr->rep_fd, &stale[i]);
 		free(stale);
 	}
 }

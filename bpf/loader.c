@@ -27,8 +27,11 @@
 #include "snap.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-struct env env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT };
-struct state st = { .nl_fd = -1, .rep_fd = -1 };
+struct env env = {
+	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
+	.epoch_ms = 200,
+};
+struct state st = { .nl_fd = -1 };
 volatile sig_atomic_t exiting;
 static bool golden_snap; /* --golden-snap */
 
@@ -73,7 +76,8 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_SNAPLEN, OPT_GOLDEN_SNAP,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_WAKEUP, OPT_EPOCH, OPT_SNAPLEN,
+	OPT_GOLDEN_SNAP,
 };
 
 static const struct argp_option opts[] = {
@@ -81,12 +85,18 @@ static const struct argp_option opts[] = {
 	{ "netns", OPT_NETNS, "NAME", 0, "enter /var/run/netns/NAME before anything else", 0 },
 	{ "iface", 'i', "PATTERN", 0, "also attach to interfaces matching this glob (repeatable)", 0 },
 	{ "no-default-ifaces", OPT_NO_DEFAULTS, NULL, 0, "drop the default patterns and the uplink", 0 },
-	{ "mode", OPT_MODE, "packet|flow", 0, "start mode (default packet)", 0 },
+	{ "mode", OPT_MODE, "packet|flow|case", 0,
+	  "start mode (default packet): a record per packet and hop; per flow; or case: every packet "
+	  "counted into its path's case in the kernel, a record only for a new case or a drop", 0 },
+	{ "epoch-ms", OPT_EPOCH, "MS", 0, "case mode: counting epoch, CASES frames this often (default 200)", 0 },
 	{ "filter", OPT_FILTER, "FILTER", 0, "start filter, same words as the stdin 'filter' command", 0 },
 	{ "attach-mode", OPT_ATTACH, "auto|tcx|tc", 0, "TCX, clsact fallback, or auto (default)", 0 },
 	{ "flush-ms", OPT_FLUSH, "MS", 0, "flow mode: counter flush interval (default 1000)", 0 },
 	{ "stats-ms", OPT_STATS, "MS", 0, "STATS frame interval, 0 = only on demand (default 1000)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "ring buffer size, a power of 2 (default 4)", 0 },
+	{ "wakeup-ms", OPT_WAKEUP, "MS", 0,
+	  "drain the ring buffer every MS ms; records wake the loader at once only when the ring is a "
+	  "quarter full (default 5)", 0 },
 	{ "vxlan-port", OPT_VXLAN_PORT, "PORT", 0, "UDP port decoded as VXLAN (default 4789)", 0 },
 	{ "snaplen", OPT_SNAPLEN, "BYTES", 0, "also send the first BYTES (1-512) of every traced packet (SNAP frames)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
@@ -118,9 +128,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_DEFAULTS: env.no_defaults = true; break;
 	case OPT_MODE:
-		if (strcmp(arg, "packet") && strcmp(arg, "flow"))
-			argp_error(state, "--mode is 'packet' or 'flow', not '%s'", arg);
-		env.mode = !strcmp(arg, "flow");
+		if (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))
+			argp_error(state, "--mode is 'packet', 'flow' or 'case', not '%s'", arg);
+		env.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 		break;
 	case OPT_FILTER: env.filter = arg; break;
 	case OPT_ATTACH:
@@ -138,6 +148,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
 	case OPT_SNAPLEN: snap_set_len(parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen")); break;
+	case OPT_EPOCH: env.epoch_ms = parse_num(arg, 20, 10000, state, "--epoch-ms"); break;
+	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
 	case OPT_GOLDEN_SNAP: golden_snap = true; break;
@@ -174,18 +186,19 @@ static int enter_netns(const char *name)
 	return err;
 }
 
-/* How long poll may sleep: until the next STATS frame, flow flush or batch deadline. */
-static struct timespec poll_timeout(__u64 now, __u64 next_stats, __u64 next_flush)
+/* How long poll may sleep: until the next ring drain, STATS frame or flow flush. */
+static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush,
+				    const struct case_clock *cc)
 {
-	__u64 next = now + 1000000000ull;
+	__u64 next = next_drain;
 	struct timespec ts;
 
+	if (st.mode == CT_MODE_CASE && case_clock_due(cc) < next)
+		next = case_clock_due(cc);
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
-	if (st.mode == 1 && next_flush < next)
+	if (st.mode == CT_MODE_FLOW && next_flush < next)
 		next = next_flush;
-	if (st.nbatch && st.batch_since + BATCH_WINDOW_NS < next)
-		next = st.batch_since + BATCH_WINDOW_NS;
 	next = next > now ? next - now : 0;
 	ts.tv_sec = next / 1000000000ull;
 	ts.tv_nsec = next % 1000000000ull;
@@ -199,7 +212,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct stat ns_st;
 	struct reason_table reasons = {};
-	__u64 next_stats, next_flush;
+	__u64 next_stats, next_flush, next_drain;
+	struct case_clock cases = {};
+	struct flow_reporter flows = { .rep_fd = -1 };
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -253,6 +268,8 @@ int main(int argc, char **argv)
 	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
 	snap_configure(st.skel, env.ringbuf_mb);
+	/* Records go in without waking us (we drain on a timer); a quarter-full ring wakes us at once. */
+	st.skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
 	if (env.no_drops)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
 	err = calitrace__load(st.skel);
@@ -262,10 +279,8 @@ int main(int argc, char **argv)
 			   strerror(-err));
 		goto cleanup;
 	}
-	st.rep_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ct_flow_rep", sizeof(struct ct_flow_key),
-				   sizeof(struct flow_rep), 65536, NULL);
-	if (st.rep_fd < 0) {
-		send_error(-errno, true, "creating the flow report map failed: %s", strerror(errno));
+	if ((err = flow_reporter_open(&flows))) {
+		send_error(err, true, "creating the flow report map failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	{
@@ -323,6 +338,8 @@ int main(int argc, char **argv)
 	/* poll */
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
 	next_flush = now_mono_ns() + (__u64)env.flush_ms * 1000000;
+	next_drain = now_mono_ns();
+	case_clock_start(&cases, next_drain, env.epoch_ms);
 	while (!exiting) {
 		struct pollfd pfd[4] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
@@ -331,41 +348,61 @@ int main(int argc, char **argv)
 			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
-		struct timespec timeout = poll_timeout(now, next_stats, next_flush);
+		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush, &cases);
 		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
 			send_error(-errno, true, "poll: %s", strerror(errno));
 			break;
 		}
-		if (n > 0 && (pfd[0].revents & POLLIN)) {
+		now = now_mono_ns();
+		if ((n > 0 && (pfd[0].revents & POLLIN)) || now >= next_drain) {
 			st.consumed_in_round = 0;
-			ring_buffer__consume(rb); /* -EAGAIN = a full round: the rest comes next turn */
+			/* -EAGAIN = a full round: the rest comes next turn, right after stdin/netlink. */
+			if (ring_buffer__consume(rb) == -EAGAIN) {
+				next_drain = now;
+			} else {
+				events_flush(); /* the ring is empty: what we have goes out as one frame */
+				next_drain = now + (__u64)env.wakeup_ms * 1000000;
+				/* Records were lost: say so right behind the records that survived, so the
+				 * collector knows before it judges their packets (not a second later). */
+				if (rb_fail_now() != st.rb_fail_reported) {
+					snap_flush(); /* snapshots before the STATS that counts their events */
+					send_stats(flows.records);
+				}
+			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
 			snap_consume();
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (!read_stdin()) {
+			if (!read_stdin(&flows)) {
 				stdin_open = false;
 				exiting = 1; /* EOF: the collector is gone or done */
 			}
 		}
 		now = now_mono_ns();
-		if (st.mode == 1 && now >= next_flush) {
-			flow_flush();
+		if (st.mode == CT_MODE_CASE && now >= case_clock_due(&cases)) {
+			/* Every record of the ending epochs goes out before their counts. */
+			for (int round = 0; round < 16; round++) {
+				st.consumed_in_round = 0;
+				if (ring_buffer__consume(rb) != -EAGAIN)
+					break;
+			}
+			case_clock_tick(&cases, st.skel, now);
+		} else if (st.mode != CT_MODE_CASE) {
+			case_clock_start(&cases, now, env.epoch_ms);
+		}
+		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
+			flow_flush(&flows, st.skel);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
 			snap_flush(); /* snapshots before the STATS that counts their events */
-			send_stats();
+			send_stats(flows.records);
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
-		/* Records wait up to BATCH_WINDOW_NS so that a busy ring becomes few large frames and
-		 * few writes; anything else (LINK, ACK, STATS) goes out at once. */
-		if (st.nbatch && now_mono_ns() >= st.batch_since + BATCH_WINDOW_NS)
-			events_flush();
 		snap_tick(now_mono_ns());
 		if (st.out_len)
 			out_flush();
@@ -377,7 +414,9 @@ int main(int argc, char **argv)
 			break;
 	}
 	if (st.mode == CT_MODE_FLOW)
-		flow_flush();
+		flow_flush(&flows, st.skel);
+	if (st.mode == CT_MODE_CASE)
+		case_clock_drain(&cases, st.skel);
 	rc = 0;
 
 cleanup:
@@ -387,7 +426,7 @@ cleanup:
 		events_flush();
 		snap_drain();
 		if (rc == 0) {
-			send_stats();
+			send_stats(flows.records);
 			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
 		out_flush();
@@ -396,8 +435,7 @@ cleanup:
 	bpf_link__destroy(st.drops_link);
 	if (st.nl_fd >= 0)
 		close(st.nl_fd);
-	if (st.rep_fd >= 0)
-		close(st.rep_fd);
+	flow_reporter_close(&flows);
 	calitrace__destroy(st.skel);
 	if (reasons.started)
 		pthread_join(reasons.thread, NULL);

@@ -4,7 +4,9 @@
  * functions one module offers the others. loader.c holds main (open -> configure -> load -> attach ->
  * poll -> cleanup); output.c writes frames; hello.c builds HELLO (drop reasons from BTF); links.c
  * attaches to interfaces and follows netlink; commands.c runs stdin commands; flows.c flushes flow
- * counters.
+ * counters; cases.c runs case mode's epoch clock. flows.c and cases.c own their state (struct
+ * flow_reporter, struct case_clock), which main creates and passes explicitly; the others still share
+ * `st` (output buffer, links, netlink, stdin line) — splitting those is the next step.
  */
 #ifndef CALITRACE_LOADER_H
 #define CALITRACE_LOADER_H
@@ -45,7 +47,6 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 #define OUT_FLUSH (64 * 1024)   /* write stdout once this much is buffered */
 #define OUT_CAP (512 * 1024)
 #define CONSUME_ROUND 8192 /* records per ring_buffer__consume() before stdin/netlink get a turn */
-#define BATCH_WINDOW_NS 2000000ull /* the most a record waits for company before it is written */
 
 struct env {
 	bool verbose;
@@ -55,12 +56,14 @@ struct env {
 	const char *netns;
 	const char *filter;
 	const char *show;
-	int mode;
+	enum ct_mode mode;
 	enum attach_mode attach;
 	int flush_ms;
 	int stats_ms;
 	int ringbuf_mb;
 	int vxlan_port;
+	int wakeup_ms; /* ring drain timer */
+	int epoch_ms;  /* case mode: counting epoch */
 	char *patterns[MAX_PATTERNS];
 	int npatterns;
 };
@@ -73,8 +76,8 @@ struct iface {
 	bool attached;
 	bool failed; /* attach failed; not retried on every link event */
 	bool seen;   /* listed by the resynchronising dump */
-	int how;
-	int role;
+	enum ct_link_how how;
+	__u8 role; /* enum ct_link_role bits */
 	int fd_in, fd_out; /* TCX link fds */
 };
 
@@ -87,9 +90,7 @@ struct state {
 	struct iface *ifs;
 	int nifs, cap_ifs;
 	int ncpus;
-	int mode;
-	int rep_fd; /* user-space-only map: flow counters already reported */
-	unsigned flushes;
+	enum ct_mode mode;
 	bool tcx_unavailable;
 	/* output */
 	unsigned char *out;
@@ -100,9 +101,9 @@ struct state {
 	struct ct_event batch[EV_BATCH];
 	int nbatch;
 	int consumed_in_round; /* records taken by the current ring_buffer__consume() */
-	__u64 batch_since; /* when the oldest record of the batch arrived */
 	/* counters for STATS */
-	__u64 events_sent, frames_sent, flow_records;
+	__u64 events_sent, frames_sent;
+	__u64 rb_fail_reported; /* rb_fail_total of the last STATS frame */
 	/* stdin */
 	char line[MAX_LINE];
 	size_t line_len;
@@ -140,7 +141,8 @@ int on_event(void *ctx, void *data, size_t size); /* ring_buffer callback */
 void send_error(int err, bool fatal, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void send_link(const struct iface *ifc, int state);
 void send_ack(const char *line, int status, const char *msg);
-void send_stats(void);
+void send_stats(__u64 flow_records);
+__u64 rb_fail_now(void);
 int write_golden(void);
 
 /* hello.c */
@@ -160,10 +162,29 @@ int show_iface(const char *name);
 /* commands.c */
 int settings_put(const struct ct_settings *s);
 int cmd_filter(char *args, char *msg, size_t msglen);
-bool read_stdin(void); /* false at EOF */
+struct flow_reporter;
+bool read_stdin(struct flow_reporter *flows); /* false at EOF */
 
-/* flows.c */
-void flow_flush(void);
+/* cases.c: the case-mode epoch clock; owns its state. */
+struct case_clock {
+	__u64 epoch_ns;
+	__u64 next_ns;
+	__u32 epoch; /* the epoch counting now */
+};
+void case_clock_start(struct case_clock *cc, __u64 now, int epoch_ms);
+__u64 case_clock_due(const struct case_clock *cc);
+int case_clock_tick(struct case_clock *cc, struct calitrace *skel, __u64 now); /* 1 when an epoch ended */
+void case_clock_drain(struct case_clock *cc, struct calitrace *skel);
+
+/* flows.c: flow mode's reports; owns its state. */
+struct flow_reporter {
+	int rep_fd;       /* user-space-only map: flow counters already reported */
+	unsigned flushes; /* for the periodic clean-up of evicted flows */
+	__u64 records;    /* kind-2 records sent (STATS flow_records) */
+};
+int flow_reporter_open(struct flow_reporter *fr); /* 0 or -errno */
+void flow_reporter_close(struct flow_reporter *fr);
+void flow_flush(struct flow_reporter *fr, struct calitrace *skel);
 
 /* snap.c: packet snapshots for pcapng (snap.h) */
 void snap_set_len(__u32 n);

@@ -17,7 +17,8 @@ enum ct_counter {
 	CT_CNT_SEEN = 1,
 	CT_CNT_MATCHED = 2,
 	CT_CNT_DROPS = 3,
-	CT_CNT_MAX = 4,
+	CT_CNT_CASE_RECORDS = 4, /* case mode: records shipped (first packet of a case, drops) */
+	CT_CNT_MAX = 5,
 };
 
 /* Runtime settings, written by the loader on `filter`/`mode` commands. */
@@ -29,8 +30,12 @@ enum ct_counter {
 #define CT_F_SPORT (1u << 5)
 #define CT_F_DPORT (1u << 6)
 
-#define CT_MODE_PACKET 0
-#define CT_MODE_FLOW 1
+enum ct_mode {
+	CT_MODE_PACKET = 0, /* a record per packet and hop */
+	CT_MODE_FLOW = 1,   /* counters per flow and hop; records for new flows and SYN/FIN/RST */
+	CT_MODE_CASE = 2,   /* every packet counted into its hop case; records only for new cases and drops */
+};
+#define CT_CASE_SLOTS 4 /* epochs counted at once: the loader reads an epoch two epochs after it ended */
 
 /* Static settings, fixed by the loader before load (skeleton rodata: ct_cfg). */
 struct ct_config {
@@ -38,6 +43,9 @@ struct ct_config {
 	__u8 fib_lookup;  /* tc: 1 = run bpf_fib_lookup() at ingress */
 	__u8 _pad;
 	__u16 vxlan_port; /* UDP destination port decoded as VXLAN (Calico: 4789) */
+	/* Unread bytes in the ring past which a record wakes the loader at once (else it waits for the
+	 * loader's --wakeup-ms timer). */
+	__u32 wakeup_bytes;
 };
 
 struct ct_settings {
@@ -48,6 +56,21 @@ struct ct_settings {
 	__u16 dport;
 	__u8 proto;
 	__u8 _pad;
+	__u32 epoch;      /* case mode: the current counting epoch (the loader advances it) */
+	__u32 generation; /* case mode: the route-model generation (the collector sets it), part of a case */
+};
+
+/* Case mode: the packet's last hop, by fingerprint, so its next hop chains to it. */
+struct ct_inflight {
+	__u64 case_id;
+	__u64 ts_ns;
+	__u32 epoch;
+	__u32 hook; /* ifindex << 2 | dir: the same hook again is another packet with the same headers */
+};
+
+struct ct_case_count {
+	__u64 packets;
+	__u64 bytes;
 };
 
 /* CIDR tries hold IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d, prefix + 96), so one trie serves both. */

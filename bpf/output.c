@@ -96,8 +96,6 @@ void events_flush(void)
 
 void event_add(const struct ct_event *e)
 {
-	if (!st.nbatch)
-		st.batch_since = now_mono_ns();
 	st.batch[st.nbatch++] = *e;
 	if (st.nbatch == EV_BATCH)
 		events_flush();
@@ -147,7 +145,7 @@ void send_ack(const char *line, int status, const char *msg)
 	out_frame(CT_FRAME_ACK, &a, sizeof(a), line, a.line_len, msg, a.msg_len);
 }
 
-void send_stats(void)
+void send_stats(__u64 flow_records)
 {
 	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = st.ncpus };
 	__u64 totals[CT_CNT_MAX] = {}, *vals, *rb_fail;
@@ -174,15 +172,29 @@ void send_stats(void)
 	s.events_sent = st.events_sent;
 	s.frames_sent = st.frames_sent;
 	s.rb_fail_total = totals[CT_CNT_RB_FAIL];
+	st.rb_fail_reported = s.rb_fail_total;
 	s.pkts_seen = totals[CT_CNT_SEEN];
 	s.pkts_matched = totals[CT_CNT_MATCHED];
 	s.drops_seen = totals[CT_CNT_DROPS];
-	s.flow_records = st.flow_records;
+	s.flow_records = flow_records;
 	for (int i = 0; i < st.nifs; i++)
 		s.links_attached += st.ifs[i].attached;
 	out_frame(CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
 	free(vals);
 	free(rb_fail);
+}
+
+/* Ring-buffer reserve failures so far, all CPUs. */
+__u64 rb_fail_now(void)
+{
+	__u32 k = CT_CNT_RB_FAIL;
+	__u64 *vals = calloc(st.ncpus, sizeof(__u64)), sum = 0;
+
+	if (vals && !bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_counters), &k, vals))
+		for (int c = 0; c < st.ncpus; c++)
+			sum += vals[c];
+	free(vals);
+	return sum;
 }
 
 static void put_ip4(__u8 *dst, const char *a)
@@ -231,6 +243,9 @@ int write_golden(void)
 	put_ip4(e.fib_nexthop, "10.233.100.128");
 	put_ip4(e.tun_src, "172.27.71.11");
 	put_ip4(e.tun_dst, "172.27.71.12");
+	e.case_id = 0xC0FFEE0011223344ull;
+	e.prev_case = 0x0BADCAFE55667788ull;
+	e.epoch = 0x00070809;
 	event_add(&e);
 	events_flush();
 	out_flush();

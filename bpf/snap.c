@@ -63,11 +63,11 @@ void snap_flush(void)
 	snap_count = 0;
 }
 
-/* From the poll loop, after the events' batch check: snapshots wait a batch window at most, and not at
- * all once their events have gone out (the poll timeout follows the events' batch only). */
+/* From the poll loop, after the ring's drain: snapshots wait one drain interval at most, and not at
+ * all once their events have gone out (the poll timeout follows the drain timer only). */
 void snap_tick(__u64 now)
 {
-	if (snaplen && snap_count && (now >= snap_since + BATCH_WINDOW_NS || st.nbatch == 0))
+	if (snaplen && snap_count && (now >= snap_since + (__u64)env.wakeup_ms * 1000000 || st.nbatch == 0))
 		snap_flush();
 }
 

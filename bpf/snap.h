@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define CT_FRAME_SNAP 8       /* frame type, next to enum ct_frame_type */
+#define CT_FRAME_SNAP 9       /* frame type, next to enum ct_frame_type */
 #define CT_SNAP_MAX 512       /* most bytes one snapshot carries (--snaplen upper bound) */
 #define CT_SNAP_DEFAULT 128   /* outer Ethernet+IPv4+UDP+VXLAN (50) + inner Ethernet+IPv4+TCP (54) + slack */
 

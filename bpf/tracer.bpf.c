@@ -169,6 +169,12 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 		e->nat_fp = ct_nat_fingerprint(s);
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
+	/* Case mode only without a selection: a filtered trace is the per-packet view. */
+	if (cfg->mode == CT_MODE_CASE && !cfg->filter) {
+		if (ct_case_account(cfg, e) && !ct_submit(e))
+			ct_case_shipped(e);
+		return TC_ACT_UNSPEC;
+	}
 	if (!ct_submit(e))
 		ct_snap_skb(skb, e);
 	return TC_ACT_UNSPEC;

@@ -6,7 +6,8 @@
 //      and pipe), found by stepping a paced iperf3 stream up until something is lost.
 // The collector side is the real thing: startCapture() decoding every record into a TraceEvent.
 //
-//   node dist/scripts/bench-capture.js [--seconds 5] [--rounds 2] [--step-seconds 3]
+//   node dist/scripts/bench-capture.js [--seconds 5] [--rounds 2] [--step-seconds 3] [--no-paced]
+//       [--compare-loader PATH]   also run packet mode with another loader build (before/after a change)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +20,11 @@ import type { TraceEvent } from '../src/capture/event';
 
 const A = '10.233.101.222';
 const B = '10.233.101.224';
+
+function strArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,9 +50,9 @@ async function udpFlow(lab: LabInfo, from: string, to: string, rate: number, sec
   return { pps: r.received / seconds, sent: r.sent, received: r.received };
 }
 
-async function withTracer<T>(lab: LabInfo, mode: CaptureMode, fn: (cap: Capture, events: () => number) => Promise<T>): Promise<T> {
+async function withTracer<T>(lab: LabInfo, mode: CaptureMode, fn: (cap: Capture, events: () => number) => Promise<T>, loaderPath?: string): Promise<T> {
   let events = 0;
-  const cap = startCapture({ netns: nodeNetns(lab.prefix, 'node1'), mode });
+  const cap = startCapture({ netns: nodeNetns(lab.prefix, 'node1'), mode, loaderPath });
   cap.on('event', () => events++);
   cap.on('error', (err: Error) => {
     throw err;
@@ -74,12 +80,13 @@ async function loss(cap: Capture): Promise<{ kernel: number; pipe: number }> {
 /** Decoder alone, on one core: the loader's golden record replicated into 256-record EVENTS frames. */
 function decoderThroughput(reuse: boolean): number {
   const golden = execFileSync(defaultLoaderPath(), ['--golden']);
-  const rec = golden.subarray(24, 200);
+  const size = golden.readUInt32LE(20);
+  const rec = golden.subarray(24, 24 + size);
   const perFrame = 256;
-  const payload = Buffer.alloc(8 + perFrame * 176);
+  const payload = Buffer.alloc(8 + perFrame * size);
   payload.writeUInt32LE(perFrame, 0);
-  payload.writeUInt32LE(176, 4);
-  for (let i = 0; i < perFrame; i++) rec.copy(payload, 8 + i * 176);
+  payload.writeUInt32LE(size, 4);
+  for (let i = 0; i < perFrame; i++) rec.copy(payload, 8 + i * size);
   const frames = 4000;
   const stream = Buffer.alloc(frames * (16 + payload.length));
   for (let f = 0; f < frames; f++) {
@@ -95,7 +102,7 @@ function decoderThroughput(reuse: boolean): number {
   let sink = 0;
   const parser = new FrameParser((_t, _s, buf, off, len) => {
     forEachRecord(buf, off, len, (b, ro) => {
-      const ev = decodeRecord(b, ro, ctx, target);
+      const ev = decodeRecord(b, ro, ctx, target, size);
       sink += ev.sport;
       n++;
     });
@@ -123,14 +130,16 @@ async function main(): Promise<void> {
 
     // Interleaved rounds (none, flow, packet, none, …): other load on the machine hits all three alike.
     const rounds = arg('rounds', 2);
-    const runs: Record<'none' | CaptureMode, number[]> = { none: [], flow: [], packet: [] };
+    const compare = strArg('compare-loader');
+    const runs: Record<'none' | 'flow' | 'packet' | 'compare', number[]> = { none: [], flow: [], packet: [], compare: [] };
     let best = 0;
     let bestAt = '';
     for (let round = 1; round <= rounds; round++) {
       const base = await udp(lab, unlimited, seconds, port++);
       runs.none.push(base.pps);
       console.log(`round ${round} no tracer   ${base.pps.toFixed(0).padStart(8)} pps received (${(base.sent / seconds).toFixed(0)} sent)`);
-      for (const mode of ['flow', 'packet'] as const) {
+      for (const label of ['flow', 'packet', ...(compare ? ['compare' as const] : [])] as const) {
+        const mode: CaptureMode = label === 'flow' ? 'flow' : 'packet';
         const r = await withTracer(lab, mode, async (cap, events) => {
           const loaderPid = cap.loaderPid!;
           const t0 = Date.now();
@@ -141,16 +150,16 @@ async function main(): Promise<void> {
             loader: (cpuSeconds(loaderPid) - cpu0.loader) / wall,
             collector: (cpuSeconds(process.pid) - cpu0.collector) / wall,
           };
-          return { ...res, events: events(), cpu, ...(await loss(cap)) };
-        });
-        runs[mode].push(r.pps);
+          return { ...res, events: events(), cpu, cpuSecs: cpuSeconds(loaderPid) - cpu0.loader, ...(await loss(cap)) };
+        }, label === 'compare' ? compare : undefined);
+        runs[label].push(r.pps);
         const evRate = r.events / seconds;
         console.log(
-          `round ${round} ${mode.padEnd(6)} mode ${r.pps.toFixed(0).padStart(8)} pps received (${(r.sent / seconds).toFixed(0)} sent)  ` +
+          `round ${round} ${label.padEnd(7)} ${r.pps.toFixed(0).padStart(8)} pps received (${(r.sent / seconds).toFixed(0)} sent)  ` +
             `ratio ${(r.pps / base.pps).toFixed(3)}  ${r.events} events (${evRate.toFixed(0)}/s), lost ${r.kernel} kernel / ${r.pipe} pipe, ` +
-            `CPU loader ${(r.cpu.loader * 100).toFixed(0)} % collector ${(r.cpu.collector * 100).toFixed(0)} % (incl. iperf3 driving)`,
+            `CPU loader ${(r.cpu.loader * 100).toFixed(0)} % (${r.events ? ((r.cpuSecs / r.events) * 1e6).toFixed(2) : '-'} µs/record) collector ${(r.cpu.collector * 100).toFixed(0)} % (incl. iperf3 driving)`,
         );
-        if (mode === 'packet' && r.kernel === 0 && r.pipe === 0 && evRate > best) {
+        if (label === 'packet' && r.kernel === 0 && r.pipe === 0 && evRate > best) {
           best = evRate;
           bestAt = `unpaced run, round ${round}`;
         }
@@ -164,7 +173,7 @@ async function main(): Promise<void> {
     // Zero-loss ceiling in packet mode, paced: two streams (A→B, B→A) so the senders use both cores;
     // each datagram is 2 events (its pod's cali ingress, the peer's cali egress).
     let firstLoss = '';
-    await withTracer(lab, 'packet', async (cap, events) => {
+    if (!process.argv.includes('--no-paced')) await withTracer(lab, 'packet', async (cap, events) => {
       for (const rate of [20000, 40000, 60000, 80000, 100000, 130000, 160000, 200000, 250000, 300000]) {
         const before = { ...(await loss(cap)), events: events() };
         const [r1, r2] = await Promise.all([
@@ -200,6 +209,7 @@ async function main(): Promise<void> {
     console.log(`  no tracer:   ${base.pps.toFixed(0)} pps`);
     console.log(`  flow mode:   ${flow.pps.toFixed(0)} pps (${((flow.pps / base.pps) * 100).toFixed(1)} % of no tracer)`);
     console.log(`  packet mode: ${packet.pps.toFixed(0)} pps (${((packet.pps / base.pps) * 100).toFixed(1)} % of no tracer)`);
+    if (compare) console.log(`  packet mode, ${compare}: ${mean(runs.compare).toFixed(0)} pps (${((mean(runs.compare) / base.pps) * 100).toFixed(1)} % of no tracer)`);
     console.log(`  highest zero-loss event rate, packet mode: ${best.toFixed(0)} events/s (${bestAt})${firstLoss ? `; then: ${firstLoss}` : ''}`);
   } finally {
     await labDown({ prefix: lab.prefix });

@@ -32,9 +32,22 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
   const links = new Map<string, AttachedInterfaceInfo>();
   let last: CollectorCounters | undefined;
   const offs: (() => void)[] = [];
+  // Judged = published: every verdict the collector judges from now on is handed to the hub; those it
+  // judged before this feed existed are counted apart (Status: packets = judged_before_api + verdicts_published).
+  let verdictsPublished = 0;
+  const judgedBefore = collector.counters().packets;
 
-  if (opts.snaplen) offs.push(publishWithSnapshots(running, feed, opts.snaplen));
-  else offs.push(collector.on('verdict', (v) => feed.verdict(v)));
+  const published = () => {
+    verdictsPublished++;
+  };
+  if (opts.snaplen) offs.push(publishWithSnapshots(running, feed, opts.snaplen, published));
+  else
+    offs.push(
+      collector.on('verdict', (v) => {
+        feed.verdict(v);
+        published();
+      }),
+    );
   offs.push(collector.on('flow', (f) => feed.flow(f)));
   offs.push(collector.on('route', (ev) => feed.routeChange(ev)));
   offs.push(
@@ -77,6 +90,8 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
       const c = collector.counters();
       const other: Record<string, number> = {
         packets: c.packets,
+        verdicts_published: verdictsPublished,
+        judged_before_api: judgedBefore,
         correlator_evictions: c.correlatorEvictions,
         correlator_pending: c.correlatorPending,
         drops_after_egress: c.dropsAfterEgress,
@@ -86,6 +101,10 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
         flow_evictions: c.flowEvictions,
         flows_expired: c.flowsExpired,
         predict_errors: c.predictErrors,
+        // Case mode: verdict lines of a case's first packet (counted with their case, not as packets
+        // of their own) and packets counted at cases whose first record was lost (counted, not judged).
+        case_lines: c.caseLines,
+        case_unknown: c.caseUnknown,
       };
       for (const [k, n] of Object.entries(c.verdicts)) other[`verdict_${k.toLowerCase()}`] = n;
       return {
@@ -108,7 +127,12 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
 }
 
 /** Verdicts wait (at most 2 s) for their hooks' snapshots, then go out with them. */
-function publishWithSnapshots(running: RunningCollector, feed: ObserveFeed, snaplen: number): () => void {
+function publishWithSnapshots(
+  running: RunningCollector,
+  feed: ObserveFeed,
+  snaplen: number,
+  published: () => void,
+): () => void {
   const join = new SnapshotJoin({
     onPacket: ({ verdict, events, snapshots }) => {
       const byHop = new Map(events.map((e, i) => [`${e.timeNs}|${e.iface}`, snapshots[i]]));
@@ -119,6 +143,7 @@ function publishWithSnapshots(running: RunningCollector, feed: ObserveFeed, snap
           return s && { data: s.data, wireLength: s.wireLen, link: s.link, realtimeOffsetNs: running.hello.realtimeOffsetNs, snaplen };
         }),
       );
+      published();
     },
     onUnclaimed: () => undefined, // a hook of a packet that was not judged: nothing to attach it to
   });

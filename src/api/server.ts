@@ -133,7 +133,7 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
       other: c.other ?? {},
     },
     subscribers: feed.hub.subscriberStats().map((s) => ({
-      id: s.id, peer: s.peer, sinceMs: s.sinceMs, sent: s.sent, lost: s.lost, queued: s.queued, queueCapacity: s.queueCapacity, filter: s.description,
+      id: s.id, peer: s.peer, sinceMs: s.sinceMs, sent: s.sent, lost: s.lost, queued: s.queued, queueCapacity: s.queueCapacity, filter: s.description, offered: s.offered,
     })),
     maxSubscribers: hub.maxSubscribers,
     historySize: hub.historySize,

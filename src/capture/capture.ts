@@ -34,6 +34,7 @@ import {
   LoaderError,
   LoaderStats,
   decodeAck,
+  decodeCases,
   decodeError,
   decodeHello,
   decodeLink,
@@ -46,7 +47,9 @@ import { FrameType } from './wire';
 import { SNAP_FRAME_TYPE, decodeSnapFrame } from './snap';
 import { FilterSpec, filterWords } from './filter';
 
-export type CaptureMode = 'packet' | 'flow';
+/** packet: a record per packet and hop; flow: counters per flow and hop; case: every packet counted into
+ * its path's case in the kernel, a record only for a case's first packet and for drops ('cases' events). */
+export type CaptureMode = 'packet' | 'flow' | 'case';
 
 export interface CaptureOptions {
   /** Network namespace to trace (/var/run/netns/NAME); default: the current one. */
@@ -187,6 +190,11 @@ export class Capture extends EventEmitter {
     this.filter = spec;
   }
 
+  /** Case mode: the route model's generation, part of every case (a new model makes new cases, judged again). */
+  async setGeneration(generation: number): Promise<void> {
+    await this.command(`generation ${generation >>> 0}`);
+  }
+
   async setMode(mode: CaptureMode): Promise<void> {
     await this.command(`mode ${mode}`);
     this.mode = mode;
@@ -246,14 +254,16 @@ export class Capture extends EventEmitter {
   private onFrame(type: number, buf: Buffer, off: number, len: number): void {
     switch (type) {
       case FrameType.EVENTS: {
-        const n = forEachRecord(buf, off, len, (b, recOff) => {
+        forEachRecord(buf, off, len, (b, recOff, size) => {
           this.received++;
           this.receivedThisInstance++;
-          this.emit('event', decodeRecord(b, recOff, this.ctx, this.reused));
+          this.emit('event', decodeRecord(b, recOff, this.ctx, this.reused, size));
         });
-        void n;
         return;
       }
+      case FrameType.CASES:
+        this.emit('cases', decodeCases(buf, off, len));
+        return;
       case FrameType.HELLO: {
         const hello = decodeHello(buf, off, len);
         this.hello = hello;

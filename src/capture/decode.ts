@@ -11,7 +11,9 @@ import {
   Dir,
   ERROR,
   EV,
-  EVENT_SIZE,
+  CASES_HDR,
+  CASE_ENTRY,
+  EVENT_MIN_SIZE,
   EVENTS_HDR,
   FIB_NOT_RUN,
   FIB_RESULT_NAMES,
@@ -122,7 +124,7 @@ export interface Hello {
   ncpus: number;
   pid: number;
   realtimeOffsetNs: number;
-  mode: 'packet' | 'flow';
+  mode: 'packet' | 'flow' | 'case';
   netnsIno: number;
   kernelRelease: string;
   /** enum skb_drop_reason value → name (SKB_DROP_REASON_ prefix stripped), from the kernel's BTF. */
@@ -160,7 +162,7 @@ export function decodeHello(buf: Buffer, off: number, len: number): Hello {
     ncpus: buf.readUInt32LE(off + HELLO.ncpus),
     pid: buf.readUInt32LE(off + HELLO.pid),
     realtimeOffsetNs: readI64(buf, off + HELLO.realtimeOffsetNs),
-    mode: buf.readUInt32LE(off + HELLO.mode) === 1 ? 'flow' : 'packet',
+    mode: (['packet', 'flow', 'case'] as const)[buf.readUInt32LE(off + HELLO.mode)] ?? 'packet',
     netnsIno: buf.readUInt32LE(off + HELLO.netnsIno),
     kernelRelease,
     dropReasons,
@@ -275,20 +277,43 @@ export function newDecodeContext(): DecodeContext {
   return { linkNames: new Map(), dropReasons: new Map(), realtimeOffsetNs: 0 };
 }
 
-/** Calls `each(buf, recordOffset)` for every record of an EVENTS payload; returns the count. */
-export function forEachRecord(buf: Buffer, off: number, len: number, each: (buf: Buffer, recordOff: number) => void): number {
+/** Calls `each(buf, recordOffset, recordSize)` for every record of an EVENTS payload; returns the count. */
+export function forEachRecord(buf: Buffer, off: number, len: number, each: (buf: Buffer, recordOff: number, recordSize: number) => void): number {
   need(len, EVENTS_HDR.size, 'EVENTS');
   const count = buf.readUInt32LE(off + EVENTS_HDR.count);
   const size = buf.readUInt32LE(off + EVENTS_HDR.recordSize);
-  if (size < EVENT_SIZE) {
-    throw new DecodeError(`EVENTS frame: record size ${size} is smaller than protocol 1's ${EVENT_SIZE}: rebuild the loader`);
+  if (size < EVENT_MIN_SIZE) {
+    throw new DecodeError(`EVENTS frame: record size ${size} is smaller than protocol 1's ${EVENT_MIN_SIZE}: rebuild the loader`);
   }
   if (EVENTS_HDR.size + count * size > len) {
     throw new DecodeError(`EVENTS frame: ${count} records of ${size} bytes do not fit in ${len} bytes`);
   }
   let p = off + EVENTS_HDR.size;
-  for (let i = 0; i < count; i++, p += size) each(buf, p);
+  for (let i = 0; i < count; i++, p += size) each(buf, p, size);
   return count;
+}
+
+/** Case mode: one CASES frame — the packets counted per hop case in one finished epoch. */
+export interface CaseCounts {
+  epoch: number;
+  /** The last frame of this epoch. */
+  last: boolean;
+  /** Case id (16 hex digits) → packets and bytes that passed that hop case. */
+  entries: { caseId: string; packets: number; bytes: number }[];
+}
+
+export function decodeCases(buf: Buffer, off: number, len: number): CaseCounts {
+  need(len, CASES_HDR.size, 'CASES');
+  const count = buf.readUInt32LE(off + CASES_HDR.count);
+  const size = buf.readUInt32LE(off + CASES_HDR.entrySize);
+  if (size < CASE_ENTRY.size || CASES_HDR.size + count * size > len) {
+    throw new DecodeError(`CASES frame: ${count} entries of ${size} bytes do not fit in ${len} bytes`);
+  }
+  const entries: CaseCounts['entries'] = [];
+  for (let i = 0, p = off + CASES_HDR.size; i < count; i++, p += size) {
+    entries.push({ caseId: formatU64Hex(buf, p + CASE_ENTRY.caseId), packets: readU64(buf, p + CASE_ENTRY.packets), bytes: readU64(buf, p + CASE_ENTRY.bytes) });
+  }
+  return { epoch: buf.readUInt32LE(off + CASES_HDR.epoch), last: buf.readUInt32LE(off + CASES_HDR.last) === 1, entries };
 }
 
 const KIND_NAMES: Record<number, TraceEvent['kind']> = { [Kind.PACKET]: 'packet', [Kind.FLOW]: 'flow', [Kind.DROP]: 'drop' };
@@ -298,7 +323,7 @@ const KIND_NAMES: Record<number, TraceEvent['kind']> = { [Kind.PACKET]: 'packet'
  * record are set to undefined on a reused target (no delete: keeps the object's shape stable);
  * kernel/tunnel sub-objects of a reused target are refilled.
  */
-export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent): TraceEvent {
+export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent, recordSize: number = EVENT_MIN_SIZE): TraceEvent {
   const ev = (into ?? {}) as TraceEvent;
   const tsNs = readU64(buf, off + EV.tsNs);
   const kind = buf[off + EV.kind];
@@ -375,6 +400,18 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
   const anomalies = buf.readUInt32LE(off + EV.anomalies);
   if (anomalies !== 0) ev.anomalies = anomalyNames(anomalies) as string[];
   else if (ev.anomalies) ev.anomalies = undefined;
+
+  // Case mode: the hop's case and its predecessor (records of older loaders end before these fields).
+  const hasCase = recordSize >= EV.epoch + 4 && (buf.readUInt32LE(off + EV.caseId) !== 0 || buf.readUInt32LE(off + EV.caseId + 4) !== 0);
+  if (hasCase) {
+    ev.caseId = formatU64Hex(buf, off + EV.caseId);
+    ev.prevCase = formatU64Hex(buf, off + EV.prevCase);
+    ev.epoch = buf.readUInt32LE(off + EV.epoch);
+  } else if (ev.caseId !== undefined) {
+    ev.caseId = undefined;
+    ev.prevCase = undefined;
+    ev.epoch = undefined;
+  }
 
   const vlan = buf.readUInt16LE(off + EV.vlan);
   if (vlan !== 0) ev.vlan = vlan;

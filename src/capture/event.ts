@@ -81,6 +81,10 @@ export interface TraceEvent {
   vlan?: number;
   /** Parser notes: 'truncated', 'bad_ihl', 'fragment', 'ipv6_ext_limit', 'bad_vxlan', … (empty when clean). */
   anomalies?: string[];
+  /** Case mode: this hop's case (16 hex digits), its previous hop's case ('0000000000000000' = first hop), the counting epoch. */
+  caseId?: string;
+  prevCase?: string;
+  epoch?: number;
 }
 
 /** Loss counters, each a running total since the collector started. Never hidden. */

@@ -4,7 +4,7 @@
 import { DecodeContext, formatU64Hex } from './decode';
 import { readU64 } from './wire';
 
-export const SNAP_FRAME_TYPE = 8;
+export const SNAP_FRAME_TYPE = 9;
 export const SNAP_HDR_SIZE = 32;
 export const SNAP_FRAME_HDR_SIZE = 16;
 export const SNAP_MAX = 512;

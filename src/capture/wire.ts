@@ -4,6 +4,8 @@
 //
 // Integers are little-endian; addresses are network-order bytes (see event.h).
 
+import { EVENT_OFFSETS, EVENT_RECORD_SIZE } from './generated/event-layout';
+
 export const PROTOCOL_VERSION = 1;
 /** "TCTR" on the wire: 54 43 54 52, read as a little-endian u32. */
 export const FRAME_MAGIC = 0x52544354;
@@ -21,6 +23,7 @@ export const FrameType = {
   ERROR: 5,
   ACK: 6,
   BYE: 7,
+  CASES: 8,
 } as const;
 
 export const FRAME_TYPE_NAMES: Record<number, string> = {
@@ -31,51 +34,21 @@ export const FRAME_TYPE_NAMES: Record<number, string> = {
   5: 'ERROR',
   6: 'ACK',
   7: 'BYE',
+  8: 'CASES',
 };
+
+/** struct ct_cases_hdr, then `count` entries of struct ct_case_entry (case_id u64, packets u64, bytes u64). */
+export const CASES_HDR = { epoch: 0, count: 4, entrySize: 8, last: 12, size: 16 } as const;
+export const CASE_ENTRY = { caseId: 0, packets: 8, bytes: 16, size: 24 } as const;
 
 /** struct ct_events_hdr, then `count` records of `record_size` bytes. */
 export const EVENTS_HDR = { count: 0, recordSize: 4, size: 8 } as const;
 
-/** struct ct_event (176 bytes). */
-export const EVENT_SIZE = 176;
-export const EV = {
-  tsNs: 0,
-  fingerprint: 8,
-  packets: 16,
-  bytes: 24,
-  ifindex: 32,
-  len: 36,
-  mark: 40,
-  anomalies: 44,
-  ipId: 48,
-  dropReason: 52,
-  fibIfindex: 56,
-  vni: 60,
-  kind: 64,
-  dir: 65,
-  family: 66,
-  proto: 67,
-  tcpFlags: 68,
-  ttl: 69,
-  icmpType: 70,
-  icmpCode: 71,
-  sport: 72,
-  dport: 74,
-  icmpId: 76,
-  icmpSeq: 78,
-  fibResult: 80,
-  fibFamily: 81,
-  tunFamily: 82,
-  vlan: 84,
-  tunSport: 86,
-  tunDport: 88,
-  natFp: 92,
-  src: 96,
-  dst: 112,
-  fibNexthop: 128,
-  tunSrc: 144,
-  tunDst: 160,
-} as const;
+/** struct ct_event: offsets generated from the BPF object's BTF (see scripts/gen-event-layout.js). */
+export const EVENT_SIZE = EVENT_RECORD_SIZE;
+/** The smallest record a decoder accepts: protocol 1's first layout (no case fields). */
+export const EVENT_MIN_SIZE = 176;
+export const EV = EVENT_OFFSETS;
 
 export const Kind = { PACKET: 1, FLOW: 2, DROP: 3 } as const;
 export const Dir = { INGRESS: 0, EGRESS: 1, NONE: 2 } as const;

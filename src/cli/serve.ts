@@ -153,7 +153,7 @@ export function nodeName(s: { node?: string }, netns: string | undefined): strin
 
 const HELP = `calitrace serve — the tracer and the gRPC API for remote subscribers, no UI
 
-Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow] [--iface PATTERN]...
+Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow|case] [--iface PATTERN]...
                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]
                        [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
                        [--metrics-addr HOST:PORT|off] [--snaplen BYTES]
@@ -164,7 +164,7 @@ server reflection. Stops on Ctrl-C / SIGTERM.
 
 Options:
   --netns NS             trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
-  --mode M               packet (default) or flow capture
+  --mode M               packet (default), flow, or case (every packet counted per path in the kernel)
   --iface PATTERN        attach to interfaces matching PATTERN (repeatable; default: cali*, vxlan.calico
                          and its underlay)
 ${API_SERVER_HELP}  --metrics-addr ADDR    Prometheus metrics at http://ADDR/metrics (default ${DEFAULT_METRICS_ADDR}; 'off' to
@@ -201,7 +201,7 @@ async function run(argv: string[]): Promise<number> {
     snaplen: { type: 'string' },
   }, false);
   const mode = (values.mode ?? 'packet') as CaptureMode;
-  if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
+  if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const settings = apiSettings(values);
   const log = (m: string) => process.stderr.write(`calitrace serve: ${m}\n`);
   const podSource = choosePodNameSource(values, values.netns);

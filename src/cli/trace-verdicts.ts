@@ -4,6 +4,7 @@ import { startCollector } from '../collector/start';
 import { onCollectorError } from '../collector/collector';
 import type { CollectorCounters } from '../collector/types';
 import type { FilterSpec } from '../capture/filter';
+import type { CaptureMode } from '../capture/capture';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
 import { ApiSettings, serveBesideTrace } from './serve';
 import { PodNameSource, startPodNames } from './pod-names';
@@ -24,6 +25,8 @@ export interface VerdictTraceOptions {
   /** Stop after this many seconds (0: no limit). */
   durationS: number;
   flows: boolean;
+  /** 'packet' (default) or 'case'. */
+  mode?: CaptureMode;
   windowMs?: number;
   /** Serve the gRPC API beside the trace (undefined: --no-api). */
   api?: ApiSettings;
@@ -43,6 +46,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       windowMs: o.windowMs,
       flowUpdateMs: 1000,
       loaderArgs: o.write ? ['--snaplen', String(o.write.snaplen)] : undefined,
+      mode: o.mode,
     });
   } catch (err) {
     process.stderr.write(`calitrace trace: ${(err as Error).message}\n`);
@@ -51,13 +55,13 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
   const { collector, hello } = running;
   process.stderr.write(
     `calitrace trace: judging ${o.filterText} in ${o.netns ?? 'this namespace'} ` +
-      `(${o.flows ? 'one line per flow update' : 'one verdict per packet'}, loader protocol v${hello.version}, ` +
+      `(${o.flows ? 'one line per flow update' : o.mode === 'case' ? 'a verdict line per new path and per drop, every packet counted (--flows for the counts)' : 'one verdict per packet'}, loader protocol v${hello.version}, ` +
       `route model generation ${running.model.generation})\n`,
   );
   const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
   if (o.api && o.pods) log(o.pods.description);
   const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
-  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
+  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: o.mode ?? 'packet', pods: pods?.directory }, log);
   let printed = 0;
   let failure: Error | undefined;
   const pcap = o.write ? startPcap(running, o.write, o.netns, o.api?.node) : undefined;

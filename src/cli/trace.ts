@@ -16,7 +16,7 @@ const HELP = `calitrace trace — live packet verdicts (or raw events) from the 
 
 Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--netns NS]
                        [--flows | --events] [--window MS]
-                       [--mode packet|flow] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
+                       [--mode packet|flow|case] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
                        [--iface PATTERN]... [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
                        [--write FILE.pcapng|- [--snaplen BYTES]]
 
@@ -36,8 +36,11 @@ Options:
   --count N          stop after N lines (0 = no limit)
   --duration S       stop after S seconds (0 = no limit)
   --netns NS         trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
-  --mode M           packet (an event per packet per hop, default) or flow (first packet, TCP
-                     SYN/FIN/RST, then periodic per-flow counters; implies --events)
+  --mode M           packet (an event per packet per hop, default), flow (first packet, TCP
+                     SYN/FIN/RST, then periodic per-flow counters; implies --events), or case
+                     (every packet judged and counted in the kernel's per-path cases; a verdict
+                     line only for a path's first packet and for drops: use --flows for counts;
+                     a --src/--dst/--proto/--port selection gets a line per packet)
   --src CIDR         only packets from this address/prefix (IPv4 or IPv6)
   --dst CIDR         only packets to this address/prefix
   --proto P          only this protocol: tcp, udp, icmp, icmpv6 or a number
@@ -112,7 +115,7 @@ async function run(argv: string[]): Promise<number> {
   const output = (values.output ?? 'compact') as OutputFormat;
   if (output !== 'compact' && output !== 'json') throw new UsageError(`-o takes compact or json, got '${values.output}'`);
   const mode = (values.mode ?? 'packet') as CaptureMode;
-  if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
+  if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const count = intOption('count', values.count, 0);
   const duration = intOption('duration', values.duration, 0);
   let filter;
@@ -134,12 +137,13 @@ async function run(argv: string[]): Promise<number> {
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
   const api = values['no-api'] ? undefined : apiSettings(values);
   // Only the API carries pod names; the printed lines are about addresses and interfaces.
-  const servesApi = api !== undefined && !values.events && mode === 'packet';
+  const servesApi = api !== undefined && !values.events && mode !== 'flow';
   if (!servesApi && kubernetesFlagsGiven(values)) {
     throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api)');
   }
-  if (!values.events && mode === 'packet') {
+  if (!values.events && mode !== 'flow') {
     return runVerdictTrace({
+      mode,
       netns: values.netns,
       patterns: values.iface,
       filter,

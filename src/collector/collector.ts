@@ -2,7 +2,9 @@
 // It owns the composition only — correlating, judging and flow accounting live in src/path, predicting
 // in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
 import type { CaptureCounters, TraceEvent } from '../capture/event';
-import { Correlator, ObservedPacket, PredictionAt } from '../path/correlate';
+import type { CaseCounts } from '../capture/decode';
+import { CaseBook } from '../path/cases';
+import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
@@ -14,7 +16,10 @@ import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './ty
 export interface CaptureSource {
   on(event: 'event', fn: (ev: TraceEvent) => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
+  on(event: 'cases', fn: (c: CaseCounts) => void): unknown;
   counters(): CaptureCounters;
+  /** Case mode: the route model's generation is part of every case. */
+  setGeneration?(generation: number): Promise<void>;
 }
 
 /** What the collector needs from the route model (src/routing's RouteModel fits). */
@@ -81,6 +86,12 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly cache = new Map<string, Prediction>();
   private cacheGeneration = -1;
   private readonly monotonicNs: () => number;
+  private readonly caseBook = new CaseBook();
+  private readonly chainVerdicts = new Map<string, PacketVerdict>();
+  private caseEntries: CaseCounts['entries'] = [];
+  private caseLines = 0;
+  private caseUnknown = 0;
+  private caseMode = false;
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -89,6 +100,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       windowMs: opts.windowMs ?? 100,
       maxPending: opts.maxPending,
       predict: (ev, iif) => this.predictFor(ev, iif),
+      origin: (ev) => this.originOf(ev),
       onPacket: (p) => this.onPacket(p),
     });
     this.flowTable = new FlowTable({
@@ -102,18 +114,23 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.ctx = {
       isTraced: opts.isTraced,
       mtuOf: (iface) => this.mtuOf(iface),
-      lostEvents: () => {
-        const c = this.opts.capture.counters();
-        return c.lostKernel + c.lostPipe;
-      },
+      lostEvents: (timeMs) => this.lostNear(timeMs),
     };
     opts.capture.on('event', (ev) => this.push(ev));
+    opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
-    opts.model.on('change', (ev: ModelChangeEvent) => this.emit('route', ev));
+    opts.model.on('change', (ev: ModelChangeEvent) => {
+      this.emit('route', ev);
+      // Case mode: packets routed by the new model form new cases, judged again.
+      if (this.caseMode) this.opts.capture.setGeneration?.(this.opts.model.generation).catch(() => undefined);
+    });
     // The live model marks what it recovers from (RouteModelError.fatal === false); anything else is fatal.
     opts.model.on('error', (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false)));
     const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
-    this.every(50, () => this.correlator.tick(this.monotonicNs() - graceNs));
+    this.every(50, () => {
+      this.sampleLoss();
+      this.correlator.tick(this.monotonicNs() - graceNs);
+    });
     this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
     this.every(1000, () => this.flowTable.expire(Date.now()));
     this.every(opts.countersMs ?? 1000, () => this.emit('counters', this.counters()));
@@ -122,7 +139,14 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   /** Feeds one event (the capture's 'event' listener calls this; tests and benchmarks may too). */
   push(ev: TraceEvent): void {
     if (this.stopped) return;
-    this.correlator.push(ev);
+    if (ev.caseId === undefined) {
+      this.correlator.push(ev);
+      return;
+    }
+    // Case mode: a record whose earlier hops were only counted brings them back from the case book.
+    this.caseMode = true;
+    const { events } = this.caseBook.learn(ev, (fp) => this.correlator.isOpen(fp));
+    for (const e of events) this.correlator.push(e);
   }
 
   counters(): CollectorCounters {
@@ -146,6 +170,9 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       flowsExpired: f.expired,
       predictErrors: this.predictErrors,
       modelGeneration: this.opts.model.generation,
+      caseLines: this.caseLines,
+      caseUnknown: this.caseUnknown,
+      cases: this.caseBook.size,
     };
   }
 
@@ -214,6 +241,60 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
   }
 
+  /**
+   * Where a packet first seen at an egress (or in a drop) entered, from the node's own state: its source
+   * is a node address ('local'); else the device the node routes that source through is where it must
+   * have come in — traced: its ingress record was lost ('missing'); untraced: no hook could see it.
+   */
+  private originOf(ev: TraceEvent): Origin {
+    const model = this.opts.model;
+    if (this.originGeneration !== model.generation) {
+      this.originGeneration = model.generation;
+      this.originCache.clear();
+      this.localAddrs = new Set(model.state.addresses.map((a) => a.address));
+    }
+    if (this.localAddrs.has(ev.src)) return 'local';
+    const isTraced = this.opts.isTraced;
+    if (!isTraced || !ev.src) return 'local';
+    let dev = this.originCache.get(ev.src);
+    if (dev === undefined) {
+      try {
+        dev = this.opts.predict(model as RouteModel, { dst: ev.src }).egressPath[0] ?? '';
+      } catch {
+        dev = '';
+      }
+      if (this.originCache.size >= PREDICTION_CACHE_SIZE) this.originCache.clear();
+      this.originCache.set(ev.src, dev);
+    }
+    // No route back to the source (or only through an untraced device): no evidence of a lost record.
+    return dev !== '' && isTraced(dev) ? 'missing' : 'untraced';
+  }
+
+  private originGeneration = -1;
+  private readonly originCache = new Map<string, string>();
+  private localAddrs = new Set<string>();
+
+  /** (wall ms, lost total) every 50 ms for the last few seconds: loss is reported after the fact. */
+  private readonly lossSamples: { ms: number; lost: number }[] = [];
+
+  private sampleLoss(): void {
+    const c = this.opts.capture.counters();
+    this.lossSamples.push({ ms: Date.now(), lost: c.lostKernel + c.lostPipe });
+    if (this.lossSamples.length > 120) this.lossSamples.shift();
+  }
+
+  /** Records lost from a second before `timeMs` until now (a loss is counted when the loader reports it). */
+  private lostNear(timeMs: number): number {
+    const c = this.opts.capture.counters();
+    const now = c.lostKernel + c.lostPipe;
+    let before = this.lossSamples.length ? this.lossSamples[0].lost : 0;
+    for (const s of this.lossSamples) {
+      if (s.ms > timeMs - 1000) break;
+      before = s.lost;
+    }
+    return now - before;
+  }
+
   private portRules: { state: RoutingState; uses: boolean } | undefined;
 
   private rulesUsePorts(state: RoutingState): boolean {
@@ -224,8 +305,74 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     return this.portRules.uses;
   }
 
+  /** Case mode: one CASES frame; at an epoch's last, its packets are counted into their judged paths. */
+  private onCases(c: CaseCounts): void {
+    if (this.stopped) return;
+    this.caseMode = true;
+    for (const e of c.entries) this.caseEntries.push(e);
+    if (!c.last) return;
+    const entries = this.caseEntries;
+    this.caseEntries = [];
+    const { ended, unknownPackets } = this.caseBook.epoch(c.epoch, entries);
+    this.caseUnknown += unknownPackets;
+    const now = Date.now();
+    for (const t of ended) {
+      const v = this.chainVerdict(t.caseId);
+      if (!v) {
+        this.caseUnknown += t.packets;
+        continue;
+      }
+      // A copy per epoch: flow-level warnings are added to the verdict they are found on.
+      const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
+      this.flowTable.observe(copy, t.packets, t.bytes);
+      this.packets += t.packets;
+      this.verdicts[v.verdict] += t.packets;
+      this.dirtyFlows.add(copy.flowKey!);
+    }
+  }
+
+  /** The verdict of every packet whose path ended at this case: the chain of its hops, judged once. */
+  private chainVerdict(caseId: string): PacketVerdict | undefined {
+    let v = this.chainVerdicts.get(caseId);
+    if (v) return v;
+    const chain = this.caseBook.chain(caseId);
+    if (!chain) return undefined;
+    let packet: ObservedPacket | undefined;
+    const c = new Correlator({
+      windowMs: this.correlator.windowMs,
+      predict: (ev, iif) => this.predictFor(ev, iif),
+      origin: (ev) => this.originOf(ev),
+      onPacket: (p) => (packet ??= p),
+    });
+    for (const e of chain) c.push({ ...e, fingerprint: caseId });
+    c.flush();
+    if (!packet) return undefined;
+    v = judge(packet, this.ctx);
+    // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
+    // every path again in the next epoch).
+    if (this.chainVerdicts.size >= 65536) {
+      let n = 4096;
+      for (const id of this.chainVerdicts.keys()) {
+        if (n-- <= 0) break;
+        this.chainVerdicts.delete(id);
+      }
+    }
+    this.chainVerdicts.set(caseId, v);
+    return v;
+  }
+
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
+    // Case mode: a case's first packet is a verdict line; it is counted with its case's packets (its
+    // hops, latency and warnings go to the flow now). A drop is counted here: it has its own record.
+    if (!p.drop && p.events.some((e) => e.caseId !== undefined)) {
+      this.flowTable.observe(v, 0, 0);
+      this.caseLines++;
+      this.dirtyFlows.add(v.flowKey!);
+      this.emit('verdict', v);
+      if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
+      return;
+    }
     this.flowTable.observe(v);
     this.packets++;
     this.verdicts[v.verdict]++;

@@ -25,6 +25,12 @@ export interface CollectorCounters extends CaptureCounters {
   predictErrors: number;
   /** Current route-model generation. */
   modelGeneration: number;
+  /** Case mode: verdict lines for a case's first packet (its packets are counted with the case). */
+  caseLines: number;
+  /** Case mode: packets counted at cases whose first record was lost (their path is not known: counted, not judged). */
+  caseUnknown: number;
+  /** Case mode: cases known. */
+  cases: number;
 }
 
 export interface CollectorEventMap {

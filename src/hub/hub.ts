@@ -55,6 +55,10 @@ export interface SubscriberStats {
   lost: number;
   queued: number;
   queueCapacity: number;
+  /** Live items that matched since it subscribed. Invariant: offered = sentLive + lost + queued (live). */
+  offered: number;
+  /** Items delivered from the history (not part of `offered`). */
+  sentHistory: number;
 }
 
 export interface HubStats {
@@ -130,6 +134,9 @@ class BoundedQueue<T> {
 export class Subscription<T> {
   sent = 0;
   lost = 0;
+  /** Live items offered (queued or lost), and history items delivered: sent = sentHistory + delivered live. */
+  offered = 0;
+  sentHistory = 0;
   readonly sinceMs = Date.now();
   private closed = false;
   private ended = false;
@@ -161,6 +168,7 @@ export class Subscription<T> {
       this.end();
       return;
     }
+    this.offered++;
     if (!this.queue.push(item)) this.lost++;
     this.wake();
   }
@@ -173,8 +181,13 @@ export class Subscription<T> {
     if (this.closed) return undefined;
     if (this.backlogIndex < this.backlog.length) {
       const item = this.backlog[this.backlogIndex++];
-      if (this.backlogIndex === this.backlog.length) this.backlog = [];
+      if (this.backlogIndex === this.backlog.length) {
+        // Both together: `queued` reads backlog.length - backlogIndex.
+        this.backlog = [];
+        this.backlogIndex = 0;
+      }
       this.sent++;
+      this.sentHistory++;
       return { kind: 'item', item };
     }
     this.backlogIndex = 0;
@@ -219,6 +232,8 @@ export class Subscription<T> {
       lost: this.lost,
       queued: this.queued,
       queueCapacity: this.queue.capacity,
+      offered: this.offered,
+      sentHistory: this.sentHistory,
     };
   }
 

@@ -23,6 +23,14 @@ export interface PredictionAt {
 /** Predicts for the packet of an event. `iif` undefined means the packet originated on this node. */
 export type Predictor = (ev: TraceEvent, iif: string | undefined) => PredictionAt | undefined;
 
+/**
+ * Where a packet first seen leaving (or dying) came from, on the evidence the node offers:
+ * 'local' — its source is an address of this node; 'untraced' — it can only have entered through a
+ * device without a hook; 'missing' — it entered through a traced device, so its ingress record was
+ * lost (ring buffer full, pipe) and it must not be re-predicted as if this node had sent it.
+ */
+export type Origin = 'local' | 'untraced' | 'missing';
+
 /** Why an open packet was closed. */
 export type CloseCause =
   | 'complete' // it left through every predicted device
@@ -48,6 +56,8 @@ export interface ObservedPacket {
   ingress?: TraceEvent;
   drop?: TraceEvent;
   predicted?: PredictionAt;
+  /** A record the packet must have had and that never arrived (lost): no prediction is made without it. */
+  missing?: 'ingress';
   closedBy: CloseCause;
   /** The correlation window, for reasons that say how long we waited. */
   windowMs: number;
@@ -61,6 +71,8 @@ export interface CorrelatorOptions {
   /** Cap on packets open at once. Default 65 536. */
   maxPending?: number;
   predict: Predictor;
+  /** Where a packet whose first record is an egress or a drop came from; 'local' when absent. */
+  origin?: (ev: TraceEvent) => Origin;
   /** Receives every closed packet, synchronously. */
   onPacket: (p: ObservedPacket) => void;
 }
@@ -88,6 +100,7 @@ interface Open {
   ingress?: TraceEvent;
   drop?: TraceEvent;
   predicted?: PredictionAt;
+  missing?: 'ingress';
   /** Egress devices seen, in order, without repeats. */
   egress: string[];
   /** The fingerprint of the translated packet, when NAT paired it with this one. */
@@ -134,6 +147,11 @@ export class Correlator {
     return this.windowNs / 1e6;
   }
 
+  /** Whether a packet with this fingerprint is open (waiting for more hops). */
+  isOpen(fingerprint: string): boolean {
+    return this.open.has(fingerprint);
+  }
+
   push(ev: TraceEvent): void {
     if (ev.kind === 'flow') {
       this.counters.ignored++;
@@ -155,7 +173,7 @@ export class Correlator {
           return;
         }
         rec = this.create(ev);
-        rec.predicted = this.opts.predict(ev, undefined);
+        this.predictWithoutIngress(rec, ev);
       }
       rec.events.push(ev);
       rec.drop = ev;
@@ -190,8 +208,7 @@ export class Correlator {
     rec ??= this.translated(ev);
     if (!rec) {
       rec = this.create(ev);
-      // No ingress hook saw it: it originated on this node (or entered through an untraced device).
-      rec.predicted = this.opts.predict(ev, undefined);
+      this.predictWithoutIngress(rec, ev);
     }
     rec.events.push(ev);
     if (rec.egress.length === 0 && rec.ingress && this.vanished.get(rec.ingress.natFingerprint) === rec) this.vanished.delete(rec.ingress.natFingerprint);
@@ -228,6 +245,15 @@ export class Correlator {
     return rec;
   }
 
+  /**
+   * No ingress hook saw the packet: predict it as sent by this node only when it was (or entered where
+   * no hook could see it); a packet that entered through a traced device lost its ingress record.
+   */
+  private predictWithoutIngress(rec: Open, ev: TraceEvent): void {
+    if ((this.opts.origin?.(ev) ?? 'local') === 'missing') rec.missing = 'ingress';
+    else rec.predicted = this.opts.predict(ev, undefined);
+  }
+
   /** Advances the clock while no events come, closing packets whose window passed. */
   tick(nowNs: number): void {
     if (nowNs > this.nowNs) this.nowNs = nowNs;
@@ -255,6 +281,7 @@ export class Correlator {
       ingress: undefined,
       drop: undefined,
       predicted: undefined,
+      missing: undefined,
       egress: [],
       alias: undefined,
       nat: undefined,
@@ -303,6 +330,7 @@ export class Correlator {
       ingress: rec.ingress,
       drop: rec.drop,
       predicted: rec.predicted,
+      missing: rec.missing,
       closedBy: cause,
       windowMs: this.windowMs,
       nat: rec.nat,

@@ -38,6 +38,8 @@ interface DirState {
   route?: string;
   /** What the last prediction said, to notice a change, and the model generation it came from. */
   hasPrediction: boolean;
+  /** How the last prediction was asked: from which ingress device (see queryShape). */
+  shape?: string;
   decision?: string;
   generation?: number;
   /** The hops of the last packet; `ends` is derived from them when needed. */
@@ -120,7 +122,7 @@ export class FlowTable {
    * Accounts one judged packet to its flow. Adds the flow-level warnings (ROUTE_CHANGED,
    * ASYMMETRIC_RETURN) to the verdict and its reason, and sets its flowKey. Returns the flow's key.
    */
-  observe(v: PacketVerdict): string {
+  observe(v: PacketVerdict, count = 1, bytes = (v.len ?? 0) * count): string {
     let key = flowKey(v);
     let as: Endpoints = v;
     // The reply of a NATed conversation enters with other addresses than the request left with (a
@@ -164,9 +166,11 @@ export class FlowTable {
 
     if (v.timeMs > flow.lastSeenMs) flow.lastSeenMs = v.timeMs;
     if (v.timeMs < flow.firstSeenMs) flow.firstSeenMs = v.timeMs;
-    dir.packets++;
-    dir.bytes += v.len ?? 0;
-    dir.verdicts[v.verdict]++;
+    // Case mode adds many packets of one judged path at once (count), and records a path's first packet
+    // (count 0) only for its hops, latency and warnings: its packets come with the counts.
+    dir.packets += count;
+    dir.bytes += bytes;
+    dir.verdicts[v.verdict] += count;
     dir.lastVerdict = v.verdict;
     // Keep the objects we already hold when this packet says the same: a flow that retained every
     // packet's fresh copy would make each of them survive the young-generation GC.
@@ -177,7 +181,16 @@ export class FlowTable {
     // that waits for its window is judged after later ones that completed): only a prediction from the
     // same or a newer model generation than the last one can be a change of route.
     const fresh = v.generation === undefined || dir.generation === undefined || v.generation >= dir.generation;
-    if ((v.predicted.length > 0 || v.decision) && fresh) {
+    // Two predictions are only comparable when they answer the same question: a packet predicted from
+    // its ingress device and one predicted as sent by the node (its ingress record lost, or seen only
+    // encapsulated) get different answers from an unchanged route table.
+    const shape = queryShape(v.observed);
+    const comparable = !dir.hasPrediction || dir.shape === shape;
+    // A packet seen entering through its own device is the better reference: it replaces another shape.
+    const adopt = !comparable && shape.startsWith('in:') && !dir.shape?.startsWith('in:');
+    if ((v.predicted.length > 0 || v.decision) && fresh && (comparable || adopt)) {
+      if (adopt) dir.hasPrediction = false;
+      dir.shape = shape;
       if (v.generation !== undefined) dir.generation = v.generation;
       // Most packets repeat the last prediction: compare fields before building any text.
       const same = dir.hasPrediction && dir.decision === v.decision && dir.route === v.route && sameTail(dir.predicted, v.predicted);
@@ -288,6 +301,7 @@ function newDir(v: PacketVerdict): DirState {
     predicted: [],
     route: undefined,
     hasPrediction: false,
+    shape: undefined,
     decision: undefined,
     generation: undefined,
     lastVerdict: undefined,
@@ -298,6 +312,17 @@ function newDir(v: PacketVerdict): DirState {
     latency: undefined,
     hopLatency: undefined,
   };
+}
+
+/** The question a packet's prediction answered: its plain ingress device, else how else it was seen. */
+function queryShape(hops: Hop[]): string {
+  let tunnel: string | undefined;
+  for (const h of hops) {
+    if (h.dir !== 'ingress') continue;
+    if (!h.tunnel) return `in:${h.iface}`;
+    tunnel ??= h.iface;
+  }
+  return tunnel !== undefined ? `tunnel:${tunnel}` : 'node';
 }
 
 /** The hop it entered the node by: the first plain ingress, else the first ingress at all. */

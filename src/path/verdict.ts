@@ -20,8 +20,8 @@ export interface VerdictContext {
   isTraced?: (iface: string) => boolean | undefined;
   /** Interface MTU from the route model's links. */
   mtuOf?: (iface: string) => number | undefined;
-  /** Events lost so far (kernel ring buffer + pipe), to say when a missing hop may just be lost. */
-  lostEvents?: () => number;
+  /** Records lost (kernel ring buffer + pipe) within a second of this wall-clock ms, to say when a missing hop may just be lost. */
+  lostEvents?: (timeMs: number) => number;
 }
 
 /** Decisions with which the kernel refuses to forward: a drop is what they predict. */
@@ -94,6 +94,16 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     return base;
   };
 
+  if (p.missing) {
+    // Loss, not behaviour: without its ingress record the packet cannot be predicted (it did not
+    // originate here: it entered through a traced device), so nothing is claimed about its route.
+    base.verdict = 'INCOMPLETE';
+    base.reason =
+      `its ${p.missing} record is missing (it entered through a traced device, so the record was lost, not the packet)` +
+      `${lostText(ctx, first.wallMs) || ' (the loss was not counted yet)'}; observed ${pathText(hops)}`;
+    return base;
+  }
+
   if (!pred) {
     return set(
       'INCOMPLETE',
@@ -140,7 +150,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     return set(
       'INCOMPLETE',
       `predicted to be dropped (${refusalText(pred, first.dst)}) but no drop was seen within ${p.windowMs} ms` +
-        `${lostText(ctx)}: is the skb:kfree_skb tracepoint attached?`,
+        `${lostText(ctx, first.wallMs)}: is the skb:kfree_skb tracepoint attached?`,
     );
   }
 
@@ -174,11 +184,23 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const seen = egress.length ? `left via ${egress.join(' → ')} as predicted but ` : '';
     const notTraced = untraced.length
       ? `${untraced.join(', ')} ${untraced.length > 1 ? 'are' : 'is'} not traced (no hook attached)`
-      : `no hook saw it there${lostText(ctx)}`;
+      : `no hook saw it there${lostText(ctx, first.wallMs)}`;
     return set(
       'INCOMPLETE',
       `${seen}not seen on ${missing.join(' → ')} (predicted by ${routeText(pred)}) and no drop within ` +
         `${p.windowMs} ms: ${notTraced}`,
+    );
+  }
+
+  // Some predicted hops were seen and the others are missing while records were being lost: the gap
+  // is the loss, not another path.
+  const lostNear = ctx.lostEvents?.(first.wallMs) ?? 0;
+  if (lostNear > 0 && egress.length > 0 && isSubsequence(egress, expected)) {
+    const missing = expected.filter((d) => !egress.includes(d));
+    return set(
+      'INCOMPLETE',
+      `left via ${egress.join(' → ')} as predicted by ${routeText(pred)}, but its egress record at ${missing.join(', ')} is missing` +
+        lostText(ctx, first.wallMs),
     );
   }
 
@@ -325,9 +347,20 @@ function pathText(hops: Hop[]): string {
   return hops.map((h) => (h.dir === 'drop' ? `drop@${h.iface || '?'}` : `${h.iface}(${h.dir === 'ingress' ? 'in' : 'out'})`)).join(' → ');
 }
 
-function lostText(ctx: VerdictContext): string {
-  const lost = ctx.lostEvents?.() ?? 0;
-  return lost > 0 ? ` (${lost} events were lost so far, it may be one of them)` : '';
+function lostText(ctx: VerdictContext, timeMs: number): string {
+  const lost = ctx.lostEvents?.(timeMs) ?? 0;
+  return lost > 0 ? ` (${lost} events were lost within a second of this packet, it may be one of them)` : '';
+}
+
+/** Every device of `seen` appears in `path`, in the same order. */
+function isSubsequence(seen: string[], path: string[]): boolean {
+  let j = 0;
+  for (const d of seen) {
+    while (j < path.length && path[j] !== d) j++;
+    if (j === path.length) return false;
+    j++;
+  }
+  return true;
 }
 
 function natText(nat: NonNullable<ObservedPacket['nat']>): string {

@@ -2,6 +2,13 @@
 // `calitrace observe -f` process is frozen (SIGSTOP) beside a fast library subscriber. The fast one gets
 // every verdict the collector produced; the frozen one's queue stays at its cap, its losses are counted
 // by the server, and after SIGCONT it prints a LOST notice with the count.
+//
+// The invariant at every stage: the collector's judged packets = verdicts published to the hub + those
+// judged before the API existed; for each subscriber, the verdicts offered to it since it subscribed =
+// sent + lost + queued. (A first version compared "judged" with what the fast subscriber got and failed
+// with "judged 12001, fast subscriber got 12000 (lost 0)": a packet judged before the subscriber
+// connected — an IPv6 router solicitation of a freshly created pod interface — was counted by the
+// collector and published to the hub, just not to a subscriber that did not exist yet.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
@@ -57,16 +64,32 @@ test('real traffic: a frozen observe process loses (counted, notified) while a f
       const ping = await labExec(lab.prefix, '10.233.101.222', ['ping', '-q', '-c', '6000', '-i', '0.001', '10.233.101.224']);
       assert.equal(ping.code, 0, ping.stderr);
 
-      // Every packet the collector judged reached the fast subscriber.
+      // Every verdict published since the fast subscriber connected reached it.
       let judged = 0;
+      let offered = 0;
       await waitUntil(async () => {
         const s = await client.status();
         judged = Number(s.counters!.other!.packets); // map values decode as Long: Number() them
-        return judged >= 12000 && fastVerdicts === judged;
-      }, 'the fast subscriber to have every judged packet', 30000).catch((err) => {
-        throw new Error(`${err.message}: judged ${judged}, fast subscriber got ${fastVerdicts} (lost ${fastLost})`);
+        const fastSub = s.subscribers.find((x) => x.filter === 'type=VERDICT' && Number(x.lost) === 0 && Number(x.queued) === 0);
+        offered = Number(fastSub?.offered ?? -1);
+        return judged >= 12000 && fastVerdicts === offered;
+      }, 'the fast subscriber to have every verdict offered to it', 30000).catch((err) => {
+        throw new Error(`${err.message}: judged ${judged}, offered to the fast subscriber ${offered}, it got ${fastVerdicts} (lost ${fastLost})`);
       });
       assert.equal(fastLost, 0);
+      // The ping's 12 000 packets were all judged after the fast subscriber connected.
+      assert.ok(offered >= 12000, `offered ${offered}`);
+      {
+        const s = await client.status();
+        const other = s.counters!.other!;
+        const packets = Number(other.packets);
+        // Judged = published (+ judged before the API was up): nothing judged is dropped silently.
+        assert.equal(packets, Number(other.verdicts_published) + Number(other.judged_before_api), JSON.stringify(other));
+        // Each subscriber: offered = sent + lost + queued (nothing from history here).
+        for (const sub of s.subscribers) {
+          assert.equal(Number(sub.offered), Number(sub.sent) + Number(sub.lost) + Number(sub.queued), JSON.stringify(sub));
+        }
+      }
 
       // The frozen one: its queue is at the cap, the rest is counted as lost by the server.
       const status = await client.status();

@@ -38,4 +38,9 @@ export function assertDocumentedGolden(ev: TraceEvent, names: GoldenNames): void
   assert.deepEqual(ev.tunnel, { outerSrc: '172.27.71.11', outerDst: '172.27.71.12', vni: 4096, udpSport: 49374, udpDport: 4789 });
   assert.equal(ev.dropReason, undefined, 'a packet record carries no drop reason');
   assert.equal(ev.packets, undefined, 'packet records do not carry flow counters');
+  if (ev.caseId !== undefined) {
+    assert.equal(ev.caseId, 'c0ffee0011223344');
+    assert.equal(ev.prevCase, '0badcafe55667788');
+    assert.equal(ev.epoch, 460809); // 0x00070809
+  }
 }

@@ -30,7 +30,7 @@ test('usage mistakes exit 2 and say what to do', () => {
     [['serve', '--listen', 'unix:relative.sock'], /needs an absolute path/],
     [['serve', '--listen', 'nonsense'], /cannot read listen address 'nonsense'/],
     [['serve', '--token-file', '/nonexistent/token'], /cannot read --token-file/],
-    [['serve', '--mode', 'fast'], /--mode takes packet or flow/],
+    [['serve', '--mode', 'fast'], /--mode takes packet, flow or case/],
     [['observe', '-o', 'yaml'], /-o takes compact, json, table or dict/],
     [['observe', '--since', 'yesterday'], /--since takes a duration ago/],
     [['observe', 'port=99999'], /invalid filter: port '99999' is not a number from 0 to 65535/],

@@ -66,16 +66,16 @@ function expectedBytes(type: string, value: string): Buffer {
 
 test('calitrace-loader --golden writes the frame and record documented in docs/protocol.md', () => {
   const bytes = execFileSync(loader, ['--golden']);
-  assert.equal(bytes.length, 16 + 8 + 176, 'one EVENTS frame holding one 176-byte record');
+  assert.equal(bytes.length, 16 + 8 + 200, 'one EVENTS frame holding one 200-byte record');
 
   // Frame header and EVENTS header, per the document's tables.
   assert.deepEqual([...bytes.subarray(0, 4)], [0x54, 0x43, 0x54, 0x52], 'magic bytes');
   assert.equal(bytes.readUInt16LE(4), 1, 'version');
   assert.equal(bytes.readUInt16LE(6), 2, 'type EVENTS');
-  assert.equal(bytes.readUInt32LE(8), 8 + 176, 'payload length');
+  assert.equal(bytes.readUInt32LE(8), 8 + 200, 'payload length');
   assert.equal(bytes.readUInt32LE(12), 0, 'seq of the first frame');
   assert.equal(bytes.readUInt32LE(16), 1, 'count');
-  assert.equal(bytes.readUInt32LE(20), 176, 'record_size');
+  assert.equal(bytes.readUInt32LE(20), 200, 'record_size');
 
   const record = bytes.subarray(24);
   const layout = recordLayout();
@@ -93,12 +93,12 @@ test('calitrace-loader --golden writes the frame and record documented in docs/p
     assert.deepEqual(actual, expectedBytes(row.type, documented), `${row.field} at offset ${row.off}`);
     covered += width;
   }
-  // The layout table tiles the record exactly: no gap, no overlap, nothing beyond 176 bytes.
+  // The layout table tiles the record exactly: no gap, no overlap, nothing beyond 200 bytes.
   let next = 0;
   for (const row of layout) {
     assert.equal(row.off, next, `${row.field} starts where the previous field ends`);
     next += row.type === '16B' ? 16 : { u8: 1, u16: 2, u32: 4, u64: 8 }[row.type]!;
   }
-  assert.equal(next, 176);
+  assert.equal(next, 200);
   assert.ok(covered > 160, 'all non-padding fields checked');
 });

@@ -14,7 +14,7 @@ function counters(over: Partial<CollectorCounters> = {}): CollectorCounters {
     received: 0, lostKernel: 0, lostPipe: 0, loaderRestarts: 0, packets: 0,
     verdicts: { MATCHED: 0, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 },
     correlatorEvictions: 0, correlatorPending: 0, dropsAfterEgress: 0, natPaired: 0, flowRecords: 0, flowsActive: 0,
-    flowEvictions: 0, flowsExpired: 0, predictErrors: 0, modelGeneration: 1, ...over,
+    flowEvictions: 0, flowsExpired: 0, predictErrors: 0, modelGeneration: 1, caseLines: 0, caseUnknown: 0, cases: 0, ...over,
   };
 }
 

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Correlator, ObservedPacket, PredictionAt } from '../../src/path/correlate';
+import { judge } from '../../src/path/verdict';
 import type { TraceEvent } from '../../src/capture/event';
 import type { Prediction } from '../../src/routing/types';
 import {
@@ -199,4 +200,67 @@ test('masquerade on the way out and its reply on the way back are followed too',
   c.flush();
   assert.deepEqual(out[0].nat, { src: { from: POD_A, to: NODE1_IP } });
   assert.equal(out[0].events.length, 2);
+});
+
+// ---- loss is not behaviour ----------------------------------------------------------------------
+
+function originHarness(origin: 'local' | 'untraced' | 'missing') {
+  const out: ObservedPacket[] = [];
+  const calls: (string | undefined)[] = [];
+  const c = new Correlator({
+    windowMs: 100,
+    predict: (e, iif): PredictionAt => {
+      calls.push(iif);
+      return { prediction: predictSameNode(), generation: 1 };
+    },
+    origin: () => origin,
+    onPacket: (p) => out.push(p),
+  });
+  return { c, out, calls };
+}
+
+test('an egress record whose ingress record was lost: no prediction as node-originated, the missing record named', () => {
+  const { c, out, calls } = originHarness('missing');
+  const first = ev({ t: 0, iface: CALI_B, dir: 'egress', fingerprint: fp() });
+  c.push(first);
+  c.tick(first.timeNs + 101e6);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].missing, 'ingress');
+  assert.equal(out[0].predicted, undefined);
+  assert.deepEqual(calls, [], 'never predicted as if the node had sent it');
+  const v = judge(out[0], { lostEvents: () => 37 });
+  assert.equal(v.verdict, 'INCOMPLETE');
+  assert.match(v.reason, /its ingress record is missing/);
+  assert.match(v.reason, /37 events were lost within a second of this packet/);
+  assert.doesNotMatch(v.reason, /martian|predicted/);
+});
+
+test('an egress record from a node address (or from an untraced device) is predicted as sent by the node', () => {
+  for (const origin of ['local', 'untraced'] as const) {
+    const { c, out, calls } = originHarness(origin);
+    const first = ev({ t: 0, iface: CALI_B, dir: 'egress', fingerprint: fp() });
+    c.push(first);
+    c.tick(first.timeNs + 101e6);
+    assert.equal(out[0].missing, undefined, origin);
+    assert.deepEqual(calls, [undefined], `${origin}: predicted on the output path (no iif)`);
+  }
+});
+
+test('a packet whose middle egress record was lost while records were lost: INCOMPLETE naming the hop, never DIVERGED', () => {
+  const { c, out } = harness();
+  const f = fp();
+  const first = ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f, kernel: fib('success', 'vxlan.calico', '10.233.100.128') });
+  c.push(first);
+  // vxlan.calico's egress record is lost; the uplink's arrives.
+  c.push(ev({
+    t: 31, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f,
+    tunnel: { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096, udpSport: 40000, udpDport: 4789 },
+  }));
+  c.tick(first.timeNs + 101e6);
+  assert.equal(out.length, 1);
+  const lossy = judge(out[0], { lostEvents: () => 5 });
+  assert.equal(lossy.verdict, 'INCOMPLETE');
+  assert.match(lossy.reason, /egress record at vxlan\.calico is missing/);
+  // Without any loss the same observation is a real divergence.
+  assert.equal(judge(out[0], { lostEvents: () => 0 }).verdict, 'DIVERGED');
 });

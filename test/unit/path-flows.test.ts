@@ -230,3 +230,28 @@ test('a conversation through NAT is one flow: the rewritten reply counts as the 
   assert.notEqual(t.observe(lone), k1);
   assert.equal(t.size, 3);
 });
+
+test('no ROUTE_CHANGED between predictions asked differently: from the ingress device vs. as sent by the node', () => {
+  const t = new FlowTable();
+  const a = verdict();
+  t.observe(a);
+  // Its ingress record lost and (wrongly, by an older collector) predicted on the output path: another
+  // question, so another answer from the same route table — not a change of route.
+  const odd = verdict({
+    timeMs: T0 + 1,
+    observed: [hop(CALI_B, 'egress', 20)],
+    predicted: [CALI_B],
+    decision: 'martian',
+    route: undefined,
+  });
+  t.observe(odd);
+  assert.deepEqual(odd.warnings, []);
+  const b = verdict({ timeMs: T0 + 2 });
+  t.observe(b);
+  assert.deepEqual(b.warnings, [], 'back to the first shape: still the same route');
+  assert.deepEqual(t.get(a.flowKey!)!.warnings, []);
+  // A real change, asked the same way, is still reported.
+  const changed = verdict({ timeMs: T0 + 3, predicted: [CALI_A, 'ens3'], route: '10.233.101.224 via 172.27.71.12 dev ens3' });
+  t.observe(changed);
+  assert.deepEqual(changed.warnings, ['ROUTE_CHANGED']);
+});

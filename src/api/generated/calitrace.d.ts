@@ -1192,6 +1192,7 @@ export namespace calitrace {
             queued?: (number|null);
             queueCapacity?: (number|null);
             filter?: (string|null);
+            offered?: (number|null);
         }
 
         class Subscriber implements ISubscriber {
@@ -1204,6 +1205,7 @@ export namespace calitrace {
             public queued: number;
             public queueCapacity: number;
             public filter: string;
+            public offered: number;
             public static create(properties?: calitrace.v1.ISubscriber): calitrace.v1.Subscriber;
             public static encode(m: calitrace.v1.ISubscriber, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.Subscriber;

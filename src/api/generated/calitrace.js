@@ -15097,6 +15097,7 @@ $root.calitrace = (function() {
              * @property {number|null} [queued] Subscriber queued
              * @property {number|null} [queueCapacity] Subscriber queueCapacity
              * @property {string|null} [filter] Subscriber filter
+             * @property {number|null} [offered] Subscriber offered
              */
 
             /**
@@ -15179,6 +15180,14 @@ $root.calitrace = (function() {
             Subscriber.prototype.filter = "";
 
             /**
+             * Subscriber offered.
+             * @member {number} offered
+             * @memberof calitrace.v1.Subscriber
+             * @instance
+             */
+            Subscriber.prototype.offered = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new Subscriber instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.Subscriber
@@ -15222,6 +15231,8 @@ $root.calitrace = (function() {
                     w.uint32(56).uint32(m.queueCapacity);
                 if (m.filter != null && Object.hasOwnProperty.call(m, "filter"))
                     w.uint32(66).string(m.filter);
+                if (m.offered != null && Object.hasOwnProperty.call(m, "offered"))
+                    w.uint32(72).uint64(m.offered);
                 return w;
             };
 
@@ -15289,6 +15300,10 @@ $root.calitrace = (function() {
                         }
                     case 8: {
                             m.filter = r.string();
+                            break;
+                        }
+                    case 9: {
+                            m.offered = r.uint64();
                             break;
                         }
                     default:
@@ -15374,6 +15389,16 @@ $root.calitrace = (function() {
                 if (d.filter != null) {
                     m.filter = String(d.filter);
                 }
+                if (d.offered != null) {
+                    if ($util.Long)
+                        m.offered = $util.Long.fromValue(d.offered, true);
+                    else if (typeof d.offered === "string")
+                        m.offered = parseInt(d.offered, 10);
+                    else if (typeof d.offered === "number")
+                        m.offered = d.offered;
+                    else if (typeof d.offered === "object")
+                        m.offered = new $util.LongBits(d.offered.low >>> 0, d.offered.high >>> 0).toNumber(true);
+                }
                 return m;
             };
 
@@ -15419,6 +15444,11 @@ $root.calitrace = (function() {
                     d.queued = 0;
                     d.queueCapacity = 0;
                     d.filter = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.offered = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.offered = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (m.id != null && Object.hasOwnProperty.call(m, "id")) {
                     if (typeof BigInt !== "undefined" && o.longs === BigInt)
@@ -15463,6 +15493,14 @@ $root.calitrace = (function() {
                 }
                 if (m.filter != null && Object.hasOwnProperty.call(m, "filter")) {
                     d.filter = m.filter;
+                }
+                if (m.offered != null && Object.hasOwnProperty.call(m, "offered")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.offered = typeof m.offered === "number" ? BigInt(m.offered) : $util.Long.fromBits(m.offered.low >>> 0, m.offered.high >>> 0, true).toBigInt();
+                    else if (typeof m.offered === "number")
+                        d.offered = o.longs === String ? String(m.offered) : m.offered;
+                    else
+                        d.offered = o.longs === String ? $util.Long.prototype.toString.call(m.offered) : o.longs === Number ? new $util.LongBits(m.offered.low >>> 0, m.offered.high >>> 0).toNumber(true) : m.offered;
                 }
                 return d;
             };

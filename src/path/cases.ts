@@ -1,0 +1,157 @@
+// Case mode, user-space half. The kernel counts every packet into the "case" of each hop it takes on
+// the node (a hash of the previous hop's case, the hook, the flow, the FIB's answer, the tunnel, the
+// drop reason, anomalies and the route-model generation) and ships a record only for a case's first
+// packet and for drops; every epoch it hands over how many packets passed each case (CASES frames).
+//
+// The case book learns each case from its record — the hop as seen, and the case before it — so that
+//  - a record whose earlier hops were only counted (a packet that took a known way, then did something
+//    new) becomes a whole packet again: the known hops are replayed in front of it;
+//  - an epoch's counts become packets per path: the packets that ended at case C are those that passed
+//    C minus those that went on to one of C's children, and each path (the chain of cases from its first
+//    hop to C) is judged once and counted as many times as it was taken.
+//
+// Memory: one entry per case (a frozen copy of its record), at most maxCases; idle cases are forgotten.
+import type { TraceEvent } from '../capture/event';
+
+const NO_CASE = '0000000000000000';
+
+interface CaseHop {
+  ev: TraceEvent;
+  prev: string;
+  /** Last epoch it was counted in or shipped (for ageing). */
+  epoch: number;
+}
+
+export interface TerminalCount {
+  /** The case the packets' path ended at. */
+  caseId: string;
+  packets: number;
+  bytes: number;
+}
+
+export interface EpochResult {
+  /** Packets per path end (drop cases excluded: every drop has its own record and verdict). */
+  ended: TerminalCount[];
+  /** Packets counted at cases the book never learnt (their first record was lost): not judgeable. */
+  unknownPackets: number;
+}
+
+export interface CaseBookOptions {
+  /** Default 65 536 (the kernel's table holds as many). */
+  maxCases?: number;
+  /** Cases not seen for this many epochs are forgotten. Default 64. */
+  idleEpochs?: number;
+}
+
+export class CaseBook {
+  private readonly cases = new Map<string, CaseHop>();
+  private readonly maxCases: number;
+  private readonly idleEpochs: number;
+  private lastEpoch = 0;
+
+  constructor(opts: CaseBookOptions = {}) {
+    this.maxCases = opts.maxCases ?? 65536;
+    this.idleEpochs = opts.idleEpochs ?? 64;
+  }
+
+  get size(): number {
+    return this.cases.size;
+  }
+
+  has(caseId: string): boolean {
+    return this.cases.has(caseId);
+  }
+
+  /**
+   * Learns the case of a shipped record and returns what to correlate for it: when its previous hop was
+   * only counted (no open packet of this fingerprint holds it), the known earlier hops first, stamped
+   * with this packet's fingerprint, then the record itself. `missing` is true when the chain is broken
+   * (an earlier case was never learnt: its first record was lost).
+   */
+  learn(ev: TraceEvent, isOpen: (fingerprint: string) => boolean): { events: TraceEvent[]; missing: boolean } {
+    const id = ev.caseId!;
+    const prev = ev.prevCase ?? NO_CASE;
+    const epoch = ev.epoch ?? 0;
+    if (epoch > this.lastEpoch) this.lastEpoch = epoch;
+    if (!this.cases.has(id)) {
+      if (this.cases.size >= this.maxCases) this.forgetOldest();
+      this.cases.set(id, { ev: { ...ev }, prev, epoch });
+    }
+    if (prev === NO_CASE || isOpen(ev.fingerprint)) return { events: [ev], missing: false };
+    const chain = this.chain(prev);
+    if (!chain) return { events: [ev], missing: true };
+    // The replayed hops happened just before this one (their own times were another packet's).
+    const replay = chain.map((h, i) => ({ ...h, fingerprint: ev.fingerprint, natFingerprint: ev.natFingerprint, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs }));
+    return { events: [...replay, ev], missing: false };
+  }
+
+  /** The hops from the packet's first hop to `caseId`, or undefined when a link of the chain is unknown. */
+  chain(caseId: string): TraceEvent[] | undefined {
+    const out: TraceEvent[] = [];
+    for (let id = caseId, n = 0; id !== NO_CASE; n++) {
+      const hop = this.cases.get(id);
+      if (!hop || n > 32) return undefined;
+      out.push(hop.ev);
+      id = hop.prev;
+    }
+    return out.reverse();
+  }
+
+  /** The record that taught a case (its kind tells a drop case). */
+  hop(caseId: string): TraceEvent | undefined {
+    return this.cases.get(caseId)?.ev;
+  }
+
+  /**
+   * One finished epoch: packets per path end. Within an epoch every hop of a packet is counted (the
+   * kernel counts all hops of a packet in the epoch of its first hop), so ended(C) = passed(C) − Σ
+   * passed(children of C) is exact.
+   */
+  epoch(epoch: number, entries: { caseId: string; packets: number; bytes: number }[]): EpochResult {
+    if (epoch > this.lastEpoch) this.lastEpoch = epoch;
+    const passed = new Map<string, { packets: number; bytes: number }>();
+    for (const e of entries) passed.set(e.caseId, e);
+    const onward = new Map<string, { packets: number; bytes: number }>();
+    let unknownPackets = 0;
+    for (const e of entries) {
+      const hop = this.cases.get(e.caseId);
+      if (!hop) {
+        unknownPackets += e.packets; // its first record was lost: the path is not known
+        continue;
+      }
+      hop.epoch = epoch;
+      const o = onward.get(hop.prev) ?? { packets: 0, bytes: 0 };
+      o.packets += e.packets;
+      o.bytes += e.bytes;
+      onward.set(hop.prev, o);
+    }
+    const ended: TerminalCount[] = [];
+    for (const e of entries) {
+      const hop = this.cases.get(e.caseId);
+      // Drops end paths too, but every drop has its own record and verdict: only subtracted above.
+      if (!hop || hop.ev.kind === 'drop') continue;
+      const o = onward.get(e.caseId);
+      const packets = e.packets - (o?.packets ?? 0);
+      if (packets > 0) ended.push({ caseId: e.caseId, packets, bytes: Math.max(0, e.bytes - (o?.bytes ?? 0)) });
+    }
+    if (epoch % 16 === 0) this.forgetIdle();
+    return { ended, unknownPackets };
+  }
+
+  private forgetIdle(): void {
+    const limit = this.lastEpoch - this.idleEpochs;
+    for (const [id, hop] of this.cases) {
+      if (hop.epoch < limit) this.cases.delete(id);
+    }
+  }
+
+  /** Full: the first-learnt sixteenth goes at once (a scan per new case would be quadratic). A case
+   * still in use is shipped again by the kernel once it forgets it too, or counted as unknown. */
+  private forgetOldest(): void {
+    let n = Math.max(1, this.maxCases >> 4);
+    for (const id of this.cases.keys()) {
+      if (n-- <= 0) break;
+      this.cases.delete(id);
+    }
+  }
+}
