@@ -7,11 +7,10 @@ import { traceCommand } from './trace';
 import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
+import { VERSION } from '../util/version';
 
 // Each subcommand module adds itself here, one line each.
 const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand];
-
-const VERSION = '0.1.0';
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

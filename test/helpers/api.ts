@@ -2,7 +2,8 @@
 // and lab-shaped verdicts to publish when the hub itself is what a test exercises.
 import type { ChildProcess } from 'node:child_process';
 import { ObserveFeed } from '../../src/api/feed';
-import { ApiBackend, ApiServer, ApiServerOptions, startApiServer, VERSION } from '../../src/api/server';
+import { ApiBackend, ApiServer, ApiServerOptions, startApiServer } from '../../src/api/server';
+import { VERSION } from '../../src/util/version';
 import { CalitraceClient, ClientOptions, ObserveMessage, ObserveStream } from '../../src/api/client';
 import type { HubOptions } from '../../src/hub/hub';
 import type { PacketVerdict, Verdict } from '../../src/path/types';
