@@ -2,6 +2,12 @@
 // loss counters, selection, sort, filter, pause. Pure: no terminal, no network, time passed in, so it can
 // be driven by a packet storm in a unit test. Ingesting is O(1) per event; sorting and filtering happen
 // only when a view asks for rows (at most ~10 times a second, see throttle.ts).
+//
+// A flow here is the collector's flow (src/path/flows.ts): the key the API sends with each verdict puts
+// both directions, and both sides of a NAT rewrite, under one row, named as its first packet was seen —
+// the same flows, with the same counts, that `calitrace observe --type flow` prints.
+import { flowKey as pathFlowKey } from '../path/flows';
+import { emptyVerdictCounts, protocolName } from '../vocabulary';
 import {
   Explanation,
   LossCounter,
@@ -11,7 +17,6 @@ import {
   RouteEntry,
   UiVerdict,
   Verdict,
-  VERDICTS,
 } from './model';
 
 export type ViewName = 'flows' | 'packets' | 'routes' | 'drops';
@@ -25,6 +30,7 @@ export const KNOWN_LOSS_COUNTERS = ['kernel', 'pipe', 'collector', 'subscribers'
 
 export interface FlowRow {
   key: string;
+  /** The forward direction: the flow's first packet as it entered the node (before any NAT). */
   src: string;
   dst: string;
   srcPod?: PodRef;
@@ -32,13 +38,20 @@ export interface FlowRow {
   proto: number;
   sport: number;
   dport: number;
+  /** Paths of the latest forward packet (the API's Flow.predicted and Flow.path). */
   predicted: string[];
   observed: string[];
-  /** Verdict of the latest packet: the flow's current state. */
+  /** Verdict of the latest forward packet: the flow's current state, as the API's Flow.verdict. */
   verdict: Verdict;
   reason: string;
+  /** Packets per verdict, both directions. */
   counts: Record<Verdict, number>;
+  /** Packets, both directions. */
   packets: number;
+  /** Of which replies (the reverse direction). */
+  replies: number;
+  /** Verdict of the latest reply, once one is seen. */
+  replyVerdict?: Verdict;
   firstMs: number;
   lastMs: number;
   latencyUs?: number;
@@ -61,19 +74,16 @@ export interface StoreOptions {
   routeHighlightMs?: number;
 }
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
-export function protoName(proto: number): string {
-  return PROTO_NAMES[proto] ?? String(proto);
+export const protoName = protocolName;
+
+/** The collector's key when the server sent one (it always does); else the same rule computed here. */
+export function flowKey(v: UiVerdict): string {
+  return v.flowKey || pathFlowKey(v);
 }
 
-export function flowKey(v: { proto: number; src: string; dst: string; sport: number; dport: number }): string {
-  return `${protoName(v.proto)} ${v.src}:${v.sport} > ${v.dst}:${v.dport}`;
-}
-
-function emptyCounts(): Record<Verdict, number> {
-  const c = {} as Record<Verdict, number>;
-  for (const v of VERDICTS) c[v] = 0;
-  return c;
+/** Whether a packet goes the flow's first packet's way (a reply, even NATed, never does). */
+function isForward(row: FlowRow, v: UiVerdict): boolean {
+  return v.src === row.src && v.dst === row.dst && v.sport === row.sport && v.dport === row.dport;
 }
 
 /** Severity order used by the verdict sort: trouble first. */
@@ -123,6 +133,7 @@ export class Store {
   /** Flows pushed out by the cap (not a loss of packets: a loss of history). */
   flowsEvicted = 0;
 
+  /** In least-recently-seen order: a packet moves its flow to the end, so the first is the one to evict. */
   private readonly flows = new Map<string, FlowRow>();
   private packets: UiVerdict[] = [];
   private drops: UiVerdict[] = [];
@@ -147,7 +158,9 @@ export class Store {
     this.eventsTotal++;
     const key = flowKey(v);
     let row = this.flows.get(key);
-    if (!row) {
+    if (row) {
+      this.flows.delete(key);
+    } else {
       if (this.flows.size >= this.maxFlows) this.evictOldestFlow();
       row = {
         key,
@@ -160,24 +173,34 @@ export class Store {
         observed: [],
         verdict: v.verdict,
         reason: v.reason,
-        counts: emptyCounts(),
+        counts: emptyVerdictCounts(),
         packets: 0,
+        replies: 0,
         firstMs: v.timeMs,
         lastMs: v.timeMs,
         last: v,
       };
-      this.flows.set(key, row);
     }
+    this.flows.set(key, row);
     row.packets++;
-    row.counts[v.verdict] = (row.counts[v.verdict] ?? 0) + 1;
-    row.verdict = v.verdict;
-    row.reason = v.reason;
-    row.predicted = v.predicted;
-    row.observed = observedPath(v);
+    row.counts[v.verdict]++;
+    if (isForward(row, v)) {
+      row.verdict = v.verdict;
+      row.reason = v.reason;
+      row.predicted = v.predicted;
+      row.observed = observedPath(v);
+      if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
+      if (v.srcPod) row.srcPod = v.srcPod;
+      if (v.dstPod) row.dstPod = v.dstPod;
+    } else {
+      row.replies++;
+      row.replyVerdict = v.verdict;
+      // A reply names the same two pods the other way round.
+      if (v.dstPod) row.srcPod ??= v.dstPod;
+      if (v.srcPod && !v.nat) row.dstPod ??= v.srcPod;
+    }
     row.lastMs = Math.max(row.lastMs, v.timeMs);
-    if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
-    if (v.srcPod) row.srcPod = v.srcPod;
-    if (v.dstPod) row.dstPod = v.dstPod;
+    row.firstMs = Math.min(row.firstMs, v.timeMs);
     row.last = v;
 
     this.packets.push(v);
@@ -188,14 +211,13 @@ export class Store {
     }
   }
 
+  /** O(1): the Map's first entry is the flow seen least recently. */
   private evictOldestFlow(): void {
-    let oldest: FlowRow | null = null;
-    for (const r of this.flows.values()) if (!oldest || r.lastMs < oldest.lastMs) oldest = r;
-    if (oldest) {
-      this.flows.delete(oldest.key);
-      this.explanations.delete(oldest.key);
-      this.flowsEvicted++;
-    }
+    const oldest = this.flows.keys().next();
+    if (oldest.done) return;
+    this.flows.delete(oldest.value);
+    this.explanations.delete(oldest.value);
+    this.flowsEvicted++;
   }
 
   setStatus(s: NodeStatus, nowMs = Date.now()): void {

@@ -9,14 +9,15 @@ interface ProtocolEntry {
   aliases: readonly string[];
 }
 
+// In the order people reach for them: the choices in error messages read the same way.
 export const PROTOCOLS: readonly ProtocolEntry[] = [
-  { number: 1, name: 'icmp', aliases: [] },
   { number: 6, name: 'tcp', aliases: [] },
   { number: 17, name: 'udp', aliases: [] },
-  { number: 47, name: 'gre', aliases: [] },
-  { number: 50, name: 'esp', aliases: [] },
+  { number: 1, name: 'icmp', aliases: [] },
   { number: 58, name: 'icmpv6', aliases: ['icmp6', 'ipv6-icmp'] },
   { number: 132, name: 'sctp', aliases: [] },
+  { number: 47, name: 'gre', aliases: [] },
+  { number: 50, name: 'esp', aliases: [] },
 ];
 
 const BY_NUMBER = new Map(PROTOCOLS.map((p) => [p.number, p.name]));

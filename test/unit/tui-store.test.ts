@@ -3,7 +3,7 @@
 // external strings never become blessed markup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store, flowKey } from '../../src/tui/store';
+import { Store } from '../../src/tui/store';
 import type { UiVerdict } from '../../src/tui/model';
 import { RenderThrottle, Clock } from '../../src/tui/throttle';
 import { escapeMarkup, stripTags, wrapMarkup } from '../../src/tui/escape';
@@ -151,7 +151,7 @@ test('hostile external strings are shown as text, never read as markup', () => {
   );
   s.moveSelection(0);
   s.openDetail();
-  s.setExplanation(flowKey(s.flowRows()[0]), { state: 'ready', steps: [{ title: 'step {bold}', lines: ['{red-fg}'] }] });
+  s.setExplanation(s.flowRows()[0].key, { state: 'ready', steps: [{ title: 'step {bold}', lines: ['{red-fg}'] }] });
   const rendered = [
     ...headerLines(s, 200),
     ...renderFlows(s, 200, 10, { top: 0 }),
@@ -248,4 +248,35 @@ test('loss totals from the stream beat an older Status, and an old Status is lab
   assert.match(text, /lost \(\d+s old\): kernel 620740/);
   s.setStatus({ ...s.status }, Date.now());
   assert.match(headerLines(s, 120).map(stripTags).join('\n'), /lost: kernel 620740/);
+});
+
+test("a flow is the collector's flow: the API's key folds replies and NATed replies into the first packet's row", () => {
+  const s = new Store();
+  const ping = { icmp: { type: 8, code: 0, id: 7, seq: 1 } };
+  // No key from the server (an older one): the collector's rule, computed here, still folds the reply.
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1000, ping));
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 1001, { icmp: { type: 0, code: 0, id: 7, seq: 1 }, verdict: 'DROPPED' }));
+  // A Service: the request to the VIP, the reply from the backend; the server's key says they are one.
+  const key = '6|10.233.101.222:40000|10.96.0.10:80';
+  s.ingest(verdict('10.233.101.222', '10.96.0.10', 2000, { proto: 6, sport: 40000, dport: 80, flowKey: key, nat: { dst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' } } }));
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 2001, { proto: 6, sport: 8080, dport: 40000, flowKey: key, nat: { src: { from: '10.233.101.224:8080', to: '10.96.0.10:80' } } }));
+  s.ingest(verdict('10.233.101.222', '10.96.0.10', 2002, { proto: 6, sport: 40000, dport: 80, flowKey: key }));
+  assert.equal(s.flowCount(), 2);
+  const [svc, icmp] = s.flowRows();
+  assert.deepEqual([svc.key, svc.src, svc.dst, svc.sport, svc.dport, svc.packets, svc.replies], [key, '10.233.101.222', '10.96.0.10', 40000, 80, 3, 1]);
+  assert.deepEqual([icmp.src, icmp.dst, icmp.packets, icmp.replies, icmp.counts.MATCHED, icmp.counts.DROPPED], ['10.233.101.222', '10.233.101.224', 2, 1, 1, 1]);
+  // The row's verdict is the forward direction's (as the API's Flow.verdict); the reply's is kept beside it.
+  assert.equal(icmp.verdict, 'MATCHED');
+  assert.equal(icmp.replyVerdict, 'DROPPED');
+});
+
+test('a full flow table evicts the flow seen least recently, not the oldest-created', () => {
+  const s = new Store({ maxFlows: 3 });
+  s.ingest(verdict('10.2.0.1', '10.0.0.1', 1));
+  s.ingest(verdict('10.2.0.2', '10.0.0.1', 2));
+  s.ingest(verdict('10.2.0.3', '10.0.0.1', 3));
+  s.ingest(verdict('10.2.0.1', '10.0.0.1', 4)); // .1 is busy again: .2 is now the quietest
+  s.ingest(verdict('10.2.0.4', '10.0.0.1', 5));
+  assert.deepEqual(s.flowRows().map((r) => r.src).sort(), ['10.2.0.1', '10.2.0.3', '10.2.0.4']);
+  assert.equal(s.flowsEvicted, 1);
 });

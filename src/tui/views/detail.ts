@@ -24,7 +24,7 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   if (v.warnings.length) out.push(`{bold}Warnings{/bold}  {yellow-fg}${e(v.warnings.join(', '))}{/yellow-fg}`);
   const counts = VERDICTS.filter((k) => flow.counts[k] > 0).map((k) => `${k} ${flow.counts[k]}`);
   out.push(
-    `{bold}Packets{/bold}  ${flow.packets} (${e(counts.join(', '))})  first ${clock(flow.firstMs)}  last ${clock(flow.lastMs)}  hop latency ${e(micros(flow.latencyUs))}`,
+    `{bold}Packets{/bold}  ${flow.packets}, ${flow.replies} of them replies (${e(counts.join(', '))})  first ${clock(flow.firstMs)}  last ${clock(flow.lastMs)}  hop latency ${e(micros(flow.latencyUs))}`,
   );
   out.push('');
   if (v.nat) {
@@ -66,9 +66,10 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
 
 /** The walkthrough's vertical datapath, drawn from what was observed, with times and per-hop latency. */
 export function hopDiagram(flow: FlowRow): string[] {
+  // The latest packet may be a reply: its own ends, not the flow's forward ones.
   const v = flow.last;
   const out: string[] = [];
-  out.push(`  ${e(endpoint(flow.src, flow.srcPod))}`);
+  out.push(`  ${e(endpoint(v.src, v.srcPod))}`);
   if (v.observed.length === 0) {
     out.push('    |  (no hop observed)');
     return out;
@@ -88,7 +89,7 @@ export function hopDiagram(flow: FlowRow): string[] {
   const last = v.observed[v.observed.length - 1];
   if (last.dir !== 'drop') {
     out.push('    |');
-    out.push(`  ${e(endpoint(flow.dst, flow.dstPod))}`);
+    out.push(`  ${e(endpoint(v.dst, v.dstPod))}`);
   }
   return out;
 }
