@@ -8,6 +8,7 @@ import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
 import { VERSION } from '../util/version';
+import { stopWithNpmParent } from './npm-parent';
 
 // Each subcommand module adds itself here, one line each.
 const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand];
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.help);
     return 0;
   }
+  stopWithNpmParent();
   try {
     return await command.run(rest);
   } catch (err) {

@@ -31,6 +31,40 @@ export interface UiSink {
   connection(state: 'connecting' | 'connected' | 'error', message?: string): void;
 }
 
+/** The sink that fills a store: what the UI does with every item its source delivers. */
+export function storeSink(s: Store, changed: () => void = () => undefined): UiSink {
+  return {
+    verdict: (v) => {
+      s.ingest(v);
+      changed();
+    },
+    status: (st) => {
+      s.setStatus(st);
+      changed();
+    },
+    routes: (r) => {
+      s.setRoutes(r, Date.now());
+      changed();
+    },
+    routeChange: (c) => {
+      s.applyRouteChange(c, Date.now());
+      changed();
+    },
+    lost: (name, n) => {
+      s.addLoss(name, n);
+      changed();
+    },
+    lossTotal: (name, total) => {
+      s.setLossTotal(name, total);
+      changed();
+    },
+    connection: (state, message) => {
+      s.connection = { state, message };
+      changed();
+    },
+  };
+}
+
 /** Where the data comes from (the gRPC API; see source.ts). */
 export interface UiSource {
   start(sink: UiSink): void;
@@ -94,36 +128,7 @@ export class App {
     this.screen.on('resize', () => this.throttle.flush());
     const s = this.store;
     const ask = () => this.throttle.request();
-    this.opts.source.start({
-      verdict: (v) => {
-        s.ingest(v);
-        ask();
-      },
-      status: (st) => {
-        s.setStatus(st);
-        ask();
-      },
-      routes: (r) => {
-        s.setRoutes(r, Date.now());
-        ask();
-      },
-      routeChange: (c) => {
-        s.applyRouteChange(c, Date.now());
-        ask();
-      },
-      lost: (name, n) => {
-        s.addLoss(name, n);
-        ask();
-      },
-      lossTotal: (name, total) => {
-        s.setLossTotal(name, total);
-        ask();
-      },
-      connection: (state, message) => {
-        s.connection = { state, message };
-        ask();
-      },
-    });
+    this.opts.source.start(storeSink(s, ask));
     // The rate and the route highlights age with time even when nothing arrives.
     this.tickTimer = setInterval(() => this.throttle.request(), 500);
     this.throttle.flush();
