@@ -11,14 +11,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { mustExec } from '../helpers/path-lab';
-import { POD_A, POD_B } from '../helpers/path-fixtures';
+import { POD_A, POD_B, SERVICE } from '../helpers/path-fixtures';
 import { stopProcess, waitUntil } from '../helpers/api';
 import { Store, FlowRow } from '../../src/tui/store';
 import { GrpcSource } from '../../src/tui/source';
 import { storeSink } from '../../src/tui/app';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
-const SERVICE = '10.96.0.10';
 
 /** A flow as `calitrace observe -o json` prints it (the fields this test reads). */
 interface ObservedFlow {

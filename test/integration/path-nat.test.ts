@@ -5,11 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
-import { CALI_A, CALI_B, NODE1_IP, POD_A, POD_B } from '../helpers/path-fixtures';
+import { CALI_A, CALI_B, NODE1_IP, POD_A, POD_B, ROUTER, SERVICE } from '../helpers/path-fixtures';
 import type { PacketVerdict } from '../../src/path/types';
-
-const SERVICE = '10.96.0.10';
-const ROUTER = '172.27.71.254';
 
 test('NAT on the node: a Service DNAT and a masquerade are followed and MATCHED by the translated route', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

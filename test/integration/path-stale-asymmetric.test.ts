@@ -13,12 +13,8 @@ import { createRouteModel } from '../../src/routing/model';
 import { predict } from '../../src/routing/predict';
 import { nodeNetns } from '../../src/lab';
 import type { PacketVerdict } from '../../src/path/types';
+import { POD_A, POD_B, WEB_0, CALI_A, CALI_B } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const WEB_0 = '10.233.100.130';
-const CALI_A = 'cali11299111064';
-const CALI_B = 'caliaa479e31ff6';
 
 test('model loaded once, route changed in the kernel: STALE_MODEL names the kernel route and the model route', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

@@ -4,10 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, POD_B, CALI_A } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const CALI_A = 'cali11299111064';
 
 test('tc mirred redirect on the pod interface: DIVERGED, naming the predicted and the real device', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
