@@ -5,14 +5,14 @@
 // and the same counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
-import { mustExec } from '../helpers/path-lab';
+import { mustExec, tcpEcho } from '../helpers/path-lab';
 import { POD_A, POD_B, SERVICE } from '../helpers/path-fixtures';
-import { stopProcess, waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil, startServe } from '../helpers/api';
 import { Store, FlowRow } from '../../src/tui/store';
 import { GrpcSource } from '../../src/tui/source';
 import { storeSink } from '../../src/tui/app';
@@ -31,14 +31,6 @@ interface ObservedFlow {
   verdict: string;
   verdicts: Record<string, number>;
   reverse?: { packets: number } | null;
-}
-
-function startServe(netns: string, listen: string): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--netns', netns, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  return { proc, output: () => out };
 }
 
 /** Every flow update in the server's history, through the observe binary; the latest per flow key. */
@@ -78,7 +70,7 @@ test('the UI store shows the flows observe prints: same key, direction folding, 
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-ui-flows-'));
     const server = `unix:${path.join(dir, 'api.sock')}`;
-    const serve = startServe(node1.netns, server);
+    const serve = startServe(['--netns', node1.netns, '--listen', server]);
     const store = new Store();
     let source: GrpcSource | undefined;
     try {
@@ -92,28 +84,7 @@ test('the UI store shows the flows observe prints: same key, direction folding, 
       // 1. A ping: three requests, three replies.
       assert.match(await mustExec(lab, POD_A, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', POD_B]), /3 received/);
       // 2. TCP through the Service address: pod B echoes on 8080, pod A connects to SERVICE:80.
-      await mustExec(lab, POD_B, ['sh', '-c', `timeout 20 python3 -c '${[
-        'import socket',
-        's = socket.socket()',
-        's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
-        's.bind(("", 8080))',
-        's.listen()',
-        'c, a = s.accept()',
-        'c.sendall(c.recv(100))',
-        'c.close()',
-      ].join('\n')}' > /dev/null 2>&1 &`]);
-      const echoed = await mustExec(lab, POD_A, ['python3', '-c', [
-        'import socket, time',
-        'for i in range(50):',
-        '    try:',
-        `        s = socket.create_connection(("${SERVICE}", 80), timeout=1)`,
-        '        break',
-        '    except OSError:',
-        '        time.sleep(0.1)',
-        's.sendall(b"one flow")',
-        'print(s.recv(100).decode())',
-        's.close()',
-      ].join('\n')]);
+      const echoed = await tcpEcho(lab, { server: POD_B, port: 8080, client: POD_A, addr: SERVICE, connectPort: 80, text: 'one flow', lifetimeS: 20 });
       assert.match(echoed, /one flow/);
 
       const pingRows = () => store.flowRows().filter((r) => r.proto === 1 && [r.src, r.dst].includes(POD_B));
