@@ -73,7 +73,9 @@ export interface UiSource {
 }
 
 /** Checks a filter in the API's filter language; ok → a predicate applied to verdicts. */
-export type FilterCompiler = (text: string) => { ok: true; match: (v: UiVerdict) => boolean } | { ok: false; error: string };
+export type FilterCompiler = (
+  text: string,
+) => { ok: true; match: (v: UiVerdict) => boolean; matchFlow?: (r: FlowRow) => boolean } | { ok: false; error: string };
 
 export interface AppOptions {
   source: UiSource;
@@ -191,7 +193,7 @@ export class App {
       return;
     }
     const r = this.opts.compileFilter(text);
-    if (r.ok) this.store.setFilter(text, r.match);
+    if (r.ok) this.store.setFilter(text, r.match, r.matchFlow);
     else this.store.rejectFilter(text, r.error);
   }
 

@@ -124,6 +124,7 @@ export class Store {
   filterText = '';
   filterError: string | null = null;
   private filterMatch: ((v: UiVerdict) => boolean) | null = null;
+  private flowMatch: ((r: FlowRow) => boolean) | null = null;
 
   status: NodeStatus = { node: '?', mode: '?', interfaces: [], subscribers: 0, counters: [] };
   connection: { state: 'connecting' | 'connected' | 'error'; message?: string } = { state: 'connecting' };
@@ -328,10 +329,15 @@ export class Store {
     };
   }
 
-  /** Applies a filter already validated by the caller; `match` null clears it. */
-  setFilter(text: string, match: ((v: UiVerdict) => boolean) | null): void {
+  /**
+   * Applies a filter already validated by the caller; `match` null clears it. Flows are matched as a
+   * whole (`matchFlow`: their forward direction, as the API matches its flows), so a flow does not come
+   * and go with the direction of its latest packet; without it, by their latest packet.
+   */
+  setFilter(text: string, match: ((v: UiVerdict) => boolean) | null, matchFlow?: (r: FlowRow) => boolean): void {
     this.filterText = match ? text : '';
     this.filterMatch = match;
+    this.flowMatch = match ? matchFlow ?? ((r) => match(r.last)) : null;
     this.filterError = null;
     if (this.paused) this.frozen = this.freeze(); // the frozen rows, re-taken under the new filter
   }
@@ -389,8 +395,8 @@ export class Store {
   }
 
   private computeFlows(): FlowRow[] {
-    const m = this.filterMatch;
-    const rows = [...this.flows.values()].filter((r) => !m || m(r.last));
+    const m = this.flowMatch;
+    const rows = [...this.flows.values()].filter((r) => !m || m(r));
     const dir = this.sortDescending ? -1 : 1;
     const cmp = (a: FlowRow, b: FlowRow): number => {
       switch (this.sort) {

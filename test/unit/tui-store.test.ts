@@ -222,10 +222,11 @@ test('long detail lines wrap at spaces within the width; tags take no room, esca
 test('the / filter uses the API language: a valid one filters rows, an invalid one is reported and not applied', () => {
   const s = new Store();
   s.ingest(verdict('10.233.101.222', '10.233.101.224', 1));
-  s.ingest(verdict('10.233.101.222', '10.233.101.230', 2, { verdict: 'EXPECTED_DROP', observed: [{ iface: 'cali11299111064', dir: 'ingress', timeNs: 1 }] }));
+  // The blackhole: seen entering, predicted to end here (no egress device).
+  s.ingest(verdict('10.233.101.222', '10.233.101.230', 2, { verdict: 'EXPECTED_DROP', observed: [{ iface: 'cali11299111064', dir: 'ingress', timeNs: 1 }], predicted: ['cali11299111064'] }));
   const ok = compileUiFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*');
   assert.ok(ok.ok);
-  if (ok.ok) s.setFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', ok.match);
+  if (ok.ok) s.setFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', ok.match, ok.matchFlow);
   // The .224 flow crossed caliaa479e31ff6: the deny term removes it.
   assert.deepEqual(s.flowRows().map((r) => r.dst), ['10.233.101.230']);
   const bad = compileUiFilter('verdict=NOPE');
@@ -279,4 +280,18 @@ test('a full flow table evicts the flow seen least recently, not the oldest-crea
   s.ingest(verdict('10.2.0.4', '10.0.0.1', 5));
   assert.deepEqual(s.flowRows().map((r) => r.src).sort(), ['10.2.0.1', '10.2.0.3', '10.2.0.4']);
   assert.equal(s.flowsEvicted, 1);
+});
+
+test('a filtered flow stays while its replies arrive: flows are matched by their forward direction', () => {
+  const s = new Store();
+  const f = compileUiFilter('dst=10.233.101.224');
+  assert.ok(f.ok);
+  if (f.ok) s.setFilter('dst=10.233.101.224', f.match, f.matchFlow);
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1, { icmp: { type: 8, code: 0, id: 9, seq: 1 } }));
+  assert.equal(s.flowRows().length, 1);
+  // The reply goes to .222: the flow is still the .222 → .224 flow the filter asked for.
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 2, { icmp: { type: 0, code: 0, id: 9, seq: 1 } }));
+  assert.deepEqual(s.flowRows().map((r) => `${r.src} > ${r.dst} ${r.packets}`), ['10.233.101.222 > 10.233.101.224 2']);
+  // The packets view still filters packet by packet: the reply is not to .224.
+  assert.deepEqual(s.packetRows().map((v) => v.dst), ['10.233.101.224']);
 });
