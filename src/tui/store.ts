@@ -52,10 +52,12 @@ export interface FlowRow {
   replies: number;
   /** Verdict of the latest reply, once one is seen. */
   replyVerdict?: Verdict;
+  /** The latest reply, once one is seen. */
+  lastReply?: UiVerdict;
   firstMs: number;
   lastMs: number;
   latencyUs?: number;
-  /** The latest packet, for the detail pane (hops, kernel view, drop reason). */
+  /** The latest forward packet, for the detail pane (hops, kernel view, drop reason) and explain. */
   last: UiVerdict;
 }
 
@@ -193,16 +195,17 @@ export class Store {
       if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
       if (v.srcPod) row.srcPod = v.srcPod;
       if (v.dstPod) row.dstPod = v.dstPod;
+      row.last = v;
     } else {
       row.replies++;
       row.replyVerdict = v.verdict;
+      row.lastReply = v;
       // A reply names the same two pods the other way round.
       if (v.dstPod) row.srcPod ??= v.dstPod;
       if (v.srcPod && !v.nat) row.dstPod ??= v.srcPod;
     }
     row.lastMs = Math.max(row.lastMs, v.timeMs);
     row.firstMs = Math.min(row.firstMs, v.timeMs);
-    row.last = v;
 
     this.packets.push(v);
     if (this.packets.length > this.maxPackets * 2) this.packets = this.packets.slice(-this.maxPackets);

@@ -2,7 +2,7 @@
 // its latest packet with observed timestamps and per-hop latency, the drop reason, and the explainer's
 // step-by-step story. Returns every line; the pane scrolls over them.
 import type { Store } from '../store';
-import type { FlowRow } from '../store';
+import { FlowRow, observedPath } from '../store';
 import { escapeMarkup } from '../escape';
 import { VERDICTS } from '../model';
 import { VERDICT_COLOUR, clock, clockMs, endpoint, micros, path, protoPorts } from './format';
@@ -33,6 +33,13 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   }
   out.push(`{bold}Predicted{/bold} ${e(path(flow.predicted))}`);
   out.push(`{bold}Observed{/bold}  ${e(path(flow.observed))}`);
+  const reply = flow.lastReply;
+  if (reply) {
+    const rc = VERDICT_COLOUR[reply.verdict];
+    out.push(
+      `{bold}Replies{/bold}   {${rc}-fg}${e(reply.verdict)}{/${rc}-fg}  observed ${e(path(observedPath(reply)))}  predicted ${e(path(reply.predicted))}`,
+    );
+  }
   if (v.kernel) {
     const k = v.kernel;
     out.push(
@@ -45,7 +52,7 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   out.push(`{bold}Drop reason{/bold}  ${drop ? `${e(drop.dropReason ?? 'unknown')} at ${e(drop.iface)}` : 'none (not dropped)'}`);
   out.push('');
 
-  out.push(title('Hops of the latest packet (observed)'));
+  out.push(title('Hops of the latest packet this way (observed)'));
   out.push(...hopDiagram(flow));
   out.push('');
 
