@@ -79,7 +79,6 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
   let publicApi: ServingApi | undefined;
   let privateApi: ServingApi | undefined;
   let pidWritten = false;
-  let code = 0;
   try {
     if (o.api) {
       try {
@@ -119,7 +118,6 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
     }
   } catch (err) {
     failure ??= err as Error;
-    code = 1;
   } finally {
     if (timer) clearTimeout(timer);
     for (const s of signals) process.off(s, end);
@@ -135,5 +133,5 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
     log(failure.message);
     return 1;
   }
-  return code;
+  return 0;
 }
