@@ -7,7 +7,8 @@ import type { LinkEvent } from '../capture/decode';
 import { predict } from '../routing/predict';
 import { explain } from '../routing/explain';
 import type { ObserveFeed } from './feed';
-import { ApiBackend, AttachedInterfaceInfo, VERSION } from './server';
+import { ApiBackend, AttachedInterfaceInfo } from './server';
+import { VERSION } from '../util/version';
 import { SnapshotJoin } from '../pcapng/join';
 import type { SnapFrame } from '../capture/snap';
 

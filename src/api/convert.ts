@@ -4,19 +4,11 @@ import type { TraceEvent } from '../capture/event';
 import type { FlowDirection, FlowSummary, LatencySummary, PacketVerdict } from '../path/types';
 import type { ModelChangeEvent, Prediction, RoutingState, Route, Nexthop } from '../routing/types';
 import type { FilterSubject, FlowFilter, DirectionName, VerdictName } from '../hub/filter';
+import type { PodDirectory } from '../pods/directory';
 import { calitrace } from './proto';
 
 type V1 = typeof calitrace.v1;
 const pb: V1 = calitrace.v1;
-
-/** A Kubernetes endpoint behind an IP, when the server knows it (lab state, or a pod directory). */
-export interface PodInfo {
-  namespace: string;
-  name: string;
-  node?: string;
-  iface?: string;
-}
-export type PodDirectory = (ip: string) => PodInfo | undefined;
 
 const DIRECTION: Record<string, calitrace.v1.Direction> = {
   ingress: pb.Direction.INGRESS,

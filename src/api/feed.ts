@@ -6,8 +6,9 @@ import type { ModelChangeEvent } from '../routing/types';
 import type { EventTypeName, FilterSubject } from '../hub/filter';
 import { Hub, HubItem, HubOptions } from '../hub/hub';
 import { calitrace, pb } from './proto';
+import type { PodDirectory } from '../pods/directory';
 import {
-  PodDirectory, flowMessage, flowSubject, packetMessage, packetSubject, routeChangeMessage, verdictMessage, verdictSubject,
+  flowMessage, flowSubject, packetMessage, packetSubject, routeChangeMessage, verdictMessage, verdictSubject,
 } from './convert';
 
 /**

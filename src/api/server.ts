@@ -42,8 +42,6 @@ export interface ApiBackend {
   explain?(q: Query): { prediction: Prediction; generation: number };
 }
 
-export const VERSION = '0.1.0';
-
 const startedMs = Date.now();
 
 function fail(call: { emit(e: 'error', err: Partial<grpc.StatusObject>): unknown }, code: grpc.status, details: string): void {

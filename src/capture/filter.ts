@@ -1,6 +1,8 @@
 // The user's filter (CLI flags or API fields) in one validated shape, and its rendering as the words of
 // the loader's `filter` stdin command / `--filter` argument (docs/protocol.md). Mistakes are rejected
 // with a message that says what to type instead.
+import { formatPrefix, parsePrefix } from '../routing/addr';
+import { PROTOCOL_CHOICES, protocolNumber } from '../vocabulary';
 
 export interface Cidr {
   family: 4 | 6;
@@ -22,13 +24,10 @@ export interface FilterSpec {
 
 export class FilterError extends Error {}
 
-const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, icmp6: 58, sctp: 132 };
-
 export function parseProto(text: string): number {
-  const t = text.trim().toLowerCase();
-  if (t in PROTO_NAMES) return PROTO_NAMES[t];
-  if (/^\d+$/.test(t) && Number(t) <= 255) return Number(t);
-  throw new FilterError(`unknown protocol '${text}': use tcp, udp, icmp, icmpv6 or a number 0-255`);
+  const n = protocolNumber(text);
+  if (n === undefined) throw new FilterError(`unknown protocol '${text}': use ${PROTOCOL_CHOICES}`);
+  return n;
 }
 
 export function parsePort(text: string): number {
@@ -38,77 +37,22 @@ export function parsePort(text: string): number {
   return Number(text);
 }
 
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^\d{1,3}$/.test(parts[i]) || Number(parts[i]) > 255) return undefined;
-    out[i] = Number(parts[i]);
-  }
-  return out;
-}
-
-function parseIpv6(text: string): Uint8Array | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const items = s.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (i === items.length - 1 && item.includes('.')) {
-        const v4 = parseIpv4(item);
-        if (!v4) return undefined;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return undefined;
-        out.push(parseInt(item, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (!head || !tail) return undefined;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
-  const all = [...head, ...new Array(halves.length === 2 ? fill : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
-}
-
 /** Accepts 'A.B.C.D', 'A.B.C.D/N', an IPv6 address with or without '/N'. Host bits are cleared. */
 export function parseCidr(text: string): Cidr {
-  const [addrText, lenText, extra] = text.trim().split('/');
   const bad = () =>
     new FilterError(`bad address '${text}': use an IPv4 or IPv6 address or CIDR, e.g. 10.233.101.222/32 or fd00::/64`);
-  if (extra !== undefined) throw bad();
-  const v4 = parseIpv4(addrText);
-  const addr = v4 ?? parseIpv6(addrText);
-  if (!addr) throw bad();
-  const family: 4 | 6 = v4 ? 4 : 6;
-  const max = family === 4 ? 32 : 128;
-  let prefixLen = max;
-  if (lenText !== undefined) {
-    if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) throw bad();
-    prefixLen = Number(lenText);
-  }
-  for (let bit = prefixLen; bit < max; bit++) addr[bit >> 3] &= ~(0x80 >> (bit & 7));
-  const text2 = family === 4 ? Array.from(addr).join('.') : formatV6(addr);
-  return { family, addr, prefixLen, text: `${text2}/${prefixLen}` };
-}
-
-function formatV6(b: Uint8Array): string {
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(((b[i] << 8) | b[i + 1]).toString(16));
-  return g.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+  const t = text.trim();
+  // A zone ('%eth0') names a link, not an address the kernel filter can compare.
+  if (t.includes('%') || t.split('/').length > 2 || t === 'default' || t === 'all') throw bad();
+  const lenText = t.split('/')[1];
+  if (lenText !== undefined && !/^\d{1,3}$/.test(lenText)) throw bad();
+  const prefix = parsePrefix(t);
+  if (!prefix) throw bad();
+  const addr = new Uint8Array(prefix.family === 4 ? 4 : 16);
+  prefix.w.forEach((word, i) => {
+    for (let b = 0; b < 4; b++) addr[i * 4 + b] = (word >>> (24 - 8 * b)) & 0xff;
+  });
+  return { family: prefix.family, addr, prefixLen: prefix.len, text: formatPrefix(prefix) };
 }
 
 export interface FilterFlags {

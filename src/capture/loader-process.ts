@@ -100,7 +100,9 @@ export class LoaderProcess {
     this.instance++;
     this.healthy = false;
     this.stderrTail = [];
-    const child = spawn(this.loaderPath, this.opts.args(), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal reaches calitrace only, which stops the loader in
+    // order (stdin EOF); were calitrace killed, the same EOF ends the loader.
+    const child = spawn(this.loaderPath, this.opts.args(), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     let resolveExit!: () => void;
     this.exited = new Promise((r) => (resolveExit = r));

@@ -1,5 +1,6 @@
 // `calitrace explain`: the kernel's route decision for one packet (or many, --batch), predicted from the
 // live routing state of this node (or a namespace, or a pasted `ip route`), told step by step.
+import { protocolByName } from '../vocabulary';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, UsageError, parseCommandArgs } from './command';
@@ -56,8 +57,6 @@ EXAMPLES
     | calitrace explain --batch --netns ct-node1
 `;
 
-const PROTOS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132 };
-
 function numberArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : /^\d+$/.test(v) ? Number(v) : NaN;
@@ -67,7 +66,7 @@ function numberArg(name: string, v: string | undefined): number | undefined {
 
 function protoArg(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = PROTOS[v.toLowerCase()] ?? numberArg('proto', v);
+  const n = protocolByName(v) ?? numberArg('proto', v);
   return n;
 }
 

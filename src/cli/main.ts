@@ -9,11 +9,11 @@ import { serveCommand } from './serve';
 import { observeCommand } from './observe';
 import { relayCommand } from './relay';
 import { healthCommand } from './health';
+import { VERSION } from '../util/version';
+import { stopWithNpmParent } from './npm-parent';
 
 // Each subcommand module adds itself here, one line each.
 const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, relayCommand, healthCommand];
-
-const VERSION = '0.1.0';
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.help);
     return 0;
   }
+  stopWithNpmParent();
   try {
     return await command.run(rest);
   } catch (err) {

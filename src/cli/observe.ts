@@ -8,10 +8,10 @@ import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFrom } from './connectio
 import { DICT_SEPARATOR, formatObserved, ObserveOutput, tableHeader } from './observe-format';
 import type { calitrace } from '../api/proto';
 import { PcapngWriter } from '../pcapng/writer';
-import { ObservePcapWriter } from '../pcapng/observe-writer';
+import { ObservePcapWriter } from './observe-pcap';
 import { openPcapOutput, PcapOutput } from '../pcapng/output';
 import { SNAP_MAX } from '../capture/snap';
-import { VERSION } from '../api/server';
+import { VERSION } from '../util/version';
 
 const HELP = `calitrace observe — print what a node's calitrace API sees (verdicts, packets, flows, routes, losses)
 

@@ -2,9 +2,10 @@
 // namespace keeps its lab's state; otherwise the Kubernetes API, found as src/k8s/discover.ts says,
 // unless --no-kubernetes. An explicit --kubeconfig/--kube-context wins over the lab.
 import { UsageError } from './command';
-import { labNodeOf, labPodDirectory } from '../api/pods';
-import type { PodDirectory } from '../api/convert';
-import { ClusterConnection, DiscoverOptions, KubeconfigError, KubePodDirectory, discoverConnection } from '../k8s';
+import { labNodeOf, PodNameSource } from '../pods';
+import { DiscoverOptions, KubeconfigError, discoverConnection } from '../k8s';
+
+export type { PodNameSource };
 
 export const POD_NAME_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -26,11 +27,6 @@ export interface PodNameFlags {
   'kube-context'?: string;
   'no-kubernetes'?: boolean;
 }
-
-export type PodNameSource =
-  | { kind: 'lab'; prefix: string; description: string }
-  | { kind: 'kubernetes'; connection: ClusterConnection; description: string }
-  | { kind: 'none'; description: string };
 
 export function kubernetesFlagsGiven(f: PodNameFlags): boolean {
   return f.kubeconfig !== undefined || f['kube-context'] !== undefined || f['no-kubernetes'] === true;
@@ -58,18 +54,4 @@ export function choosePodNameSource(f: PodNameFlags, netns: string | undefined, 
     if (explicit) throw new UsageError(err.message);
     return { kind: 'none', description: `pod names: none (${err.message})` };
   }
-}
-
-export interface PodNames {
-  directory?: PodDirectory;
-  stop(): void;
-}
-
-/** Starts the chosen source; `report` gets the Kubernetes directory's problems and recoveries. */
-export function startPodNames(source: PodNameSource, report: (m: string) => void): PodNames {
-  if (source.kind === 'lab') return { directory: labPodDirectory(source.prefix), stop: () => undefined };
-  if (source.kind === 'none') return { stop: () => undefined };
-  const dir = new KubePodDirectory(source.connection, { report });
-  dir.start();
-  return { directory: dir.lookup, stop: () => dir.stop() };
 }

@@ -1,20 +1,16 @@
-// `calitrace serve`: the collector and the gRPC API, no UI. Also exports the API flags and the start-up
-// helper that `calitrace trace` uses to serve the API beside its own output.
-import * as os from 'node:os';
+// `calitrace serve`: the collector and the gRPC API, no UI, as one node session (src/session). Also
+// exports the API flags and their validation, which `calitrace trace` shares.
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
-import { startCollector, RunningCollector } from '../collector/start';
-import { onCollectorError } from '../collector/collector';
-import { ObserveFeed } from '../api/feed';
-import { feedFromCollector } from '../api/collector-feed';
-import { startApiServer, ApiServer } from '../api/server';
 import { DEFAULT_LISTEN, ListenPolicyError, SecurityOptions, checkListenPolicy, parseListenAddress, readTokenFile } from '../api/security';
-import { labNodeOf } from '../api/pods';
-import type { PodDirectory } from '../api/convert';
-import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, startPodNames } from './pod-names';
+import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource } from './pod-names';
 import type { CaptureMode } from '../capture/capture';
 import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
 import { metricsFromCollector } from '../metrics/collector-metrics';
 import { DEFAULT_METRICS_ADDR, MetricsServer, checkMetricsAddress, startMetricsServer } from '../metrics/server';
+import { ApiSettings, nodeName } from '../session/api';
+import { runNodeSession } from '../session/run';
+
+export type { ApiSettings };
 
 /** The API flags shared by `serve` and `trace`. */
 export const API_SERVER_OPTIONS = {
@@ -56,13 +52,6 @@ export interface ApiFlags {
   node?: string;
 }
 
-export interface ApiSettings {
-  listen: string;
-  security: SecurityOptions;
-  hub: { maxSubscribers: number; historyCapacity: number; queueCapacity: number };
-  node?: string;
-}
-
 /** Validates the API flags; throws UsageError with the fix (before anything starts). */
 export function apiSettings(v: ApiFlags): ApiSettings {
   const listen = v.listen ?? DEFAULT_LISTEN;
@@ -85,88 +74,25 @@ export function apiSettings(v: ApiFlags): ApiSettings {
   return { listen, security, hub: { maxSubscribers, historyCapacity, queueCapacity }, node: v.node };
 }
 
-export interface ServingApi {
-  api: ApiServer;
-  feed: ObserveFeed;
-  close(): Promise<void>;
-}
-
-/** What a served collector is: where it traces, and who tells it pod names (src/cli/pod-names.ts). */
-export interface ServeContext {
-  netns?: string;
-  mode: string;
-  pods?: PodDirectory;
-  /** The capture copies this many bytes per packet: verdicts carry them (observe --write). */
-  snaplen?: number;
-}
-
-/** Serves a running collector on the API; `close()` stops the API only. */
-export async function serveCollector(running: RunningCollector, s: ApiSettings, ctx: ServeContext): Promise<ServingApi> {
-  const feed = new ObserveFeed({
-    node: nodeName(s, ctx.netns),
-    pods: ctx.pods,
-    hub: s.hub,
-  });
-  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, snaplen: ctx.snaplen });
-  let api: ApiServer;
-  try {
-    api = await startApiServer({ listen: s.listen, ...s.security, feed, backend: bound.backend });
-  } catch (err) {
-    bound.detach();
-    throw err;
-  }
-  return {
-    api,
-    feed,
-    close: async () => {
-      bound.detach();
-      await api.close();
-    },
-  };
-}
-
-/**
- * For `calitrace trace`: serves the API beside the trace unless --no-api. The API is a convenience
- * there, so a busy port (another trace on this machine) is a warning, not a failure.
- */
-export async function serveBesideTrace(
-  running: RunningCollector,
-  settings: ApiSettings | undefined,
-  ctx: ServeContext,
-  log: (m: string) => void,
-): Promise<ServingApi | undefined> {
-  if (!settings) return undefined;
-  try {
-    const serving = await serveCollector(running, settings, ctx);
-    log(`API on ${serving.api.address} (calitrace observe --server ${serving.api.address}; --no-api to turn it off)`);
-    return serving;
-  } catch (err) {
-    log(`not serving the API: ${(err as Error).message} (use --listen ADDR, or --no-api)`);
-    return undefined;
-  }
-}
-
-/** The node name stamped on every item and metric: --node, the lab node's name, or the hostname. */
-export function nodeName(s: { node?: string }, netns: string | undefined): string {
-  return s.node ?? labNodeOf(netns)?.nodeName ?? os.hostname();
-}
-
 const HELP = `calitrace serve — the tracer and the gRPC API for remote subscribers, no UI
 
-Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow|case] [--iface PATTERN]...
+Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow|case] [--iface PATTERN]... [--pid-file FILE]
                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]
                        [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
                        [--metrics-addr HOST:PORT|off] [--snaplen BYTES]
 
 Runs the collector (BPF capture + live route model + path matching) on this node, or in network namespace
 NS, and serves calitrace.v1.Calitrace (Observe, Explain, GetRoutes, Status), grpc.health.v1.Health and
-server reflection. Stops on Ctrl-C / SIGTERM.
+server reflection. Stops on Ctrl-C, SIGTERM or SIGHUP: detaches from every interface, then prints what it
+judged and lost.
 
 Options:
   --netns NS             trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
   --mode M               packet (default), flow, or case (every packet counted per path in the kernel)
   --iface PATTERN        attach to interfaces matching PATTERN (repeatable; default: cali*, vxlan.calico
                          and its underlay)
+  --pid-file FILE        write this process's id to FILE once it serves (removed when it stops), so
+                         'kill $(cat FILE)' stops it whatever started it
 ${API_SERVER_HELP}  --metrics-addr ADDR    Prometheus metrics at http://ADDR/metrics (default ${DEFAULT_METRICS_ADDR}; 'off' to
                          disable). Same policy as --listen: any address but loopback needs --tls-cert/--tls-key
                          (then https, with --tls-client-ca client certificates are required) or --insecure;
@@ -180,6 +106,7 @@ ${POD_NAME_HELP}
 EXAMPLES
   calitrace serve --netns ct-node1
   calitrace serve --netns ct-node1 --listen unix:/run/calitrace.sock
+  calitrace serve --netns ct-node1 --pid-file /run/calitrace.pid &   # later: kill $(cat /run/calitrace.pid)
   calitrace serve                                   # on a real node: pod names in-cluster or from ~/.kube/config
   calitrace serve --kubeconfig /etc/kubernetes/admin.conf --kube-context kubernetes-admin@cluster
   calitrace serve --no-kubernetes                   # IPs only, no Kubernetes API requests
@@ -196,6 +123,7 @@ async function run(argv: string[]): Promise<number> {
     netns: { type: 'string' },
     mode: { type: 'string' },
     iface: { type: 'string', multiple: true },
+    'pid-file': { type: 'string' },
     ...POD_NAME_OPTIONS,
     'metrics-addr': { type: 'string' },
     snaplen: { type: 'string' },
@@ -203,7 +131,6 @@ async function run(argv: string[]): Promise<number> {
   const mode = (values.mode ?? 'packet') as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const settings = apiSettings(values);
-  const log = (m: string) => process.stderr.write(`calitrace serve: ${m}\n`);
   const podSource = choosePodNameSource(values, values.netns);
   const metricsAddr = values['metrics-addr'] ?? DEFAULT_METRICS_ADDR;
   if (metricsAddr !== 'off') {
@@ -213,71 +140,60 @@ async function run(argv: string[]): Promise<number> {
       throw new UsageError(`--metrics-addr: ${(err as Error).message}`);
     }
   }
-
   const snaplen = values.snaplen === undefined ? undefined : intOption('snaplen', values.snaplen, SNAP_DEFAULT);
   if (snaplen !== undefined && (snaplen < 1 || snaplen > SNAP_MAX)) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${snaplen}`);
   if (snaplen !== undefined && mode !== 'packet') throw new UsageError('--snaplen gives verdicts their packet bytes: it needs packet mode');
 
-  const running = await startCollector({ netns: values.netns, mode, patterns: values.iface, loaderArgs: snaplen ? ['--snaplen', String(snaplen)] : undefined });
-  // Bound before anything is judged, so the metrics add up to what Status reports.
-  let hub: ServingApi['feed']['hub'] | undefined;
-  const metrics = metricsAddr === 'off' ? undefined : metricsFromCollector(running, { node: nodeName(settings, values.netns), hubStats: () => hub?.stats() ?? { subscribers: 0, lostBySubscribers: 0 } });
-  log(podSource.description);
-  const pods = startPodNames(podSource, log);
-  let serving: ServingApi | undefined;
-  let metricsServer: MetricsServer | undefined;
-  try {
-    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory, snaplen });
-    hub = serving.feed.hub;
-    if (metrics) {
-      try {
-        metricsServer = await startMetricsServer({
-          listen: metricsAddr,
-          security: settings.security,
-          render: () => metrics.metrics.text(),
-          contentType: metrics.metrics.registry.contentType,
-          warn: log,
+  let metrics: ReturnType<typeof metricsFromCollector> | undefined;
+  let hub: { stats(): { subscribers: number; lostBySubscribers: number } } | undefined;
+  return runNodeSession(
+    {
+      command: 'serve',
+      collector: { netns: values.netns, mode, patterns: values.iface, loaderArgs: snaplen ? ['--snaplen', String(snaplen)] : undefined },
+      mode,
+      pods: podSource,
+      api: settings,
+      apiRequired: true,
+      pidFile: values['pid-file'],
+      snaplen,
+      // Bound before anything is judged, so the metrics add up to what Status reports.
+      onCollector: (running) => {
+        if (metricsAddr === 'off') return;
+        metrics = metricsFromCollector(running, {
+          node: nodeName(settings, values.netns),
+          hubStats: () => hub?.stats() ?? { subscribers: 0, lostBySubscribers: 0 },
         });
-      } catch (err) {
-        // The default port may be taken by another calitrace on this machine: say so and go on.
-        if (values['metrics-addr'] !== undefined) throw new Error(`metrics on ${metricsAddr}: ${(err as Error).message}`);
-        log(`not serving metrics on ${metricsAddr}: ${(err as Error).message} (give --metrics-addr HOST:PORT, or off)`);
-      }
-    }
-  } catch (err) {
-    pods.stop();
-    await serving?.close();
-    metrics?.detach();
-    await running.stop();
-    throw err;
-  }
-  log(`API on ${serving.api.address} (node ${serving.feed.node}, ${values.netns ? `netns ${values.netns}` : 'this namespace'}, ${mode} mode)`);
-  if (metricsServer) log(`metrics on ${metricsServer.url}`);
-  let failure: Error | undefined;
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-    onCollectorError(running.collector, {
-      warn: log,
-      fatal: (err) => {
-        failure = err;
-        serving.api.health.set('', 'NOT_SERVING');
-        resolve();
       },
-    });
-  });
-  await metricsServer?.close();
-  metrics?.detach();
-  await serving.close();
-  pods.stop();
-  await running.stop();
-  const c = running.collector.counters();
-  log(`stopped: ${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe; ${serving.feed.hub.stats().lostBySubscribers} by slow subscribers`);
-  if (failure) {
-    log(failure.message);
-    return 1;
-  }
-  return 0;
+      afterStop: async () => metrics?.detach(),
+    },
+    async (session) => {
+      // A failing collector stops the serve: tell health checkers before the API goes.
+      session.signal.addEventListener('abort', () => session.publicApi?.api.health.set('', 'NOT_SERVING'), { once: true });
+      hub = session.publicApi?.feed.hub;
+      let metricsServer: MetricsServer | undefined;
+      if (metrics) {
+        try {
+          metricsServer = await startMetricsServer({
+            listen: metricsAddr,
+            security: settings.security,
+            render: () => metrics!.metrics.text(),
+            contentType: metrics.metrics.registry.contentType,
+            warn: session.log,
+          });
+          session.log(`metrics on ${metricsServer.url}`);
+        } catch (err) {
+          // The default port may be taken by another calitrace on this machine: say so and go on.
+          if (values['metrics-addr'] !== undefined) throw new Error(`metrics on ${metricsAddr}: ${(err as Error).message}`);
+          session.log(`not serving metrics on ${metricsAddr}: ${(err as Error).message} (give --metrics-addr HOST:PORT, or off)`);
+        }
+      }
+      await new Promise<void>((resolve) => {
+        if (session.signal.aborted) resolve();
+        else session.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await metricsServer?.close();
+    },
+  );
 }
 
 export const serveCommand: Command = {

@@ -4,14 +4,9 @@
 import type { TraceEvent } from '../capture/event';
 import type { FlowDirection, FlowSummary, Hop, PacketVerdict } from '../path/types';
 import { formatEndpoint } from '../path/endpoint';
+import { protocolName } from '../vocabulary';
 
 export type OutputFormat = 'compact' | 'json';
-
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
-
-export function protoName(proto: number): string {
-  return PROTO_NAMES[proto] ?? String(proto);
-}
 
 const TCP_FLAG_LETTERS = ['F', 'S', 'R', 'P', '.', 'U', 'E', 'C'];
 
@@ -34,7 +29,7 @@ export function eventRecord(ev: TraceEvent): Record<string, unknown> {
     family: ev.family,
     src: ev.src,
     dst: ev.dst,
-    proto: protoName(ev.proto),
+    proto: protocolName(ev.proto),
     sport: ev.sport,
     dport: ev.dport,
     len: ev.len,
@@ -67,7 +62,7 @@ export function compactLine(ev: TraceEvent): string {
   if (ev.proto === 6) detail = ` [${tcpFlagsText(ev.tcpFlags)}]`;
   else if (ev.proto === 1 || ev.proto === 58) detail = ` type ${ev.icmpType}/${ev.icmpCode} id ${ev.icmpId} seq ${ev.icmpSeq}`;
   let line =
-    `${t} ${hook.padEnd(20)} ${protoName(ev.proto).padEnd(6)} ` +
+    `${t} ${hook.padEnd(20)} ${protocolName(ev.proto).padEnd(6)} ` +
     `${formatEndpoint(ev.src, ev.sport, ev.proto)} > ${formatEndpoint(ev.dst, ev.dport, ev.proto)}` +
     `${detail} len ${ev.len} fp ${ev.fingerprint}`;
   if (ev.kind === 'drop') line += ` reason ${ev.dropReasonName ?? ev.dropReason}`;
@@ -145,7 +140,7 @@ export function verdictLine(v: PacketVerdict): string {
   const warn = v.warnings.length ? ` !${v.warnings.join(',')}` : '';
   const predicted = v.predicted.length ? v.predicted.join(' → ') : '-';
   let line =
-    `${t} ${v.verdict.padEnd(13)} ${protoName(v.proto).padEnd(6)} ` +
+    `${t} ${v.verdict.padEnd(13)} ${protocolName(v.proto).padEnd(6)} ` +
     `${formatEndpoint(v.src, v.sport, v.proto)} > ${formatEndpoint(v.dst, v.dport, v.proto)}${icmp}${natShort(v)}` +
     ` | observed ${observedText(v.observed)}${lat} | predicted ${predicted}${warn}`;
   if (v.verdict !== 'MATCHED' || v.warnings.length) line += ` | ${v.reason}`;
@@ -166,7 +161,7 @@ function dirText(d: FlowDirection): string {
 export function flowLine(f: FlowSummary): string {
   const t = new Date(f.lastSeenMs).toISOString().slice(11, 23);
   const a = f.forward;
-  const head = `${t} flow ${f.state.padEnd(7)} ${protoName(f.proto).padEnd(6)} ${formatEndpoint(a.src, a.sport, f.proto)} <> ${formatEndpoint(a.dst, a.dport, f.proto)}`;
+  const head = `${t} flow ${f.state.padEnd(7)} ${protocolName(f.proto).padEnd(6)} ${formatEndpoint(a.src, a.sport, f.proto)} <> ${formatEndpoint(a.dst, a.dport, f.proto)}`;
   const rev = f.reverse ? ` | reply: ${dirText(f.reverse)}` : '';
   const warn = f.warnings.length ? ` !${f.warnings.join(',')}` : '';
   return `${head} | ${dirText(a)}${rev}${warn}`;

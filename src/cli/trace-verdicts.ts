@@ -1,18 +1,17 @@
 // `calitrace trace --no-ui` in its default shape: one verdict per packet (or one line per flow update
 // with --flows), from the collector: observed path, predicted path, kernel view, reason.
-import { startCollector } from '../collector/start';
-import { onCollectorError } from '../collector/collector';
-import type { CollectorCounters } from '../collector/types';
 import type { FilterSpec } from '../capture/filter';
 import type { CaptureMode } from '../capture/capture';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
-import { ApiSettings, serveBesideTrace } from './serve';
-import { PodNameSource, startPodNames } from './pod-names';
+import type { ApiSettings } from '../session/api';
+import { nodeName } from '../session/api';
+import { runNodeSession } from '../session/run';
+import type { PodNameSource } from '../pods/source';
+import type { RunningCollector } from '../collector/start';
 import { PcapngWriter } from '../pcapng/writer';
 import { VerdictPcapWriter } from '../pcapng/verdict-writer';
 import { openPcapOutput, PcapOutput } from '../pcapng/output';
-import { nodeName } from './serve';
-import { VERSION } from '../api/server';
+import { VERSION } from '../util/version';
 
 export interface VerdictTraceOptions {
   netns?: string;
@@ -28,7 +27,7 @@ export interface VerdictTraceOptions {
   /** 'packet' (default) or 'case'. */
   mode?: CaptureMode;
   windowMs?: number;
-  /** Serve the gRPC API beside the trace (undefined: --no-api). */
+  /** Serve the gRPC API beside the trace (undefined: none). */
   api?: ApiSettings;
   /** Where the API gets pod names (only with `api`). */
   pods?: PodNameSource;
@@ -37,86 +36,65 @@ export interface VerdictTraceOptions {
 }
 
 export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
-  let running;
-  try {
-    running = await startCollector({
-      netns: o.netns,
-      patterns: o.patterns,
-      filter: o.filter,
-      windowMs: o.windowMs,
-      flowUpdateMs: 1000,
-      loaderArgs: o.write ? ['--snaplen', String(o.write.snaplen)] : undefined,
-      mode: o.mode,
-    });
-  } catch (err) {
-    process.stderr.write(`calitrace trace: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const { collector, hello } = running;
-  process.stderr.write(
-    `calitrace trace: judging ${o.filterText} in ${o.netns ?? 'this namespace'} ` +
-      `(${o.flows ? 'one line per flow update' : o.mode === 'case' ? 'a verdict line per new path and per drop, every packet counted (--flows for the counts)' : 'one verdict per packet'}, loader protocol v${hello.version}, ` +
-      `route model generation ${running.model.generation})\n`,
-  );
-  const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
-  if (o.api && o.pods) log(o.pods.description);
-  const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
-  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: o.mode ?? 'packet', pods: pods?.directory }, log);
   let printed = 0;
-  let failure: Error | undefined;
-  const pcap = o.write ? startPcap(running, o.write, o.netns, o.api?.node) : undefined;
-  if (pcap) log(`writing judged packets (first ${o.write!.snaplen} bytes, one block per hook, the verdict as comment) to ${o.write!.target === '-' ? 'stdout' : o.write!.target}`);
-  await new Promise<void>((resolve) => {
-    const finish = () => resolve();
-    const print = (line: string) => {
-      if (o.count && printed >= o.count) return;
-      if (o.write?.target !== '-') process.stdout.write(line + '\n'); // with --write -, stdout is the capture
-      printed++;
-      if (o.count && printed >= o.count) finish();
-    };
-    if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
-    else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
-    onCollectorError(collector, {
-      warn: (m) => process.stderr.write(`calitrace trace: ${m}\n`),
-      fatal: (err) => {
-        failure = err;
-        finish();
+  let pcap: ReturnType<typeof startPcap> | undefined;
+  const mode = o.mode ?? 'packet';
+  return runNodeSession(
+    {
+      command: 'trace',
+      collector: {
+        netns: o.netns,
+        patterns: o.patterns,
+        filter: o.filter,
+        windowMs: o.windowMs,
+        flowUpdateMs: 1000,
+        loaderArgs: o.write ? ['--snaplen', String(o.write.snaplen)] : undefined,
+        mode,
       },
-    });
-    if (o.durationS) setTimeout(finish, o.durationS * 1000).unref();
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
-    process.stdout.on('error', finish);
-  });
-  await serving?.close();
-  pods?.stop();
-  await running.stop();
-  process.stderr.write(`calitrace trace: ${printed} printed; ${countersText(collector.counters())}\n`);
-  if (pcap) {
-    const c = await pcap.close();
-    log(c);
-  }
-  if (failure) {
-    process.stderr.write(`calitrace trace: ${failure.message}\n`);
-    return 1;
-  }
-  return 0;
-}
-
-/** Every counter, so a loss is a number on screen, never a silence. */
-export function countersText(c: CollectorCounters): string {
-  const verdicts = Object.entries(c.verdicts)
-    .map(([k, n]) => `${k} ${n}`)
-    .join(', ');
-  return (
-    `${c.received} events, ${c.packets} packets judged (${verdicts}); lost: ${c.lostKernel} in kernel, ` +
-    `${c.lostPipe} in pipe, ${c.loaderRestarts} loader restarts; evicted: ${c.correlatorEvictions} open packets, ` +
-    `${c.flowEvictions} flows; ${c.predictErrors} prediction errors`
+      mode,
+      pods: o.api ? o.pods : undefined,
+      api: o.api,
+      durationS: o.durationS,
+      summary: () => `${printed} printed`,
+      // After the collector stopped, everything is judged: the capture's rest goes out, then its summary.
+      afterStop: async (log) => {
+        if (pcap) log(await pcap.close());
+      },
+    },
+    (session) => {
+      const { collector, hello, model } = session.running;
+      const shape = o.flows
+        ? 'one line per flow update'
+        : mode === 'case'
+          ? 'a verdict line per new path and per drop, every packet counted (--flows for the counts)'
+          : 'one verdict per packet';
+      session.log(
+        `judging ${o.filterText} in ${o.netns ?? 'this namespace'} ` +
+          `(${shape}, loader protocol v${hello.version}, route model generation ${model.generation})`,
+      );
+      if (o.write) {
+        pcap = startPcap(session.running, o.write, o.netns, o.api?.node);
+        session.log(
+          `writing judged packets (first ${o.write.snaplen} bytes, one block per hook, the verdict as comment) to ` +
+            `${o.write.target === '-' ? 'stdout' : o.write.target}`,
+        );
+      }
+      const print = (line: string) => {
+        if (o.count && printed >= o.count) return;
+        if (o.write?.target !== '-') process.stdout.write(line + '\n'); // with --write -, stdout is the capture
+        printed++;
+        if (o.count && printed >= o.count) session.end();
+      };
+      if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
+      else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
+      // A closed stdout (e.g. `| head`) ends the trace instead of crashing on EPIPE.
+      process.stdout.on('error', () => session.end());
+    },
   );
 }
 
 /** --write: snapshots wait in a VerdictPcapWriter for their packet's verdict, then go to the output. */
-function startPcap(running: Awaited<ReturnType<typeof startCollector>>, w: { target: string; snaplen: number }, netns: string | undefined, node: string | undefined) {
+function startPcap(running: RunningCollector, w: { target: string; snaplen: number }, netns: string | undefined, node: string | undefined) {
   const out: PcapOutput = openPcapOutput(w.target);
   const nodeLabel = nodeName({ node }, netns);
   const writer = new PcapngWriter((b) => out.write(b), { application: `calitrace ${VERSION}`, os: `Linux, node ${nodeLabel}` });

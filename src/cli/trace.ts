@@ -8,7 +8,7 @@ import { formatEvent, OutputFormat } from './trace-format';
 import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
 import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
-import { runTraceUi } from '../tui/trace-ui';
+import { hasTerminal, runTraceUi } from '../tui/trace-ui';
 import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, kubernetesFlagsGiven } from './pod-names';
 
@@ -58,6 +58,7 @@ Options:
 
 API (verdict modes): the trace also serves the gRPC API, as 'calitrace serve' does, so 'calitrace
 observe' and 'calitrace ui' can watch the same verdicts; a busy address is a warning, not an error.
+A one-shot run (--count or --duration) serves it only when an API option (e.g. --listen) is given.
   --no-api           do not serve the API
 ${API_SERVER_HELP}
 ${POD_NAME_HELP}
@@ -131,15 +132,22 @@ async function run(argv: string[]): Promise<number> {
     const lines = ['output', 'count', 'duration', 'flows', 'events'] as const;
     const given = lines.filter((k) => values[k] !== undefined);
     if (given.length) throw new UsageError(`--${given[0]} prints lines: add --no-ui (without it, trace opens the live UI)`);
+    if (!hasTerminal()) {
+      throw new UsageError('without --no-ui, trace opens the live UI, which needs a terminal (stdin and stdout a tty); add --no-ui to print lines');
+    }
     const api = values['no-api'] ? undefined : apiSettings(values);
     return runTraceUi({ netns: values.netns, patterns: values.iface, mode, filter, api, pods: choosePodNameSource(values, values.netns) });
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
-  const api = values['no-api'] ? undefined : apiSettings(values);
+  // A one-shot run (--count, --duration) is over before anyone could subscribe: it serves the API only
+  // when an API flag asks for it. An open-ended trace serves it unless --no-api.
+  const oneShot = count > 0 || duration > 0;
+  const apiAsked = Object.keys(API_SERVER_OPTIONS).some((k) => values[k as keyof typeof API_SERVER_OPTIONS] !== undefined);
+  const api = values['no-api'] || (oneShot && !apiAsked) ? undefined : apiSettings(values);
   // Only the API carries pod names; the printed lines are about addresses and interfaces.
   const servesApi = api !== undefined && !values.events && mode !== 'flow';
   if (!servesApi && kubernetesFlagsGiven(values)) {
-    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api)');
+    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api, and --listen for a --count or --duration run)');
   }
   if (!values.events && mode !== 'flow') {
     return runVerdictTrace({

@@ -4,13 +4,13 @@
 // Semantics (as hubble's): values within one field are ORed, fields within one filter are ANDed; an item
 // passes when it matches any allow filter (or there is none) and no deny filter.
 import { isIP } from 'node:net';
+import { PROTOCOL_CHOICES, VERDICTS, Verdict, isVerdict, protocolByName, protocolNumber } from '../vocabulary';
 
 // NODE and STITCHED come from a relay only (node up/down, one packet's path across two nodes).
 export const EVENT_TYPES = ['PACKET', 'VERDICT', 'FLOW', 'ROUTE_CHANGE', 'LOST', 'NODE', 'STITCHED'] as const;
-export const VERDICTS = ['MATCHED', 'DIVERGED', 'DROPPED', 'EXPECTED_DROP', 'INCOMPLETE', 'STALE_MODEL'] as const;
 export const DIRECTIONS = ['INGRESS', 'EGRESS', 'DROP'] as const;
 export type EventTypeName = (typeof EVENT_TYPES)[number];
-export type VerdictName = (typeof VERDICTS)[number];
+export type VerdictName = Verdict;
 export type DirectionName = (typeof DIRECTIONS)[number];
 
 export interface FlowFilter {
@@ -57,8 +57,6 @@ export interface FilterSubject {
 
 /** An invalid filter; the message says what is wrong and what would be right. */
 export class FilterError extends Error {}
-
-const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132, gre: 47, esp: 50 };
 
 /** Text keys (and their aliases) → FlowFilter field. */
 const KEYS: Record<string, keyof FlowFilter> = {
@@ -146,8 +144,8 @@ function addBare(into: FlowFilter, word: string, token: string): void {
   const lower = word.toLowerCase();
   const upper = word.toUpperCase();
   if (looksLikeAddress(word)) pushValue(into, 'ip', normaliseValue('ip', word));
-  else if (lower in PROTOCOLS) pushValue(into, 'protocol', lower);
-  else if ((VERDICTS as readonly string[]).includes(upper)) pushValue(into, 'verdict', upper);
+  else if (protocolByName(lower) !== undefined) pushValue(into, 'protocol', lower);
+  else if (isVerdict(upper)) pushValue(into, 'verdict', upper);
   else if (lower === 'ingress' || lower === 'egress') pushValue(into, 'direction', upper);
   else throw new FilterError(`cannot read '${token}': not key=value, an IP/CIDR, a protocol or a verdict; ${HELP}`);
 }
@@ -186,14 +184,12 @@ function normaliseValue(field: keyof FlowFilter, v: string | number): string | n
       return Number(s);
     }
     case 'protocol': {
-      const lower = s.toLowerCase();
-      if (lower in PROTOCOLS) return lower;
-      if (/^\d+$/.test(s) && Number(s) <= 255) return s;
-      throw new FilterError(`protocol '${s}' is unknown; use tcp, udp, icmp, icmpv6, sctp or a number 0-255`);
+      if (protocolNumber(s) !== undefined) return s.toLowerCase();
+      throw new FilterError(`protocol '${s}' is unknown; use ${PROTOCOL_CHOICES}`);
     }
     case 'verdict': {
       const upper = s.toUpperCase();
-      if ((VERDICTS as readonly string[]).includes(upper)) return upper;
+      if (isVerdict(upper)) return upper;
       throw new FilterError(`verdict '${s}' is unknown; use one of ${VERDICTS.join(', ')}`);
     }
     case 'direction': {
@@ -339,7 +335,7 @@ function compileOne(raw: FlowFilter): Predicate {
   if (f.direction) { const d = new Set(f.direction); checks.push((s) => (s.directions ?? []).some((x) => d.has(x))); }
   if (f.verdict) { const v = new Set(f.verdict); checks.push((s) => s.verdict !== undefined && v.has(s.verdict)); }
   if (f.protocol) {
-    const nums = new Set(f.protocol.map((p) => PROTOCOLS[p] ?? Number(p)));
+    const nums = new Set(f.protocol.map((p) => protocolNumber(p) ?? Number(p)));
     checks.push((s) => s.proto !== undefined && nums.has(s.proto));
   }
   if (f.port) { const p = new Set(f.port); checks.push((s) => (s.sport !== undefined && p.has(s.sport)) || (s.dport !== undefined && p.has(s.dport))); }

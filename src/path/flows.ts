@@ -8,7 +8,10 @@
 import { Fifo } from './fifo';
 import { LatencyHistogram } from './histogram';
 import { parseEndpoint } from './endpoint';
-import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, VerdictCounts, Warning } from './types';
+import { emptyVerdictCounts, VerdictCounts } from '../vocabulary';
+import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, Warning } from './types';
+
+export { emptyVerdictCounts };
 
 export interface FlowTableOptions {
   /** Default 100 000. */
@@ -66,10 +69,6 @@ interface FlowState {
   /** Seen since the eviction hand last passed it (second chance). */
   touched: boolean;
   removed: boolean;
-}
-
-export function emptyVerdictCounts(): VerdictCounts {
-  return { MATCHED: 0, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 };
 }
 
 type Endpoints = Pick<PacketVerdict, 'src' | 'sport' | 'dst' | 'dport'>;

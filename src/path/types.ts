@@ -1,12 +1,8 @@
 // Verdicts: the comparison of predicted (route model), kernel (FIB at ingress) and observed (hooks).
 
-export type Verdict =
-  | 'MATCHED' // observed path = predicted path
-  | 'DIVERGED' // left through another device than predicted
-  | 'DROPPED' // the kernel dropped it unexpectedly
-  | 'EXPECTED_DROP' // prediction said blackhole/unreachable/prohibit and it was dropped
-  | 'INCOMPLETE' // no egress and no drop seen within the window
-  | 'STALE_MODEL'; // our prediction and the kernel view disagree
+import type { Verdict, VerdictCounts } from '../vocabulary';
+
+export type { Verdict, VerdictCounts };
 
 export type Warning = 'MTU_EXCEEDED' | 'ROUTE_CHANGED' | 'ASYMMETRIC_RETURN';
 
@@ -54,9 +50,6 @@ export interface PacketVerdict {
   /** What netfilter NAT rewrote on this node ("addr:port" before → after), when it did. */
   nat?: { src?: { from: string; to: string }; dst?: { from: string; to: string } };
 }
-
-/** Per-verdict packet counts. */
-export type VerdictCounts = Record<Verdict, number>;
 
 /** Latency percentiles in microseconds (approximate: log buckets, ±10 %). */
 export interface LatencySummary {

@@ -11,6 +11,7 @@
 // 4. Otherwise the devices it left through against the predicted egress devices: MATCHED, DIVERGED,
 //    or INCOMPLETE when neither an egress nor a drop completed the path within the window.
 import type { KernelView, TraceEvent } from '../capture/event';
+import { hasPorts, protocolName } from '../vocabulary';
 import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
@@ -264,12 +265,10 @@ export function dropReasonName(ev: TraceEvent): string {
 /** Decisions that hand the packet to this node's own stack. */
 const DELIVERED_HERE = new Set(['local', 'multicast', 'broadcast']);
 
-const PROTO_NAMES: Record<number, string> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
-
 /** A drop after routing delivered the packet to this node: the stack, not the route, refused it. */
 function localStackHint(reason: string, first: TraceEvent, decision: string): string {
   const head = 'routing was right (it reached this node\'s own stack), the stack then discarded it';
-  const proto = PROTO_NAMES[first.proto];
+  const proto = hasPorts(first.proto) ? protocolName(first.proto).toUpperCase() : undefined;
   if (reason === 'NO_SOCKET' && proto) return `${head}: nothing listens on ${proto} port ${first.dport} here (check \`ss -lntup\`)`;
   if (reason === 'NO_SOCKET') return `${head}: no socket wants it`;
   if (reason === 'INVALID_PROTO' && first.proto === 1 && first.icmpType === 8) {

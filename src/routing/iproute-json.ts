@@ -1,6 +1,7 @@
 // Converts iproute2's JSON (`ip -j -d route|rule|link|addr|neigh|netconf`, `bridge -j fdb`) into the model's
 // types, and prints routes and rules back the way `ip route` / `ip rule` do (the explanation quotes them).
 
+import { protocolByName } from '../vocabulary';
 import type { Address, FdbEntry, Family, Link, Membership, Neighbour, Nexthop, Route, RouteType, Rule, RuleAction } from './types';
 import { parsePrefix, formatPrefix } from './addr';
 
@@ -8,7 +9,6 @@ type J = Record<string, unknown>;
 
 const TABLE_IDS: Record<string, number> = { local: 255, main: 254, default: 253, unspec: 0 };
 const TABLE_NAMES: Record<number, string> = { 255: 'local', 254: 'main', 253: 'default' };
-const IPPROTO: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, 'ipv6-icmp': 58, icmpv6: 58, sctp: 132, gre: 47, esp: 50 };
 
 export function tableId(v: unknown): number {
   if (v === undefined || v === null) return 254;
@@ -25,7 +25,8 @@ export function tableName(id: number): string {
 export function ipprotoNumber(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   const s = String(v).toLowerCase();
-  if (s in IPPROTO) return IPPROTO[s];
+  const named = protocolByName(s);
+  if (named !== undefined) return named;
   const n = Number(s);
   return Number.isFinite(n) ? n : undefined;
 }

@@ -99,7 +99,9 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
     this.stopped = false;
     this.session = new DumpSession(this.opts.netns);
     const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'link', 'address', 'route', 'rule', 'neigh', 'netconf'];
-    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal must not kill it before calitrace stops it (that
+    // was a false 'ip monitor exited' on every normal stop).
+    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.monitor = child;
     child.stdout!.on('data', () => this.poke());
     // ip monitor complains on stderr and carries on, e.g. "Peer netns reference is invalid." when a

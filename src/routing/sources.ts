@@ -92,7 +92,8 @@ class BatchProcess {
 
   private ensure(): ChildProcess {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null && !this.child.killed) return this.child;
-    const child = spawn(this.cmd, this.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group, so a Ctrl-C in the terminal reaches calitrace only (it ends on stdin EOF).
+    const child = spawn(this.cmd, this.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.buf = '';
     this.lines = [];
     child.stdout!.setEncoding('utf8');

@@ -33,6 +33,44 @@ export interface UiSink {
   stitched?(s: StitchedView): void;
 }
 
+/** The sink that fills a store: what the UI does with every item its source delivers. */
+export function storeSink(s: Store, changed: () => void = () => undefined): UiSink {
+  return {
+    verdict: (v) => {
+      s.ingest(v);
+      changed();
+    },
+    stitched: (st) => {
+      s.addStitched(st);
+      changed();
+    },
+    status: (st) => {
+      s.setStatus(st);
+      changed();
+    },
+    routes: (r) => {
+      s.setRoutes(r, Date.now());
+      changed();
+    },
+    routeChange: (c) => {
+      s.applyRouteChange(c, Date.now());
+      changed();
+    },
+    lost: (name, n) => {
+      s.addLoss(name, n);
+      changed();
+    },
+    lossTotal: (name, total) => {
+      s.setLossTotal(name, total);
+      changed();
+    },
+    connection: (state, message) => {
+      s.connection = { state, message };
+      changed();
+    },
+  };
+}
+
 /** Where the data comes from (the gRPC API; see source.ts). */
 export interface UiSource {
   start(sink: UiSink): void;
@@ -41,7 +79,9 @@ export interface UiSource {
 }
 
 /** Checks a filter in the API's filter language; ok → a predicate applied to verdicts. */
-export type FilterCompiler = (text: string) => { ok: true; match: (v: UiVerdict) => boolean } | { ok: false; error: string };
+export type FilterCompiler = (
+  text: string,
+) => { ok: true; match: (v: UiVerdict) => boolean; matchFlow?: (r: FlowRow) => boolean } | { ok: false; error: string };
 
 export interface AppOptions {
   source: UiSource;
@@ -96,40 +136,7 @@ export class App {
     this.screen.on('resize', () => this.throttle.flush());
     const s = this.store;
     const ask = () => this.throttle.request();
-    this.opts.source.start({
-      verdict: (v) => {
-        s.ingest(v);
-        ask();
-      },
-      stitched: (st) => {
-        s.addStitched(st);
-        ask();
-      },
-      status: (st) => {
-        s.setStatus(st);
-        ask();
-      },
-      routes: (r) => {
-        s.setRoutes(r, Date.now());
-        ask();
-      },
-      routeChange: (c) => {
-        s.applyRouteChange(c, Date.now());
-        ask();
-      },
-      lost: (name, n) => {
-        s.addLoss(name, n);
-        ask();
-      },
-      lossTotal: (name, total) => {
-        s.setLossTotal(name, total);
-        ask();
-      },
-      connection: (state, message) => {
-        s.connection = { state, message };
-        ask();
-      },
-    });
+    this.opts.source.start(storeSink(s, ask));
     // The rate and the route highlights age with time even when nothing arrives.
     this.tickTimer = setInterval(() => this.throttle.request(), 500);
     this.throttle.flush();
@@ -192,7 +199,7 @@ export class App {
       return;
     }
     const r = this.opts.compileFilter(text);
-    if (r.ok) this.store.setFilter(text, r.match);
+    if (r.ok) this.store.setFilter(text, r.match, r.matchFlow);
     else this.store.rejectFilter(text, r.error);
   }
 

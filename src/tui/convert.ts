@@ -1,18 +1,16 @@
 // API messages (calitrace.v1, generated) → the UI's model. Pure: tested without a server.
 import { calitrace } from '../api/generated/calitrace';
-import type { Hop, Verdict } from '../path/types';
+import type { Hop } from '../path/types';
+import { isVerdict } from '../vocabulary';
 import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, StitchedView, UiVerdict } from './model';
 
 const v1 = calitrace.v1;
 
-const VERDICT_BY_ID: Record<number, Verdict> = {
-  [v1.Verdict.MATCHED]: 'MATCHED',
-  [v1.Verdict.DIVERGED]: 'DIVERGED',
-  [v1.Verdict.DROPPED]: 'DROPPED',
-  [v1.Verdict.EXPECTED_DROP]: 'EXPECTED_DROP',
-  [v1.Verdict.INCOMPLETE]: 'INCOMPLETE',
-  [v1.Verdict.STALE_MODEL]: 'STALE_MODEL',
-};
+/** The wire enum's value names are the verdicts' names (proto/calitrace/v1, src/vocabulary). */
+function verdictOf(id: number | null | undefined): UiVerdict['verdict'] {
+  const name = v1.Verdict[id ?? 0];
+  return name !== undefined && isVerdict(name) ? name : 'INCOMPLETE';
+}
 
 const DIR_BY_ID: Record<number, Hop['dir']> = {
   [v1.Direction.INGRESS]: 'ingress',
@@ -42,7 +40,7 @@ export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): U
     dst: m.dst ?? '',
     sport: m.sport ?? 0,
     dport: m.dport ?? 0,
-    verdict: VERDICT_BY_ID[m.verdict ?? 0] ?? 'INCOMPLETE',
+    verdict: verdictOf(m.verdict),
     reason: m.reason ?? '',
     warnings: (m.warnings ?? []) as UiVerdict['warnings'],
     observed,
@@ -53,13 +51,20 @@ export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): U
     dstPod: pod(m.dstPod),
     node: node || undefined,
     nat: natOf(m),
+    // The collector's flow key: both directions and both sides of a NAT rewrite under one flow, as
+    // every other subscriber (observe, the flows stream) counts them.
+    flowKey: m.flowKey || undefined,
+    icmp: m.protocol === 1 || m.protocol === 58 ? { type: m.icmpType ?? 0, code: m.icmpCode ?? 0, id: m.icmpId ?? 0, seq: m.icmpSeq ?? 0 } : undefined,
+    decision: m.decision || undefined,
+    route: m.route || undefined,
+    len: m.length || undefined,
   };
 }
 
 export function stitchedFromApi(m: calitrace.v1.IStitchedPath): StitchedView {
   return {
     fingerprint: m.fingerprint ?? '',
-    verdict: VERDICT_BY_ID[m.verdict ?? 0] ?? 'INCOMPLETE',
+    verdict: verdictOf(m.verdict),
     reason: m.reason ?? '',
     srcNode: m.srcNode ?? '',
     dstNode: m.dstNode ?? '',

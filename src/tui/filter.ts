@@ -3,6 +3,7 @@
 import { compileFilterSet, FilterSubject, parseFilterText } from '../hub/filter';
 import type { FilterCompiler } from './app';
 import type { UiVerdict } from './model';
+import type { FlowRow } from './store';
 
 export function subjectOf(v: UiVerdict): FilterSubject {
   return {
@@ -21,10 +22,29 @@ export function subjectOf(v: UiVerdict): FilterSubject {
   };
 }
 
+/**
+ * A flow as the API's filters see its flows: the forward direction's ends and pods, the interfaces of its
+ * observed and predicted paths, its verdict — whichever way its latest packet went.
+ */
+export function flowSubjectOf(r: FlowRow): FilterSubject {
+  return {
+    ...subjectOf(r.last),
+    src: r.src,
+    dst: r.dst,
+    sport: r.sport,
+    dport: r.dport,
+    proto: r.proto,
+    srcPod: r.srcPod,
+    dstPod: r.dstPod,
+    interfaces: [...r.observed, ...r.predicted],
+    verdict: r.verdict,
+  };
+}
+
 export const compileUiFilter: FilterCompiler = (text) => {
   try {
     const match = compileFilterSet(parseFilterText(text));
-    return { ok: true, match: (v: UiVerdict) => match(subjectOf(v)) };
+    return { ok: true, match: (v: UiVerdict) => match(subjectOf(v)), matchFlow: (r: FlowRow) => match(flowSubjectOf(r)) };
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }

@@ -1,10 +1,10 @@
 // What the UI knows about a node, independent of how it got it (gRPC today). The gRPC adapter
 // (src/tui/source.ts) maps API messages onto these shapes; the store and views only see these.
-import type { PacketVerdict, Verdict } from '../path/types';
+import type { PacketVerdict } from '../path/types';
+import { VERDICTS, Verdict } from '../vocabulary';
 
 export type { PacketVerdict, Verdict };
-
-export const VERDICTS: Verdict[] = ['MATCHED', 'DIVERGED', 'DROPPED', 'EXPECTED_DROP', 'INCOMPLETE', 'STALE_MODEL'];
+export { VERDICTS };
 
 /** One named loss counter. The header shows every one, zero or not. */
 export interface LossCounter {

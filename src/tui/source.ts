@@ -151,13 +151,14 @@ export function explainRequestFor(flow: FlowRow): calitrace.v1.IExplainRequest {
   const v = flow.last;
   const at = v.observed.find((h) => h.dir === 'ingress' && !h.tunnel) ?? v.observed.find((h) => h.dir === 'ingress');
   const rewritten = v.nat?.dst ? parseEndpoint(v.nat.dst.to) : undefined;
+  // The latest packet's own addresses: it may be a reply, going the flow's other way.
   return {
-    src: flow.src,
-    dst: rewritten?.addr ?? flow.dst,
+    src: v.src,
+    dst: rewritten?.addr ?? v.dst,
     iif: at?.iface ?? '',
-    protocol: flow.proto,
-    sport: flow.sport,
-    dport: rewritten?.port ?? flow.dport,
+    protocol: v.proto,
+    sport: v.sport,
+    dport: rewritten?.port ?? v.dport,
     // Against a relay: the node that judged the packet answers (a node's own server ignores it).
     node: v.node ?? '',
   };

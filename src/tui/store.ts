@@ -2,6 +2,12 @@
 // loss counters, selection, sort, filter, pause. Pure: no terminal, no network, time passed in, so it can
 // be driven by a packet storm in a unit test. Ingesting is O(1) per event; sorting and filtering happen
 // only when a view asks for rows (at most ~10 times a second, see throttle.ts).
+//
+// A flow here is the collector's flow (src/path/flows.ts): the key the API sends with each verdict puts
+// both directions, and both sides of a NAT rewrite, under one row, named as its first packet was seen —
+// the same flows, with the same counts, that `calitrace observe --type flow` prints.
+import { flowKey as pathFlowKey } from '../path/flows';
+import { emptyVerdictCounts, protocolName } from '../vocabulary';
 import {
   Explanation,
   LossCounter,
@@ -12,7 +18,6 @@ import {
   StitchedView,
   UiVerdict,
   Verdict,
-  VERDICTS,
 } from './model';
 
 /** Stitched cross-node paths kept for the detail pane. */
@@ -29,6 +34,7 @@ export const KNOWN_LOSS_COUNTERS = ['kernel', 'pipe', 'collector', 'subscribers'
 
 export interface FlowRow {
   key: string;
+  /** The forward direction: the flow's first packet as it entered the node (before any NAT). */
   src: string;
   dst: string;
   srcPod?: PodRef;
@@ -36,17 +42,26 @@ export interface FlowRow {
   proto: number;
   sport: number;
   dport: number;
+  /** Paths of the latest forward packet (the API's Flow.predicted and Flow.path). */
   predicted: string[];
   observed: string[];
-  /** Verdict of the latest packet: the flow's current state. */
+  /** Verdict of the latest forward packet: the flow's current state, as the API's Flow.verdict. */
   verdict: Verdict;
   reason: string;
+  /** Packets per verdict, both directions. */
   counts: Record<Verdict, number>;
+  /** Packets, both directions. */
   packets: number;
+  /** Of which replies (the reverse direction). */
+  replies: number;
+  /** Verdict of the latest reply, once one is seen. */
+  replyVerdict?: Verdict;
+  /** The latest reply, once one is seen. */
+  lastReply?: UiVerdict;
   firstMs: number;
   lastMs: number;
   latencyUs?: number;
-  /** The latest packet, for the detail pane (hops, kernel view, drop reason). */
+  /** The latest forward packet, for the detail pane (hops, kernel view, drop reason) and explain. */
   last: UiVerdict;
 }
 
@@ -65,19 +80,16 @@ export interface StoreOptions {
   routeHighlightMs?: number;
 }
 
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp6' };
-export function protoName(proto: number): string {
-  return PROTO_NAMES[proto] ?? String(proto);
+export const protoName = protocolName;
+
+/** The collector's key when the server sent one (it always does); else the same rule computed here. */
+export function flowKey(v: UiVerdict): string {
+  return v.flowKey || pathFlowKey(v);
 }
 
-export function flowKey(v: { proto: number; src: string; dst: string; sport: number; dport: number }): string {
-  return `${protoName(v.proto)} ${v.src}:${v.sport} > ${v.dst}:${v.dport}`;
-}
-
-function emptyCounts(): Record<Verdict, number> {
-  const c = {} as Record<Verdict, number>;
-  for (const v of VERDICTS) c[v] = 0;
-  return c;
+/** Whether a packet goes the flow's first packet's way (a reply, even NATed, never does). */
+function isForward(row: FlowRow, v: UiVerdict): boolean {
+  return v.src === row.src && v.dst === row.dst && v.sport === row.sport && v.dport === row.dport;
 }
 
 /** Severity order used by the verdict sort: trouble first. */
@@ -118,6 +130,7 @@ export class Store {
   filterText = '';
   filterError: string | null = null;
   private filterMatch: ((v: UiVerdict) => boolean) | null = null;
+  private flowMatch: ((r: FlowRow) => boolean) | null = null;
 
   status: NodeStatus = { node: '?', mode: '?', interfaces: [], subscribers: 0, counters: [] };
   connection: { state: 'connecting' | 'connected' | 'error'; message?: string } = { state: 'connecting' };
@@ -127,6 +140,7 @@ export class Store {
   /** Flows pushed out by the cap (not a loss of packets: a loss of history). */
   flowsEvicted = 0;
 
+  /** In least-recently-seen order: a packet moves its flow to the end, so the first is the one to evict. */
   private readonly flows = new Map<string, FlowRow>();
   private packets: UiVerdict[] = [];
   private drops: UiVerdict[] = [];
@@ -153,7 +167,9 @@ export class Store {
     this.eventsTotal++;
     const key = flowKey(v);
     let row = this.flows.get(key);
-    if (!row) {
+    if (row) {
+      this.flows.delete(key);
+    } else {
       if (this.flows.size >= this.maxFlows) this.evictOldestFlow();
       row = {
         key,
@@ -166,25 +182,36 @@ export class Store {
         observed: [],
         verdict: v.verdict,
         reason: v.reason,
-        counts: emptyCounts(),
+        counts: emptyVerdictCounts(),
         packets: 0,
+        replies: 0,
         firstMs: v.timeMs,
         lastMs: v.timeMs,
         last: v,
       };
-      this.flows.set(key, row);
     }
+    this.flows.set(key, row);
     row.packets++;
-    row.counts[v.verdict] = (row.counts[v.verdict] ?? 0) + 1;
-    row.verdict = v.verdict;
-    row.reason = v.reason;
-    row.predicted = v.predicted;
-    row.observed = observedPath(v);
+    row.counts[v.verdict]++;
+    if (isForward(row, v)) {
+      row.verdict = v.verdict;
+      row.reason = v.reason;
+      row.predicted = v.predicted;
+      row.observed = observedPath(v);
+      if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
+      if (v.srcPod) row.srcPod = v.srcPod;
+      if (v.dstPod) row.dstPod = v.dstPod;
+      row.last = v;
+    } else {
+      row.replies++;
+      row.replyVerdict = v.verdict;
+      row.lastReply = v;
+      // A reply names the same two pods the other way round.
+      if (v.dstPod) row.srcPod ??= v.dstPod;
+      if (v.srcPod && !v.nat) row.dstPod ??= v.srcPod;
+    }
     row.lastMs = Math.max(row.lastMs, v.timeMs);
-    if (v.latencyUs !== undefined) row.latencyUs = v.latencyUs;
-    if (v.srcPod) row.srcPod = v.srcPod;
-    if (v.dstPod) row.dstPod = v.dstPod;
-    row.last = v;
+    row.firstMs = Math.min(row.firstMs, v.timeMs);
 
     this.packets.push(v);
     if (this.packets.length > this.maxPackets * 2) this.packets = this.packets.slice(-this.maxPackets);
@@ -194,14 +221,13 @@ export class Store {
     }
   }
 
+  /** O(1): the Map's first entry is the flow seen least recently. */
   private evictOldestFlow(): void {
-    let oldest: FlowRow | null = null;
-    for (const r of this.flows.values()) if (!oldest || r.lastMs < oldest.lastMs) oldest = r;
-    if (oldest) {
-      this.flows.delete(oldest.key);
-      this.explanations.delete(oldest.key);
-      this.flowsEvicted++;
-    }
+    const oldest = this.flows.keys().next();
+    if (oldest.done) return;
+    this.flows.delete(oldest.value);
+    this.explanations.delete(oldest.value);
+    this.flowsEvicted++;
   }
 
   setStatus(s: NodeStatus, nowMs = Date.now()): void {
@@ -312,10 +338,15 @@ export class Store {
     };
   }
 
-  /** Applies a filter already validated by the caller; `match` null clears it. */
-  setFilter(text: string, match: ((v: UiVerdict) => boolean) | null): void {
+  /**
+   * Applies a filter already validated by the caller; `match` null clears it. Flows are matched as a
+   * whole (`matchFlow`: their forward direction, as the API matches its flows), so a flow does not come
+   * and go with the direction of its latest packet; without it, by their latest packet.
+   */
+  setFilter(text: string, match: ((v: UiVerdict) => boolean) | null, matchFlow?: (r: FlowRow) => boolean): void {
     this.filterText = match ? text : '';
     this.filterMatch = match;
+    this.flowMatch = match ? matchFlow ?? ((r) => match(r.last)) : null;
     this.filterError = null;
     if (this.paused) this.frozen = this.freeze(); // the frozen rows, re-taken under the new filter
   }
@@ -373,8 +404,8 @@ export class Store {
   }
 
   private computeFlows(): FlowRow[] {
-    const m = this.filterMatch;
-    const rows = [...this.flows.values()].filter((r) => !m || m(r.last));
+    const m = this.flowMatch;
+    const rows = [...this.flows.values()].filter((r) => !m || m(r));
     const dir = this.sortDescending ? -1 : 1;
     const cmp = (a: FlowRow, b: FlowRow): number => {
       switch (this.sort) {

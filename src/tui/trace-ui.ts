@@ -1,14 +1,12 @@
-// `calitrace trace` with the UI: the collector in this process, the API for other subscribers (as the
-// line trace serves it, unless --no-api), and the UI as a gRPC client of its own private unix socket —
+// `calitrace trace` with the UI: one node session (src/session) with the API for other subscribers (as
+// the line trace serves it, unless --no-api) and the UI as a gRPC client of its own private unix socket —
 // exactly the client `calitrace ui` is, whatever TLS or token the public API asks for.
-import { startCollector } from '../collector/start';
-import { onCollectorError } from '../collector/collector';
 import type { CaptureMode } from '../capture/capture';
 import type { FilterSpec } from '../capture/filter';
-import { apiSettings, ApiSettings, serveBesideTrace, serveCollector, ServingApi } from '../cli/serve';
+import type { ApiSettings } from '../session/api';
+import { runNodeSession } from '../session/run';
+import type { PodNameSource } from '../pods/source';
 import { runUi } from './run';
-import { UsageError } from '../cli/command';
-import { PodNameSource, startPodNames } from '../cli/pod-names';
 
 export interface TraceUiOptions {
   netns?: string;
@@ -22,51 +20,42 @@ export interface TraceUiOptions {
   noColor?: boolean;
 }
 
+/** Without a terminal there is nothing to draw on: the caller says what to do instead. */
+export function hasTerminal(): boolean {
+  return process.stdout.isTTY === true && process.stdin.isTTY === true;
+}
+
 export async function runTraceUi(o: TraceUiOptions): Promise<number> {
-  if (!process.stdout.isTTY || !process.stdin.isTTY) {
-    throw new UsageError('without --no-ui, trace opens the live UI, which needs a terminal (stdin and stdout a tty); add --no-ui to print lines');
-  }
-  const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
-  const own = apiSettings({ listen: `unix:/run/calitrace-trace-${process.pid}.sock` });
-  log(`starting the tracer${o.netns ? ` in ${o.netns}` : ''}…`);
-  const running = await startCollector({ netns: o.netns, mode: o.mode, patterns: o.patterns, filter: o.filter });
-  if (o.pods) log(o.pods.description);
-  // The pod directory's later problems would scribble over the UI: kept, and printed once it is closed.
-  const podReports: string[] = [];
+  // While the UI owns the screen, lines for stderr wait and are printed once it is closed; warnings stay
+  // off it altogether (they are counted in the header: predict_errors).
+  const held: string[] = [];
   let uiOpen = false;
-  const pods = o.pods ? startPodNames(o.pods, (m) => (uiOpen ? podReports.push(m) : log(m))) : undefined;
-  const ctx = { netns: o.netns, mode: o.mode, pods: pods?.directory };
-  // While the UI owns the screen, warnings stay off it (they are counted in the header: predict_errors);
-  // a fatal error closes the UI and is printed once the terminal is back.
-  const ended = new AbortController();
-  let failure: Error | undefined;
-  onCollectorError(running.collector, {
-    warn: () => undefined,
-    fatal: (err) => {
-      failure ??= err;
-      ended.abort();
+  const write = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
+  const log = (m: string) => (uiOpen ? held.push(m) : write(m));
+  write(`starting the tracer${o.netns ? ` in ${o.netns}` : ''}…`);
+  return runNodeSession(
+    {
+      command: 'trace',
+      collector: { netns: o.netns, mode: o.mode, patterns: o.patterns, filter: o.filter },
+      mode: o.mode,
+      pods: o.pods,
+      api: o.api,
+      privateApi: {
+        listen: `unix:/run/calitrace-trace-${process.pid}.sock`,
+        security: { insecure: false },
+        hub: { maxSubscribers: 128, historyCapacity: 10000, queueCapacity: 4096 },
+      },
+      warn: () => undefined,
+      log,
     },
-  });
-  let mine: ServingApi | undefined;
-  let shared: ServingApi | undefined;
-  try {
-    shared = await serveBesideTrace(running, o.api, ctx, log);
-    mine = await serveCollector(running, own, ctx);
-    uiOpen = true;
-    await runUi({ server: mine.api.address, noColor: o.noColor, signal: ended.signal });
-  } finally {
-    uiOpen = false;
-    await mine?.close();
-    await shared?.close();
-    pods?.stop();
-    await running.stop();
-  }
-  for (const m of podReports) log(m);
-  const c = running.collector.counters();
-  log(`${c.received} events received, ${c.packets} packets judged; lost ${c.lostKernel} in kernel, ${c.lostPipe} in pipe`);
-  if (failure) {
-    log(`stopped: ${failure.message}`);
-    return 1;
-  }
-  return 0;
+    async (session) => {
+      uiOpen = true;
+      try {
+        await runUi({ server: session.privateApi!.api.address, noColor: o.noColor, signal: session.signal });
+      } finally {
+        uiOpen = false;
+        for (const m of held.splice(0)) write(m);
+      }
+    },
+  );
 }

@@ -3,7 +3,7 @@
 // allow/deny filters, Explain/GetRoutes/Status, and the `calitrace observe` binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,18 +11,10 @@ import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
 import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
-import { stopProcess, waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil, startServe } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const V = calitrace.v1.Verdict;
-
-function startServe(netns: string, listen: string): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--netns', netns, '--listen', listen], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  return { proc, output: () => out };
-}
 
 /** Keeps reading a follow stream into an array until cancelled. */
 function record(stream: ObserveStream): ObserveMessage[] {
@@ -50,7 +42,7 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-api-lab-'));
     const sock = path.join(dir, 'api.sock');
-    const server = startServe(node1.netns, `unix:${sock}`);
+    const server = startServe(['--netns', node1.netns, '--listen', `unix:${sock}`]);
     const client = new CalitraceClient({ server: `unix:${sock}` });
     try {
       await waitUntil(() => /API on unix:/.test(server.output()) || server.proc.exitCode !== null, 'calitrace serve to listen', 30000);

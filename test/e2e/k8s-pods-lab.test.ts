@@ -4,27 +4,17 @@
 // names on the verdicts prove where they came from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { makeTestCerts } from '../helpers/certs';
 import { mockKubeconfig, startMockKubeApi } from '../helpers/mock-kube-api';
-import { stopProcess, waitUntil } from '../helpers/api';
+import { stopProcess, waitUntil, startServe } from '../helpers/api';
 import { labExec } from '../../src/lab';
 import { CalitraceClient, ObserveMessage } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
 
-const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const TOKEN = 'mock-node-token';
-
-function startServe(args: string[]): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  return { proc, output: () => out };
-}
 
 test('calitrace serve --kubeconfig (mock Kubernetes API server) puts its pod names on real lab verdicts', async () => {
   const certs = makeTestCerts();

@@ -1,8 +1,10 @@
 // Test helpers for the gRPC API: a real server on localhost:0 fed through its ObserveFeed, real clients,
 // and lab-shaped verdicts to publish when the hub itself is what a test exercises.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
 import { ObserveFeed } from '../../src/api/feed';
-import { ApiBackend, ApiServer, ApiServerOptions, startApiServer, VERSION } from '../../src/api/server';
+import { ApiBackend, ApiServer, ApiServerOptions, startApiServer } from '../../src/api/server';
+import { VERSION } from '../../src/util/version';
 import { CalitraceClient, ClientOptions, ObserveMessage, ObserveStream } from '../../src/api/client';
 import type { HubOptions } from '../../src/hub/hub';
 import type { PacketVerdict, Verdict } from '../../src/path/types';
@@ -112,4 +114,14 @@ export async function stopProcess(proc: ChildProcess): Promise<number | null> {
   const code = await exited;
   clearTimeout(timer);
   return code;
+}
+
+/** `calitrace serve ARGS…` from this build, its stdout and stderr together. */
+export function startServe(args: string[]): { proc: ChildProcess; output: () => string } {
+  const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
+  const proc = spawn(process.execPath, [bin, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  return { proc, output: () => out };
 }

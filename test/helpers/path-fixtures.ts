@@ -11,6 +11,10 @@ export const CALI_A = 'cali11299111064';
 export const CALI_B = 'caliaa479e31ff6';
 export const NODE1_IP = '172.27.71.11';
 export const NODE2_IP = '172.27.71.12';
+/** The underlay's default gateway (node1's `default via`). */
+export const ROUTER = '172.27.71.254';
+/** A Service (ClusterIP) address: the NAT tests DNAT it to pod B with nftables, as kube-proxy would. */
+export const SERVICE = '10.96.0.10';
 
 const IFINDEX: Record<string, number> = { ens3: 2, 'vxlan.calico': 3, [CALI_A]: 5, [CALI_B]: 7 };
 

@@ -103,3 +103,40 @@ export async function mustExec(lab: LabInfo, target: string, argv: string[]): Pr
   if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${target} failed (${r.code}): ${r.stderr || r.stdout}`);
   return r.stdout;
 }
+
+/**
+ * One TCP conversation between two lab pods: `server` echoes one message on `port` (in the background,
+ * for at most `lifetimeS`), `client` connects to `addr:connectPort` (retrying while the server starts)
+ * and sends `text`. Resolves with what came back.
+ */
+export async function tcpEcho(lab: LabInfo, o: { server: string; port: number; client: string; addr: string; connectPort: number; text: string; lifetimeS?: number }): Promise<string> {
+  await mustExec(lab, o.server, ['sh', '-c', `timeout ${o.lifetimeS ?? 10} python3 -c '${[
+    'import socket',
+    's = socket.socket()',
+    's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+    `s.bind(("", ${o.port}))`,
+    's.listen()',
+    'c, a = s.accept()',
+    'c.sendall(c.recv(100))',
+    'c.close()',
+  ].join('\n')}' > /dev/null 2>&1 &`]);
+  return mustExec(lab, o.client, ['python3', '-c', [
+    'import socket, time',
+    'for i in range(50):',
+    '    try:',
+    `        s = socket.create_connection(("${o.addr}", ${o.connectPort}), timeout=1)`,
+    '        break',
+    '    except OSError:',
+    '        time.sleep(0.1)',
+    `s.sendall(b"${o.text}")`,
+    'print(s.recv(100).decode())',
+    's.close()',
+  ].join('\n')]);
+}
+
+/** A tc filter on `dev`'s ingress that sends packets for `dst` out of the uplink instead (mirred redirect). */
+export async function redirectToUplink(lab: LabInfo, dev: string, dst: string): Promise<void> {
+  await mustExec(lab, 'node1', ['sh', '-c',
+    `tc qdisc show dev ${dev} | grep -q clsact || tc qdisc add dev ${dev} clsact; ` +
+    `tc filter add dev ${dev} ingress protocol ip prio 1 u32 match ip dst ${dst}/32 action mirred egress redirect dev ens3`]);
+}

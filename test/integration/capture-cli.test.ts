@@ -7,10 +7,8 @@ import * as path from 'node:path';
 import { labUp, labDown, randomPrefix, nodeNetns, LabInfo } from '../../src/lab';
 import { packageRoot } from '../../src/util/package-root';
 import { ping } from '../helpers/capture-lab';
+import { POD_A as A, POD_B as B, WEB_0 as REMOTE } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222';
-const B = '10.233.101.224';
-const REMOTE = '10.233.100.130';
 const BIN = path.join(packageRoot(), 'bin', 'calitrace.js');
 
 let lab: LabInfo;

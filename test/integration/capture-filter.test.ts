@@ -7,10 +7,8 @@ import { labUp, labDown, randomPrefix, LabInfo } from '../../src/lab';
 import { withCapture, ping, pingNoReply, udpSend } from '../helpers/capture-lab';
 import { parseFilter } from '../../src/capture/filter';
 import type { TraceEvent } from '../../src/capture/event';
+import { POD_A as A, POD_B as B, WEB_0 as REMOTE } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222';
-const B = '10.233.101.224';
-const REMOTE = '10.233.100.130';
 
 let lab: LabInfo;
 before(async () => {

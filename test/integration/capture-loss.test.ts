@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { labUp, labDown, randomPrefix, runTraffic, LabInfo } from '../../src/lab';
 import { withCapture } from '../helpers/capture-lab';
 import { parseFilter } from '../../src/capture/filter';
+import { POD_A as A, POD_B as B } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222';
-const B = '10.233.101.224';
 const PORT = 5399;
 
 let lab: LabInfo;

@@ -8,10 +8,8 @@ import { labUp, labDown, randomPrefix, LabInfo } from '../../src/lab';
 import { packageRoot } from '../../src/util/package-root';
 import { withCapture, must, ping, EventLog } from '../helpers/capture-lab';
 import type { TraceEvent } from '../../src/capture/event';
+import { POD_A as A, POD_B as B, CALI_A as A_IF } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222';
-const B = '10.233.101.224';
-const A_IF = 'cali11299111064';
 const TAG = 4242;
 const SCRIPT = path.join(packageRoot(), 'scripts', 'craft-packets.py');
 

@@ -5,13 +5,8 @@ import assert from 'node:assert/strict';
 import { labUp, labDown, randomPrefix, LabInfo } from '../../src/lab';
 import { withCapture, ping, pingNoReply, udpSend, tcpExchange, EventLog } from '../helpers/capture-lab';
 import type { TraceEvent } from '../../src/capture/event';
+import { POD_A as A, POD_B as B, WEB_0 as REMOTE, NO_POD as HOLE, CALI_A as A_IF, CALI_B as B_IF } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222'; // cali11299111064
-const B = '10.233.101.224'; // caliaa479e31ff6
-const REMOTE = '10.233.100.130'; // node2's web-0
-const HOLE = '10.233.101.230'; // in node1's block, no pod: blackholed
-const A_IF = 'cali11299111064';
-const B_IF = 'caliaa479e31ff6';
 
 let lab: LabInfo;
 before(async () => {

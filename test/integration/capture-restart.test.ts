@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import { labUp, labDown, randomPrefix, labExecArgv, LabInfo } from '../../src/lab';
 import { startCapture } from '../../src/capture/capture';
 import { withCapture } from '../helpers/capture-lab';
+import { POD_A as A, POD_B as B } from '../helpers/path-fixtures';
 
-const A = '10.233.101.222';
-const B = '10.233.101.224';
 
 let lab: LabInfo;
 before(async () => {

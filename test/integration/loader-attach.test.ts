@@ -9,6 +9,7 @@ import { spawn, execFile, ChildProcessWithoutNullStreams } from 'node:child_proc
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { labExec, LabInfo } from '../../src/lab';
+import { CALI_A, CALI_B, POD_A, POD_B } from '../helpers/path-fixtures';
 
 const root = path.resolve(__dirname, '../../..');
 const loaderPath = path.join(root, 'bpf/.output/calitrace-loader');
@@ -190,9 +191,7 @@ async function ping(lab: LabInfo, from: string, to: string, count = 2): Promise<
   assert.equal(r.code, 0, `ping ${from} -> ${to}: ${r.stdout}${r.stderr}`);
 }
 
-const POD_A = '10.233.101.222'; // cali11299111064
-const POD_B = '10.233.101.224'; // caliaa479e31ff6
-const DEFAULT_IFACES = ['cali11299111064', 'caliaa479e31ff6', 'vxlan.calico', 'ens3'];
+const DEFAULT_IFACES = [CALI_A, CALI_B, 'vxlan.calico', 'ens3'];
 
 test('calitrace-loader in the lab: attach, follow, coexist, detach', async (t) => {
   await withLab(async (lab) => {

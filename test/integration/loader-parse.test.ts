@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import { POD_A as A, WEB_0 as B } from '../helpers/path-fixtures';
 
 const tool = path.resolve(__dirname, '../../../bpf/.output/calitrace-parse');
 
@@ -138,8 +139,6 @@ function tcp(sport: number, dport: number, o: { doff?: number; flags?: number } 
 const echo = (id: number, seq: number) => Buffer.concat([Buffer.from([8, 0, 0, 0]), be16(id), be16(seq), Buffer.alloc(56, 0x61)]);
 const vxlanHdr = (vni: number) => Buffer.from([0x08, 0, 0, 0, (vni >> 16) & 0xff, (vni >> 8) & 0xff, vni & 0xff, 0]);
 
-const A = '10.233.101.222';
-const B = '10.233.100.130';
 const ping = (o: { ttl?: number; id?: number; check?: number; mac?: number; vlans?: number[] } = {}) =>
   Buffer.concat([eth(0x0800, { mac: o.mac, vlans: o.vlans }), ipv4(1, A, B, echo(0x4242, 7), { ttl: o.ttl, id: o.id, check: o.check })]);
 

@@ -4,10 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, WEB_0, CALI_A } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const WEB_0 = '10.233.100.130';
-const CALI_A = 'cali11299111064';
 
 test('1468-byte ping with DF to node2: DROPPED at the pod interface, MTU_EXCEEDED, sizes in the reason', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

@@ -20,10 +20,10 @@ async function explainGroup(prefix: string): Promise<{ decision: string; steps: 
   return JSON.parse(stdout);
 }
 import type { PacketVerdict } from '../../src/path/types';
+import { ROUTER } from '../helpers/path-fixtures';
 
 const GROUP = '239.1.2.3';
 const PORT = 5000;
-const ROUTER = '172.27.71.254';
 
 /** Sends `count` UDP datagrams to the group from the underlay router (the lab's `net` namespace). */
 function sendFromRouter(lab: { prefix: string }, payload: string, count = 3): Promise<string> {

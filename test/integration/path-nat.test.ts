@@ -4,12 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
-import { mustExec, withNodeCollector } from '../helpers/path-lab';
-import { CALI_A, CALI_B, NODE1_IP, POD_A, POD_B } from '../helpers/path-fixtures';
+import { mustExec, tcpEcho, withNodeCollector } from '../helpers/path-lab';
+import { CALI_A, CALI_B, NODE1_IP, POD_A, POD_B, ROUTER, SERVICE } from '../helpers/path-fixtures';
 import type { PacketVerdict } from '../../src/path/types';
-
-const SERVICE = '10.96.0.10';
-const ROUTER = '172.27.71.254';
 
 test('NAT on the node: a Service DNAT and a masquerade are followed and MATCHED by the translated route', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
@@ -43,27 +40,7 @@ test('NAT on the node: a Service DNAT and a masquerade are followed and MATCHED 
       }
 
       // 2. TCP to the Service port: pod B listens on 8080 and echoes.
-      await mustExec(lab, POD_B, ['sh', '-c', `timeout 10 python3 -c '${[
-        'import socket',
-        's = socket.socket()',
-        's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
-        's.bind(("", 8080))',
-        's.listen()',
-        'c, a = s.accept()',
-        'c.sendall(c.recv(100))',
-        'c.close()',
-      ].join('\n')}' > /dev/null 2>&1 &`]);
-      const echoed = await mustExec(lab, POD_A, ['python3', '-c', [
-        'import socket, time',
-        'for i in range(50):',
-        '    try:',
-        `        s = socket.create_connection(("${SERVICE}", 80), timeout=1)`,
-        '        break',
-        '    except OSError:',
-        '        time.sleep(0.1)',
-        's.sendall(b"through the service")',
-        'print(s.recv(100).decode())',
-      ].join('\n')]);
+      const echoed = await tcpEcho(lab, { server: POD_B, port: 8080, client: POD_A, addr: SERVICE, connectPort: 80, text: 'through the service' });
       assert.match(echoed, /through the service/);
       await h.waitUntil(() => judged((v) => v.src === POD_A && v.dst === SERVICE && v.proto === 6).length >= 3, 10_000, 'verdicts for the TCP connection');
       const syn = judged((v) => v.src === POD_A && v.dst === SERVICE && v.proto === 6 && v.dport === 80)[0];

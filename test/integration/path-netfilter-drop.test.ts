@@ -4,9 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, POD_B } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
 
 test('nft DROP in node1 FORWARD: DROPPED, unexpected, with the netfilter reason and where', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

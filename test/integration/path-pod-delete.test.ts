@@ -5,10 +5,8 @@ import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { podDel } from '../../src/lab';
 import { startPing, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, POD_B, CALI_A } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const CALI_A = 'cali11299111064';
 
 test('pod deleted mid-flow: the blackhole takes over, EXPECTED_DROP from then on', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

@@ -4,10 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, startPing, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, WEB_0, CALI_A } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const WEB_0 = '10.233.100.130';
-const CALI_A = 'cali11299111064';
 
 test('route replaced mid-flow: ROUTE_CHANGED, then every packet predicted and matched on the new route', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

@@ -4,13 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
 import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { POD_A, POD_B, WEB_0, NO_POD, CALI_A, CALI_B } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const WEB_0 = '10.233.100.130';
-const NO_POD = '10.233.101.230';
-const CALI_A = 'cali11299111064';
-const CALI_B = 'caliaa479e31ff6';
 
 test('seed cases on node1: same node MATCHED, across nodes MATCHED through VXLAN, .230 EXPECTED_DROP', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {

@@ -6,19 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
-import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { mustExec, withNodeCollector, redirectToUplink } from '../helpers/path-lab';
 import { startCapture } from '../../src/capture/capture';
 import { Collector } from '../../src/collector/collector';
 import { createRouteModel } from '../../src/routing/model';
 import { predict } from '../../src/routing/predict';
 import { nodeNetns } from '../../src/lab';
 import type { PacketVerdict } from '../../src/path/types';
+import { POD_A, POD_B, WEB_0, CALI_A, CALI_B } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const WEB_0 = '10.233.100.130';
-const CALI_A = 'cali11299111064';
-const CALI_B = 'caliaa479e31ff6';
 
 test('model loaded once, route changed in the kernel: STALE_MODEL names the kernel route and the model route', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
@@ -52,9 +48,7 @@ test('model loaded once, route changed in the kernel: STALE_MODEL names the kern
 test('replies redirected out of the uplink: the reply is DIVERGED and flagged ASYMMETRIC_RETURN', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
     await withNodeCollector(lab, async (h) => {
-      await mustExec(lab, 'node1', ['sh', '-c',
-        `tc qdisc show dev ${CALI_B} | grep -q clsact || tc qdisc add dev ${CALI_B} clsact; ` +
-        `tc filter add dev ${CALI_B} ingress protocol ip prio 1 u32 match ip dst ${POD_A}/32 action mirred egress redirect dev ens3`]);
+      await redirectToUplink(lab, CALI_B, POD_A);
       await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 2 -i 0.2 -W 1 ${POD_B} || true`]);
       const reply = await h.waitVerdict((x) => x.src === POD_B && x.dst === POD_A && x.warnings.includes('ASYMMETRIC_RETURN'), 10_000, 'an asymmetric reply');
       const request = h.verdicts.find((x) => x.src === POD_A && x.dst === POD_B)!;

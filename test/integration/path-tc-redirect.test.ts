@@ -3,19 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
-import { mustExec, withNodeCollector } from '../helpers/path-lab';
+import { mustExec, withNodeCollector, redirectToUplink } from '../helpers/path-lab';
+import { POD_A, POD_B, CALI_A } from '../helpers/path-fixtures';
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const CALI_A = 'cali11299111064';
 
 test('tc mirred redirect on the pod interface: DIVERGED, naming the predicted and the real device', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
     await withNodeCollector(lab, async (h) => {
       // Our tracer is attached with TCX, which runs before the classic tc filters added here.
-      await mustExec(lab, 'node1', ['sh', '-c',
-        `tc qdisc show dev ${CALI_A} | grep -q clsact || tc qdisc add dev ${CALI_A} clsact; ` +
-        `tc filter add dev ${CALI_A} ingress protocol ip prio 1 u32 match ip dst ${POD_B}/32 action mirred egress redirect dev ens3`]);
+      await redirectToUplink(lab, CALI_A, POD_B);
       const r = await mustExec(lab, POD_A, ['sh', '-c', `ping -n -c 3 -i 0.1 -W 1 ${POD_B} || true`]);
       assert.match(r, /100% packet loss/, 'the redirect takes the requests away from pod B');
       const v = await h.waitVerdict((x) => x.src === POD_A && x.dst === POD_B, 10_000, 'a verdict for the redirected ping');

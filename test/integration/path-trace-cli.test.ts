@@ -6,11 +6,9 @@ import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { mustExec } from '../helpers/path-lab';
 import { nodeNetns } from '../../src/lab';
+import { POD_A, POD_B, WEB_0, SERVICE } from '../helpers/path-fixtures';
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const WEB_0 = '10.233.100.130';
 
 interface Run {
   stdout: () => string;
@@ -112,11 +110,11 @@ test('trace --no-ui through a Service DNAT: the compact line names the translati
       `nft add rule ip calitrace_nat pre ip daddr 10.96.0.10 meta l4proto icmp dnat to ${POD_B}`,
     ].join(' && ')]);
     const netns = nodeNetns(lab.prefix, 'node1');
-    const compact = trace(['--count', '1', '--netns', netns, '--src', POD_A, '--dst', '10.96.0.10']);
-    const json = trace(['-o', 'json', '--count', '1', '--netns', netns, '--src', POD_A, '--dst', '10.96.0.10', '--no-api']);
+    const compact = trace(['--count', '1', '--netns', netns, '--src', POD_A, '--dst', SERVICE]);
+    const json = trace(['-o', 'json', '--count', '1', '--netns', netns, '--src', POD_A, '--dst', SERVICE, '--no-api']);
     try {
       await until(() => /judging/.test(compact.stderr()) && /judging/.test(json.stderr()), 30_000, `both traces to start (stderr: ${compact.stderr()} ${json.stderr()})`);
-      await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', '10.96.0.10']);
+      await mustExec(lab, POD_A, ['ping', '-n', '-c', '1', '-W', '1', SERVICE]);
       assert.equal(await compact.done, 0, compact.stderr());
       assert.equal(await json.done, 0, json.stderr());
     } finally {
@@ -126,7 +124,7 @@ test('trace --no-ui through a Service DNAT: the compact line names the translati
     assert.match(compact.stdout(), /MATCHED .*10\.233\.101\.222 > 10\.96\.0\.10 icmp 8\/0 seq 1 \(DNAT → 10\.233\.101\.224\) \| observed cali11299111064 → caliaa479e31ff6 .*\| predicted cali11299111064 → caliaa479e31ff6/);
     const v = JSON.parse(json.stdout().trim()) as Record<string, any>;
     assert.equal(v.verdict, 'MATCHED');
-    assert.deepEqual(v.nat, { dst: { from: '10.96.0.10', to: POD_B } });
+    assert.deepEqual(v.nat, { dst: { from: SERVICE, to: POD_B } });
     assert.deepEqual(v.predicted, ['cali11299111064', 'caliaa479e31ff6']);
     assert.match(v.reason, /^NAT on this node/);
   });

@@ -13,16 +13,11 @@ import { podAdd, podDel } from '../../src/lab';
 import { createRouteModel } from '../../src/routing/model';
 import { predict } from '../../src/routing/predict';
 import type { Prediction } from '../../src/routing/types';
+import { POD_A, POD_B, CALI_A as IIF_A, CALI_B as IF_B, WEB_0 as REMOTE_POD, NO_POD } from '../helpers/path-fixtures';
 
 const run = promisify(execFile);
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
-const POD_A = '10.233.101.222';
-const POD_B = '10.233.101.224';
-const IIF_A = 'cali11299111064';
-const IF_B = 'caliaa479e31ff6';
-const REMOTE_POD = '10.233.100.130';
-const NO_POD = '10.233.101.230';
 
 async function explainCli(args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [BIN, 'explain', ...args], { maxBuffer: 16 * 1024 * 1024 });

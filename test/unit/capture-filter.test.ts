@@ -26,7 +26,7 @@ test('mistakes are FilterErrors that say what to type', () => {
   assert.throws(() => parseFilter({ src: '10.0.0.300' }), (e: Error) => e instanceof FilterError && /use an IPv4 or IPv6 address or CIDR/.test(e.message));
   assert.throws(() => parseFilter({ src: '10.0.0.1/33' }), FilterError);
   assert.throws(() => parseFilter({ src: 'fd00::1::2' }), FilterError);
-  assert.throws(() => parseFilter({ proto: 'tcpp' }), /use tcp, udp, icmp, icmpv6 or a number 0-255/);
+  assert.throws(() => parseFilter({ proto: 'tcpp' }), /use tcp, udp, icmp, icmpv6, sctp, gre, esp or a number 0-255/);
   assert.throws(() => parseFilter({ port: '70000' }), /use a number 1-65535/);
   assert.throws(() => parseFilter({ src: '10.0.0.1', dst: 'fd00::1' }), /different IP families/);
 });

@@ -3,7 +3,7 @@
 // external strings never become blessed markup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store, flowKey } from '../../src/tui/store';
+import { Store } from '../../src/tui/store';
 import type { UiVerdict } from '../../src/tui/model';
 import { RenderThrottle, Clock } from '../../src/tui/throttle';
 import { escapeMarkup, stripTags, wrapMarkup } from '../../src/tui/escape';
@@ -151,7 +151,7 @@ test('hostile external strings are shown as text, never read as markup', () => {
   );
   s.moveSelection(0);
   s.openDetail();
-  s.setExplanation(flowKey(s.flowRows()[0]), { state: 'ready', steps: [{ title: 'step {bold}', lines: ['{red-fg}'] }] });
+  s.setExplanation(s.flowRows()[0].key, { state: 'ready', steps: [{ title: 'step {bold}', lines: ['{red-fg}'] }] });
   const rendered = [
     ...headerLines(s, 200),
     ...renderFlows(s, 200, 10, { top: 0 }),
@@ -222,10 +222,11 @@ test('long detail lines wrap at spaces within the width; tags take no room, esca
 test('the / filter uses the API language: a valid one filters rows, an invalid one is reported and not applied', () => {
   const s = new Store();
   s.ingest(verdict('10.233.101.222', '10.233.101.224', 1));
-  s.ingest(verdict('10.233.101.222', '10.233.101.230', 2, { verdict: 'EXPECTED_DROP', observed: [{ iface: 'cali11299111064', dir: 'ingress', timeNs: 1 }] }));
+  // The blackhole: seen entering, predicted to end here (no egress device).
+  s.ingest(verdict('10.233.101.222', '10.233.101.230', 2, { verdict: 'EXPECTED_DROP', observed: [{ iface: 'cali11299111064', dir: 'ingress', timeNs: 1 }], predicted: ['cali11299111064'] }));
   const ok = compileUiFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*');
   assert.ok(ok.ok);
-  if (ok.ok) s.setFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', ok.match);
+  if (ok.ok) s.setFilter('verdict=EXPECTED_DROP or dst=10.233.101.224 !iface=caliaa*', ok.match, ok.matchFlow);
   // The .224 flow crossed caliaa479e31ff6: the deny term removes it.
   assert.deepEqual(s.flowRows().map((r) => r.dst), ['10.233.101.230']);
   const bad = compileUiFilter('verdict=NOPE');
@@ -248,4 +249,49 @@ test('loss totals from the stream beat an older Status, and an old Status is lab
   assert.match(text, /lost \(\d+s old\): kernel 620740/);
   s.setStatus({ ...s.status }, Date.now());
   assert.match(headerLines(s, 120).map(stripTags).join('\n'), /lost: kernel 620740/);
+});
+
+test("a flow is the collector's flow: the API's key folds replies and NATed replies into the first packet's row", () => {
+  const s = new Store();
+  const ping = { icmp: { type: 8, code: 0, id: 7, seq: 1 } };
+  // No key from the server (an older one): the collector's rule, computed here, still folds the reply.
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1000, ping));
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 1001, { icmp: { type: 0, code: 0, id: 7, seq: 1 }, verdict: 'DROPPED' }));
+  // A Service: the request to the VIP, the reply from the backend; the server's key says they are one.
+  const key = '6|10.233.101.222:40000|10.96.0.10:80';
+  s.ingest(verdict('10.233.101.222', '10.96.0.10', 2000, { proto: 6, sport: 40000, dport: 80, flowKey: key, nat: { dst: { from: '10.96.0.10:80', to: '10.233.101.224:8080' } } }));
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 2001, { proto: 6, sport: 8080, dport: 40000, flowKey: key, nat: { src: { from: '10.233.101.224:8080', to: '10.96.0.10:80' } } }));
+  s.ingest(verdict('10.233.101.222', '10.96.0.10', 2002, { proto: 6, sport: 40000, dport: 80, flowKey: key }));
+  assert.equal(s.flowCount(), 2);
+  const [svc, icmp] = s.flowRows();
+  assert.deepEqual([svc.key, svc.src, svc.dst, svc.sport, svc.dport, svc.packets, svc.replies], [key, '10.233.101.222', '10.96.0.10', 40000, 80, 3, 1]);
+  assert.deepEqual([icmp.src, icmp.dst, icmp.packets, icmp.replies, icmp.counts.MATCHED, icmp.counts.DROPPED], ['10.233.101.222', '10.233.101.224', 2, 1, 1, 1]);
+  // The row's verdict is the forward direction's (as the API's Flow.verdict); the reply's is kept beside it.
+  assert.equal(icmp.verdict, 'MATCHED');
+  assert.equal(icmp.replyVerdict, 'DROPPED');
+});
+
+test('a full flow table evicts the flow seen least recently, not the oldest-created', () => {
+  const s = new Store({ maxFlows: 3 });
+  s.ingest(verdict('10.2.0.1', '10.0.0.1', 1));
+  s.ingest(verdict('10.2.0.2', '10.0.0.1', 2));
+  s.ingest(verdict('10.2.0.3', '10.0.0.1', 3));
+  s.ingest(verdict('10.2.0.1', '10.0.0.1', 4)); // .1 is busy again: .2 is now the quietest
+  s.ingest(verdict('10.2.0.4', '10.0.0.1', 5));
+  assert.deepEqual(s.flowRows().map((r) => r.src).sort(), ['10.2.0.1', '10.2.0.3', '10.2.0.4']);
+  assert.equal(s.flowsEvicted, 1);
+});
+
+test('a filtered flow stays while its replies arrive: flows are matched by their forward direction', () => {
+  const s = new Store();
+  const f = compileUiFilter('dst=10.233.101.224');
+  assert.ok(f.ok);
+  if (f.ok) s.setFilter('dst=10.233.101.224', f.match, f.matchFlow);
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1, { icmp: { type: 8, code: 0, id: 9, seq: 1 } }));
+  assert.equal(s.flowRows().length, 1);
+  // The reply goes to .222: the flow is still the .222 → .224 flow the filter asked for.
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 2, { icmp: { type: 0, code: 0, id: 9, seq: 1 } }));
+  assert.deepEqual(s.flowRows().map((r) => `${r.src} > ${r.dst} ${r.packets}`), ['10.233.101.222 > 10.233.101.224 2']);
+  // The packets view still filters packet by packet: the reply is not to .224.
+  assert.deepEqual(s.packetRows().map((v) => v.dst), ['10.233.101.224']);
 });

@@ -2,7 +2,7 @@
 // its latest packet with observed timestamps and per-hop latency, the drop reason, and the explainer's
 // step-by-step story. Returns every line; the pane scrolls over them.
 import type { Store } from '../store';
-import type { FlowRow } from '../store';
+import { FlowRow, observedPath } from '../store';
 import type { StitchedView } from '../model';
 import { escapeMarkup } from '../escape';
 import { VERDICTS } from '../model';
@@ -25,7 +25,7 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   if (v.warnings.length) out.push(`{bold}Warnings{/bold}  {yellow-fg}${e(v.warnings.join(', '))}{/yellow-fg}`);
   const counts = VERDICTS.filter((k) => flow.counts[k] > 0).map((k) => `${k} ${flow.counts[k]}`);
   out.push(
-    `{bold}Packets{/bold}  ${flow.packets} (${e(counts.join(', '))})  first ${clock(flow.firstMs)}  last ${clock(flow.lastMs)}  hop latency ${e(micros(flow.latencyUs))}`,
+    `{bold}Packets{/bold}  ${flow.packets}, ${flow.replies} of them replies (${e(counts.join(', '))})  first ${clock(flow.firstMs)}  last ${clock(flow.lastMs)}  hop latency ${e(micros(flow.latencyUs))}`,
   );
   out.push('');
   if (v.nat) {
@@ -34,6 +34,13 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   }
   out.push(`{bold}Predicted{/bold} ${e(path(flow.predicted))}`);
   out.push(`{bold}Observed{/bold}  ${e(path(flow.observed))}`);
+  const reply = flow.lastReply;
+  if (reply) {
+    const rc = VERDICT_COLOUR[reply.verdict];
+    out.push(
+      `{bold}Replies{/bold}   {${rc}-fg}${e(reply.verdict)}{/${rc}-fg}  observed ${e(path(observedPath(reply)))}  predicted ${e(path(reply.predicted))}`,
+    );
+  }
   if (v.kernel) {
     const k = v.kernel;
     out.push(
@@ -51,7 +58,7 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
     out.push(title(`End to end across nodes: ${stitched.srcNode} → ${stitched.dstNode} (stitched by the relay)`));
     out.push(...stitchedDiagram(stitched));
   } else {
-    out.push(title('Hops of the latest packet (observed)'));
+    out.push(title('Hops of the latest packet this way (observed)'));
     out.push(...hopDiagram(flow));
   }
   out.push('');
@@ -105,9 +112,10 @@ export function stitchedDiagram(s: StitchedView): string[] {
 
 /** The walkthrough's vertical datapath, drawn from what was observed, with times and per-hop latency. */
 export function hopDiagram(flow: FlowRow): string[] {
+  // The latest packet may be a reply: its own ends, not the flow's forward ones.
   const v = flow.last;
   const out: string[] = [];
-  out.push(`  ${e(endpoint(flow.src, flow.srcPod))}`);
+  out.push(`  ${e(endpoint(v.src, v.srcPod))}`);
   if (v.observed.length === 0) {
     out.push('    |  (no hop observed)');
     return out;
@@ -127,7 +135,7 @@ export function hopDiagram(flow: FlowRow): string[] {
   const last = v.observed[v.observed.length - 1];
   if (last.dir !== 'drop') {
     out.push('    |');
-    out.push(`  ${e(endpoint(flow.dst, flow.dstPod))}`);
+    out.push(`  ${e(endpoint(v.dst, v.dstPod))}`);
   }
   return out;
 }

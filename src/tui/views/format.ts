@@ -1,6 +1,6 @@
 // Small formatting shared by the views. Colour is a second channel only: every state is also a word.
 import type { PodRef, Verdict } from '../model';
-import { protoName } from '../store';
+import { protocolName } from '../../vocabulary';
 
 /** Row colour by verdict: green = as predicted, yellow = dropped as predicted, red = unexpected drop… */
 export const VERDICT_COLOUR: Record<Verdict, string> = {
@@ -23,7 +23,7 @@ export function path(ifaces: string[]): string {
 }
 
 export function protoPorts(v: { proto: number; sport: number; dport: number }): string {
-  const p = protoName(v.proto);
+  const p = protocolName(v.proto);
   if (v.proto === 6 || v.proto === 17) return `${p} ${v.sport}>${v.dport}`;
   return p;
 }

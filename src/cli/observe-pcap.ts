@@ -3,8 +3,8 @@
 // interface, so a capture from several nodes keeps them apart — with the same comment as
 // `calitrace trace --write`.
 import { calitrace } from '../api/proto';
-import { PcapngWriter } from './writer';
-import { CommentHop, CommentVerdict, interfaceFor, verdictComments } from './verdict-writer';
+import { PcapngWriter } from '../pcapng/writer';
+import { CommentHop, CommentVerdict, interfaceFor, verdictComments } from '../pcapng/verdict-writer';
 
 const V = calitrace.v1;
 

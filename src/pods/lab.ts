@@ -1,8 +1,7 @@
-// Where pod names come from when the server knows them. On a real node that would be the Kubernetes API;
-// here it is the built-in lab's state (a node namespace `<prefix>-node1|2` names its lab), re-read
-// every few seconds so pods added while tracing get their names.
+// Pod names from the built-in lab's state (a node namespace `<prefix>-node1|2` names its lab), re-read
+// every few seconds so pods added while tracing get their names. On a real node: src/k8s.
 import { labInfo } from '../lab';
-import type { PodDirectory, PodInfo } from './convert';
+import type { PodDirectory, PodInfo } from './directory';
 
 export interface LabNodeIdentity {
   prefix: string;
