@@ -5,7 +5,7 @@ import type { CollectorCounters } from '../collector/types';
 import type { TraceEvent } from '../capture/event';
 import type { LinkEvent } from '../capture/decode';
 import { predict } from '../routing/predict';
-import { explain } from '../routing/explain';
+import { explainQuery } from '../routing/explain';
 import type { ObserveFeed } from './feed';
 import { ApiBackend, AttachedInterfaceInfo, VERSION } from './server';
 
@@ -94,8 +94,8 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
     },
     routes: () => ({ state: model.state, generation: model.generation }),
     explain: (q) => {
-      const prediction = predict(model, q);
-      prediction.steps = explain(prediction, model);
+      // The same answer as `calitrace explain` here: the ingress settled from SRC when no iif is given.
+      const prediction = explainQuery(model, q);
       return { prediction, generation: model.generation };
     },
   };

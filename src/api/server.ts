@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Prediction, Query, RoutingState } from '../routing/types';
+import { QueryError } from '../routing/predict';
 import { acceptedTypes, compileFilterSet, EventTypeName, FilterError, FilterSet, formatFilterSet } from '../hub/filter';
 import { HubFullError, Subscription } from '../hub/hub';
 import { ObserveFeed, FeedItem } from './feed';
@@ -76,6 +77,7 @@ export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, bac
         const { prediction, generation } = backend.explain(q);
         cb(null, calitrace.v1.ExplainResponse.fromObject(explainMessage(prediction, generation)));
       } catch (err) {
+        if (err instanceof QueryError) return cb({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
         cb({ code: grpc.status.INTERNAL, details: `explain failed: ${(err as Error).message}` });
       }
     },
