@@ -55,9 +55,12 @@ export function programmedBy(r: Route, links?: Map<string, Link>): string {
   const proto = r.protocol;
   if (role === 'local-address' || proto === 'kernel') return 'the kernel (from an address on the interface)';
   if (role === 'local-workload') return `Calico: the CNI plugin at pod creation, kept by Felix (proto ${proto})`;
-  if (proto === FELIX_PROTO) return 'Calico: Felix\'s route manager (proto 80)';
   if (BIRD_PROTO.has(proto)) return 'Calico: BIRD, the BGP daemon of calico-node (proto bird)';
+  // Felix programs routes through a device (its VXLAN routes) with deviceRouteProtocol (default boot) and
+  // the device-less ones (blackholes, no-encap) with its own protocol 80.
+  if (role === 'vxlan-tunnel') return `Calico: Felix's route manager (VXLAN mode; proto ${proto})`;
+  if (proto === FELIX_PROTO) return 'Calico: Felix\'s route manager (proto 80)';
   if (proto === 'static' || proto === 'dhcp' || proto === 'ra') return `the host's network configuration (proto ${proto}), not Calico`;
-  if (role === 'vxlan-tunnel' || role === 'ipam-block-blackhole' || role === 'no-encap' || role === 'ipip-tunnel') return `Calico (proto ${proto}: Felix unless its deviceRouteProtocol was changed)`;
+  if (role === 'ipam-block-blackhole' || role === 'no-encap' || role === 'ipip-tunnel') return `Calico (proto ${proto}: Felix unless its deviceRouteProtocol was changed)`;
   return `not Calico (proto ${proto})`;
 }
