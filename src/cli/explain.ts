@@ -10,6 +10,7 @@ import { predict, QueryError } from '../routing/predict';
 import { explainQuery, isRefused, renderExplanation } from '../routing/explain';
 import { parsePastedRoutes, parseRouteLine } from '../routing/paste';
 import { frameIngress } from '../routing/ingress';
+import { netnsOption } from './netns-option';
 import type { CalicoRole, Decision, KernelErrno, Prediction, Query, RoutingState } from '../routing/types';
 import { CalitraceClient, toPlain } from '../api/client';
 import { calitrace } from '../api/proto';
@@ -267,6 +268,7 @@ export const explainCommand: Command = {
     if ([values.netns, values.routes, values.server].filter((x) => x !== undefined).length > 1) {
       throw new UsageError('use one of --netns NS (live state here), --routes FILE (a paste) or --server ADDR (a running calitrace)');
     }
+    values.netns = netnsOption(values.netns, 'explain');
     if (values.node !== undefined && values.server === undefined) throw new UsageError('--node N asks a relay: give --server ADDR too');
     if (values.short && values.json) throw new UsageError('--short and --json do not go together: --json always has every field');
     if (values.batch) {

@@ -2,6 +2,7 @@
 // helper that `calitrace trace` uses to serve the API beside its own output.
 import * as os from 'node:os';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { netnsOption } from './netns-option';
 import { startCollector, RunningCollector } from '../collector/start';
 import { onCollectorError } from '../collector/collector';
 import { ObserveFeed } from '../api/feed';
@@ -179,6 +180,7 @@ async function run(argv: string[]): Promise<number> {
     iface: { type: 'string', multiple: true },
     ...POD_NAME_OPTIONS,
   }, false);
+  values.netns = netnsOption(values.netns, 'serve');
   const mode = (values.mode ?? 'packet') as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow') throw new UsageError(`--mode takes packet or flow, got '${values.mode}'`);
   const settings = apiSettings(values);

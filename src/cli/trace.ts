@@ -1,6 +1,7 @@
 // `calitrace trace`: live verdicts (or, with --events, raw hook events) from the tracer, one line each
 // (--no-ui), until --count/--duration/Ctrl-C.
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { netnsOption } from './netns-option';
 import { startCapture, CaptureMode } from '../capture/capture';
 import { FilterError, parseFilter, describeFilter } from '../capture/filter';
 import { formatEvent, OutputFormat } from './trace-format';
@@ -93,6 +94,7 @@ const OPTIONS = {
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('trace', argv, OPTIONS, false);
   void positionals;
+  values.netns = netnsOption(values.netns, 'trace');
   const output = (values.output ?? 'compact') as OutputFormat;
   if (output !== 'compact' && output !== 'json') throw new UsageError(`-o takes compact or json, got '${values.output}'`);
   const mode = (values.mode ?? 'packet') as CaptureMode;
