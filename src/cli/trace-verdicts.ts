@@ -7,6 +7,8 @@ import type { FilterSpec } from '../capture/filter';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
 import { ApiSettings, serveBesideTrace } from './serve';
 import { PodNameSource, startPodNames } from './pod-names';
+import { labNodeOf } from '../api/pods';
+import { hostname } from 'node:os';
 
 export interface VerdictTraceOptions {
   netns?: string;
@@ -22,7 +24,7 @@ export interface VerdictTraceOptions {
   windowMs?: number;
   /** Serve the gRPC API beside the trace (undefined: --no-api). */
   api?: ApiSettings;
-  /** Where the API gets pod names (only with `api`). */
+  /** Where verdict lines and the API get pod names. */
   pods?: PodNameSource;
 }
 
@@ -47,8 +49,9 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       `route model generation ${running.model.generation})\n`,
   );
   const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
-  if (o.api && o.pods) log(o.pods.description);
-  const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
+  if (o.pods) log(o.pods.description);
+  const pods = o.pods ? startPodNames(o.pods, log) : undefined;
+  const printer = { node: labNodeOf(o.netns)?.nodeName ?? hostname(), pods: pods?.directory };
   const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
   let printed = 0;
   let failure: Error | undefined;
@@ -61,7 +64,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       if (o.count && printed >= o.count) finish();
     };
     if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
-    else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
+    else collector.on('judged', ({ verdict }) => print(formatVerdict(verdict, o.output, printer)));
     onCollectorError(collector, {
       warn: (m) => process.stderr.write(`calitrace trace: ${m}\n`),
       fatal: (err) => {

@@ -48,10 +48,12 @@ observe' and 'calitrace ui' can watch the same verdicts; a busy address is a war
   --no-api           do not serve the API
 ${API_SERVER_HELP}
 ${POD_NAME_HELP}
-JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
-warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
-(the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
-flow (the flow key), nat (what netfilter NAT rewrote on this node: {dst|src: {from, to}}, "addr:port").
+JSON (verdicts): one object per line in the schema calitrace.verdict/v1 (docs/output.md) — the same
+fields and values as 'calitrace observe -o json': schema, time, node, verdict, reason, warnings, family,
+protocol, src, dst, sport, dport, srcPod, dstPod, icmp, length, observed (interface, direction, timeNs,
+tunnel, dropReason), predicted, kernel, latencyUs, decision, route, generation, flow, nat, fingerprint.
+The compact line is also the one observe prints: pod names where known, ICMP types by name, the drop
+marker ✗drop:REASON@IFACE, the latency labelled.
 With --flows: the flow summary (forward/reverse directions).
 JSON fields (--events): time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
 ttl, ipId, mark, fingerprint, tcpFlags, icmp, kernel (the FIB's answer at ingress), tunnel (VXLAN
@@ -59,6 +61,7 @@ outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes
 Loss counters are printed to stderr at exit; losses are never hidden.
 
 EXAMPLES
+  # ct-node1: node1 of the lab 'calitrace lab up' builds (default prefix ct; CALITRACE_LAB_PREFIX for another)
   calitrace trace --netns ct-node1                # the live UI: flows, paths, verdicts, why
   calitrace trace --no-ui --netns ct-node1
   calitrace trace --no-ui --flows --netns ct-node1 --dst 10.233.100.0/24
@@ -118,10 +121,10 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');
   const api = values['no-api'] ? undefined : apiSettings(values);
-  // Only the API carries pod names; the printed lines are about addresses and interfaces.
-  const servesApi = api !== undefined && !values.events && mode === 'packet';
-  if (!servesApi && kubernetesFlagsGiven(values)) {
-    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api)');
+  // Verdict lines and the API carry pod names; raw events (--events) and flow mode do not.
+  const namesPods = !values.events && mode === 'packet';
+  if (!namesPods && kubernetesFlagsGiven(values)) {
+    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name the pods of verdicts, which this trace does not print (it needs packet mode without --events)');
   }
   if (!values.events && mode === 'packet') {
     return runVerdictTrace({
@@ -135,7 +138,7 @@ async function run(argv: string[]): Promise<number> {
       flows: !!values.flows,
       windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
       api,
-      pods: servesApi ? choosePodNameSource(values, values.netns) : undefined,
+      pods: choosePodNameSource(values, values.netns),
     });
   }
   if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');
