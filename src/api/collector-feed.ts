@@ -15,6 +15,8 @@ export interface CollectorFeedOptions {
   netns?: string;
   /** Publish every hook event as well as the verdicts (default true). */
   packets?: boolean;
+  /** Where pod names come from, for Status. */
+  podNames?: string;
 }
 
 export interface CollectorFeed {
@@ -31,7 +33,14 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
 
   offs.push(collector.on('verdict', (v) => feed.verdict(v)));
   offs.push(collector.on('flow', (f) => feed.flow(f)));
-  offs.push(collector.on('route', (ev) => feed.routeChange(ev)));
+  // The model was loaded before we were bound: its age counts from now until the first change.
+  let routeChangedMs = Date.now();
+  offs.push(
+    collector.on('route', (ev) => {
+      routeChangedMs = ev.timeMs || Date.now();
+      feed.routeChange(ev);
+    }),
+  );
   offs.push(
     collector.on('counters', (c) => {
       // Upstream losses become notices on the stream, as deltas with running totals.
@@ -93,6 +102,8 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
       };
     },
     routes: () => ({ state: model.state, generation: model.generation }),
+    routeChangedMs: () => routeChangedMs,
+    podNames: opts.podNames,
     explain: (q) => {
       // The same answer as `calitrace explain` here: the ingress settled from SRC when no iif is given.
       const prediction = explainQuery(model, q);

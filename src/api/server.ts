@@ -42,6 +42,10 @@ export interface ApiBackend {
   routes?(): { state: RoutingState; generation: number } | undefined;
   /** predict() + explain() over the live model. */
   explain?(q: Query): { prediction: Prediction; generation: number };
+  /** When the route model last changed (ms since the epoch). */
+  routeChangedMs?(): number;
+  /** Where pod names come from (the description the server logged), if it names pods. */
+  podNames?: string;
 }
 
 export const VERSION = '0.1.0';
@@ -122,6 +126,8 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
     historySize: hub.historySize,
     historyCapacity: hub.historyCapacity,
     routeGeneration: backend.routes?.()?.generation ?? 0,
+    routeChangedMs: backend.routeChangedMs?.() ?? 0,
+    podNames: backend.podNames ?? '',
   };
 }
 

@@ -7,9 +7,10 @@ import { traceCommand } from './trace';
 import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
+import { statusCommand } from './status';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, statusCommand];
 
 const VERSION = '0.1.0';
 

@@ -94,6 +94,8 @@ export interface ServeContext {
   netns?: string;
   mode: string;
   pods?: PodDirectory;
+  /** Where the pod names come from, for Status. */
+  podNames?: string;
 }
 
 /** Serves a running collector on the API; `close()` stops the API only. */
@@ -104,7 +106,7 @@ export async function serveCollector(running: RunningCollector, s: ApiSettings, 
     pods: ctx.pods,
     hub: s.hub,
   });
-  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns });
+  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, podNames: ctx.podNames });
   let api: ApiServer;
   try {
     api = await startApiServer({ listen: s.listen, ...s.security, feed, backend: bound.backend });
@@ -192,7 +194,7 @@ async function run(argv: string[]): Promise<number> {
   const pods = startPodNames(podSource, log);
   let serving: ServingApi;
   try {
-    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory });
+    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory, podNames: podSource.description });
   } catch (err) {
     pods.stop();
     await running.stop();

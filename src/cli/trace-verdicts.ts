@@ -52,7 +52,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
   if (o.pods) log(o.pods.description);
   const pods = o.pods ? startPodNames(o.pods, log) : undefined;
   const printer = { node: labNodeOf(o.netns)?.nodeName ?? hostname(), pods: pods?.directory };
-  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
+  const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory, podNames: o.pods?.description }, log);
   let printed = 0;
   let failure: Error | undefined;
   await new Promise<void>((resolve) => {

@@ -157,22 +157,28 @@ type ColumnName = 'TIME' | 'NODE' | 'TYPE' | 'VERDICT' | 'SOURCE' | 'DESTINATION
 interface Column {
   name: ColumnName;
   min: number;
+  /** A comfortable width, reached by every column before any grows further. */
+  want: number;
   max: number;
 }
 
-// In order of appearance; the flexible ones (min < max) share what the terminal leaves, REASON last.
+// In order of appearance. Every shown column gets its minimum; what the terminal leaves goes first to
+// the columns people read (GROW_ORDER) up to a comfortable width, then up to their maximum; REASON last.
 const COLUMNS: Column[] = [
-  { name: 'TIME', min: 12, max: 12 },
-  { name: 'NODE', min: 6, max: 12 },
-  { name: 'TYPE', min: 7, max: 7 },
-  { name: 'VERDICT', min: 13, max: 13 },
-  { name: 'SOURCE', min: 15, max: 21 },
-  { name: 'DESTINATION', min: 15, max: 21 },
-  { name: 'POD', min: 9, max: 48 },
-  { name: 'PROTO', min: 4, max: 22 },
-  { name: 'OBSERVED', min: 12, max: 48 },
-  { name: 'REASON', min: 10, max: 400 },
+  { name: 'TIME', min: 12, want: 12, max: 12 },
+  { name: 'NODE', min: 6, want: 10, max: 16 },
+  { name: 'TYPE', min: 7, want: 7, max: 7 },
+  { name: 'VERDICT', min: 13, want: 13, max: 13 },
+  { name: 'SOURCE', min: 15, want: 15, max: 21 },
+  { name: 'DESTINATION', min: 15, want: 15, max: 21 },
+  { name: 'POD', min: 9, want: 28, max: 90 },
+  { name: 'PROTO', min: 4, want: 17, max: 22 },
+  { name: 'OBSERVED', min: 12, want: 33, max: 60 },
+  { name: 'REASON', min: 10, want: 40, max: 1000 },
 ];
+const GROW_ORDER: ColumnName[] = ['OBSERVED', 'POD', 'REASON', 'PROTO', 'NODE', 'SOURCE', 'DESTINATION', 'REASON'];
+/** Widths the kept columns must be able to reach before an optional one (TYPE, NODE, PROTO) is shown. */
+const READABLE: Partial<Record<ColumnName, number>> = { POD: 20, OBSERVED: 24, REASON: 24 };
 
 // What a narrow terminal gives up first; TIME, VERDICT, SOURCE, DESTINATION, POD and REASON always stay
 // (they fit 80 columns).
@@ -182,17 +188,23 @@ const DROP_FIRST: ColumnName[] = ['TYPE', 'NODE', 'PROTO', 'OBSERVED'];
 export function tableLayout(width: number): { column: Column; width: number }[] {
   let shown = [...COLUMNS];
   const need = (cols: Column[]) => cols.reduce((a, c) => a + c.min, 0) + cols.length - 1;
+  const readable = (cols: Column[]) => cols.reduce((a, c) => a + Math.max(c.min, READABLE[c.name] ?? 0), 0) + cols.length - 1;
   for (const name of DROP_FIRST) {
-    if (need(shown) <= width) break;
+    // Optional columns go while the essential ones would be unreadable; OBSERVED only when nothing else fits.
+    if ((name === 'OBSERVED' ? need(shown) : readable(shown)) <= width) continue;
     shown = shown.filter((c) => c.name !== name);
   }
   const layout = shown.map((column) => ({ column, width: column.min }));
   let spare = width - need(shown);
-  for (const l of layout) {
-    if (spare <= 0) break;
-    const add = Math.min(spare, l.column.max - l.width);
-    l.width += add;
-    spare -= add;
+  for (const target of ['want', 'max'] as const) {
+    for (const name of GROW_ORDER) {
+      const l = layout.find((x) => x.column.name === name);
+      if (!l || spare <= 0) continue;
+      const add = Math.min(spare, l.column[target] - l.width);
+      if (add <= 0) continue;
+      l.width += add;
+      spare -= add;
+    }
   }
   return layout;
 }

@@ -9,6 +9,9 @@ import { labsUpText } from './labs';
 /** Resolves node1|node2|<k8s node name>|net|<pod IP>|<namespace>/<pod> to the namespace it runs in. */
 export function resolveTarget(prefix: string, target: string): string {
   validatePrefix(prefix);
+  if (!netnsExists(nodeNetns(prefix, 'node1'))) {
+    throw new Error(`lab '${prefix}' is not up: run 'calitrace lab up --prefix ${prefix}', or pick another lab with --prefix or CALITRACE_LAB_PREFIX (${labsUpText()})`);
+  }
   let netns: string | undefined;
   const node = resolveNodeId(target);
   if (node) netns = nodeNetns(prefix, node);

@@ -35,7 +35,7 @@ export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   const podReports: string[] = [];
   let uiOpen = false;
   const pods = o.pods ? startPodNames(o.pods, (m) => (uiOpen ? podReports.push(m) : log(m))) : undefined;
-  const ctx = { netns: o.netns, mode: o.mode, pods: pods?.directory };
+  const ctx = { netns: o.netns, mode: o.mode, pods: pods?.directory, podNames: o.pods?.description };
   // While the UI owns the screen, warnings stay off it (they are counted in the header: predict_errors);
   // a fatal error closes the UI and is printed once the terminal is back.
   const ended = new AbortController();

@@ -1187,6 +1187,8 @@ export namespace calitrace {
             historySize?: (number|null);
             historyCapacity?: (number|null);
             routeGeneration?: (number|null);
+            routeChangedMs?: (number|null);
+            podNames?: (string|null);
         }
 
         class StatusResponse implements IStatusResponse {
@@ -1204,6 +1206,8 @@ export namespace calitrace {
             public historySize: number;
             public historyCapacity: number;
             public routeGeneration: number;
+            public routeChangedMs: number;
+            public podNames: string;
             public static create(properties?: calitrace.v1.IStatusResponse): calitrace.v1.StatusResponse;
             public static encode(m: calitrace.v1.IStatusResponse, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.StatusResponse;

@@ -15027,6 +15027,8 @@ $root.calitrace = (function() {
              * @property {number|null} [historySize] StatusResponse historySize
              * @property {number|null} [historyCapacity] StatusResponse historyCapacity
              * @property {number|null} [routeGeneration] StatusResponse routeGeneration
+             * @property {number|null} [routeChangedMs] StatusResponse routeChangedMs
+             * @property {string|null} [podNames] StatusResponse podNames
              */
 
             /**
@@ -15151,6 +15153,22 @@ $root.calitrace = (function() {
             StatusResponse.prototype.routeGeneration = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * StatusResponse routeChangedMs.
+             * @member {number} routeChangedMs
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.routeChangedMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * StatusResponse podNames.
+             * @member {string} podNames
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.podNames = "";
+
+            /**
              * Creates a new StatusResponse instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.StatusResponse
@@ -15208,6 +15226,10 @@ $root.calitrace = (function() {
                     w.uint32(96).uint32(m.historyCapacity);
                 if (m.routeGeneration != null && Object.hasOwnProperty.call(m, "routeGeneration"))
                     w.uint32(104).uint64(m.routeGeneration);
+                if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs"))
+                    w.uint32(240).int64(m.routeChangedMs);
+                if (m.podNames != null && Object.hasOwnProperty.call(m, "podNames"))
+                    w.uint32(250).string(m.podNames);
                 return w;
             };
 
@@ -15299,6 +15321,14 @@ $root.calitrace = (function() {
                         }
                     case 13: {
                             m.routeGeneration = r.uint64();
+                            break;
+                        }
+                    case 30: {
+                            m.routeChangedMs = r.int64();
+                            break;
+                        }
+                    case 31: {
+                            m.podNames = r.string();
                             break;
                         }
                     default:
@@ -15401,6 +15431,19 @@ $root.calitrace = (function() {
                     else if (typeof d.routeGeneration === "object")
                         m.routeGeneration = new $util.LongBits(d.routeGeneration.low >>> 0, d.routeGeneration.high >>> 0).toNumber(true);
                 }
+                if (d.routeChangedMs != null) {
+                    if ($util.Long)
+                        m.routeChangedMs = $util.Long.fromValue(d.routeChangedMs, false);
+                    else if (typeof d.routeChangedMs === "string")
+                        m.routeChangedMs = parseInt(d.routeChangedMs, 10);
+                    else if (typeof d.routeChangedMs === "number")
+                        m.routeChangedMs = d.routeChangedMs;
+                    else if (typeof d.routeChangedMs === "object")
+                        m.routeChangedMs = new $util.LongBits(d.routeChangedMs.low >>> 0, d.routeChangedMs.high >>> 0).toNumber();
+                }
+                if (d.podNames != null) {
+                    m.podNames = String(d.podNames);
+                }
                 return m;
             };
 
@@ -15445,6 +15488,12 @@ $root.calitrace = (function() {
                         d.routeGeneration = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
                     } else
                         d.routeGeneration = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.routeChangedMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.routeChangedMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.podNames = "";
                 }
                 if (m.version != null && Object.hasOwnProperty.call(m, "version")) {
                     d.version = m.version;
@@ -15500,6 +15549,17 @@ $root.calitrace = (function() {
                         d.routeGeneration = o.longs === String ? String(m.routeGeneration) : m.routeGeneration;
                     else
                         d.routeGeneration = o.longs === String ? $util.Long.prototype.toString.call(m.routeGeneration) : o.longs === Number ? new $util.LongBits(m.routeGeneration.low >>> 0, m.routeGeneration.high >>> 0).toNumber(true) : m.routeGeneration;
+                }
+                if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.routeChangedMs = typeof m.routeChangedMs === "number" ? BigInt(m.routeChangedMs) : $util.Long.fromBits(m.routeChangedMs.low >>> 0, m.routeChangedMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.routeChangedMs === "number")
+                        d.routeChangedMs = o.longs === String ? String(m.routeChangedMs) : m.routeChangedMs;
+                    else
+                        d.routeChangedMs = o.longs === String ? $util.Long.prototype.toString.call(m.routeChangedMs) : o.longs === Number ? new $util.LongBits(m.routeChangedMs.low >>> 0, m.routeChangedMs.high >>> 0).toNumber() : m.routeChangedMs;
+                }
+                if (m.podNames != null && Object.hasOwnProperty.call(m, "podNames")) {
+                    d.podNames = m.podNames;
                 }
                 return d;
             };
