@@ -84,7 +84,7 @@ test('table: fits the width it is given, with POD and REASON; rows line up under
     }
     assert.match(row, /EXPECTED_DROP/);
   }
-  const wide = formatObserved(dropped, 'table', 200);
+  const wide = formatObserved(dropped, 'table', 300);
   assert.match(wide, /ems\/edgecloud-suse-adapter-df5d6d78b-m5zc2 > -/);
   assert.match(wide, /blackholed$/);
 });
