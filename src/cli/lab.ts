@@ -231,6 +231,7 @@ async function exec(argv: string[]): Promise<number> {
   let prefixValues: { prefix?: string } = values;
   const split = splitPrefixedTarget(target);
   if (split && (!values.prefix || values.prefix === split.prefix)) {
+    if (split.note) process.stderr.write(`calitrace lab: ${split.note}\n`);
     target = split.target;
     prefixValues = { prefix: split.prefix };
   }

@@ -69,12 +69,23 @@ export function choosePrefix(explicit: string | undefined, existing: boolean): C
   return { prefix: up[0], note: `using lab '${up[0]}', the only lab that is up (the default is '${DEFAULT_PREFIX}'; --prefix or ${PREFIX_ENV} choose another)` };
 }
 
-/** "nx-node1" → { prefix: 'nx', target: 'node1' } when lab nx exists; undefined otherwise. */
-export function splitPrefixedTarget(target: string): { prefix: string; target: string } | undefined {
+/**
+ * "nx-node1" → { prefix: 'nx', target: 'node1' } when lab nx exists. "ct-node1" (the default lab's node, as
+ * the examples write it) when lab ct does not exist → the lab choosePrefix() picks, with a note.
+ */
+export function splitPrefixedTarget(target: string): (ChosenPrefix & { target: string }) | undefined {
   const m = /^([a-z][a-z0-9]{0,11})-(.+)$/.exec(target);
   if (!m) return undefined;
   const known = listLabs().some((l) => l.prefix === m[1]) || netnsExists(target);
-  return known ? { prefix: m[1], target: m[2] } : undefined;
+  if (known) return { prefix: m[1], target: m[2] };
+  if (m[1] === DEFAULT_PREFIX) {
+    const chosen = choosePrefix(undefined, true);
+    if (chosen.prefix !== DEFAULT_PREFIX) {
+      const why = process.env[PREFIX_ENV] ? `${PREFIX_ENV}=${chosen.prefix}` : 'the only lab that is up';
+      return { prefix: chosen.prefix, target: m[2], note: `lab '${DEFAULT_PREFIX}' does not exist; ${target} means ${chosen.prefix}-${m[2]} (${why})` };
+    }
+  }
+  return undefined;
 }
 
 /**
