@@ -43,8 +43,9 @@ Options:
   --tos T        TOS byte (0x10 …)
   --proto P      tcp, udp, icmp or a number, with --sport/--dport: for rules on ipproto/ports
   --short        only the ingress, the outcome, the winning route and the caveats
-  --json         one JSON object: ingress (kind given|pod|node|elsewhere, iif, line), decision (unicast|local|broadcast|multicast|blackhole|unreachable|
-                 prohibit|throw|no_route|martian|forwarding_disabled|multicast_not_joined), errno (what
+  --json         one JSON object: ingress (kind given|pod|node|elsewhere, iif, line), decision
+                 (unicast|local|broadcast|multicast|blackhole|unreachable|prohibit|throw|no_route|
+                 martian|forwarding_disabled|multicast_not_joined), errno (what
                  'ip route get' answers when it refuses), table, route (as 'ip route' prints it),
                  dev, gateway, nexthops, candidates,
                  calico (the route's meaning), outer (VXLAN), egressPath, steps, warnings, unknowns

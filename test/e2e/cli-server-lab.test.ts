@@ -1,11 +1,14 @@
 // The client commands against a real `calitrace serve` on a lab node, run as a user runs them:
 // `status` (health, every loss counter with explicit zeros, interfaces, route model age, pod names),
-// `explain --server` (the same answer as the live namespace, exit status by outcome, --iif checked),
+// `explain --server` and `--routes` (a paste of the node's `ip route`) giving the live namespace's answer
+// (exit status by outcome, --iif checked),
 // `observe` (verdicts by default, hops with --type, the JSON `trace` prints too) and `observe -o table`
 // in a real terminal (a pty) of two widths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { mustExec } from '../helpers/path-lab';
@@ -97,6 +100,24 @@ test('status, explain --server, observe and its table against a running serve', 
       const node = await cli(['explain', POD_A, POD_B, '--node', 'ems203-w2']);
       assert.equal(node.code, 2);
       assert.match(node.stderr, /--node N asks a relay: give --server ADDR too/);
+
+      // A paste of this node's `ip route` and the live namespace give the same answer for the same routes.
+      const { stdout: routes } = await new Promise<{ stdout: string }>((resolve, reject) =>
+        execFile('ip', ['-n', netns, 'route'], (err, stdout) => (err ? reject(err) : resolve({ stdout }))),
+      );
+      const pasteFile = path.join(os.tmpdir(), `routes-${lab.prefix}.txt`);
+      fs.writeFileSync(pasteFile, routes);
+      for (const [src, dst] of [[POD_A, POD_B], [POD_A, NO_POD], [POD_A, '10.233.100.130'], ['172.27.71.11', POD_B], ['172.16.0.5', POD_B]]) {
+        const live = await cli(['explain', src, dst, '--netns', netns, '--json']);
+        const pasted = await cli(['explain', src, dst, '--routes', pasteFile, '--json']);
+        assert.equal(pasted.code, live.code, `${src} → ${dst}: same exit status`);
+        const a = JSON.parse(live.stdout);
+        const b = JSON.parse(pasted.stdout);
+        for (const k of ['decision', 'errno', 'route', 'dev', 'gateway', 'calico']) assert.deepEqual(b[k], a[k], `${src} → ${dst}: ${k}`);
+        assert.equal(b.ingress.kind, a.ingress.kind, `${src} → ${dst}: ingress`);
+        assert.equal(b.query.iif, a.query.iif, `${src} → ${dst}: iif`);
+      }
+      fs.rmSync(pasteFile);
 
       // Traffic, judged by serve; meanwhile a one-shot trace prints the same packets in JSON.
       const trace = background(['trace', '--no-ui', '-o', 'json', '--count', '1', '--no-api', '--netns', netns, '--src', POD_A, '--dst', POD_B]);
