@@ -42,6 +42,10 @@ test('a lab is found the way a person names it', { timeout: 240_000 }, async () 
     assert.equal(env.code, 0, env.stderr);
     assert.match(env.stderr, new RegExp(`namespace ct-node1 does not exist; using ${prefix}-node1 \\(lab '${prefix}', CALITRACE_LAB_PREFIX=${prefix}\\)`));
     assert.match(env.stdout, /^Ingress: cali11299111064 — 10\.233\.101\.222 is a pod of this node/);
+    const ctNode = cli(['lab', 'exec', 'ct-node1', '--', 'ip', 'route'], { CALITRACE_LAB_PREFIX: prefix });
+    assert.equal(ctNode.code, 0, ctNode.stderr);
+    assert.match(ctNode.stderr, new RegExp(`ct-node1 means ${prefix}-node1 \\(CALITRACE_LAB_PREFIX=${prefix}\\)`));
+    assert.match(ctNode.stdout, /^blackhole 10\.233\.101\.192\/26 proto 80/m);
     const status = cli(['lab', 'status'], { CALITRACE_LAB_PREFIX: prefix });
     assert.equal(status.code, 0, status.stderr);
 
@@ -54,7 +58,7 @@ test('a lab is found the way a person names it', { timeout: 240_000 }, async () 
     // A lab that is not up: the error names the labs that are.
     const wrong = cli(['lab', 'exec', 'node1', '--prefix', 'nolab', '--', 'true'], own);
     assert.equal(wrong.code, 2);
-    assert.match(wrong.stderr, new RegExp(`lab 'nolab' is not up .*\\(lab up: ${prefix}\\)`));
+    assert.match(wrong.stderr, new RegExp(`lab 'nolab' is not up: run 'calitrace lab up --prefix nolab', or pick another lab .*\\(lab up: ${prefix}\\)`));
     const netns = cli(['explain', '10.233.101.222', '10.233.101.224', '--netns', 'nolab-node1'], own);
     assert.equal(netns.code, 2);
     assert.match(netns.stderr, new RegExp(`--netns nolab-node1: no such network namespace \\(namespace nolab-node1 does not exist: lab 'nolab' is not up — run 'calitrace lab up --prefix nolab'; lab up: ${prefix}\\)`));
