@@ -64,7 +64,7 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   return out;
 }
 
-/** The walkthrough's vertical datapath, drawn from what was observed, with times and per-hop latency. */
+/** The vertical datapath (as docs/explain.md draws it), drawn from what was observed, with times and per-hop latency. */
 export function hopDiagram(flow: FlowRow): string[] {
   const v = flow.last;
   const out: string[] = [];
