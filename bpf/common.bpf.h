@@ -176,10 +176,14 @@ static __always_inline int ct_filter_match(const struct ct_settings *cfg, const 
 	return 1;
 }
 
-static __always_inline void ct_submit(struct ct_event *e)
+/* 0 when the record is in the ring (a snapshot follows only a record that was sent). */
+static __always_inline int ct_submit(struct ct_event *e)
 {
-	if (bpf_ringbuf_output(&ct_events, e, sizeof(*e), 0))
+	if (bpf_ringbuf_output(&ct_events, e, sizeof(*e), 0)) {
 		ct_count(CT_CNT_RB_FAIL);
+		return -1;
+	}
+	return 0;
 }
 
 #include "parse.bpf.h"

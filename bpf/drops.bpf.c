@@ -22,6 +22,7 @@ struct ct_src {
 		 : bpf_probe_read_kernel((dst), (len), (src)->base + (__u32)(off)))
 
 #include "common.bpf.h"
+#include "snap.bpf.h"
 
 CT_SCRATCH_MAP_DEF(ct_scratch_drops);
 
@@ -92,7 +93,8 @@ int BPF_PROG(ct_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 	e->fingerprint = ct_fingerprint(s);
 	if (!e->nat_fp) /* a filter has hashed it already (the scratch record starts zeroed) */
 		e->nat_fp = ct_nat_fingerprint(s);
-	ct_submit(e);
+	if (!ct_submit(e) && ct_snaplen) /* the L3 packet: skb->len counts from skb->data, which may be past the network header */
+		ct_snap_l3(src.base, src.limit, e->len + (__u32)(BPF_CORE_READ(skb, data) - head) - nh, e);
 	return 0;
 }
 

@@ -24,11 +24,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "snap.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
 struct env env = { .flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT };
 struct state st = { .nl_fd = -1, .rep_fd = -1 };
 volatile sig_atomic_t exiting;
+static bool golden_snap; /* --golden-snap */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -71,7 +73,7 @@ static const char doc[] =
 
 enum {
 	OPT_NETNS = 1000, OPT_NO_DEFAULTS, OPT_MODE, OPT_FILTER, OPT_ATTACH, OPT_FLUSH, OPT_STATS,
-	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT,
+	OPT_RINGBUF, OPT_NO_DROPS, OPT_GOLDEN, OPT_SHOW, OPT_VXLAN_PORT, OPT_SNAPLEN, OPT_GOLDEN_SNAP,
 };
 
 static const struct argp_option opts[] = {
@@ -86,8 +88,10 @@ static const struct argp_option opts[] = {
 	{ "stats-ms", OPT_STATS, "MS", 0, "STATS frame interval, 0 = only on demand (default 1000)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "ring buffer size, a power of 2 (default 4)", 0 },
 	{ "vxlan-port", OPT_VXLAN_PORT, "PORT", 0, "UDP port decoded as VXLAN (default 4789)", 0 },
+	{ "snaplen", OPT_SNAPLEN, "BYTES", 0, "also send the first BYTES (1-512) of every traced packet (SNAP frames)", 0 },
 	{ "no-drops", OPT_NO_DROPS, NULL, 0, "do not attach the kfree_skb drop reporter", 0 },
 	{ "golden", OPT_GOLDEN, NULL, 0, "write the golden EVENTS frame (docs/protocol.md) and exit", 0 },
+	{ "golden-snap", OPT_GOLDEN_SNAP, NULL, 0, "write the golden SNAP frame (docs/protocol.md) and exit", 0 },
 	{ "show", OPT_SHOW, "IFNAME", 0,
 	  "print the programs on IFNAME's TCX hooks and in our clsact slot (text), then exit", 0 },
 	{},
@@ -133,8 +137,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
+	case OPT_SNAPLEN: snap_set_len(parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen")); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
+	case OPT_GOLDEN_SNAP: golden_snap = true; break;
 	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
 	default: return ARGP_ERR_UNKNOWN;
@@ -211,6 +217,8 @@ int main(int argc, char **argv)
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
 		return 2;
 	}
+	if (golden_snap)
+		return snap_write_golden();
 	if (env.golden)
 		return write_golden();
 
@@ -244,6 +252,7 @@ int main(int argc, char **argv)
 	st.skel->rodata->ct_cfg.fib_lookup = 1;
 	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
+	snap_configure(st.skel, env.ringbuf_mb);
 	if (env.no_drops)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
 	err = calitrace__load(st.skel);
@@ -289,6 +298,10 @@ int main(int argc, char **argv)
 		send_error(-errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
 		goto cleanup;
 	}
+	if ((err = snap_attach())) {
+		send_error(err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
+		goto cleanup;
+	}
 	st.nl_fd = nl_open();
 	if (st.nl_fd < 0) {
 		send_error(st.nl_fd, true, "opening rtnetlink failed: %s", strerror(-st.nl_fd));
@@ -311,14 +324,15 @@ int main(int argc, char **argv)
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
 	next_flush = now_mono_ns() + (__u64)env.flush_ms * 1000000;
 	while (!exiting) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			{ .fd = st.nl_fd, .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
 		struct timespec timeout = poll_timeout(now, next_stats, next_flush);
-		int n = ppoll(pfd, 3, &timeout, NULL);
+		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
 			send_error(-errno, true, "poll: %s", strerror(errno));
@@ -328,6 +342,8 @@ int main(int argc, char **argv)
 			st.consumed_in_round = 0;
 			ring_buffer__consume(rb); /* -EAGAIN = a full round: the rest comes next turn */
 		}
+		if (n > 0 && (pfd[3].revents & POLLIN))
+			snap_consume();
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			nl_read(0);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -342,6 +358,7 @@ int main(int argc, char **argv)
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
+			snap_flush(); /* snapshots before the STATS that counts their events */
 			send_stats();
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
@@ -349,6 +366,7 @@ int main(int argc, char **argv)
 		 * few writes; anything else (LINK, ACK, STATS) goes out at once. */
 		if (st.nbatch && now_mono_ns() >= st.batch_since + BATCH_WINDOW_NS)
 			events_flush();
+		snap_tick(now_mono_ns());
 		if (st.out_len)
 			out_flush();
 	}
@@ -367,6 +385,7 @@ cleanup:
 		detach_iface(&st.ifs[i], false);
 	if (st.skel && !st.out_broken) {
 		events_flush();
+		snap_drain();
 		if (rc == 0) {
 			send_stats();
 			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);

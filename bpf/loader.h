@@ -165,4 +165,15 @@ bool read_stdin(void); /* false at EOF */
 /* flows.c */
 void flow_flush(void);
 
+/* snap.c: packet snapshots for pcapng (snap.h) */
+void snap_set_len(__u32 n);
+void snap_configure(struct calitrace *skel, int ringbuf_mb);
+int snap_attach(void);
+int snap_poll_fd(void); /* -1 when off */
+void snap_consume(void);
+void snap_tick(__u64 now);
+void snap_flush(void);
+void snap_drain(void); /* at exit: what is left in the ring, then a frame */
+int snap_write_golden(void);
+
 #endif /* CALITRACE_LOADER_H */

@@ -15,6 +15,7 @@ struct ct_src {
 #define CT_LOAD(src, off, dst, len) bpf_skb_load_bytes((src)->skb, (off), (dst), (len))
 
 #include "common.bpf.h"
+#include "snap.bpf.h"
 
 CT_SCRATCH_MAP_DEF(ct_scratch_tc);
 
@@ -168,7 +169,8 @@ static __always_inline int ct_handle(struct __sk_buff *skb, __u8 dir)
 		e->nat_fp = ct_nat_fingerprint(s);
 	if (dir == CT_DIR_INGRESS && ct_cfg.fib_lookup)
 		ct_fib(skb, s);
-	ct_submit(e);
+	if (!ct_submit(e))
+		ct_snap_skb(skb, e);
 	return TC_ACT_UNSPEC;
 }
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Generates the static protobuf code and its TypeScript declarations from proto/**/*.proto into the one
-# generated folder, src/api/generated/ (never edit it by hand), and puts the JavaScript where the compiled
-# TypeScript imports it from (dist/src/api/generated/). Incremental: does nothing when the outputs are newer
-# than every .proto file and this script. Called by scripts/build.sh before tsc.
+# Generates, from proto/**/*.proto, into the one generated folder src/api/generated/ (never edit it by hand):
+#  - calitrace.js + calitrace.d.ts: the static protobufjs code and its TypeScript declarations;
+#  - descriptor-set.binpb: the FileDescriptorSet Debian's protoc builds (--include_imports
+#    --include_source_info) from the same files plus gRPC's reflection protos, which server reflection serves
+#    byte for byte (src/api/reflection.ts), so strict clients (grpcurl, C++/Go protobuf) accept it.
+# and puts them where the compiled TypeScript loads them from (dist/src/api/generated/). Incremental: the
+# protobufjs code is rebuilt only when a .proto file or this script is newer, the descriptor set only
+# rewritten when its bytes change. Called by scripts/build.sh before tsc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=src/api/generated
@@ -31,6 +35,28 @@ if [ $stale = 1 ]; then
   mv "$tmp/calitrace.d.ts" "$dts"
   echo "gen-proto: wrote $js and $dts"
 fi
+
+# The reflection protos come with @grpc/reflection (the service it describes is implemented in
+# src/api/reflection.ts); listing them here keeps `list` truthful: every service served is described.
+# protoc takes a few milliseconds, so it runs on every build and the file is replaced only when its bytes
+# change: the set can never lag behind the .proto files, whatever their timestamps after a merge.
+desc=$out/descriptor-set.binpb
+reflection_dir=node_modules/@grpc/reflection/build/proto
+reflection_protos=(grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto)
+command -v protoc >/dev/null 2>&1 || { echo "gen-proto: 'protoc' not found; it comes from the Debian package 'protobuf-compiler'. Run: sudo bash scripts/setup.sh" >&2; exit 1; }
+[ -f "$reflection_dir/${reflection_protos[0]}" ] || { echo "gen-proto: $reflection_dir missing (npm dependency @grpc/reflection). Run: bash scripts/setup.sh" >&2; exit 1; }
+mkdir -p "$out"
+# Import paths relative to proto/ (calitrace/v1/calitrace.proto), exactly as the files import each other.
+protoc --include_imports --include_source_info --descriptor_set_out="$desc.tmp" -I proto -I "$reflection_dir" \
+  "${protos[@]#proto/}" "${reflection_protos[@]}"
+if [ -f "$desc" ] && cmp -s "$desc.tmp" "$desc"; then
+  rm "$desc.tmp"
+else
+  mv "$desc.tmp" "$desc"
+  echo "gen-proto: wrote $desc ($(protoc --version))"
+fi
+
 # tsc does not copy .js files: the compiled code requires the generated module next to its own output.
 mkdir -p "$dist"
 if [ ! -f "$dist/calitrace.js" ] || ! cmp -s "$js" "$dist/calitrace.js"; then cp "$js" "$dist/calitrace.js"; fi
+if [ ! -f "$dist/descriptor-set.binpb" ] || ! cmp -s "$desc" "$dist/descriptor-set.binpb"; then cp "$desc" "$dist/descriptor-set.binpb"; fi

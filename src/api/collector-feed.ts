@@ -8,6 +8,8 @@ import { predict } from '../routing/predict';
 import { explainQuery } from '../routing/explain';
 import type { ObserveFeed } from './feed';
 import { ApiBackend, AttachedInterfaceInfo, VERSION } from './server';
+import { SnapshotJoin } from '../pcapng/join';
+import type { SnapFrame } from '../capture/snap';
 
 export interface CollectorFeedOptions {
   /** 'packet' or 'flow': what the capture runs in. */
@@ -17,6 +19,8 @@ export interface CollectorFeedOptions {
   packets?: boolean;
   /** Where pod names come from, for Status. */
   podNames?: string;
+  /** The capture copies packet bytes (serve --snaplen): verdicts carry each hop's snapshot. */
+  snaplen?: number;
 }
 
 export interface CollectorFeed {
@@ -31,7 +35,8 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
   let last: CollectorCounters | undefined;
   const offs: (() => void)[] = [];
 
-  offs.push(collector.on('verdict', (v) => feed.verdict(v)));
+  if (opts.snaplen) offs.push(publishWithSnapshots(running, feed, opts.snaplen));
+  else offs.push(collector.on('verdict', (v) => feed.verdict(v)));
   offs.push(collector.on('flow', (f) => feed.flow(f)));
   // The model was loaded before we were bound: its age counts from now until the first change.
   let routeChangedMs = Date.now();
@@ -111,4 +116,32 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
     },
   };
   return { backend, detach: () => offs.forEach((off) => off()) };
+}
+
+/** Verdicts wait (at most 2 s) for their hooks' snapshots, then go out with them. */
+function publishWithSnapshots(running: RunningCollector, feed: ObserveFeed, snaplen: number): () => void {
+  const join = new SnapshotJoin({
+    onPacket: ({ verdict, events, snapshots }) => {
+      const byHop = new Map(events.map((e, i) => [`${e.timeNs}|${e.iface}`, snapshots[i]]));
+      feed.verdict(
+        verdict,
+        verdict.observed.map((h) => {
+          const s = byHop.get(`${h.timeNs}|${h.iface}`);
+          return s && { data: s.data, wireLength: s.wireLen, link: s.link, realtimeOffsetNs: running.hello.realtimeOffsetNs, snaplen };
+        }),
+      );
+    },
+    onUnclaimed: () => undefined, // a hook of a packet that was not judged: nothing to attach it to
+  });
+  const onSnap = (f: SnapFrame) => join.snapFrame(f);
+  running.capture.on('snap', onSnap);
+  const off = running.collector.on('judged', ({ verdict, events }) => join.judged(verdict, events));
+  const timer = setInterval(() => join.expire(), 100);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    off();
+    running.capture.off('snap', onSnap);
+    join.close();
+  };
 }

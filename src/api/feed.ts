@@ -88,9 +88,11 @@ export class ObserveFeed {
     }, e.wallMs);
   }
 
-  verdict(v: PacketVerdict): void {
+  /** `snapshots[i]`: the bytes of observed hop i (serve --snaplen), when the tracer copied them. */
+  verdict(v: PacketVerdict, snapshots?: (calitrace.v1.IHopSnapshot | undefined)[]): void {
     this.publish('VERDICT', () => {
       const verdict = verdictMessage(v, this.pods);
+      if (snapshots) verdict.observed!.forEach((h, i) => snapshots[i] && (h.snapshot = snapshots[i]));
       return { subject: verdictSubject(verdict, this.node), body: { verdict } };
     }, v.timeMs);
   }

@@ -1,16 +1,11 @@
 // The generated protobuf module (scripts/gen-proto.sh → src/api/generated) and the grpc-js service
 // definitions built on it. Static encoders instead of proto-loader's reflection: faster, and typed.
-import * as path from 'node:path';
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
 import { calitrace, grpc as grpcGenerated } from './generated/calitrace';
 
 export const pb = calitrace.v1;
 export const healthPb = grpcGenerated.health.v1;
 export { calitrace };
-
-/** proto/ at the root of the package (dist/src/api → ../../../proto). */
-export const PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
-export const PROTO_FILES = ['calitrace/v1/calitrace.proto', 'grpc/health/v1/health.proto'];
 
 interface StaticMessage<M> {
   encode(message: M): { finish(): Uint8Array };

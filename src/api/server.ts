@@ -3,16 +3,15 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import type { Prediction, Query, RoutingState } from '../routing/types';
 import { QueryError } from '../routing/predict';
 import { acceptedTypes, compileFilterSet, EventTypeName, FilterError, FilterSet, formatFilterSet } from '../hub/filter';
 import { HubFullError, Subscription } from '../hub/hub';
 import { ObserveFeed, FeedItem } from './feed';
-import { calitrace, calitraceServiceDefinition, CALITRACE_SERVICE, HEALTH_SERVICE, PROTO_DIR, PROTO_FILES } from './proto';
+import { calitrace, calitraceServiceDefinition, CALITRACE_SERVICE, HEALTH_SERVICE } from './proto';
 import { explainMessage, filterFromWire, routesMessage } from './convert';
 import { addHealthToServer, HealthStatus } from './health';
+import { addReflectionToServer } from './reflection';
 import { authInterceptor, checkListenPolicy, parseListenAddress, SecurityOptions, serverCredentials } from './security';
 
 export interface AttachedInterfaceInfo {
@@ -237,11 +236,6 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** Protobuf descriptors of our .proto files, for server reflection. */
-function reflectionPackageDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(PROTO_FILES, { includeDirs: [PROTO_DIR], keepCase: false });
-}
-
 /** Binds the API on the listen address with the security options; resolves once it accepts calls. */
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const addr = parseListenAddress(opts.listen);
@@ -251,7 +245,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const health = new HealthStatus();
   addCalitraceToServer(server, opts.feed, opts.backend);
   addHealthToServer(server, health);
-  new ReflectionService(reflectionPackageDefinition()).addToServer(server);
+  addReflectionToServer(server, [CALITRACE_SERVICE, HEALTH_SERVICE]);
   if (addr.unixPath && fs.existsSync(addr.unixPath)) {
     // A socket left by a killed server; a live one would still answer, so only remove sockets.
     if (fs.statSync(addr.unixPath).isSocket()) fs.unlinkSync(addr.unixPath);

@@ -43,6 +43,7 @@ import {
   newDecodeContext,
 } from './decode';
 import { FrameType } from './wire';
+import { SNAP_FRAME_TYPE, decodeSnapFrame } from './snap';
 import { FilterSpec, filterWords } from './filter';
 
 export type CaptureMode = 'packet' | 'flow';
@@ -298,6 +299,9 @@ export class Capture extends EventEmitter {
         return;
       }
       case FrameType.BYE:
+        return;
+      case SNAP_FRAME_TYPE: // packet bytes for pcapng (loader --snaplen; src/capture/snap.ts)
+        if (this.listenerCount('snap') > 0) this.emit('snap', decodeSnapFrame(buf, off, len, this.ctx));
         return;
       default:
         return; // unknown frame types are skipped by length (protocol rule)

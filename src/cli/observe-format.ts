@@ -1,11 +1,15 @@
 // How `calitrace observe` prints Observe items: compact (one line for people, like `hubble observe`),
-// json (one object per line, for jq) and table (columns that fit the terminal, header once). Verdicts
-// print exactly as `calitrace trace` prints them (src/cli/verdict-format.ts: one schema, one line, one row).
+// json (one object per line, for jq), table (columns that fit the terminal, header once) and dict (one
+// field per line, keys right-aligned, records separated by a dashed line, as `hubble observe -o dict`).
+// Verdicts print exactly as `calitrace trace` prints them (src/cli/verdict-format.ts: one schema, one line, one row).
 import { calitrace, PLAIN } from '../api/proto';
 import { clock, dropMarker, endpointText, ifacePath, outputWidth, podsText, protocolText, tableHeader as header, tableRow, verdictCells, verdictJson, verdictLine } from './verdict-format';
 
 type Msg = calitrace.v1.ObserveResponse;
-export type ObserveOutput = 'compact' | 'json' | 'table';
+export type ObserveOutput = 'compact' | 'json' | 'table' | 'dict';
+
+/** Printed between two dict records (hubble's separator). */
+export const DICT_SEPARATOR = '------------';
 
 const V = calitrace.v1;
 function path(ifaces: string[]): string {
@@ -88,8 +92,84 @@ function json(m: Msg): string {
   return JSON.stringify(o);
 }
 
+function dictFields(m: Msg): [string, string][] {
+  const head: [string, string][] = [['TIMESTAMP', new Date(Number(m.timeMs)).toISOString()], ['NODE', m.node]];
+  switch (m.item) {
+    case 'verdict': {
+      const v = m.verdict as calitrace.v1.PacketVerdict;
+      const f: [string, string][] = [
+        ...head,
+        ['TYPE', 'verdict'],
+        ['SOURCE', endpointText(v.src, v.sport, v.srcPod)],
+        ['DESTINATION', endpointText(v.dst, v.dport, v.dstPod)],
+        ['PROTOCOL', protocolText(v.protocol, v.icmpType, v.icmpSeq)],
+        ['VERDICT', V.Verdict[v.verdict]],
+        ['REASON', v.reason],
+        ['OBSERVED', path(v.observed.map((h) => `${h.interface ?? ''} ${h.direction === V.Direction.DROP ? `drop${h.dropReason ? ` ${h.dropReason}` : ''}` : V.Direction[h.direction ?? 0].toLowerCase()}`.trim()))],
+        ['PREDICTED', path(v.predicted)],
+      ];
+      if (v.route) f.push(['ROUTE', v.route]);
+      if (v.natDst?.to) f.push(['DNAT', `${v.natDst.from} -> ${v.natDst.to}`]);
+      if (v.natSrc?.to) f.push(['SNAT', `${v.natSrc.from} -> ${v.natSrc.to}`]);
+      if (v.warnings.length) f.push(['WARNINGS', v.warnings.join(', ')]);
+      if (v.latencyUs) f.push(['LATENCY', `${v.latencyUs} µs`]);
+      return f;
+    }
+    case 'packet': {
+      const p = m.packet as calitrace.v1.Packet;
+      const f: [string, string][] = [
+        ...head,
+        ['TYPE', p.kind === 'drop' ? 'drop' : 'packet'],
+        ['INTERFACE', `${p.interface} ${V.Direction[p.direction].toLowerCase()}`],
+        ['SOURCE', endpointText(p.src, p.sport, p.srcPod)],
+        ['DESTINATION', endpointText(p.dst, p.dport, p.dstPod)],
+        ['PROTOCOL', protocolText(p.protocol, p.icmpType, p.icmpSeq)],
+        ['LENGTH', String(p.length)],
+      ];
+      if (p.tunnel) f.push(['TUNNEL', `vxlan ${p.tunnel.outerSrc} -> ${p.tunnel.outerDst} vni ${p.tunnel.vni}`]);
+      if (p.kind === 'drop') f.push(['DROP REASON', p.dropReasonName || String(p.dropReason)]);
+      return f;
+    }
+    case 'flow': {
+      const fl = m.flow as calitrace.v1.Flow;
+      return [
+        ...head,
+        ['TYPE', 'flow'],
+        ['SOURCE', endpointText(fl.src, fl.sport, fl.srcPod)],
+        ['DESTINATION', endpointText(fl.dst, fl.dport, fl.dstPod)],
+        ['PROTOCOL', protocolText(fl.protocol)],
+        ['PACKETS', String(fl.packets)],
+        ['VERDICT', V.Verdict[fl.verdict]],
+        ['OBSERVED', path(fl.path)],
+        ['PREDICTED', path(fl.predicted)],
+        ['STATE', fl.state || 'active'],
+      ];
+    }
+    case 'routeChange': {
+      const r = m.routeChange as calitrace.v1.RouteChange;
+      return [...head, ['TYPE', 'route_change'], ['GENERATION', String(r.generation)], ...r.changes.map((c) => ['CHANGE', `${c.action} ${c.kind} ${c.text}`] as [string, string])];
+    }
+    case 'lost': {
+      const l = m.lost as calitrace.v1.LostEvents;
+      const f: [string, string][] = [...head, ['TYPE', 'lost'], ['LOST', `${l.count} events (${l.total} in total)`], ['WHERE', V.LostEvents.Source[l.source]]];
+      if (l.detail) f.push(['DETAIL', l.detail]);
+      return f;
+    }
+    default:
+      return [...head, ['TYPE', 'unknown (upgrade calitrace)']];
+  }
+}
+
+/** One record, one field per line; the caller prints DICT_SEPARATOR between records. */
+function dict(m: Msg): string {
+  const fields = dictFields(m);
+  const width = Math.max(...fields.map(([k]) => k.length));
+  return fields.map(([k, v]) => `${k.padStart(width)}: ${v}`).join('\n');
+}
+
 export function formatObserved(m: Msg, output: ObserveOutput, width = outputWidth()): string {
   if (output === 'json') return json(m);
+  if (output === 'dict') return dict(m);
   if (output === 'table') return row(m, width);
   return compact(m);
 }

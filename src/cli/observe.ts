@@ -5,14 +5,19 @@ import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import { BATCH, CalitraceClient, filterSetToRequest } from '../api/client';
 import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFrom } from './connection-options';
-import { formatObserved, ObserveOutput, tableHeader } from './observe-format';
+import { DICT_SEPARATOR, formatObserved, ObserveOutput, tableHeader } from './observe-format';
 import { outputWidth } from './verdict-format';
 import type { calitrace } from '../api/proto';
+import { PcapngWriter } from '../pcapng/writer';
+import { ObservePcapWriter } from '../pcapng/observe-writer';
+import { openPcapOutput, PcapOutput } from '../pcapng/output';
+import { SNAP_MAX } from '../capture/snap';
+import { VERSION } from '../api/server';
 
 const HELP = `calitrace observe — print what a node's calitrace API sees (verdicts, packets, flows, routes, losses)
 
-Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table] [-f] [--last N]
-                         [--since T] [--until T] [TLS/token options]
+Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table|dict] [-f] [--last N]
+                         [--since T] [--until T] [--write FILE.pcapng|- [--snaplen N]] [TLS/token options]
 
 Without --follow it prints the last 20 matching items of the server's history and exits (as
 'hubble observe' does); with --follow it keeps printing live items until Ctrl-C.
@@ -37,12 +42,19 @@ Filters (all given ones must match; a value list 'a,b' matches either):
   --not FILTER           exclude items matching FILTER (repeatable; filter language)
 
 Output and history:
-  -o, --output F         compact (default), json (one object per line) or table
+  -o, --output F         compact (default), json (one object per line), table, or dict (one field per
+                         line, as 'hubble observe -o dict')
   -f, --follow           keep the stream open and print live items
   --last N               print the last N matching items first (default 20 without --follow)
   --since T              items from T on: a duration ago (30s, 5m, 2h) or a time (2026-11-26T12:00:00Z)
   --until T              stop at T (same forms)
   --all                  the whole history the server keeps
+
+Packets (from a server started with 'calitrace serve --snaplen N'):
+  --write FILE           also write each verdict's packet bytes as pcapng ('-': stdout, then no lines are
+                         printed there): a packet block per hop on its interface (one interface block per
+                         node and interface), the verdict, reason, predicted and observed paths as comment
+  --snaplen BYTES        keep at most BYTES of each packet (default: what the server sends)
 
 Connection:
 ${CONNECTION_HELP}
@@ -56,6 +68,9 @@ EXAMPLES
   calitrace observe --since 5m --type route_change
   calitrace observe --last 50 --type packet,flow     # per-hop packets and flow updates too
   calitrace observe --last 20 -o table
+  calitrace observe --last 3 -o dict verdict=EXPECTED_DROP
+  calitrace observe -f --write - type=verdict | wireshark -k -i -      # server: calitrace serve --snaplen 128
+  calitrace observe --last 500 --write drops.pcapng verdict=DROPPED,EXPECTED_DROP
   calitrace observe --server node1.example:4245 --tls-ca ca.pem --tls-client-cert me.pem \\
                     --tls-client-key me-key.pem --token-file token -f
 `;
@@ -83,6 +98,8 @@ const OPTIONS = {
   node: { type: 'string', multiple: true },
   type: { type: 'string', multiple: true },
   not: { type: 'string', multiple: true },
+  write: { type: 'string' },
+  snaplen: { type: 'string' },
 } as const;
 
 /** '30s', '5m', '2h', '1d' ago, or an absolute time Date can read. */
@@ -134,7 +151,7 @@ export function withDefaultTypes(set: FilterSet): FilterSet {
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('observe', argv, OPTIONS, true);
   const output = (values.output ?? 'compact') as ObserveOutput;
-  if (!['compact', 'json', 'table'].includes(output)) throw new UsageError(`-o takes compact, json or table, got '${values.output}'`);
+  if (!['compact', 'json', 'table', 'dict'].includes(output)) throw new UsageError(`-o takes compact, json, table or dict, got '${values.output}'`);
   const filters = withDefaultTypes(filtersFrom(values, positionals));
   const follow = values.follow === true;
   const sinceMs = values.since ? parseTime(values.since, 'since') : 0;
@@ -143,6 +160,24 @@ async function run(argv: string[]): Promise<number> {
   const last = intOption('last', values.last, !follow && !sinceMs && !values.all ? 20 : 0);
   const request: calitrace.v1.IObserveRequest = { ...filterSetToRequest(filters), follow, last, sinceMs, untilMs, allHistory: values.all === true, batch: BATCH };
 
+  const snaplen = intOption('snaplen', values.snaplen, 0);
+  if (values.snaplen !== undefined && values.write === undefined) throw new UsageError('--snaplen trims what --write records: give --write FILE too');
+  if (values.snaplen !== undefined && (snaplen < 1 || snaplen > SNAP_MAX)) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${snaplen}`);
+  if (values.write === '') throw new UsageError("--write takes a file name, or '-' for stdout");
+  let out: PcapOutput | undefined;
+  let pcap: ObservePcapWriter | undefined;
+  let pcapWriter: PcapngWriter | undefined;
+  if (values.write !== undefined) {
+    try {
+      out = openPcapOutput(values.write);
+    } catch (err) {
+      throw new UsageError(`--write ${values.write}: ${(err as Error).message}`);
+    }
+    const o = out;
+    pcapWriter = new PcapngWriter((b) => o.write(b), { application: `calitrace ${VERSION} observe` });
+    pcap = new ObservePcapWriter(pcapWriter, snaplen);
+  }
+  const toStdout = values.write !== '-';
   const options = connectionFrom(values);
   let client: CalitraceClient;
   try {
@@ -156,9 +191,16 @@ async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   // A closed stdout (`| head`) ends the stream instead of crashing on EPIPE.
   process.stdout.on('error', stop);
-  if (output === 'table') process.stdout.write(tableHeader(outputWidth()) + '\n');
+  if (output === 'table' && toStdout) process.stdout.write(tableHeader(outputWidth()) + '\n');
   try {
-    for await (const m of stream) process.stdout.write(formatObserved(m, output, outputWidth()) + '\n');
+    let first = true;
+    for await (const m of stream) {
+      pcap?.item(m);
+      if (!toStdout) continue;
+      if (output === 'dict' && !first) process.stdout.write(DICT_SEPARATOR + '\n');
+      first = false;
+      process.stdout.write(formatObserved(m, output, outputWidth()) + '\n');
+    }
     return 0;
   } catch (err) {
     const e = err as grpc.ServiceError;
@@ -170,6 +212,16 @@ async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     client.close();
+    if (out && pcap) {
+      await out.close();
+      const c = pcap.counters;
+      process.stderr.write(
+        `calitrace observe: wrote ${c.written} packet blocks to ${values.write === '-' ? 'stdout' : values.write}` +
+          (c.verdictsWithoutBytes ? `; ${c.verdictsWithoutBytes} verdicts carried no packet bytes (start the server with --snaplen N)` : '') +
+          (out.dropped ? `; ${out.dropped} blocks lost to a slow reader` : '') +
+          (out.error ? `; write error: ${out.error.message}` : '') + '\n',
+      );
+    }
   }
 }
 

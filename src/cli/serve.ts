@@ -13,6 +13,9 @@ import { labNodeOf } from '../api/pods';
 import type { PodDirectory } from '../api/convert';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, startPodNames } from './pod-names';
 import type { CaptureMode } from '../capture/capture';
+import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
+import { metricsFromCollector } from '../metrics/collector-metrics';
+import { DEFAULT_METRICS_ADDR, MetricsServer, checkMetricsAddress, startMetricsServer } from '../metrics/server';
 
 /** The API flags shared by `serve` and `trace`. */
 export const API_SERVER_OPTIONS = {
@@ -96,17 +99,18 @@ export interface ServeContext {
   pods?: PodDirectory;
   /** Where the pod names come from, for Status. */
   podNames?: string;
+  /** The capture copies this many bytes per packet: verdicts carry them (observe --write). */
+  snaplen?: number;
 }
 
 /** Serves a running collector on the API; `close()` stops the API only. */
 export async function serveCollector(running: RunningCollector, s: ApiSettings, ctx: ServeContext): Promise<ServingApi> {
-  const lab = labNodeOf(ctx.netns);
   const feed = new ObserveFeed({
-    node: s.node ?? lab?.nodeName ?? os.hostname(),
+    node: nodeName(s, ctx.netns),
     pods: ctx.pods,
     hub: s.hub,
   });
-  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, podNames: ctx.podNames });
+  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, podNames: ctx.podNames, snaplen: ctx.snaplen });
   let api: ApiServer;
   try {
     api = await startApiServer({ listen: s.listen, ...s.security, feed, backend: bound.backend });
@@ -145,11 +149,17 @@ export async function serveBesideTrace(
   }
 }
 
+/** The node name stamped on every item and metric: --node, the lab node's name, or the hostname. */
+export function nodeName(s: { node?: string }, netns: string | undefined): string {
+  return s.node ?? labNodeOf(netns)?.nodeName ?? os.hostname();
+}
+
 const HELP = `calitrace serve — the tracer and the gRPC API for remote subscribers, no UI
 
 Usage: calitrace serve [--listen ADDR] [--netns NS] [--mode packet|flow] [--iface PATTERN]...
                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--token-file FILE]
                        [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
+                       [--metrics-addr HOST:PORT|off] [--snaplen BYTES]
 
 Runs the collector (BPF capture + live route model + path matching) on this node, or in network namespace
 NS, and serves calitrace.v1.Calitrace (Observe, Explain, GetRoutes, Status), grpc.health.v1.Health and
@@ -160,7 +170,14 @@ Options:
   --mode M               packet (default) or flow capture
   --iface PATTERN        attach to interfaces matching PATTERN (repeatable; default: cali*, vxlan.calico
                          and its underlay)
-${API_SERVER_HELP}  -h, --help             this help
+${API_SERVER_HELP}  --metrics-addr ADDR    Prometheus metrics at http://ADDR/metrics (default ${DEFAULT_METRICS_ADDR}; 'off' to
+                         disable). Same policy as --listen: any address but loopback needs --tls-cert/--tls-key
+                         (then https, with --tls-client-ca client certificates are required) or --insecure;
+                         --token-file applies too. Metrics: docs/metrics.md
+  --snaplen BYTES        copy the first BYTES (1-${SNAP_MAX}) of every traced packet and send them with each
+                         verdict's hops, for 'calitrace observe --write FILE.pcapng' (off by default:
+                         copying costs; ${SNAP_DEFAULT} holds the outer and inner headers of a VXLAN packet)
+  -h, --help             this help
 
 ${POD_NAME_HELP}
 EXAMPLES
@@ -172,6 +189,8 @@ EXAMPLES
   calitrace serve --listen 0.0.0.0:4245 --tls-cert server.pem --tls-key server-key.pem \\
                   --tls-client-ca clients-ca.pem --token-file /etc/calitrace/token
   calitrace observe --server 127.0.0.1:4245 --follow          # then, from another terminal
+  calitrace serve --netns ct-node1 --metrics-addr 127.0.0.1:9245 && curl -s 127.0.0.1:9245/metrics
+  calitrace serve --netns ct-node1 --snaplen 128     # then: calitrace observe -f --write - | wireshark -k -i -
 `;
 
 async function run(argv: string[]): Promise<number> {
@@ -181,6 +200,8 @@ async function run(argv: string[]): Promise<number> {
     mode: { type: 'string' },
     iface: { type: 'string', multiple: true },
     ...POD_NAME_OPTIONS,
+    'metrics-addr': { type: 'string' },
+    snaplen: { type: 'string' },
   }, false);
   values.netns = netnsOption(values.netns, 'serve');
   const mode = (values.mode ?? 'packet') as CaptureMode;
@@ -188,19 +209,54 @@ async function run(argv: string[]): Promise<number> {
   const settings = apiSettings(values);
   const log = (m: string) => process.stderr.write(`calitrace serve: ${m}\n`);
   const podSource = choosePodNameSource(values, values.netns);
+  const metricsAddr = values['metrics-addr'] ?? DEFAULT_METRICS_ADDR;
+  if (metricsAddr !== 'off') {
+    try {
+      checkMetricsAddress(metricsAddr, settings.security);
+    } catch (err) {
+      throw new UsageError(`--metrics-addr: ${(err as Error).message}`);
+    }
+  }
 
-  const running = await startCollector({ netns: values.netns, mode, patterns: values.iface });
+  const snaplen = values.snaplen === undefined ? undefined : intOption('snaplen', values.snaplen, SNAP_DEFAULT);
+  if (snaplen !== undefined && (snaplen < 1 || snaplen > SNAP_MAX)) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${snaplen}`);
+  if (snaplen !== undefined && mode !== 'packet') throw new UsageError('--snaplen gives verdicts their packet bytes: it needs packet mode');
+
+  const running = await startCollector({ netns: values.netns, mode, patterns: values.iface, loaderArgs: snaplen ? ['--snaplen', String(snaplen)] : undefined });
+  // Bound before anything is judged, so the metrics add up to what Status reports.
+  let hub: ServingApi['feed']['hub'] | undefined;
+  const metrics = metricsAddr === 'off' ? undefined : metricsFromCollector(running, { node: nodeName(settings, values.netns), hubStats: () => hub?.stats() ?? { subscribers: 0, lostBySubscribers: 0 } });
   log(podSource.description);
   const pods = startPodNames(podSource, log);
-  let serving: ServingApi;
+  let serving: ServingApi | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
-    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory, podNames: podSource.description });
+    serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory, snaplen, podNames: podSource.description });
+    hub = serving.feed.hub;
+    if (metrics) {
+      try {
+        metricsServer = await startMetricsServer({
+          listen: metricsAddr,
+          security: settings.security,
+          render: () => metrics.metrics.text(),
+          contentType: metrics.metrics.registry.contentType,
+          warn: log,
+        });
+      } catch (err) {
+        // The default port may be taken by another calitrace on this machine: say so and go on.
+        if (values['metrics-addr'] !== undefined) throw new Error(`metrics on ${metricsAddr}: ${(err as Error).message}`);
+        log(`not serving metrics on ${metricsAddr}: ${(err as Error).message} (give --metrics-addr HOST:PORT, or off)`);
+      }
+    }
   } catch (err) {
     pods.stop();
+    await serving?.close();
+    metrics?.detach();
     await running.stop();
     throw err;
   }
   log(`API on ${serving.api.address} (node ${serving.feed.node}, ${values.netns ? `netns ${values.netns}` : 'this namespace'}, ${mode} mode)`);
+  if (metricsServer) log(`metrics on ${metricsServer.url}`);
   let failure: Error | undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -214,6 +270,8 @@ async function run(argv: string[]): Promise<number> {
       },
     });
   });
+  await metricsServer?.close();
+  metrics?.detach();
   await serving.close();
   pods.stop();
   await running.stop();

@@ -1,5 +1,6 @@
 // `calitrace trace`: live verdicts (or, with --events, raw hook events) from the tracer, one line each
 // (--no-ui), until --count/--duration/Ctrl-C.
+import * as fs from 'node:fs';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import { netnsOption } from './netns-option';
 import { startCapture, CaptureMode } from '../capture/capture';
@@ -9,6 +10,7 @@ import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
 import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
 import { runTraceUi } from '../tui/trace-ui';
+import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, kubernetesFlagsGiven } from './pod-names';
 
 const HELP = `calitrace trace — live packet verdicts (or raw events) from the eBPF tracer on this node
@@ -17,6 +19,7 @@ Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--n
                        [--flows | --events] [--window MS]
                        [--mode packet|flow] [--src CIDR] [--dst CIDR] [--proto P] [--port N]
                        [--iface PATTERN]... [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
+                       [--write FILE.pcapng|- [--snaplen BYTES]]
 
 By default every packet gets a verdict: its observed path on this node (the hooks it crossed), its
 predicted path (the route model as it was when the packet entered) and the kernel FIB's answer:
@@ -42,6 +45,14 @@ Options:
   --port N           only packets with this source or destination port
   --iface PATTERN    attach to interfaces matching PATTERN (repeatable; shell-style *, default:
                      cali*, vxlan.calico and vxlan.calico's underlay device)
+  --write FILE       also write the judged packets to FILE as pcapng ('-': stdout, then no lines are
+                     printed there): one interface block per hooked interface (name, node, link type),
+                     one packet block per packet per hook with its direction and kernel timestamp, the
+                     verdict, reason, predicted and observed paths as the packet's comment; drops as
+                     IP packets on the interface where they died, with the kernel's drop reason.
+                     Implies --no-ui; needs packet mode without --events
+  --snaplen BYTES    bytes copied per packet for --write (1-${SNAP_MAX}, default ${SNAP_DEFAULT}: outer and inner
+                     headers of a VXLAN packet). The tracer copies nothing unless --write is given
 
 API (verdict modes): the trace also serves the gRPC API, as 'calitrace serve' does, so 'calitrace
 observe' and 'calitrace ui' can watch the same verdicts; a busy address is a warning, not an error.
@@ -70,6 +81,9 @@ EXAMPLES
   calitrace trace --no-ui -o json --count 10 --netns ct-node1 --src 10.233.101.222 --proto icmp
   calitrace trace --no-ui --mode flow --duration 30 --dst 10.233.100.0/24
   calitrace trace --no-ui --iface 'cali*' --iface ens3 --port 4789
+  calitrace trace --netns ct-node1 --write trace.pcapng --duration 30   # then: wireshark trace.pcapng
+  calitrace trace --netns ct-node1 --write - | wireshark -k -i -        # live, verdicts as packet comments
+  calitrace trace --netns ct-node1 --write - --dst 10.233.101.230 | tshark -r - -T fields -e frame.comment
   calitrace trace --kubeconfig ~/.kube/config      # the UI with pod names from the Kubernetes API
   calitrace trace --no-ui --kube-context prod       # the API beside it names pods with context prod
 `;
@@ -90,6 +104,8 @@ const OPTIONS = {
   events: { type: 'boolean' },
   window: { type: 'string' },
   'no-api': { type: 'boolean' },
+  write: { type: 'string' },
+  snaplen: { type: 'string' },
   ...API_SERVER_OPTIONS,
   ...POD_NAME_OPTIONS,
 } as const;
@@ -111,7 +127,8 @@ async function run(argv: string[]): Promise<number> {
     if (err instanceof FilterError) throw new UsageError(err.message);
     throw err;
   }
-  if (!values['no-ui']) {
+  const write = writeOptions(values.write, values.snaplen, mode, !!values.events);
+  if (!values['no-ui'] && !write) {
     // The live UI: collector + API + UI together (src/tui/trace-ui.ts); line options need --no-ui.
     const lines = ['output', 'count', 'duration', 'flows', 'events'] as const;
     const given = lines.filter((k) => values[k] !== undefined);
@@ -139,6 +156,7 @@ async function run(argv: string[]): Promise<number> {
       windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
       api,
       pods: choosePodNameSource(values, values.netns),
+      write,
     });
   }
   if (values.flows) throw new UsageError('--flows needs packet mode: flow-mode records carry no per-packet path');
@@ -186,6 +204,26 @@ async function run(argv: string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** --write/--snaplen, checked before anything starts. */
+function writeOptions(target: string | undefined, snaplen: string | undefined, mode: CaptureMode, events: boolean): { target: string; snaplen: number } | undefined {
+  if (target === undefined) {
+    if (snaplen !== undefined) throw new UsageError('--snaplen sets how much of each packet --write keeps: give --write FILE too');
+    return undefined;
+  }
+  if (target === '') throw new UsageError("--write takes a file name, or '-' for stdout");
+  if (events || mode !== 'packet') throw new UsageError('--write writes judged packets with their verdicts: it needs packet mode without --events');
+  const n = intOption('snaplen', snaplen, SNAP_DEFAULT);
+  if (n < 1 || n > SNAP_MAX) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${n}`);
+  if (target !== '-') {
+    try {
+      fs.closeSync(fs.openSync(target, 'w'));
+    } catch (err) {
+      throw new UsageError(`--write ${target}: ${(err as Error).message}`);
+    }
+  }
+  return { target, snaplen: n };
 }
 
 export const traceCommand: Command = {

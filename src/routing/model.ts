@@ -193,6 +193,7 @@ export class LiveRouteModel extends EventEmitter implements RouteModel {
         if (changes.length > 0 || this.gen === 0) {
           this.gen++;
           const ev: ModelChangeEvent = { generation: this.gen, timeMs: Date.now(), changes };
+          if (this.gen > 1 && this.burstStart) ev.updateLatencyMs = ev.timeMs - this.burstStart;
           this.emit('change', ev);
         }
       } while (this.again && !this.stopped);

@@ -289,6 +289,8 @@ export interface ModelChangeEvent {
   generation: number;
   timeMs: number;
   changes: ModelChange[];
+  /** Milliseconds from the netlink notification that started this update to the model applying it (absent for the first dump). */
+  updateLatencyMs?: number;
 }
 
 /** The read side of the routing state; predict() and explain() only need this. */

@@ -1,6 +1,6 @@
 // Who may talk to the API: TLS, mutual TLS with a wrong client certificate, bearer tokens, the
-// loopback-only default; and that stock gRPC tooling works: reflection lists the service, health
-// answers SERVING.
+// loopback-only default; and that stock gRPC tooling works: reflection answers every kind of question
+// (test/e2e/reflection-strict.test.ts checks its descriptors with a strict client), health answers SERVING.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { FileDescriptorProto } from 'protobufjs/ext/descriptor';
 import { all, startTestApi, verdict, noCaptureBackend, waitUntil } from '../helpers/api';
 import { healthPb, healthServiceDefinition } from '../../src/api/proto';
 import { makeTestCerts, TestCerts } from '../helpers/certs';
@@ -116,32 +117,77 @@ test('health answers SERVING for the server and the service, NOT_FOUND for an un
   }
 });
 
-test('server reflection lists the service and serves its descriptor', async () => {
+test('server reflection (v1 and v1alpha): every kind of symbol, files by import path with their imports, NOT_FOUND naming what was asked', async () => {
   const t = await startTestApi();
   try {
-    const protoDir = path.dirname(require.resolve('@grpc/reflection/package.json'));
-    const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [path.join(protoDir, 'build', 'proto')] });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
-    const client = new pkg.grpc.reflection.v1.ServerReflection(t.api.address, grpc.credentials.createInsecure());
-    const ask = (req: object) =>
-      new Promise<Record<string, any>>((resolve, reject) => {
-        const call = client.ServerReflectionInfo();
-        call.on('data', (r: Record<string, any>) => {
-          resolve(r);
+    const protoDir = path.join(path.dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
+    for (const version of ['v1', 'v1alpha'] as const) {
+      const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, { includeDirs: [protoDir], oneofs: true, arrays: true });
+      const Client = grpc.loadPackageDefinition(def).grpc as unknown as Record<'reflection', Record<string, { ServerReflection: grpc.ServiceClientConstructor }>>;
+      const client = new Client.reflection[version].ServerReflection(t.api.address, grpc.credentials.createInsecure());
+      // Several questions on one stream, as grpcurl asks them: one answer each, in order.
+      const ask = (...reqs: object[]) =>
+        new Promise<Record<string, any>[]>((resolve, reject) => {
+          const call = client.ServerReflectionInfo();
+          const got: Record<string, any>[] = [];
+          call.on('data', (r: Record<string, any>) => got.push(r));
+          call.on('end', () => resolve(got));
+          call.on('error', reject);
+          for (const r of reqs) call.write(r);
           call.end();
         });
-        call.on('error', reject);
-        call.write(req);
+      const fileNames = (r: Record<string, any>) =>
+        (r.fileDescriptorResponse.fileDescriptorProto as Buffer[]).map((b) => (FileDescriptorProto.decode(b) as unknown as { name: string }).name);
+
+      const [list] = await ask({ host: 'h1', listServices: '*' });
+      assert.equal(list.validHost, 'h1');
+      assert.deepEqual((list.listServicesResponse.service as { name: string }[]).map((s) => s.name).sort(),
+        ['calitrace.v1.Calitrace', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
+
+      // Services, methods, messages, nested map entries, fields, enum values (siblings of their enum), a
+      // leading dot: each resolves to the file named by its import path.
+      const symbols: [string, string][] = [
+        ['calitrace.v1.Calitrace', 'calitrace/v1/calitrace.proto'],
+        ['calitrace.v1.Calitrace.Observe', 'calitrace/v1/calitrace.proto'],
+        ['.calitrace.v1.Flow', 'calitrace/v1/calitrace.proto'],
+        ['calitrace.v1.Flow.VerdictsEntry', 'calitrace/v1/calitrace.proto'],
+        ['calitrace.v1.FlowDirection.hop_latency', 'calitrace/v1/calitrace.proto'],
+        ['calitrace.v1.MATCHED', 'calitrace/v1/calitrace.proto'],
+        ['calitrace.v1.LostEvents.SUBSCRIBER', 'calitrace/v1/calitrace.proto'],
+        ['grpc.health.v1.HealthCheckResponse.ServingStatus', 'grpc/health/v1/health.proto'],
+        [`grpc.reflection.${version}.ServerReflectionRequest`, `grpc/reflection/${version}/reflection.proto`],
+      ];
+      const answers = await ask(...symbols.map(([s]) => ({ fileContainingSymbol: s })));
+      assert.equal(answers.length, symbols.length);
+      symbols.forEach(([s, file], i) => {
+        assert.equal(answers[i].originalRequest.fileContainingSymbol, s);
+        assert.equal(fileNames(answers[i])[0], file, s);
       });
-    const list = await ask({ listServices: '*' });
-    const names = (list.listServicesResponse.service as { name: string }[]).map((s) => s.name);
-    assert.ok(names.includes('calitrace.v1.Calitrace'), `services: ${names.join(', ')}`);
-    assert.ok(names.includes('grpc.health.v1.Health'));
-    const file = await ask({ fileContainingSymbol: 'calitrace.v1.Calitrace' });
-    const descriptors = file.fileDescriptorResponse.fileDescriptorProto as Buffer[];
-    assert.ok(descriptors.length >= 1);
-    assert.ok(descriptors.some((d) => d.toString('latin1').includes('ObserveRequest')));
-    client.close();
+
+      // By name: the file first, then each file it imports.
+      const [byName] = await ask({ fileByFilename: 'calitrace/v1/calitrace.proto' });
+      const [first, ...rest] = byName.fileDescriptorResponse.fileDescriptorProto as Buffer[];
+      const file = FileDescriptorProto.decode(first) as unknown as { name: string; dependency: string[]; package: string };
+      assert.equal(file.name, 'calitrace/v1/calitrace.proto');
+      assert.equal(file.package, 'calitrace.v1');
+      assert.deepEqual(rest.map((b) => (FileDescriptorProto.decode(b) as unknown as { name: string }).name).sort(), [...file.dependency].sort());
+
+      // No extensions in our files: an empty list for a message, NOT_FOUND for anything else.
+      const [exts, noType, noSymbol, oldName, noExt] = await ask(
+        { allExtensionNumbersOfType: 'calitrace.v1.Flow' },
+        { allExtensionNumbersOfType: 'calitrace.v1.Nope' },
+        { fileContainingSymbol: 'calitrace.v1.Nope' },
+        { fileByFilename: 'calitrace_v1.proto' },
+        { fileContainingExtension: { containingType: 'calitrace.v1.Flow', extensionNumber: 100 } },
+      );
+      assert.equal(exts.allExtensionNumbersResponse.baseTypeName, 'calitrace.v1.Flow');
+      assert.deepEqual(exts.allExtensionNumbersResponse.extensionNumber, []);
+      for (const [r, named] of [[noType, 'calitrace.v1.Nope'], [noSymbol, 'calitrace.v1.Nope'], [oldName, 'calitrace_v1.proto'], [noExt, '100']] as const) {
+        assert.equal(r.errorResponse?.errorCode, grpc.status.NOT_FOUND, JSON.stringify(r));
+        assert.ok(r.errorResponse.errorMessage.includes(named), r.errorResponse.errorMessage);
+      }
+      client.close();
+    }
   } finally {
     await t.close();
   }

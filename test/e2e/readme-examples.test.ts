@@ -79,8 +79,10 @@ function transcriptPattern(line: string): RegExp {
   return new RegExp(`^${esc.replace(/^\d\d:\d\d:\d\d\\\.\d{3}/, '\\d\\d:\\d\\d:\\d\\d\\.\\d{3}').replace(/latency [\d\\.]+µs/, 'latency [\\d.]+µs').replace(/seq \d+/, 'seq \\d+')}$`, 'm');
 }
 
-const isUi = (c: string) => /^(npm run demo|calitrace ui\b|calitrace trace\b)/.test(c) && !/--no-ui/.test(c);
-const runsUntilStopped = (c: string) => /^calitrace serve\b/.test(c) || /\bobserve\b.*\s-f\b/.test(c) || (/trace --no-ui/.test(c) && !/--count|--duration/.test(c));
+const isUi = (c: string) => /^(npm run demo|calitrace ui\b|calitrace trace\b)/.test(c) && !/--no-ui|--write/.test(c);
+const runsUntilStopped = (c: string) => /^calitrace serve\b/.test(c) || /\bobserve\b.*\s-f\b/.test(c) || (/trace (--no-ui|.*--write)/.test(c) && !/--count|--duration/.test(c));
+/** The README's grpcurl lines are run, as written, by the strict-client test (it reads them from README.md itself). */
+const REFLECTION_TEST = path.join(ROOT, 'test', 'e2e', 'reflection-strict.test.ts');
 
 test('README examples run as written against a lab', { timeout: 900_000 }, async () => {
   const examples = readmeExamples(fs.readFileSync(README, 'utf8'));
@@ -130,6 +132,12 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
           const command = onNode && !/--netns/.test(ex.command) ? `ip netns exec ${node1} ${ex.command}` : ex.command;
           const what = `${ex.section}: ${ex.command}`;
           ran.push(ex.command);
+          if (/^grpcurl /.test(ex.command)) {
+            const t = fs.readFileSync(REFLECTION_TEST, 'utf8');
+            assert.match(t, /const README = path\.join\(ROOT, 'README\.md'\)/, `${what}: run by ${REFLECTION_TEST} from the README`);
+            assert.match(t, /--readme', README/, `${what}: run by ${REFLECTION_TEST} from the README`);
+            continue;
+          }
           if (ex.expect) {
             const r = shell(command, env, cwd);
             const pattern = transcriptPattern(ex.expect);
@@ -154,6 +162,12 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
           if (runsUntilStopped(ex.command)) {
             const r = shell(command, env, cwd);
             if (/^calitrace serve\b/.test(command)) {
+              if (serve) {
+                // One API address: the previous example's serve makes way for this one.
+                interrupt(serve);
+                assert.equal(await withTimeout(serve.done, 30_000, 'serve to stop'), 0, `serve: ${serve.err()}`);
+                serve = undefined;
+              }
               await until(() => /API on /.test(r.err()), 60_000, `${what} to listen (stderr: ${r.err()})`);
               if (/--kubeconfig/.test(command)) {
                 await until(() => /pod names: \d+ pod IPs? loaded from the Kubernetes API/.test(r.err()), 30_000, `${what} to load pods (stderr: ${r.err()})`);
@@ -173,7 +187,9 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
           const r = shell(command, env, cwd);
           const code = await withTimeout(r.done, 120_000, what);
           assert.equal(code, 0, `${what} exited ${code}\nstdout: ${r.out()}\nstderr: ${r.err()}`);
-          assert.ok(r.out().trim().length > 0 || /^calitrace lab (up|down|pod)/.test(command), `${what} printed nothing`);
+          const file = /--write (?!-)(\S+)/.exec(command)?.[1];
+          if (file) assert.ok(fs.statSync(path.join(cwd, file)).size > 100, `${what} wrote ${file}`);
+          else assert.ok(r.out().trim().length > 0 || /^calitrace lab (up|down|pod)/.test(command), `${what} printed nothing`);
           if (/^calitrace explain .*--server|^calitrace explain [\d.]+ 10\.233\.101\.224 --netns/.test(command)) {
             assert.match(r.out(), /^Ingress: cali11299111064 — 10\.233\.101\.222 is a pod of this node/, what);
           }

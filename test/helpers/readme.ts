@@ -33,7 +33,10 @@ export function readmeExamples(text: string): Example[] {
       inBlock = true;
       // Drop a trailing comment (" # …"), never a '#' inside a word or quotes.
       const command = l.trim().replace(/\s+#\s.*$/, '');
-      if (command) out.push({ section, command });
+      const prev = out[out.length - 1];
+      // A line continued with a backslash: one command.
+      if (prev && !prev.expect && prev.command.endsWith('\\')) prev.command = `${prev.command.slice(0, -1).trimEnd()} ${command}`;
+      else if (command) out.push({ section, command });
     } else if (l.trim() !== '') inBlock = false;
     prevBlank = l.trim() === '';
   }

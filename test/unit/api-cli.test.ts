@@ -31,7 +31,7 @@ test('usage mistakes exit 2 and say what to do', () => {
     [['serve', '--listen', 'nonsense'], /cannot read listen address 'nonsense'/],
     [['serve', '--token-file', '/nonexistent/token'], /cannot read --token-file/],
     [['serve', '--mode', 'fast'], /--mode takes packet or flow/],
-    [['observe', '-o', 'yaml'], /-o takes compact, json or table/],
+    [['observe', '-o', 'yaml'], /-o takes compact, json, table or dict/],
     [['observe', '--since', 'yesterday'], /--since takes a duration ago/],
     [['observe', 'port=99999'], /invalid filter: port '99999' is not a number from 0 to 65535/],
     [['observe', '--verdict', 'SORT_OF'], /invalid filter: verdict 'SORT_OF' is unknown/],

@@ -320,6 +320,7 @@ export namespace calitrace {
             timeNs?: (number|null);
             tunnel?: (calitrace.v1.ITunnel|null);
             dropReason?: (string|null);
+            snapshot?: (calitrace.v1.IHopSnapshot|null);
         }
 
         class Hop implements IHop {
@@ -329,11 +330,36 @@ export namespace calitrace {
             public timeNs: number;
             public tunnel?: (calitrace.v1.ITunnel|null);
             public dropReason: string;
+            public snapshot?: (calitrace.v1.IHopSnapshot|null);
             public static create(properties?: calitrace.v1.IHop): calitrace.v1.Hop;
             public static encode(m: calitrace.v1.IHop, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.Hop;
             public static fromObject(d: { [k: string]: any }): calitrace.v1.Hop;
             public static toObject(m: calitrace.v1.Hop, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IHopSnapshot {
+            data?: (Uint8Array|null);
+            wireLength?: (number|null);
+            link?: (string|null);
+            realtimeOffsetNs?: (number|null);
+            snaplen?: (number|null);
+        }
+
+        class HopSnapshot implements IHopSnapshot {
+            constructor(p?: calitrace.v1.IHopSnapshot);
+            public data: Uint8Array;
+            public wireLength: number;
+            public link: string;
+            public realtimeOffsetNs: number;
+            public snaplen: number;
+            public static create(properties?: calitrace.v1.IHopSnapshot): calitrace.v1.HopSnapshot;
+            public static encode(m: calitrace.v1.IHopSnapshot, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.HopSnapshot;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.HopSnapshot;
+            public static toObject(m: calitrace.v1.HopSnapshot, o?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

@@ -3889,6 +3889,7 @@ $root.calitrace = (function() {
              * @property {number|null} [timeNs] Hop timeNs
              * @property {calitrace.v1.ITunnel|null} [tunnel] Hop tunnel
              * @property {string|null} [dropReason] Hop dropReason
+             * @property {calitrace.v1.IHopSnapshot|null} [snapshot] Hop snapshot
              */
 
             /**
@@ -3947,6 +3948,14 @@ $root.calitrace = (function() {
             Hop.prototype.dropReason = "";
 
             /**
+             * Hop snapshot.
+             * @member {calitrace.v1.IHopSnapshot|null|undefined} snapshot
+             * @memberof calitrace.v1.Hop
+             * @instance
+             */
+            Hop.prototype.snapshot = null;
+
+            /**
              * Creates a new Hop instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.Hop
@@ -3984,6 +3993,8 @@ $root.calitrace = (function() {
                     $root.calitrace.v1.Tunnel.encode(m.tunnel, w.uint32(34).fork(), q + 1).ldelim();
                 if (m.dropReason != null && Object.hasOwnProperty.call(m, "dropReason"))
                     w.uint32(42).string(m.dropReason);
+                if (m.snapshot != null && Object.hasOwnProperty.call(m, "snapshot"))
+                    $root.calitrace.v1.HopSnapshot.encode(m.snapshot, w.uint32(50).fork(), q + 1).ldelim();
                 return w;
             };
 
@@ -4039,6 +4050,10 @@ $root.calitrace = (function() {
                         }
                     case 5: {
                             m.dropReason = r.string();
+                            break;
+                        }
+                    case 6: {
+                            m.snapshot = $root.calitrace.v1.HopSnapshot.decode(r, r.uint32(), undefined, n + 1);
                             break;
                         }
                     default:
@@ -4117,6 +4132,11 @@ $root.calitrace = (function() {
                 if (d.dropReason != null) {
                     m.dropReason = String(d.dropReason);
                 }
+                if (d.snapshot != null) {
+                    if (!$util.isObject(d.snapshot))
+                        throw TypeError(".calitrace.v1.Hop.snapshot: object expected");
+                    m.snapshot = $root.calitrace.v1.HopSnapshot.fromObject(d.snapshot, n + 1);
+                }
                 return m;
             };
 
@@ -4147,6 +4167,7 @@ $root.calitrace = (function() {
                         d.timeNs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                     d.tunnel = null;
                     d.dropReason = "";
+                    d.snapshot = null;
                 }
                 if (m["interface"] != null && Object.hasOwnProperty.call(m, "interface")) {
                     d["interface"] = m["interface"];
@@ -4167,6 +4188,9 @@ $root.calitrace = (function() {
                 }
                 if (m.dropReason != null && Object.hasOwnProperty.call(m, "dropReason")) {
                     d.dropReason = m.dropReason;
+                }
+                if (m.snapshot != null && Object.hasOwnProperty.call(m, "snapshot")) {
+                    d.snapshot = $root.calitrace.v1.HopSnapshot.toObject(m.snapshot, o, q + 1);
                 }
                 return d;
             };
@@ -4198,6 +4222,314 @@ $root.calitrace = (function() {
             };
 
             return Hop;
+        })();
+
+        v1.HopSnapshot = (function() {
+
+            /**
+             * Properties of a HopSnapshot.
+             * @memberof calitrace.v1
+             * @interface IHopSnapshot
+             * @property {Uint8Array|null} [data] HopSnapshot data
+             * @property {number|null} [wireLength] HopSnapshot wireLength
+             * @property {string|null} [link] HopSnapshot link
+             * @property {number|null} [realtimeOffsetNs] HopSnapshot realtimeOffsetNs
+             * @property {number|null} [snaplen] HopSnapshot snaplen
+             */
+
+            /**
+             * Constructs a new HopSnapshot.
+             * @memberof calitrace.v1
+             * @classdesc Represents a HopSnapshot.
+             * @implements IHopSnapshot
+             * @constructor
+             * @param {calitrace.v1.IHopSnapshot=} [p] Properties to set
+             */
+            function HopSnapshot(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * HopSnapshot data.
+             * @member {Uint8Array} data
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             */
+            HopSnapshot.prototype.data = $util.newBuffer([]);
+
+            /**
+             * HopSnapshot wireLength.
+             * @member {number} wireLength
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             */
+            HopSnapshot.prototype.wireLength = 0;
+
+            /**
+             * HopSnapshot link.
+             * @member {string} link
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             */
+            HopSnapshot.prototype.link = "";
+
+            /**
+             * HopSnapshot realtimeOffsetNs.
+             * @member {number} realtimeOffsetNs
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             */
+            HopSnapshot.prototype.realtimeOffsetNs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * HopSnapshot snaplen.
+             * @member {number} snaplen
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             */
+            HopSnapshot.prototype.snaplen = 0;
+
+            /**
+             * Creates a new HopSnapshot instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {calitrace.v1.IHopSnapshot=} [properties] Properties to set
+             * @returns {calitrace.v1.HopSnapshot} HopSnapshot instance
+             */
+            HopSnapshot.create = function create(properties) {
+                return new HopSnapshot(properties);
+            };
+
+            /**
+             * Encodes the specified HopSnapshot message. Does not implicitly {@link calitrace.v1.HopSnapshot.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {calitrace.v1.IHopSnapshot} m HopSnapshot message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HopSnapshot.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.data != null && Object.hasOwnProperty.call(m, "data"))
+                    w.uint32(10).bytes(m.data);
+                if (m.wireLength != null && Object.hasOwnProperty.call(m, "wireLength"))
+                    w.uint32(16).uint32(m.wireLength);
+                if (m.link != null && Object.hasOwnProperty.call(m, "link"))
+                    w.uint32(26).string(m.link);
+                if (m.realtimeOffsetNs != null && Object.hasOwnProperty.call(m, "realtimeOffsetNs"))
+                    w.uint32(32).int64(m.realtimeOffsetNs);
+                if (m.snaplen != null && Object.hasOwnProperty.call(m, "snaplen"))
+                    w.uint32(40).uint32(m.snaplen);
+                return w;
+            };
+
+            /**
+             * Decodes a HopSnapshot message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.HopSnapshot} HopSnapshot
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HopSnapshot.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.HopSnapshot();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.data = r.bytes();
+                            break;
+                        }
+                    case 2: {
+                            m.wireLength = r.uint32();
+                            break;
+                        }
+                    case 3: {
+                            m.link = r.string();
+                            break;
+                        }
+                    case 4: {
+                            m.realtimeOffsetNs = r.int64();
+                            break;
+                        }
+                    case 5: {
+                            m.snaplen = r.uint32();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a HopSnapshot message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.HopSnapshot} HopSnapshot
+             */
+            HopSnapshot.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.HopSnapshot)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.HopSnapshot: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.HopSnapshot();
+                if (d.data != null) {
+                    if (typeof d.data === "string")
+                        $util.base64.decode(d.data, m.data = $util.newBuffer($util.base64.length(d.data)), 0);
+                    else if (d.data.length >= 0)
+                        m.data = d.data;
+                }
+                if (d.wireLength != null) {
+                    m.wireLength = d.wireLength >>> 0;
+                }
+                if (d.link != null) {
+                    m.link = String(d.link);
+                }
+                if (d.realtimeOffsetNs != null) {
+                    if ($util.Long)
+                        m.realtimeOffsetNs = $util.Long.fromValue(d.realtimeOffsetNs, false);
+                    else if (typeof d.realtimeOffsetNs === "string")
+                        m.realtimeOffsetNs = parseInt(d.realtimeOffsetNs, 10);
+                    else if (typeof d.realtimeOffsetNs === "number")
+                        m.realtimeOffsetNs = d.realtimeOffsetNs;
+                    else if (typeof d.realtimeOffsetNs === "object")
+                        m.realtimeOffsetNs = new $util.LongBits(d.realtimeOffsetNs.low >>> 0, d.realtimeOffsetNs.high >>> 0).toNumber();
+                }
+                if (d.snaplen != null) {
+                    m.snaplen = d.snaplen >>> 0;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a HopSnapshot message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {calitrace.v1.HopSnapshot} m HopSnapshot
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HopSnapshot.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    if (o.bytes === String)
+                        d.data = "";
+                    else {
+                        d.data = [];
+                        if (o.bytes !== Array)
+                            d.data = $util.newBuffer(d.data);
+                    }
+                    d.wireLength = 0;
+                    d.link = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.realtimeOffsetNs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.realtimeOffsetNs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.snaplen = 0;
+                }
+                if (m.data != null && Object.hasOwnProperty.call(m, "data")) {
+                    d.data = o.bytes === String ? $util.base64.encode(m.data, 0, m.data.length) : o.bytes === Array ? Array.prototype.slice.call(m.data) : m.data;
+                }
+                if (m.wireLength != null && Object.hasOwnProperty.call(m, "wireLength")) {
+                    d.wireLength = m.wireLength;
+                }
+                if (m.link != null && Object.hasOwnProperty.call(m, "link")) {
+                    d.link = m.link;
+                }
+                if (m.realtimeOffsetNs != null && Object.hasOwnProperty.call(m, "realtimeOffsetNs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.realtimeOffsetNs = typeof m.realtimeOffsetNs === "number" ? BigInt(m.realtimeOffsetNs) : $util.Long.fromBits(m.realtimeOffsetNs.low >>> 0, m.realtimeOffsetNs.high >>> 0, false).toBigInt();
+                    else if (typeof m.realtimeOffsetNs === "number")
+                        d.realtimeOffsetNs = o.longs === String ? String(m.realtimeOffsetNs) : m.realtimeOffsetNs;
+                    else
+                        d.realtimeOffsetNs = o.longs === String ? $util.Long.prototype.toString.call(m.realtimeOffsetNs) : o.longs === Number ? new $util.LongBits(m.realtimeOffsetNs.low >>> 0, m.realtimeOffsetNs.high >>> 0).toNumber() : m.realtimeOffsetNs;
+                }
+                if (m.snaplen != null && Object.hasOwnProperty.call(m, "snaplen")) {
+                    d.snaplen = m.snaplen;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this HopSnapshot to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.HopSnapshot
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HopSnapshot.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for HopSnapshot
+             * @function getTypeUrl
+             * @memberof calitrace.v1.HopSnapshot
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            HopSnapshot.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.HopSnapshot";
+            };
+
+            return HopSnapshot;
         })();
 
         v1.KernelVerdict = (function() {
