@@ -80,7 +80,7 @@ function transcriptPattern(line: string): RegExp {
 }
 
 const isUi = (c: string) => /^(npm run demo|calitrace ui\b|calitrace trace\b)/.test(c) && !/--no-ui|--write/.test(c);
-const runsUntilStopped = (c: string) => /^calitrace serve\b/.test(c) || /\bobserve\b.*\s-f\b/.test(c) || (/trace (--no-ui|.*--write)/.test(c) && !/--count|--duration/.test(c));
+const runsUntilStopped = (c: string) => /^calitrace serve\b/.test(c) || /\bobserve\b.*\s-f\b/.test(c) || (/^calitrace trace (--no-ui|.*--write)/.test(c) && !/--count|--duration/.test(c));
 /** The README's grpcurl lines are run, as written, by the strict-client test (it reads them from README.md itself). */
 const REFLECTION_TEST = path.join(ROOT, 'test', 'e2e', 'reflection-strict.test.ts');
 
