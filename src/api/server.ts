@@ -55,8 +55,11 @@ function fail(call: { emit(e: 'error', err: Partial<grpc.StatusObject>): unknown
   call.emit('error', { code, details });
 }
 
+/** Unary handlers another front end (the relay) answers itself instead of from a local backend. */
+export type UnaryOverrides = Partial<Record<'Explain' | 'GetRoutes' | 'Status', grpc.handleUnaryCall<any, unknown>>>;
+
 /** Registers calitrace.v1.Calitrace on a server. */
-export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, backend: ApiBackend): void {
+export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, backend: ApiBackend, overrides: UnaryOverrides = {}): void {
   server.addService(calitraceServiceDefinition, {
     Observe: (call: grpc.ServerWritableStream<calitrace.v1.ObserveRequest, Uint8Array>) => {
       // A bug in one stream ends that stream with INTERNAL, never the server.
@@ -94,7 +97,24 @@ export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, bac
     Status: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       cb(null, statusMessage(feed, backend));
     },
+    ...overrides,
   });
+}
+
+/** The kernel's boot id: nodes (namespaces) with the same one share one monotonic clock. */
+function readBootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+const bootId = readBootId();
+// performance.timeOrigin + now() is the wall clock at sub-ms precision; hrtime is CLOCK_MONOTONIC, the
+// clock of the BPF timestamps (bpf_ktime_get_ns). Their difference lets a relay compare nodes' hop times.
+function wallMinusMonotonicNs(): number {
+  const wallNs = (performance.timeOrigin + performance.now()) * 1e6;
+  return Math.round(wallNs - Number(process.hrtime.bigint()));
 }
 
 export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace.v1.IStatusResponse {
@@ -127,6 +147,9 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
     routeGeneration: backend.routes?.()?.generation ?? 0,
     routeChangedMs: backend.routeChangedMs?.() ?? 0,
     podNames: backend.podNames ?? '',
+    bootId,
+    wallMinusMonotonicNs: wallMinusMonotonicNs(),
+    role: 'node',
   };
 }
 
@@ -168,7 +191,7 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
   try {
     sub = feed.hub.subscribe({
       // Upstream loss notices go to everyone: a filter must never hide that data is missing.
-      match: (v) => v.type === 'LOST' || ((!types || types.has(v.type)) && match(v.subject)),
+      match: (v) => v.type === 'LOST' || v.type === 'NODE' || ((!types || types.has(v.type)) && match(v.subject)),
       follow: req.follow,
       history: { last: req.last, sinceMs: req.sinceMs, all: req.allHistory },
       untilMs: req.untilMs > 0 ? req.untilMs : undefined,
@@ -226,6 +249,8 @@ export interface ApiServerOptions extends SecurityOptions {
   backend: ApiBackend;
   /** Where the loud --insecure warning goes (stderr by default). */
   warn?: (msg: string) => void;
+  /** Explain/GetRoutes/Status answered elsewhere (the relay forwards them to nodes). */
+  overrides?: UnaryOverrides;
 }
 
 export interface ApiServer {
@@ -243,7 +268,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const interceptor = authInterceptor(opts, new Set([`/${HEALTH_SERVICE}/Check`, `/${HEALTH_SERVICE}/Watch`, `/${HEALTH_SERVICE}/List`]));
   const server = new grpc.Server({ interceptors: interceptor ? [interceptor] : [] });
   const health = new HealthStatus();
-  addCalitraceToServer(server, opts.feed, opts.backend);
+  addCalitraceToServer(server, opts.feed, opts.backend, opts.overrides);
   addHealthToServer(server, health);
   addReflectionToServer(server, [CALITRACE_SERVICE, HEALTH_SERVICE]);
   if (addr.unixPath && fs.existsSync(addr.unixPath)) {

@@ -9,9 +9,11 @@ import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
 import { statusCommand } from './status';
+import { relayCommand } from './relay';
+import { healthCommand } from './health';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, statusCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, statusCommand, relayCommand, healthCommand];
 
 const VERSION = '0.1.0';
 

@@ -3,7 +3,7 @@
 // field per line, keys right-aligned, records separated by a dashed line, as `hubble observe -o dict`).
 // Verdicts print exactly as `calitrace trace` prints them (src/cli/verdict-format.ts: one schema, one line, one row).
 import { calitrace, PLAIN } from '../api/proto';
-import { clock, dropMarker, endpointText, ifacePath, outputWidth, podsText, protocolText, tableHeader as header, tableRow, verdictCells, verdictJson, verdictLine } from './verdict-format';
+import { clock, dropMarker, endpointText, ifacePath, observedPath, outputWidth, podsText, protocolText, tableHeader as header, tableRow, verdictCells, verdictJson, verdictLine } from './verdict-format';
 
 type Msg = calitrace.v1.ObserveResponse;
 export type ObserveOutput = 'compact' | 'json' | 'table' | 'dict';
@@ -41,6 +41,18 @@ function compact(m: Msg): string {
       const l = m.lost as calitrace.v1.LostEvents;
       return `${head} LOST ${l.count} events (${V.LostEvents.Source[l.source]}, ${l.total} in total)${l.detail ? `: ${l.detail}` : ''}`;
     }
+    case 'nodeEvent': {
+      const n = m.nodeEvent as calitrace.v1.NodeEvent;
+      const retry = Number(n.retryInMs) ? `; retrying in ${(Number(n.retryInMs) / 1000).toFixed(1)} s` : '';
+      return `${head} NODE ${V.NodeState[n.state].replace(/^NODE_/, '')} ${n.address}: ${n.reason}${retry}`;
+    }
+    case 'stitched': {
+      const s = m.stitched as calitrace.v1.StitchedPath;
+      const first = s.halves[0]?.verdict;
+      const hops = s.halves.map((h) => `${h.node}: ${observedPath(h.verdict?.observed ?? [])}`);
+      return `${head} STITCHED ${endpointText(s.src, first?.sport ?? 0, first?.srcPod)} > ${endpointText(s.dst, first?.dport ?? 0, first?.dstPod)} ${protocolText(s.protocol, first?.icmpType ?? 0, first?.icmpSeq ?? 0)} ` +
+        `${V.Verdict[s.verdict]} | observed ${hops.join(' ==> ')}${s.nodeToNodeUs ? ` (node→node ${s.nodeToNodeUs.toFixed(0)} µs, ${s.latencyClock} clock)` : ''} — ${s.reason}`;
+    }
     default:
       return `${head} (an item this client does not know; upgrade calitrace)`;
   }
@@ -73,6 +85,15 @@ function row(m: Msg, width: number): string {
     case 'lost': {
       const l = m.lost as calitrace.v1.LostEvents;
       return tableRow({ TIME: t, NODE: m.node, TYPE: 'lost', VERDICT: `${l.count} LOST`, OBSERVED: V.LostEvents.Source[l.source], REASON: l.detail }, width);
+    }
+    case 'nodeEvent': {
+      const n = m.nodeEvent as calitrace.v1.NodeEvent;
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'node', SOURCE: n.address, VERDICT: V.NodeState[n.state].replace(/^NODE_/, ''), REASON: n.reason }, width);
+    }
+    case 'stitched': {
+      const s = m.stitched as calitrace.v1.StitchedPath;
+      const hops = s.halves.flatMap((h) => (h.verdict?.observed ?? []).map((o) => `${h.node}:${o.interface ?? ''}`));
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'stitch', SOURCE: s.src, DESTINATION: s.dst, PROTO: protocolText(s.protocol), VERDICT: V.Verdict[s.verdict], OBSERVED: path(hops), REASON: s.reason }, width);
     }
     default:
       return tableRow({ TIME: t, NODE: m.node, TYPE: '?' }, width);

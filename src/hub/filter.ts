@@ -5,7 +5,8 @@
 // passes when it matches any allow filter (or there is none) and no deny filter.
 import { isIP } from 'node:net';
 
-export const EVENT_TYPES = ['PACKET', 'VERDICT', 'FLOW', 'ROUTE_CHANGE', 'LOST'] as const;
+// NODE and STITCHED come from a relay only (node up/down, one packet's path across two nodes).
+export const EVENT_TYPES = ['PACKET', 'VERDICT', 'FLOW', 'ROUTE_CHANGE', 'LOST', 'NODE', 'STITCHED'] as const;
 export const VERDICTS = ['MATCHED', 'DIVERGED', 'DROPPED', 'EXPECTED_DROP', 'INCOMPLETE', 'STALE_MODEL'] as const;
 export const DIRECTIONS = ['INGRESS', 'EGRESS', 'DROP'] as const;
 export type EventTypeName = (typeof EVENT_TYPES)[number];

@@ -39,7 +39,7 @@ export function httpFailure(status: number, body: string, server: string): KubeA
   if (status === 401) return new KubeApiError(`the token/certificate was refused: ${said} (check the kubeconfig user's token or client certificate for ${server})`, status);
   if (status === 403) {
     return new KubeApiError(
-      `needs RBAC list on pods cluster-wide: ${said} (e.g. kubectl create clusterrole calitrace-pods --verb=list --resource=pods ` +
+      `needs RBAC list and watch on pods cluster-wide: ${said} (e.g. kubectl create clusterrole calitrace-pods --verb=list,watch --resource=pods ` +
         `and a clusterrolebinding of it to this user or service account)`,
       status,
     );
@@ -69,7 +69,8 @@ export class KubeClient {
     this.timeoutMs = o.timeoutMs ?? 15000;
     this.agent = new https.Agent({
       keepAlive: true,
-      maxSockets: 1,
+      // One for lists, one for a long-lived watch.
+      maxSockets: 2,
       ca: c.ca,
       cert: c.credentials.cert,
       key: c.credentials.key,
@@ -125,6 +126,64 @@ export class KubeClient {
       req.on('error', (err) => reject(transportFailure(err, server)));
       req.end();
     });
+  }
+
+  /**
+   * A streaming GET (a watch): one JSON object per line, handed to `onObject` as it arrives. Resolves
+   * when the server ends the response (a watch's timeoutSeconds, or a dropped connection: the caller
+   * resumes from the last resourceVersion), rejects with an explained KubeApiError otherwise. `idleMs`:
+   * no byte for that long fails the request (bookmarks arrive about once a minute).
+   */
+  stream(apiPath: string, onObject: (o: unknown) => void, idleMs: number): { done: Promise<void>; abort(): void } {
+    const server = this.connection.server;
+    let abort = () => undefined as void;
+    const done = new Promise<void>((resolve, reject) => {
+      let token: string | undefined;
+      try {
+        token = this.token();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'calitrace' };
+      if (token) headers.authorization = `Bearer ${token}`;
+      let aborted = false;
+      const req = https.request(new URL(server + apiPath), { method: 'GET', agent: this.agent, headers, timeout: idleMs }, (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let partial = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (status !== 200) return void chunks.push(Buffer.from(d));
+          partial += d;
+          let nl: number;
+          while ((nl = partial.indexOf('\n')) >= 0) {
+            const line = partial.slice(0, nl).trim();
+            partial = partial.slice(nl + 1);
+            if (!line) continue;
+            try {
+              onObject(JSON.parse(line));
+            } catch (err) {
+              req.destroy();
+              reject(err instanceof KubeApiError ? err : new KubeApiError(`the API server ${server} sent a watch line that is not JSON`));
+              return;
+            }
+          }
+        });
+        res.on('error', (err) => (aborted ? resolve() : reject(transportFailure(err, server))));
+        res.on('end', () => (status === 200 ? resolve() : reject(httpFailure(status, Buffer.concat(chunks).toString('utf8'), server))));
+        res.on('close', () => resolve());
+      });
+      abort = () => {
+        aborted = true;
+        req.destroy();
+        resolve();
+      };
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no data within ${idleMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', (err) => (aborted ? resolve() : reject(transportFailure(err, server))));
+      req.end();
+    });
+    return { done, abort: () => abort() };
   }
 
   close(): void {

@@ -1,13 +1,15 @@
-// Pod names for IPs from the Kubernetes API, kept fresh in the background: the whole list every 10 s
-// (pods come and go; a watch would be less traffic but needs resync logic a tracer can do without). A
-// failed refresh keeps the last good names, and is reported once per distinct problem, then its end.
+// Pod names for IPs from the Kubernetes API, kept current by a list-then-watch (src/k8s/watch.ts): a new
+// pod is named as soon as the API server tells (well within a second), a deleted one forgotten, with no
+// polling. A failure keeps the last good names, and is reported once per distinct problem, then its end.
 import { KubeClient } from './api-client';
 import type { ClusterConnection } from './connection';
-import { KubePod, listAllPods, podsByIp } from './pod-list';
+import { KubePod, listAllPods, podsByIp, PodItem } from './pod-list';
+import { ListWatch } from './watch';
 
 export interface KubePodDirectoryOptions {
-  refreshMs?: number;
   pageSize?: number;
+  /** Asked of the server for each watch (then resumed from the last resourceVersion). */
+  watchTimeoutSeconds?: number;
   requestTimeoutMs?: number;
   /** Problems, their end and the first load, as one-line sentences. */
   report: (message: string) => void;
@@ -15,9 +17,10 @@ export interface KubePodDirectoryOptions {
 
 export class KubePodDirectory {
   private byIp = new Map<string, KubePod>();
+  /** namespace/name → the IPs it holds in byIp, so a change or delete updates only its own entries. */
+  private ipsOf = new Map<string, string[]>();
   private readonly client: KubeClient;
-  private readonly refreshMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private watch: ListWatch<PodItem> | undefined;
   private stopped = false;
   private loadedOnce = false;
   /** The problem last reported, so a failing API does not repeat itself every 10 s. */
@@ -26,7 +29,6 @@ export class KubePodDirectory {
 
   constructor(connection: ClusterConnection, private readonly o: KubePodDirectoryOptions) {
     this.client = new KubeClient(connection, { timeoutMs: o.requestTimeoutMs });
-    this.refreshMs = o.refreshMs ?? 10000;
   }
 
   /** The PodDirectory: a plain function, so it can be handed over without its object. */
@@ -40,16 +42,52 @@ export class KubePodDirectory {
     return this.client.connection.server;
   }
 
-  /** Loads now and then every refreshMs until stop(). */
+  /** Lists, then watches until stop(). */
   start(): void {
-    void this.refresh().finally(() => this.schedule());
+    if (this.watch || this.stopped) return;
+    this.watch = new ListWatch<PodItem>(this.client, {
+      path: '/api/v1/pods',
+      pageSize: this.o.pageSize,
+      watchTimeoutSeconds: this.o.watchTimeoutSeconds,
+      replace: (items) => {
+        this.replace(items);
+        if (!this.loadedOnce) this.o.report(`pod names: ${this.byIp.size} pod IPs loaded from the Kubernetes API at ${this.server}`);
+        this.loadedOnce = true;
+      },
+      apply: (type, pod) => this.apply(pod, type === 'DELETED'),
+      report: (m) => this.o.report(`pod names: ${m}${m.includes('retrying') ? (this.loadedOnce ? `; keeping the ${this.byIp.size} pod IPs known` : '; no pod names until it works') : ''}`),
+    });
+    this.watch.start();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    // unref'd: the pod names never keep the process alive on their own.
-    this.timer = setTimeout(() => void this.refresh().finally(() => this.schedule()), this.refreshMs);
-    this.timer.unref();
+  /** The list-then-watch's counters (lists, watches, events, bookmarks, 410s), once started. */
+  get watchCounters() {
+    return this.watch?.counters;
+  }
+
+  private replace(items: PodItem[]): void {
+    this.byIp = podsByIp(items);
+    this.ipsOf = new Map();
+    for (const [ip, pod] of this.byIp) {
+      const key = `${pod.namespace}/${pod.name}`;
+      const list = this.ipsOf.get(key) ?? [];
+      list.push(ip);
+      this.ipsOf.set(key, list);
+    }
+  }
+
+  private apply(pod: PodItem, deleted: boolean): void {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    for (const ip of this.ipsOf.get(key) ?? []) {
+      const held = this.byIp.get(ip);
+      if (held && `${held.namespace}/${held.name}` === key) this.byIp.delete(ip);
+    }
+    this.ipsOf.delete(key);
+    if (deleted) return;
+    const mine = podsByIp([pod]);
+    if (mine.size === 0) return;
+    for (const [ip, p] of mine) this.byIp.set(ip, p);
+    this.ipsOf.set(key, [...mine.keys()]);
   }
 
   /** One list of all pods; resolves true when the names were replaced. Concurrent calls share one request. */
@@ -62,7 +100,7 @@ export class KubePodDirectory {
     try {
       const items = await listAllPods(this.client, this.o.pageSize);
       if (this.stopped) return false;
-      this.byIp = podsByIp(items);
+      this.replace(items);
       if (this.problem !== undefined) {
         this.o.report(`pod names: the Kubernetes API at ${this.server} answers again (${this.byIp.size} pod IPs)`);
       } else if (!this.loadedOnce) {
@@ -77,19 +115,15 @@ export class KubePodDirectory {
       if (message !== this.problem) {
         this.problem = message;
         const kept = this.loadedOnce ? `keeping the ${this.byIp.size} pod IPs of the last good list` : 'no pod names until it works';
-        this.o.report(`pod names: ${message}; ${kept}, retrying every ${this.every()}`);
+        this.o.report(`pod names: ${message}; ${kept}`);
       }
       return false;
     }
   }
 
-  private every(): string {
-    return this.refreshMs % 1000 === 0 ? `${this.refreshMs / 1000} s` : `${this.refreshMs} ms`;
-  }
-
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.watch?.stop();
     this.client.close();
   }
 }

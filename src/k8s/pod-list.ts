@@ -9,8 +9,8 @@ export interface KubePod {
   node?: string;
 }
 
-interface PodItem {
-  metadata?: { namespace?: string; name?: string };
+export interface PodItem {
+  metadata?: { namespace?: string; name?: string; uid?: string; resourceVersion?: string };
   spec?: { nodeName?: string; hostNetwork?: boolean };
   status?: { phase?: string; podIP?: string; podIPs?: { ip?: string }[] };
 }

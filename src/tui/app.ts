@@ -8,7 +8,7 @@ import type { FlowRow } from './store';
 import { Action, footerHints, lookup } from './keymap';
 import { RenderThrottle } from './throttle';
 import { escapeMarkup, fit, wrapMarkup } from './escape';
-import type { Explanation, NodeStatus, RouteChange, RouteEntry, UiVerdict } from './model';
+import type { Explanation, NodeStatus, RouteChange, RouteEntry, StitchedView, UiVerdict } from './model';
 import { headerLines } from './views/header';
 import { renderFlows } from './views/flows';
 import { renderPackets } from './views/packets';
@@ -29,6 +29,8 @@ export interface UiSink {
   /** A server loss counter's running total, announced in the stream. */
   lossTotal(counter: string, total: number): void;
   connection(state: 'connecting' | 'connected' | 'error', message?: string): void;
+  /** A relay's stitched cross-node path (a node's own API sends none). */
+  stitched?(s: StitchedView): void;
 }
 
 /** Where the data comes from (the gRPC API; see source.ts). */
@@ -97,6 +99,10 @@ export class App {
     this.opts.source.start({
       verdict: (v) => {
         s.ingest(v);
+        ask();
+      },
+      stitched: (st) => {
+        s.addStitched(st);
         ask();
       },
       status: (st) => {

@@ -1,7 +1,7 @@
 // API messages (calitrace.v1, generated) → the UI's model. Pure: tested without a server.
 import { calitrace } from '../api/generated/calitrace';
 import type { Hop, Verdict } from '../path/types';
-import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, UiVerdict } from './model';
+import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, StitchedView, UiVerdict } from './model';
 
 const v1 = calitrace.v1;
 
@@ -53,6 +53,19 @@ export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): U
     dstPod: pod(m.dstPod),
     node: node || undefined,
     nat: natOf(m),
+  };
+}
+
+export function stitchedFromApi(m: calitrace.v1.IStitchedPath): StitchedView {
+  return {
+    fingerprint: m.fingerprint ?? '',
+    verdict: VERDICT_BY_ID[m.verdict ?? 0] ?? 'INCOMPLETE',
+    reason: m.reason ?? '',
+    srcNode: m.srcNode ?? '',
+    dstNode: m.dstNode ?? '',
+    nodeToNodeUs: m.nodeToNodeUs ? m.nodeToNodeUs : undefined,
+    latencyClock: m.latencyClock ?? '',
+    halves: (m.halves ?? []).map((h) => ({ node: h.node ?? '', verdict: verdictFromApi(h.verdict ?? {}, h.node ?? '') })),
   };
 }
 

@@ -53,6 +53,20 @@ export interface UiVerdict extends PacketVerdict {
   node?: string;
 }
 
+/** From a relay: one packet's path across two nodes, stitched from both nodes' verdicts. */
+export interface StitchedView {
+  fingerprint: string;
+  verdict: Verdict;
+  reason: string;
+  srcNode: string;
+  dstNode: string;
+  /** Sender's uplink egress → receiver's uplink ingress (µs); undefined when unknown. */
+  nodeToNodeUs?: number;
+  /** 'monotonic' (one kernel: exact) or 'wall' (includes the nodes' clock skew). */
+  latencyClock: string;
+  halves: { node: string; verdict: UiVerdict }[];
+}
+
 /** The explainer's answer for one flow, fetched when the detail pane opens. */
 export type Explanation =
   | { state: 'pending' }

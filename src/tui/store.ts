@@ -9,10 +9,14 @@ import {
   PodRef,
   RouteChange,
   RouteEntry,
+  StitchedView,
   UiVerdict,
   Verdict,
   VERDICTS,
 } from './model';
+
+/** Stitched cross-node paths kept for the detail pane. */
+const STITCHED_KEPT = 2000;
 
 export type ViewName = 'flows' | 'packets' | 'routes' | 'drops';
 export const VIEWS: ViewName[] = ['flows', 'packets', 'routes', 'drops'];
@@ -129,6 +133,8 @@ export class Store {
   private routes = new Map<string, RouteRow>();
   private readonly localLoss = new Map<string, number>();
   private readonly explanations = new Map<string, Explanation>();
+  /** A relay's stitched paths by fingerprint, the newest STITCHED_KEPT (oldest dropped first). */
+  private readonly stitchedPaths = new Map<string, StitchedView>();
   private selectedKey: string | null = null;
   private selectedIndexHint = 0;
   private frozen: Frozen | null = null;
@@ -459,6 +465,17 @@ export class Store {
 
   explanation(key: string): Explanation | undefined {
     return this.explanations.get(key);
+  }
+
+  addStitched(s: StitchedView): void {
+    this.stitchedPaths.delete(s.fingerprint);
+    this.stitchedPaths.set(s.fingerprint, s);
+    if (this.stitchedPaths.size > STITCHED_KEPT) this.stitchedPaths.delete(this.stitchedPaths.keys().next().value as string);
+  }
+
+  /** The cross-node path of the packet with this fingerprint, when a relay stitched it. */
+  stitchedFor(fingerprint: string): StitchedView | undefined {
+    return this.stitchedPaths.get(fingerprint);
   }
 
   scrollDetail(delta: number): void {

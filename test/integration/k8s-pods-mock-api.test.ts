@@ -1,7 +1,8 @@
 // The Kubernetes pod directory against a MOCK Kubernetes API server (test/helpers/mock-kube-api.ts; the
 // API server is the boundary that cannot run here): the real kubeconfig loading, the real https client
 // with the test CA, paging with `continue`, 401/403/TLS failures explained while the last good names
-// stay, and the background refresh finding a new pod.
+// stay, and the list-then-watch: a new pod named within a second, changes and deletes, bookmarks, a dropped
+// watch resumed from its resourceVersion, and 410 Gone answered with a new list.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -30,9 +31,9 @@ async function withMock(fn: (mock: MockKubeApi, certs: TestCerts, writeKubeconfi
 }
 
 /** A directory whose reports are collected; stopped by the caller's finally. */
-function directory(kubeconfig: string, o: { refreshMs?: number } = {}) {
+function directory(kubeconfig: string) {
   const reports: string[] = [];
-  const dir = new KubePodDirectory(loadKubeconfig([kubeconfig]), { refreshMs: o.refreshMs ?? 60000, report: (m) => reports.push(m) });
+  const dir = new KubePodDirectory(loadKubeconfig([kubeconfig]), { report: (m) => reports.push(m) });
   return { dir, reports };
 }
 
@@ -139,7 +140,7 @@ test('mock Kubernetes API server: 403 and 401 are explained once each, the last 
       assert.equal(dir.lookup('10.244.1.5'), undefined, 'a good list replaces the old names');
       assert.equal(dir.lookup('10.244.1.6')?.name, 'cart-1');
       assert.equal(reports.length, 4, reports.join('\n'));
-      assert.match(reports[1], /^pod names: needs RBAC list on pods cluster-wide: pods is forbidden: .* \(e\.g\. kubectl create clusterrole .*--verb=list --resource=pods.*\); keeping the 1 pod IPs of the last good list/);
+      assert.match(reports[1], /^pod names: needs RBAC list and watch on pods cluster-wide: pods is forbidden: .* \(e\.g\. kubectl create clusterrole .*--verb=list,watch --resource=pods.*\); keeping the 1 pod IPs of the last good list/);
       assert.match(reports[2], /^pod names: the token\/certificate was refused: Unauthorized .*; keeping the 1 pod IPs/);
       assert.equal(reports[3], `pod names: the Kubernetes API at ${mock.url} answers again (1 pod IPs)`);
     } finally {
@@ -148,22 +149,70 @@ test('mock Kubernetes API server: 403 and 401 are explained once each, the last 
   });
 });
 
-test('mock Kubernetes API server: the background refresh picks up a new pod, and stops when told', async () => {
+test('mock Kubernetes API server: list then watch names a new pod within a second, follows changes and deletes, and stops when told', async () => {
   await withMock(async (mock, certs, write) => {
-    mock.pods.push({ namespace: 'shop', name: 'cart-0', ip: '10.244.1.5', node: 'worker-1' });
-    const { dir, reports } = directory(write(mockKubeconfig(mock.url, { 'certificate-authority': certs.ca }, { token: TOKEN })), { refreshMs: 50 });
+    mock.addPod({ namespace: 'shop', name: 'cart-0', ip: '10.244.1.5', node: 'worker-1' });
+    const { dir, reports } = directory(write(mockKubeconfig(mock.url, { 'certificate-authority': certs.ca }, { token: TOKEN })));
     try {
       dir.start();
-      await waitUntil(() => dir.lookup('10.244.1.5') !== undefined, 'the first list', 10000);
-      mock.pods.push({ namespace: 'shop', name: 'cart-1', ip: '10.244.1.6', node: 'worker-2' });
-      await waitUntil(() => dir.lookup('10.244.1.6') !== undefined, 'a refresh to find the new pod', 10000);
+      await waitUntil(() => dir.lookup('10.244.1.5') !== undefined && mock.openWatches === 1, 'the list and the watch', 10000);
+      const watchRequest = mock.requests.find((r) => r.watch)!;
+      assert.equal(watchRequest.resourceVersion, String(mock.resourceVersion), 'the watch starts at the list\'s resourceVersion');
+
+      mock.addPod({ namespace: 'shop', name: 'cart-1', ip: '10.244.1.6', node: 'worker-2' });
+      await waitUntil(() => dir.lookup('10.244.1.6') !== undefined, 'the new pod to be named (the issue asks: within a second)', 1000);
       assert.deepEqual(dir.lookup('10.244.1.6'), { namespace: 'shop', name: 'cart-1', node: 'worker-2' });
-      assert.equal(reports.length, 1, reports.join('\n')); // only the first load is reported
+
+      mock.updatePod({ namespace: 'shop', name: 'cart-1', ip: '10.244.1.7', node: 'worker-2' }); // a new IP
+      await waitUntil(() => dir.lookup('10.244.1.7') !== undefined, 'the changed pod', 5000);
+      assert.equal(dir.lookup('10.244.1.6'), undefined, 'its old IP is forgotten');
+      mock.updatePod({ namespace: 'shop', name: 'cart-0', ip: '10.244.1.5', node: 'worker-1', phase: 'Succeeded' });
+      await waitUntil(() => dir.lookup('10.244.1.5') === undefined, 'a finished pod to lose its IP', 5000);
+      mock.deletePod('shop', 'cart-1');
+      await waitUntil(() => dir.lookup('10.244.1.7') === undefined, 'the deleted pod to be forgotten', 5000);
+      assert.equal(dir.watchCounters!.lists, 1, 'no relist: changes come from the watch');
+      assert.deepEqual(reports, [`pod names: 1 pod IPs loaded from the Kubernetes API at ${mock.url}`]);
     } finally {
       dir.stop();
     }
-    // Stopped: however long we wait for one more request, none comes (bounded by a deadline, not a sleep).
+    await waitUntil(() => mock.openWatches === 0, 'the watch to close on stop', 5000);
     const after = mock.requests.length;
-    await assert.rejects(waitUntil(() => mock.requests.length > after + 1, 'a request after stop', 500), /timed out/);
+    await assert.rejects(waitUntil(() => mock.requests.length > after, 'a request after stop', 500), /timed out/);
+  });
+});
+
+test('mock Kubernetes API server: a dropped watch resumes from the last resourceVersion (bookmarks move it), and 410 Gone means a new list', async () => {
+  await withMock(async (mock, certs, write) => {
+    mock.addPod({ namespace: 'shop', name: 'cart-0', ip: '10.244.1.5', node: 'worker-1' });
+    const { dir, reports } = directory(write(mockKubeconfig(mock.url, { 'certificate-authority': certs.ca }, { token: TOKEN })));
+    try {
+      dir.start();
+      await waitUntil(() => dir.lookup('10.244.1.5') !== undefined && mock.openWatches === 1, 'the list and the watch', 10000);
+      const watches = () => mock.requests.filter((r) => r.watch);
+
+      // A bookmark: nothing changed for us, but the version moved; a resumed watch starts from it.
+      mock.resourceVersion += 40; // other objects changed in the cluster meanwhile
+      mock.bookmark();
+      await waitUntil(() => dir.watchCounters!.bookmarks === 1, 'the bookmark', 5000);
+      mock.dropWatches();
+      await waitUntil(() => watches().length === 2 && mock.openWatches === 1, 'the watch to resume after the dropped connection', 10000);
+      assert.equal(watches()[1].resourceVersion, String(mock.resourceVersion), 'resumed from the bookmark\'s version');
+      assert.equal(dir.watchCounters!.lists, 1, 'a dropped connection is not a reason to list again');
+      mock.addPod({ namespace: 'shop', name: 'cart-1', ip: '10.244.1.6', node: 'worker-2' });
+      await waitUntil(() => dir.lookup('10.244.1.6') !== undefined, 'a pod added after the resume', 5000);
+
+      // Events the directory has not seen fall out of the server's window: the watch gets 410, lists again.
+      mock.dropWatches();
+      mock.addPod({ namespace: 'shop', name: 'cart-2', ip: '10.244.1.8', node: 'worker-2' });
+      mock.deletePod('shop', 'cart-0');
+      mock.compact();
+      await waitUntil(() => dir.watchCounters!.gone === 1 && dir.watchCounters!.lists === 2, 'the 410 and the new list', 10000);
+      await waitUntil(() => dir.lookup('10.244.1.8') !== undefined && dir.lookup('10.244.1.5') === undefined, 'the names of the new list', 5000);
+      assert.equal(dir.lookup('10.244.1.6')?.name, 'cart-1');
+      assert.ok(reports.some((r) => /410/.test(r) && /listing again/.test(r)), reports.join('\n'));
+      await waitUntil(() => mock.openWatches === 1, 'watching again after the list', 5000);
+    } finally {
+      dir.stop();
+    }
   });
 });

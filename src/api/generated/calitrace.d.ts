@@ -35,7 +35,9 @@ export namespace calitrace {
             VERDICT = 2,
             FLOW = 3,
             ROUTE_CHANGE = 4,
-            LOST = 5
+            LOST = 5,
+            NODE = 6,
+            STITCHED = 7
         }
 
         enum Verdict {
@@ -144,7 +146,10 @@ export namespace calitrace {
             flow?: (calitrace.v1.IFlow|null);
             routeChange?: (calitrace.v1.IRouteChange|null);
             lost?: (calitrace.v1.ILostEvents|null);
+            nodeEvent?: (calitrace.v1.INodeEvent|null);
+            stitched?: (calitrace.v1.IStitchedPath|null);
             batch?: (calitrace.v1.IObserveResponse[]|null);
+            nodeSeq?: (number|null);
         }
 
         class ObserveResponse implements IObserveResponse {
@@ -157,8 +162,11 @@ export namespace calitrace {
             public flow?: (calitrace.v1.IFlow|null);
             public routeChange?: (calitrace.v1.IRouteChange|null);
             public lost?: (calitrace.v1.ILostEvents|null);
+            public nodeEvent?: (calitrace.v1.INodeEvent|null);
+            public stitched?: (calitrace.v1.IStitchedPath|null);
             public batch: calitrace.v1.IObserveResponse[];
-            public item?: ("packet"|"verdict"|"flow"|"routeChange"|"lost");
+            public nodeSeq: number;
+            public item?: ("packet"|"verdict"|"flow"|"routeChange"|"lost"|"nodeEvent"|"stitched");
             public static create(properties?: calitrace.v1.IObserveResponse): calitrace.v1.ObserveResponse;
             public static encode(m: calitrace.v1.IObserveResponse, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.ObserveResponse;
@@ -663,7 +671,9 @@ export namespace calitrace {
                 KERNEL = 1,
                 PIPE = 2,
                 COLLECTOR = 3,
-                SUBSCRIBER = 4
+                SUBSCRIBER = 4,
+                RELAY = 5,
+                NODE_DOWN = 6
             }
         }
 
@@ -677,6 +687,7 @@ export namespace calitrace {
             protocol?: (number|null);
             sport?: (number|null);
             dport?: (number|null);
+            node?: (string|null);
         }
 
         class ExplainRequest implements IExplainRequest {
@@ -690,6 +701,7 @@ export namespace calitrace {
             public protocol: number;
             public sport: number;
             public dport: number;
+            public node: string;
             public static create(properties?: calitrace.v1.IExplainRequest): calitrace.v1.ExplainRequest;
             public static encode(m: calitrace.v1.IExplainRequest, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.ExplainRequest;
@@ -884,12 +896,14 @@ export namespace calitrace {
         interface IGetRoutesRequest {
             family?: (number|null);
             table?: (number|null);
+            node?: (string|null);
         }
 
         class GetRoutesRequest implements IGetRoutesRequest {
             constructor(p?: calitrace.v1.IGetRoutesRequest);
             public family: number;
             public table: number;
+            public node: string;
             public static create(properties?: calitrace.v1.IGetRoutesRequest): calitrace.v1.GetRoutesRequest;
             public static encode(m: calitrace.v1.IGetRoutesRequest, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.GetRoutesRequest;
@@ -1213,6 +1227,10 @@ export namespace calitrace {
             historySize?: (number|null);
             historyCapacity?: (number|null);
             routeGeneration?: (number|null);
+            bootId?: (string|null);
+            wallMinusMonotonicNs?: (number|null);
+            nodes?: (calitrace.v1.INodeStatus[]|null);
+            role?: (string|null);
             routeChangedMs?: (number|null);
             podNames?: (string|null);
         }
@@ -1232,6 +1250,10 @@ export namespace calitrace {
             public historySize: number;
             public historyCapacity: number;
             public routeGeneration: number;
+            public bootId: string;
+            public wallMinusMonotonicNs: number;
+            public nodes: calitrace.v1.INodeStatus[];
+            public role: string;
             public routeChangedMs: number;
             public podNames: string;
             public static create(properties?: calitrace.v1.IStatusResponse): calitrace.v1.StatusResponse;
@@ -1239,6 +1261,138 @@ export namespace calitrace {
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.StatusResponse;
             public static fromObject(d: { [k: string]: any }): calitrace.v1.StatusResponse;
             public static toObject(m: calitrace.v1.StatusResponse, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        enum NodeState {
+            NODE_STATE_UNSPECIFIED = 0,
+            NODE_UP = 1,
+            NODE_DOWN = 2,
+            NODE_CONNECTING = 3,
+            NODE_REMOVED = 4
+        }
+
+        interface INodeEvent {
+            node?: (string|null);
+            address?: (string|null);
+            state?: (calitrace.v1.NodeState|null);
+            reason?: (string|null);
+            attempt?: (number|null);
+            retryInMs?: (number|null);
+            downSinceMs?: (number|null);
+        }
+
+        class NodeEvent implements INodeEvent {
+            constructor(p?: calitrace.v1.INodeEvent);
+            public node: string;
+            public address: string;
+            public state: calitrace.v1.NodeState;
+            public reason: string;
+            public attempt: number;
+            public retryInMs: number;
+            public downSinceMs: number;
+            public static create(properties?: calitrace.v1.INodeEvent): calitrace.v1.NodeEvent;
+            public static encode(m: calitrace.v1.INodeEvent, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.NodeEvent;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.NodeEvent;
+            public static toObject(m: calitrace.v1.NodeEvent, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface INodeStatus {
+            name?: (string|null);
+            address?: (string|null);
+            state?: (calitrace.v1.NodeState|null);
+            lastError?: (string|null);
+            reconnects?: (number|null);
+            upSinceMs?: (number|null);
+            downSinceMs?: (number|null);
+            received?: (number|null);
+            lostRelay?: (number|null);
+            lostUpstream?: (number|null);
+            queued?: (number|null);
+            status?: (calitrace.v1.IStatusResponse|null);
+        }
+
+        class NodeStatus implements INodeStatus {
+            constructor(p?: calitrace.v1.INodeStatus);
+            public name: string;
+            public address: string;
+            public state: calitrace.v1.NodeState;
+            public lastError: string;
+            public reconnects: number;
+            public upSinceMs: number;
+            public downSinceMs: number;
+            public received: number;
+            public lostRelay: number;
+            public lostUpstream: number;
+            public queued: number;
+            public status?: (calitrace.v1.IStatusResponse|null);
+            public static create(properties?: calitrace.v1.INodeStatus): calitrace.v1.NodeStatus;
+            public static encode(m: calitrace.v1.INodeStatus, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.NodeStatus;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.NodeStatus;
+            public static toObject(m: calitrace.v1.NodeStatus, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IPathHalf {
+            node?: (string|null);
+            verdict?: (calitrace.v1.IPacketVerdict|null);
+        }
+
+        class PathHalf implements IPathHalf {
+            constructor(p?: calitrace.v1.IPathHalf);
+            public node: string;
+            public verdict?: (calitrace.v1.IPacketVerdict|null);
+            public static create(properties?: calitrace.v1.IPathHalf): calitrace.v1.PathHalf;
+            public static encode(m: calitrace.v1.IPathHalf, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.PathHalf;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.PathHalf;
+            public static toObject(m: calitrace.v1.PathHalf, o?: $protobuf.IConversionOptions): { [k: string]: any };
+            public toJSON(): { [k: string]: any };
+            public static getTypeUrl(typeUrlPrefix?: string): string;
+        }
+
+        interface IStitchedPath {
+            fingerprint?: (string|null);
+            verdict?: (calitrace.v1.Verdict|null);
+            reason?: (string|null);
+            srcNode?: (string|null);
+            dstNode?: (string|null);
+            halves?: (calitrace.v1.IPathHalf[]|null);
+            nodeToNodeUs?: (number|null);
+            latencyClock?: (string|null);
+            outer?: (calitrace.v1.ITunnel|null);
+            src?: (string|null);
+            dst?: (string|null);
+            protocol?: (number|null);
+            timeMs?: (number|null);
+        }
+
+        class StitchedPath implements IStitchedPath {
+            constructor(p?: calitrace.v1.IStitchedPath);
+            public fingerprint: string;
+            public verdict: calitrace.v1.Verdict;
+            public reason: string;
+            public srcNode: string;
+            public dstNode: string;
+            public halves: calitrace.v1.IPathHalf[];
+            public nodeToNodeUs: number;
+            public latencyClock: string;
+            public outer?: (calitrace.v1.ITunnel|null);
+            public src: string;
+            public dst: string;
+            public protocol: number;
+            public timeMs: number;
+            public static create(properties?: calitrace.v1.IStitchedPath): calitrace.v1.StitchedPath;
+            public static encode(m: calitrace.v1.IStitchedPath, w?: $protobuf.Writer): $protobuf.Writer;
+            public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.StitchedPath;
+            public static fromObject(d: { [k: string]: any }): calitrace.v1.StitchedPath;
+            public static toObject(m: calitrace.v1.StitchedPath, o?: $protobuf.IConversionOptions): { [k: string]: any };
             public toJSON(): { [k: string]: any };
             public static getTypeUrl(typeUrlPrefix?: string): string;
         }

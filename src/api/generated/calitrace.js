@@ -205,6 +205,8 @@ $root.calitrace = (function() {
          * @property {number} FLOW=3 FLOW value
          * @property {number} ROUTE_CHANGE=4 ROUTE_CHANGE value
          * @property {number} LOST=5 LOST value
+         * @property {number} NODE=6 NODE value
+         * @property {number} STITCHED=7 STITCHED value
          */
         v1.EventType = (function() {
             var valuesById = {}, values = Object.create(valuesById);
@@ -214,6 +216,8 @@ $root.calitrace = (function() {
             values[valuesById[3] = "FLOW"] = 3;
             values[valuesById[4] = "ROUTE_CHANGE"] = 4;
             values[valuesById[5] = "LOST"] = 5;
+            values[valuesById[6] = "NODE"] = 6;
+            values[valuesById[7] = "STITCHED"] = 7;
             return values;
         })();
 
@@ -1027,6 +1031,14 @@ $root.calitrace = (function() {
                         case 5:
                             m.eventType[i] = 5;
                             break;
+                        case "NODE":
+                        case 6:
+                            m.eventType[i] = 6;
+                            break;
+                        case "STITCHED":
+                        case 7:
+                            m.eventType[i] = 7;
+                            break;
                         }
                     }
                 }
@@ -1653,7 +1665,10 @@ $root.calitrace = (function() {
              * @property {calitrace.v1.IFlow|null} [flow] ObserveResponse flow
              * @property {calitrace.v1.IRouteChange|null} [routeChange] ObserveResponse routeChange
              * @property {calitrace.v1.ILostEvents|null} [lost] ObserveResponse lost
+             * @property {calitrace.v1.INodeEvent|null} [nodeEvent] ObserveResponse nodeEvent
+             * @property {calitrace.v1.IStitchedPath|null} [stitched] ObserveResponse stitched
              * @property {Array.<calitrace.v1.IObserveResponse>|null} [batch] ObserveResponse batch
+             * @property {number|null} [nodeSeq] ObserveResponse nodeSeq
              */
 
             /**
@@ -1737,6 +1752,22 @@ $root.calitrace = (function() {
             ObserveResponse.prototype.lost = null;
 
             /**
+             * ObserveResponse nodeEvent.
+             * @member {calitrace.v1.INodeEvent|null|undefined} nodeEvent
+             * @memberof calitrace.v1.ObserveResponse
+             * @instance
+             */
+            ObserveResponse.prototype.nodeEvent = null;
+
+            /**
+             * ObserveResponse stitched.
+             * @member {calitrace.v1.IStitchedPath|null|undefined} stitched
+             * @memberof calitrace.v1.ObserveResponse
+             * @instance
+             */
+            ObserveResponse.prototype.stitched = null;
+
+            /**
              * ObserveResponse batch.
              * @member {Array.<calitrace.v1.IObserveResponse>} batch
              * @memberof calitrace.v1.ObserveResponse
@@ -1744,17 +1775,25 @@ $root.calitrace = (function() {
              */
             ObserveResponse.prototype.batch = $util.emptyArray;
 
+            /**
+             * ObserveResponse nodeSeq.
+             * @member {number} nodeSeq
+             * @memberof calitrace.v1.ObserveResponse
+             * @instance
+             */
+            ObserveResponse.prototype.nodeSeq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
             // OneOf field names bound to virtual getters and setters
             var $oneOfFields;
 
             /**
              * ObserveResponse item.
-             * @member {"packet"|"verdict"|"flow"|"routeChange"|"lost"|undefined} item
+             * @member {"packet"|"verdict"|"flow"|"routeChange"|"lost"|"nodeEvent"|"stitched"|undefined} item
              * @memberof calitrace.v1.ObserveResponse
              * @instance
              */
             Object.defineProperty(ObserveResponse.prototype, "item", {
-                get: $util.oneOfGetter($oneOfFields = ["packet", "verdict", "flow", "routeChange", "lost"]),
+                get: $util.oneOfGetter($oneOfFields = ["packet", "verdict", "flow", "routeChange", "lost", "nodeEvent", "stitched"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -1802,10 +1841,16 @@ $root.calitrace = (function() {
                     $root.calitrace.v1.RouteChange.encode(m.routeChange, w.uint32(106).fork(), q + 1).ldelim();
                 if (m.lost != null && Object.hasOwnProperty.call(m, "lost"))
                     $root.calitrace.v1.LostEvents.encode(m.lost, w.uint32(114).fork(), q + 1).ldelim();
+                if (m.nodeEvent != null && Object.hasOwnProperty.call(m, "nodeEvent"))
+                    $root.calitrace.v1.NodeEvent.encode(m.nodeEvent, w.uint32(122).fork(), q + 1).ldelim();
+                if (m.stitched != null && Object.hasOwnProperty.call(m, "stitched"))
+                    $root.calitrace.v1.StitchedPath.encode(m.stitched, w.uint32(130).fork(), q + 1).ldelim();
                 if (m.batch != null && m.batch.length) {
                     for (var i = 0; i < m.batch.length; ++i)
                         $root.calitrace.v1.ObserveResponse.encode(m.batch[i], w.uint32(162).fork(), q + 1).ldelim();
                 }
+                if (m.nodeSeq != null && Object.hasOwnProperty.call(m, "nodeSeq"))
+                    w.uint32(168).uint64(m.nodeSeq);
                 return w;
             };
 
@@ -1875,10 +1920,22 @@ $root.calitrace = (function() {
                             m.lost = $root.calitrace.v1.LostEvents.decode(r, r.uint32(), undefined, n + 1);
                             break;
                         }
+                    case 15: {
+                            m.nodeEvent = $root.calitrace.v1.NodeEvent.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 16: {
+                            m.stitched = $root.calitrace.v1.StitchedPath.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
                     case 20: {
                             if (!(m.batch && m.batch.length))
                                 m.batch = [];
                             m.batch.push($root.calitrace.v1.ObserveResponse.decode(r, r.uint32(), undefined, n + 1));
+                            break;
+                        }
+                    case 21: {
+                            m.nodeSeq = r.uint64();
                             break;
                         }
                     default:
@@ -1960,6 +2017,16 @@ $root.calitrace = (function() {
                         throw TypeError(".calitrace.v1.ObserveResponse.lost: object expected");
                     m.lost = $root.calitrace.v1.LostEvents.fromObject(d.lost, n + 1);
                 }
+                if (d.nodeEvent != null) {
+                    if (!$util.isObject(d.nodeEvent))
+                        throw TypeError(".calitrace.v1.ObserveResponse.nodeEvent: object expected");
+                    m.nodeEvent = $root.calitrace.v1.NodeEvent.fromObject(d.nodeEvent, n + 1);
+                }
+                if (d.stitched != null) {
+                    if (!$util.isObject(d.stitched))
+                        throw TypeError(".calitrace.v1.ObserveResponse.stitched: object expected");
+                    m.stitched = $root.calitrace.v1.StitchedPath.fromObject(d.stitched, n + 1);
+                }
                 if (d.batch) {
                     if (!Array.isArray(d.batch))
                         throw TypeError(".calitrace.v1.ObserveResponse.batch: array expected");
@@ -1969,6 +2036,16 @@ $root.calitrace = (function() {
                             throw TypeError(".calitrace.v1.ObserveResponse.batch: object expected");
                         m.batch[i] = $root.calitrace.v1.ObserveResponse.fromObject(d.batch[i], n + 1);
                     }
+                }
+                if (d.nodeSeq != null) {
+                    if ($util.Long)
+                        m.nodeSeq = $util.Long.fromValue(d.nodeSeq, true);
+                    else if (typeof d.nodeSeq === "string")
+                        m.nodeSeq = parseInt(d.nodeSeq, 10);
+                    else if (typeof d.nodeSeq === "number")
+                        m.nodeSeq = d.nodeSeq;
+                    else if (typeof d.nodeSeq === "object")
+                        m.nodeSeq = new $util.LongBits(d.nodeSeq.low >>> 0, d.nodeSeq.high >>> 0).toNumber(true);
                 }
                 return m;
             };
@@ -2005,6 +2082,11 @@ $root.calitrace = (function() {
                     } else
                         d.timeMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                     d.node = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.nodeSeq = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.nodeSeq = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                 }
                 if (m.seq != null && Object.hasOwnProperty.call(m, "seq")) {
                     if (typeof BigInt !== "undefined" && o.longs === BigInt)
@@ -2050,11 +2132,29 @@ $root.calitrace = (function() {
                     if (o.oneofs)
                         d.item = "lost";
                 }
+                if (m.nodeEvent != null && Object.hasOwnProperty.call(m, "nodeEvent")) {
+                    d.nodeEvent = $root.calitrace.v1.NodeEvent.toObject(m.nodeEvent, o, q + 1);
+                    if (o.oneofs)
+                        d.item = "nodeEvent";
+                }
+                if (m.stitched != null && Object.hasOwnProperty.call(m, "stitched")) {
+                    d.stitched = $root.calitrace.v1.StitchedPath.toObject(m.stitched, o, q + 1);
+                    if (o.oneofs)
+                        d.item = "stitched";
+                }
                 if (m.batch && m.batch.length) {
                     d.batch = [];
                     for (var j = 0; j < m.batch.length; ++j) {
                         d.batch[j] = $root.calitrace.v1.ObserveResponse.toObject(m.batch[j], o, q + 1);
                     }
+                }
+                if (m.nodeSeq != null && Object.hasOwnProperty.call(m, "nodeSeq")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.nodeSeq = typeof m.nodeSeq === "number" ? BigInt(m.nodeSeq) : $util.Long.fromBits(m.nodeSeq.low >>> 0, m.nodeSeq.high >>> 0, true).toBigInt();
+                    else if (typeof m.nodeSeq === "number")
+                        d.nodeSeq = o.longs === String ? String(m.nodeSeq) : m.nodeSeq;
+                    else
+                        d.nodeSeq = o.longs === String ? $util.Long.prototype.toString.call(m.nodeSeq) : o.longs === Number ? new $util.LongBits(m.nodeSeq.low >>> 0, m.nodeSeq.high >>> 0).toNumber(true) : m.nodeSeq;
                 }
                 return d;
             };
@@ -8430,6 +8530,14 @@ $root.calitrace = (function() {
                 case 4:
                     m.source = 4;
                     break;
+                case "RELAY":
+                case 5:
+                    m.source = 5;
+                    break;
+                case "NODE_DOWN":
+                case 6:
+                    m.source = 6;
+                    break;
                 }
                 if (d.count != null) {
                     if ($util.Long)
@@ -8548,6 +8656,8 @@ $root.calitrace = (function() {
              * @property {number} PIPE=2 PIPE value
              * @property {number} COLLECTOR=3 COLLECTOR value
              * @property {number} SUBSCRIBER=4 SUBSCRIBER value
+             * @property {number} RELAY=5 RELAY value
+             * @property {number} NODE_DOWN=6 NODE_DOWN value
              */
             LostEvents.Source = (function() {
                 var valuesById = {}, values = Object.create(valuesById);
@@ -8556,6 +8666,8 @@ $root.calitrace = (function() {
                 values[valuesById[2] = "PIPE"] = 2;
                 values[valuesById[3] = "COLLECTOR"] = 3;
                 values[valuesById[4] = "SUBSCRIBER"] = 4;
+                values[valuesById[5] = "RELAY"] = 5;
+                values[valuesById[6] = "NODE_DOWN"] = 6;
                 return values;
             })();
 
@@ -8577,6 +8689,7 @@ $root.calitrace = (function() {
              * @property {number|null} [protocol] ExplainRequest protocol
              * @property {number|null} [sport] ExplainRequest sport
              * @property {number|null} [dport] ExplainRequest dport
+             * @property {string|null} [node] ExplainRequest node
              */
 
             /**
@@ -8667,6 +8780,14 @@ $root.calitrace = (function() {
             ExplainRequest.prototype.dport = 0;
 
             /**
+             * ExplainRequest node.
+             * @member {string} node
+             * @memberof calitrace.v1.ExplainRequest
+             * @instance
+             */
+            ExplainRequest.prototype.node = "";
+
+            /**
              * Creates a new ExplainRequest instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.ExplainRequest
@@ -8712,6 +8833,8 @@ $root.calitrace = (function() {
                     w.uint32(64).uint32(m.sport);
                 if (m.dport != null && Object.hasOwnProperty.call(m, "dport"))
                     w.uint32(72).uint32(m.dport);
+                if (m.node != null && Object.hasOwnProperty.call(m, "node"))
+                    w.uint32(82).string(m.node);
                 return w;
             };
 
@@ -8785,6 +8908,10 @@ $root.calitrace = (function() {
                             m.dport = r.uint32();
                             break;
                         }
+                    case 10: {
+                            m.node = r.string();
+                            break;
+                        }
                     default:
                         r.skipType(t & 7, n);
                         break;
@@ -8843,6 +8970,9 @@ $root.calitrace = (function() {
                 if (d.dport != null) {
                     m.dport = d.dport >>> 0;
                 }
+                if (d.node != null) {
+                    m.node = String(d.node);
+                }
                 return m;
             };
 
@@ -8873,6 +9003,7 @@ $root.calitrace = (function() {
                     d.protocol = 0;
                     d.sport = 0;
                     d.dport = 0;
+                    d.node = "";
                 }
                 if (m.src != null && Object.hasOwnProperty.call(m, "src")) {
                     d.src = m.src;
@@ -8900,6 +9031,9 @@ $root.calitrace = (function() {
                 }
                 if (m.dport != null && Object.hasOwnProperty.call(m, "dport")) {
                     d.dport = m.dport;
+                }
+                if (m.node != null && Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
                 }
                 return d;
             };
@@ -11221,6 +11355,7 @@ $root.calitrace = (function() {
              * @interface IGetRoutesRequest
              * @property {number|null} [family] GetRoutesRequest family
              * @property {number|null} [table] GetRoutesRequest table
+             * @property {string|null} [node] GetRoutesRequest node
              */
 
             /**
@@ -11255,6 +11390,14 @@ $root.calitrace = (function() {
             GetRoutesRequest.prototype.table = 0;
 
             /**
+             * GetRoutesRequest node.
+             * @member {string} node
+             * @memberof calitrace.v1.GetRoutesRequest
+             * @instance
+             */
+            GetRoutesRequest.prototype.node = "";
+
+            /**
              * Creates a new GetRoutesRequest instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.GetRoutesRequest
@@ -11286,6 +11429,8 @@ $root.calitrace = (function() {
                     w.uint32(8).uint32(m.family);
                 if (m.table != null && Object.hasOwnProperty.call(m, "table"))
                     w.uint32(16).uint32(m.table);
+                if (m.node != null && Object.hasOwnProperty.call(m, "node"))
+                    w.uint32(26).string(m.node);
                 return w;
             };
 
@@ -11331,6 +11476,10 @@ $root.calitrace = (function() {
                             m.table = r.uint32();
                             break;
                         }
+                    case 3: {
+                            m.node = r.string();
+                            break;
+                        }
                     default:
                         r.skipType(t & 7, n);
                         break;
@@ -11368,6 +11517,9 @@ $root.calitrace = (function() {
                 if (d.table != null) {
                     m.table = d.table >>> 0;
                 }
+                if (d.node != null) {
+                    m.node = String(d.node);
+                }
                 return m;
             };
 
@@ -11391,12 +11543,16 @@ $root.calitrace = (function() {
                 if (o.defaults) {
                     d.family = 0;
                     d.table = 0;
+                    d.node = "";
                 }
                 if (m.family != null && Object.hasOwnProperty.call(m, "family")) {
                     d.family = m.family;
                 }
                 if (m.table != null && Object.hasOwnProperty.call(m, "table")) {
                     d.table = m.table;
+                }
+                if (m.node != null && Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
                 }
                 return d;
             };
@@ -15359,6 +15515,10 @@ $root.calitrace = (function() {
              * @property {number|null} [historySize] StatusResponse historySize
              * @property {number|null} [historyCapacity] StatusResponse historyCapacity
              * @property {number|null} [routeGeneration] StatusResponse routeGeneration
+             * @property {string|null} [bootId] StatusResponse bootId
+             * @property {number|null} [wallMinusMonotonicNs] StatusResponse wallMinusMonotonicNs
+             * @property {Array.<calitrace.v1.INodeStatus>|null} [nodes] StatusResponse nodes
+             * @property {string|null} [role] StatusResponse role
              * @property {number|null} [routeChangedMs] StatusResponse routeChangedMs
              * @property {string|null} [podNames] StatusResponse podNames
              */
@@ -15374,6 +15534,7 @@ $root.calitrace = (function() {
             function StatusResponse(p) {
                 this.interfaces = [];
                 this.subscribers = [];
+                this.nodes = [];
                 if (p)
                     for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -15485,6 +15646,38 @@ $root.calitrace = (function() {
             StatusResponse.prototype.routeGeneration = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * StatusResponse bootId.
+             * @member {string} bootId
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.bootId = "";
+
+            /**
+             * StatusResponse wallMinusMonotonicNs.
+             * @member {number} wallMinusMonotonicNs
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.wallMinusMonotonicNs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * StatusResponse nodes.
+             * @member {Array.<calitrace.v1.INodeStatus>} nodes
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.nodes = $util.emptyArray;
+
+            /**
+             * StatusResponse role.
+             * @member {string} role
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.role = "";
+
+            /**
              * StatusResponse routeChangedMs.
              * @member {number} routeChangedMs
              * @memberof calitrace.v1.StatusResponse
@@ -15558,6 +15751,16 @@ $root.calitrace = (function() {
                     w.uint32(96).uint32(m.historyCapacity);
                 if (m.routeGeneration != null && Object.hasOwnProperty.call(m, "routeGeneration"))
                     w.uint32(104).uint64(m.routeGeneration);
+                if (m.bootId != null && Object.hasOwnProperty.call(m, "bootId"))
+                    w.uint32(114).string(m.bootId);
+                if (m.wallMinusMonotonicNs != null && Object.hasOwnProperty.call(m, "wallMinusMonotonicNs"))
+                    w.uint32(120).int64(m.wallMinusMonotonicNs);
+                if (m.nodes != null && m.nodes.length) {
+                    for (var i = 0; i < m.nodes.length; ++i)
+                        $root.calitrace.v1.NodeStatus.encode(m.nodes[i], w.uint32(130).fork(), q + 1).ldelim();
+                }
+                if (m.role != null && Object.hasOwnProperty.call(m, "role"))
+                    w.uint32(138).string(m.role);
                 if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs"))
                     w.uint32(240).int64(m.routeChangedMs);
                 if (m.podNames != null && Object.hasOwnProperty.call(m, "podNames"))
@@ -15653,6 +15856,24 @@ $root.calitrace = (function() {
                         }
                     case 13: {
                             m.routeGeneration = r.uint64();
+                            break;
+                        }
+                    case 14: {
+                            m.bootId = r.string();
+                            break;
+                        }
+                    case 15: {
+                            m.wallMinusMonotonicNs = r.int64();
+                            break;
+                        }
+                    case 16: {
+                            if (!(m.nodes && m.nodes.length))
+                                m.nodes = [];
+                            m.nodes.push($root.calitrace.v1.NodeStatus.decode(r, r.uint32(), undefined, n + 1));
+                            break;
+                        }
+                    case 17: {
+                            m.role = r.string();
                             break;
                         }
                     case 30: {
@@ -15763,6 +15984,32 @@ $root.calitrace = (function() {
                     else if (typeof d.routeGeneration === "object")
                         m.routeGeneration = new $util.LongBits(d.routeGeneration.low >>> 0, d.routeGeneration.high >>> 0).toNumber(true);
                 }
+                if (d.bootId != null) {
+                    m.bootId = String(d.bootId);
+                }
+                if (d.wallMinusMonotonicNs != null) {
+                    if ($util.Long)
+                        m.wallMinusMonotonicNs = $util.Long.fromValue(d.wallMinusMonotonicNs, false);
+                    else if (typeof d.wallMinusMonotonicNs === "string")
+                        m.wallMinusMonotonicNs = parseInt(d.wallMinusMonotonicNs, 10);
+                    else if (typeof d.wallMinusMonotonicNs === "number")
+                        m.wallMinusMonotonicNs = d.wallMinusMonotonicNs;
+                    else if (typeof d.wallMinusMonotonicNs === "object")
+                        m.wallMinusMonotonicNs = new $util.LongBits(d.wallMinusMonotonicNs.low >>> 0, d.wallMinusMonotonicNs.high >>> 0).toNumber();
+                }
+                if (d.nodes) {
+                    if (!Array.isArray(d.nodes))
+                        throw TypeError(".calitrace.v1.StatusResponse.nodes: array expected");
+                    m.nodes = [];
+                    for (var i = 0; i < d.nodes.length; ++i) {
+                        if (!$util.isObject(d.nodes[i]))
+                            throw TypeError(".calitrace.v1.StatusResponse.nodes: object expected");
+                        m.nodes[i] = $root.calitrace.v1.NodeStatus.fromObject(d.nodes[i], n + 1);
+                    }
+                }
+                if (d.role != null) {
+                    m.role = String(d.role);
+                }
                 if (d.routeChangedMs != null) {
                     if ($util.Long)
                         m.routeChangedMs = $util.Long.fromValue(d.routeChangedMs, false);
@@ -15799,6 +16046,7 @@ $root.calitrace = (function() {
                 if (o.arrays || o.defaults) {
                     d.interfaces = [];
                     d.subscribers = [];
+                    d.nodes = [];
                 }
                 if (o.defaults) {
                     d.version = "";
@@ -15820,6 +16068,13 @@ $root.calitrace = (function() {
                         d.routeGeneration = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
                     } else
                         d.routeGeneration = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.bootId = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.wallMinusMonotonicNs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.wallMinusMonotonicNs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.role = "";
                     if ($util.Long) {
                         var n = new $util.Long(0, 0, false);
                         d.routeChangedMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
@@ -15882,6 +16137,26 @@ $root.calitrace = (function() {
                     else
                         d.routeGeneration = o.longs === String ? $util.Long.prototype.toString.call(m.routeGeneration) : o.longs === Number ? new $util.LongBits(m.routeGeneration.low >>> 0, m.routeGeneration.high >>> 0).toNumber(true) : m.routeGeneration;
                 }
+                if (m.bootId != null && Object.hasOwnProperty.call(m, "bootId")) {
+                    d.bootId = m.bootId;
+                }
+                if (m.wallMinusMonotonicNs != null && Object.hasOwnProperty.call(m, "wallMinusMonotonicNs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.wallMinusMonotonicNs = typeof m.wallMinusMonotonicNs === "number" ? BigInt(m.wallMinusMonotonicNs) : $util.Long.fromBits(m.wallMinusMonotonicNs.low >>> 0, m.wallMinusMonotonicNs.high >>> 0, false).toBigInt();
+                    else if (typeof m.wallMinusMonotonicNs === "number")
+                        d.wallMinusMonotonicNs = o.longs === String ? String(m.wallMinusMonotonicNs) : m.wallMinusMonotonicNs;
+                    else
+                        d.wallMinusMonotonicNs = o.longs === String ? $util.Long.prototype.toString.call(m.wallMinusMonotonicNs) : o.longs === Number ? new $util.LongBits(m.wallMinusMonotonicNs.low >>> 0, m.wallMinusMonotonicNs.high >>> 0).toNumber() : m.wallMinusMonotonicNs;
+                }
+                if (m.nodes && m.nodes.length) {
+                    d.nodes = [];
+                    for (var j = 0; j < m.nodes.length; ++j) {
+                        d.nodes[j] = $root.calitrace.v1.NodeStatus.toObject(m.nodes[j], o, q + 1);
+                    }
+                }
+                if (m.role != null && Object.hasOwnProperty.call(m, "role")) {
+                    d.role = m.role;
+                }
                 if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs")) {
                     if (typeof BigInt !== "undefined" && o.longs === BigInt)
                         d.routeChangedMs = typeof m.routeChangedMs === "number" ? BigInt(m.routeChangedMs) : $util.Long.fromBits(m.routeChangedMs.low >>> 0, m.routeChangedMs.high >>> 0, false).toBigInt();
@@ -15923,6 +16198,1700 @@ $root.calitrace = (function() {
             };
 
             return StatusResponse;
+        })();
+
+        /**
+         * NodeState enum.
+         * @name calitrace.v1.NodeState
+         * @enum {number}
+         * @property {number} NODE_STATE_UNSPECIFIED=0 NODE_STATE_UNSPECIFIED value
+         * @property {number} NODE_UP=1 NODE_UP value
+         * @property {number} NODE_DOWN=2 NODE_DOWN value
+         * @property {number} NODE_CONNECTING=3 NODE_CONNECTING value
+         * @property {number} NODE_REMOVED=4 NODE_REMOVED value
+         */
+        v1.NodeState = (function() {
+            var valuesById = {}, values = Object.create(valuesById);
+            values[valuesById[0] = "NODE_STATE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "NODE_UP"] = 1;
+            values[valuesById[2] = "NODE_DOWN"] = 2;
+            values[valuesById[3] = "NODE_CONNECTING"] = 3;
+            values[valuesById[4] = "NODE_REMOVED"] = 4;
+            return values;
+        })();
+
+        v1.NodeEvent = (function() {
+
+            /**
+             * Properties of a NodeEvent.
+             * @memberof calitrace.v1
+             * @interface INodeEvent
+             * @property {string|null} [node] NodeEvent node
+             * @property {string|null} [address] NodeEvent address
+             * @property {calitrace.v1.NodeState|null} [state] NodeEvent state
+             * @property {string|null} [reason] NodeEvent reason
+             * @property {number|null} [attempt] NodeEvent attempt
+             * @property {number|null} [retryInMs] NodeEvent retryInMs
+             * @property {number|null} [downSinceMs] NodeEvent downSinceMs
+             */
+
+            /**
+             * Constructs a new NodeEvent.
+             * @memberof calitrace.v1
+             * @classdesc Represents a NodeEvent.
+             * @implements INodeEvent
+             * @constructor
+             * @param {calitrace.v1.INodeEvent=} [p] Properties to set
+             */
+            function NodeEvent(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * NodeEvent node.
+             * @member {string} node
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.node = "";
+
+            /**
+             * NodeEvent address.
+             * @member {string} address
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.address = "";
+
+            /**
+             * NodeEvent state.
+             * @member {calitrace.v1.NodeState} state
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.state = 0;
+
+            /**
+             * NodeEvent reason.
+             * @member {string} reason
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.reason = "";
+
+            /**
+             * NodeEvent attempt.
+             * @member {number} attempt
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.attempt = 0;
+
+            /**
+             * NodeEvent retryInMs.
+             * @member {number} retryInMs
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.retryInMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * NodeEvent downSinceMs.
+             * @member {number} downSinceMs
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             */
+            NodeEvent.prototype.downSinceMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * Creates a new NodeEvent instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {calitrace.v1.INodeEvent=} [properties] Properties to set
+             * @returns {calitrace.v1.NodeEvent} NodeEvent instance
+             */
+            NodeEvent.create = function create(properties) {
+                return new NodeEvent(properties);
+            };
+
+            /**
+             * Encodes the specified NodeEvent message. Does not implicitly {@link calitrace.v1.NodeEvent.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {calitrace.v1.INodeEvent} m NodeEvent message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeEvent.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.node != null && Object.hasOwnProperty.call(m, "node"))
+                    w.uint32(10).string(m.node);
+                if (m.address != null && Object.hasOwnProperty.call(m, "address"))
+                    w.uint32(18).string(m.address);
+                if (m.state != null && Object.hasOwnProperty.call(m, "state"))
+                    w.uint32(24).int32(m.state);
+                if (m.reason != null && Object.hasOwnProperty.call(m, "reason"))
+                    w.uint32(34).string(m.reason);
+                if (m.attempt != null && Object.hasOwnProperty.call(m, "attempt"))
+                    w.uint32(40).uint32(m.attempt);
+                if (m.retryInMs != null && Object.hasOwnProperty.call(m, "retryInMs"))
+                    w.uint32(48).uint64(m.retryInMs);
+                if (m.downSinceMs != null && Object.hasOwnProperty.call(m, "downSinceMs"))
+                    w.uint32(56).int64(m.downSinceMs);
+                return w;
+            };
+
+            /**
+             * Decodes a NodeEvent message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.NodeEvent} NodeEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeEvent.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.NodeEvent();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.node = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.address = r.string();
+                            break;
+                        }
+                    case 3: {
+                            m.state = r.int32();
+                            break;
+                        }
+                    case 4: {
+                            m.reason = r.string();
+                            break;
+                        }
+                    case 5: {
+                            m.attempt = r.uint32();
+                            break;
+                        }
+                    case 6: {
+                            m.retryInMs = r.uint64();
+                            break;
+                        }
+                    case 7: {
+                            m.downSinceMs = r.int64();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a NodeEvent message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.NodeEvent} NodeEvent
+             */
+            NodeEvent.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.NodeEvent)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.NodeEvent: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.NodeEvent();
+                if (d.node != null) {
+                    m.node = String(d.node);
+                }
+                if (d.address != null) {
+                    m.address = String(d.address);
+                }
+                switch (d.state) {
+                default:
+                    if (typeof d.state === "number") {
+                        m.state = d.state;
+                        break;
+                    }
+                    break;
+                case "NODE_STATE_UNSPECIFIED":
+                case 0:
+                    m.state = 0;
+                    break;
+                case "NODE_UP":
+                case 1:
+                    m.state = 1;
+                    break;
+                case "NODE_DOWN":
+                case 2:
+                    m.state = 2;
+                    break;
+                case "NODE_CONNECTING":
+                case 3:
+                    m.state = 3;
+                    break;
+                case "NODE_REMOVED":
+                case 4:
+                    m.state = 4;
+                    break;
+                }
+                if (d.reason != null) {
+                    m.reason = String(d.reason);
+                }
+                if (d.attempt != null) {
+                    m.attempt = d.attempt >>> 0;
+                }
+                if (d.retryInMs != null) {
+                    if ($util.Long)
+                        m.retryInMs = $util.Long.fromValue(d.retryInMs, true);
+                    else if (typeof d.retryInMs === "string")
+                        m.retryInMs = parseInt(d.retryInMs, 10);
+                    else if (typeof d.retryInMs === "number")
+                        m.retryInMs = d.retryInMs;
+                    else if (typeof d.retryInMs === "object")
+                        m.retryInMs = new $util.LongBits(d.retryInMs.low >>> 0, d.retryInMs.high >>> 0).toNumber(true);
+                }
+                if (d.downSinceMs != null) {
+                    if ($util.Long)
+                        m.downSinceMs = $util.Long.fromValue(d.downSinceMs, false);
+                    else if (typeof d.downSinceMs === "string")
+                        m.downSinceMs = parseInt(d.downSinceMs, 10);
+                    else if (typeof d.downSinceMs === "number")
+                        m.downSinceMs = d.downSinceMs;
+                    else if (typeof d.downSinceMs === "object")
+                        m.downSinceMs = new $util.LongBits(d.downSinceMs.low >>> 0, d.downSinceMs.high >>> 0).toNumber();
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a NodeEvent message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {calitrace.v1.NodeEvent} m NodeEvent
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NodeEvent.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.node = "";
+                    d.address = "";
+                    d.state = o.enums === String ? "NODE_STATE_UNSPECIFIED" : 0;
+                    d.reason = "";
+                    d.attempt = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.retryInMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.retryInMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.downSinceMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.downSinceMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (m.node != null && Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.address != null && Object.hasOwnProperty.call(m, "address")) {
+                    d.address = m.address;
+                }
+                if (m.state != null && Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === String ? $root.calitrace.v1.NodeState[m.state] === undefined ? m.state : $root.calitrace.v1.NodeState[m.state] : m.state;
+                }
+                if (m.reason != null && Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                if (m.attempt != null && Object.hasOwnProperty.call(m, "attempt")) {
+                    d.attempt = m.attempt;
+                }
+                if (m.retryInMs != null && Object.hasOwnProperty.call(m, "retryInMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.retryInMs = typeof m.retryInMs === "number" ? BigInt(m.retryInMs) : $util.Long.fromBits(m.retryInMs.low >>> 0, m.retryInMs.high >>> 0, true).toBigInt();
+                    else if (typeof m.retryInMs === "number")
+                        d.retryInMs = o.longs === String ? String(m.retryInMs) : m.retryInMs;
+                    else
+                        d.retryInMs = o.longs === String ? $util.Long.prototype.toString.call(m.retryInMs) : o.longs === Number ? new $util.LongBits(m.retryInMs.low >>> 0, m.retryInMs.high >>> 0).toNumber(true) : m.retryInMs;
+                }
+                if (m.downSinceMs != null && Object.hasOwnProperty.call(m, "downSinceMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.downSinceMs = typeof m.downSinceMs === "number" ? BigInt(m.downSinceMs) : $util.Long.fromBits(m.downSinceMs.low >>> 0, m.downSinceMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.downSinceMs === "number")
+                        d.downSinceMs = o.longs === String ? String(m.downSinceMs) : m.downSinceMs;
+                    else
+                        d.downSinceMs = o.longs === String ? $util.Long.prototype.toString.call(m.downSinceMs) : o.longs === Number ? new $util.LongBits(m.downSinceMs.low >>> 0, m.downSinceMs.high >>> 0).toNumber() : m.downSinceMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this NodeEvent to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.NodeEvent
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NodeEvent.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NodeEvent
+             * @function getTypeUrl
+             * @memberof calitrace.v1.NodeEvent
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NodeEvent.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.NodeEvent";
+            };
+
+            return NodeEvent;
+        })();
+
+        v1.NodeStatus = (function() {
+
+            /**
+             * Properties of a NodeStatus.
+             * @memberof calitrace.v1
+             * @interface INodeStatus
+             * @property {string|null} [name] NodeStatus name
+             * @property {string|null} [address] NodeStatus address
+             * @property {calitrace.v1.NodeState|null} [state] NodeStatus state
+             * @property {string|null} [lastError] NodeStatus lastError
+             * @property {number|null} [reconnects] NodeStatus reconnects
+             * @property {number|null} [upSinceMs] NodeStatus upSinceMs
+             * @property {number|null} [downSinceMs] NodeStatus downSinceMs
+             * @property {number|null} [received] NodeStatus received
+             * @property {number|null} [lostRelay] NodeStatus lostRelay
+             * @property {number|null} [lostUpstream] NodeStatus lostUpstream
+             * @property {number|null} [queued] NodeStatus queued
+             * @property {calitrace.v1.IStatusResponse|null} [status] NodeStatus status
+             */
+
+            /**
+             * Constructs a new NodeStatus.
+             * @memberof calitrace.v1
+             * @classdesc Represents a NodeStatus.
+             * @implements INodeStatus
+             * @constructor
+             * @param {calitrace.v1.INodeStatus=} [p] Properties to set
+             */
+            function NodeStatus(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * NodeStatus name.
+             * @member {string} name
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.name = "";
+
+            /**
+             * NodeStatus address.
+             * @member {string} address
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.address = "";
+
+            /**
+             * NodeStatus state.
+             * @member {calitrace.v1.NodeState} state
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.state = 0;
+
+            /**
+             * NodeStatus lastError.
+             * @member {string} lastError
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.lastError = "";
+
+            /**
+             * NodeStatus reconnects.
+             * @member {number} reconnects
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.reconnects = 0;
+
+            /**
+             * NodeStatus upSinceMs.
+             * @member {number} upSinceMs
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.upSinceMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * NodeStatus downSinceMs.
+             * @member {number} downSinceMs
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.downSinceMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * NodeStatus received.
+             * @member {number} received
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.received = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * NodeStatus lostRelay.
+             * @member {number} lostRelay
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.lostRelay = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * NodeStatus lostUpstream.
+             * @member {number} lostUpstream
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.lostUpstream = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * NodeStatus queued.
+             * @member {number} queued
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.queued = 0;
+
+            /**
+             * NodeStatus status.
+             * @member {calitrace.v1.IStatusResponse|null|undefined} status
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             */
+            NodeStatus.prototype.status = null;
+
+            /**
+             * Creates a new NodeStatus instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {calitrace.v1.INodeStatus=} [properties] Properties to set
+             * @returns {calitrace.v1.NodeStatus} NodeStatus instance
+             */
+            NodeStatus.create = function create(properties) {
+                return new NodeStatus(properties);
+            };
+
+            /**
+             * Encodes the specified NodeStatus message. Does not implicitly {@link calitrace.v1.NodeStatus.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {calitrace.v1.INodeStatus} m NodeStatus message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeStatus.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.name != null && Object.hasOwnProperty.call(m, "name"))
+                    w.uint32(10).string(m.name);
+                if (m.address != null && Object.hasOwnProperty.call(m, "address"))
+                    w.uint32(18).string(m.address);
+                if (m.state != null && Object.hasOwnProperty.call(m, "state"))
+                    w.uint32(24).int32(m.state);
+                if (m.lastError != null && Object.hasOwnProperty.call(m, "lastError"))
+                    w.uint32(34).string(m.lastError);
+                if (m.reconnects != null && Object.hasOwnProperty.call(m, "reconnects"))
+                    w.uint32(40).uint32(m.reconnects);
+                if (m.upSinceMs != null && Object.hasOwnProperty.call(m, "upSinceMs"))
+                    w.uint32(48).int64(m.upSinceMs);
+                if (m.downSinceMs != null && Object.hasOwnProperty.call(m, "downSinceMs"))
+                    w.uint32(56).int64(m.downSinceMs);
+                if (m.received != null && Object.hasOwnProperty.call(m, "received"))
+                    w.uint32(64).uint64(m.received);
+                if (m.lostRelay != null && Object.hasOwnProperty.call(m, "lostRelay"))
+                    w.uint32(72).uint64(m.lostRelay);
+                if (m.lostUpstream != null && Object.hasOwnProperty.call(m, "lostUpstream"))
+                    w.uint32(80).uint64(m.lostUpstream);
+                if (m.queued != null && Object.hasOwnProperty.call(m, "queued"))
+                    w.uint32(88).uint32(m.queued);
+                if (m.status != null && Object.hasOwnProperty.call(m, "status"))
+                    $root.calitrace.v1.StatusResponse.encode(m.status, w.uint32(98).fork(), q + 1).ldelim();
+                return w;
+            };
+
+            /**
+             * Decodes a NodeStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.NodeStatus} NodeStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeStatus.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.NodeStatus();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.name = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.address = r.string();
+                            break;
+                        }
+                    case 3: {
+                            m.state = r.int32();
+                            break;
+                        }
+                    case 4: {
+                            m.lastError = r.string();
+                            break;
+                        }
+                    case 5: {
+                            m.reconnects = r.uint32();
+                            break;
+                        }
+                    case 6: {
+                            m.upSinceMs = r.int64();
+                            break;
+                        }
+                    case 7: {
+                            m.downSinceMs = r.int64();
+                            break;
+                        }
+                    case 8: {
+                            m.received = r.uint64();
+                            break;
+                        }
+                    case 9: {
+                            m.lostRelay = r.uint64();
+                            break;
+                        }
+                    case 10: {
+                            m.lostUpstream = r.uint64();
+                            break;
+                        }
+                    case 11: {
+                            m.queued = r.uint32();
+                            break;
+                        }
+                    case 12: {
+                            m.status = $root.calitrace.v1.StatusResponse.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a NodeStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.NodeStatus} NodeStatus
+             */
+            NodeStatus.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.NodeStatus)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.NodeStatus: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.NodeStatus();
+                if (d.name != null) {
+                    m.name = String(d.name);
+                }
+                if (d.address != null) {
+                    m.address = String(d.address);
+                }
+                switch (d.state) {
+                default:
+                    if (typeof d.state === "number") {
+                        m.state = d.state;
+                        break;
+                    }
+                    break;
+                case "NODE_STATE_UNSPECIFIED":
+                case 0:
+                    m.state = 0;
+                    break;
+                case "NODE_UP":
+                case 1:
+                    m.state = 1;
+                    break;
+                case "NODE_DOWN":
+                case 2:
+                    m.state = 2;
+                    break;
+                case "NODE_CONNECTING":
+                case 3:
+                    m.state = 3;
+                    break;
+                case "NODE_REMOVED":
+                case 4:
+                    m.state = 4;
+                    break;
+                }
+                if (d.lastError != null) {
+                    m.lastError = String(d.lastError);
+                }
+                if (d.reconnects != null) {
+                    m.reconnects = d.reconnects >>> 0;
+                }
+                if (d.upSinceMs != null) {
+                    if ($util.Long)
+                        m.upSinceMs = $util.Long.fromValue(d.upSinceMs, false);
+                    else if (typeof d.upSinceMs === "string")
+                        m.upSinceMs = parseInt(d.upSinceMs, 10);
+                    else if (typeof d.upSinceMs === "number")
+                        m.upSinceMs = d.upSinceMs;
+                    else if (typeof d.upSinceMs === "object")
+                        m.upSinceMs = new $util.LongBits(d.upSinceMs.low >>> 0, d.upSinceMs.high >>> 0).toNumber();
+                }
+                if (d.downSinceMs != null) {
+                    if ($util.Long)
+                        m.downSinceMs = $util.Long.fromValue(d.downSinceMs, false);
+                    else if (typeof d.downSinceMs === "string")
+                        m.downSinceMs = parseInt(d.downSinceMs, 10);
+                    else if (typeof d.downSinceMs === "number")
+                        m.downSinceMs = d.downSinceMs;
+                    else if (typeof d.downSinceMs === "object")
+                        m.downSinceMs = new $util.LongBits(d.downSinceMs.low >>> 0, d.downSinceMs.high >>> 0).toNumber();
+                }
+                if (d.received != null) {
+                    if ($util.Long)
+                        m.received = $util.Long.fromValue(d.received, true);
+                    else if (typeof d.received === "string")
+                        m.received = parseInt(d.received, 10);
+                    else if (typeof d.received === "number")
+                        m.received = d.received;
+                    else if (typeof d.received === "object")
+                        m.received = new $util.LongBits(d.received.low >>> 0, d.received.high >>> 0).toNumber(true);
+                }
+                if (d.lostRelay != null) {
+                    if ($util.Long)
+                        m.lostRelay = $util.Long.fromValue(d.lostRelay, true);
+                    else if (typeof d.lostRelay === "string")
+                        m.lostRelay = parseInt(d.lostRelay, 10);
+                    else if (typeof d.lostRelay === "number")
+                        m.lostRelay = d.lostRelay;
+                    else if (typeof d.lostRelay === "object")
+                        m.lostRelay = new $util.LongBits(d.lostRelay.low >>> 0, d.lostRelay.high >>> 0).toNumber(true);
+                }
+                if (d.lostUpstream != null) {
+                    if ($util.Long)
+                        m.lostUpstream = $util.Long.fromValue(d.lostUpstream, true);
+                    else if (typeof d.lostUpstream === "string")
+                        m.lostUpstream = parseInt(d.lostUpstream, 10);
+                    else if (typeof d.lostUpstream === "number")
+                        m.lostUpstream = d.lostUpstream;
+                    else if (typeof d.lostUpstream === "object")
+                        m.lostUpstream = new $util.LongBits(d.lostUpstream.low >>> 0, d.lostUpstream.high >>> 0).toNumber(true);
+                }
+                if (d.queued != null) {
+                    m.queued = d.queued >>> 0;
+                }
+                if (d.status != null) {
+                    if (!$util.isObject(d.status))
+                        throw TypeError(".calitrace.v1.NodeStatus.status: object expected");
+                    m.status = $root.calitrace.v1.StatusResponse.fromObject(d.status, n + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a NodeStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {calitrace.v1.NodeStatus} m NodeStatus
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NodeStatus.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.name = "";
+                    d.address = "";
+                    d.state = o.enums === String ? "NODE_STATE_UNSPECIFIED" : 0;
+                    d.lastError = "";
+                    d.reconnects = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.upSinceMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.upSinceMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.downSinceMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.downSinceMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.received = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.received = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.lostRelay = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.lostRelay = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, true);
+                        d.lostUpstream = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.lostUpstream = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.queued = 0;
+                    d.status = null;
+                }
+                if (m.name != null && Object.hasOwnProperty.call(m, "name")) {
+                    d.name = m.name;
+                }
+                if (m.address != null && Object.hasOwnProperty.call(m, "address")) {
+                    d.address = m.address;
+                }
+                if (m.state != null && Object.hasOwnProperty.call(m, "state")) {
+                    d.state = o.enums === String ? $root.calitrace.v1.NodeState[m.state] === undefined ? m.state : $root.calitrace.v1.NodeState[m.state] : m.state;
+                }
+                if (m.lastError != null && Object.hasOwnProperty.call(m, "lastError")) {
+                    d.lastError = m.lastError;
+                }
+                if (m.reconnects != null && Object.hasOwnProperty.call(m, "reconnects")) {
+                    d.reconnects = m.reconnects;
+                }
+                if (m.upSinceMs != null && Object.hasOwnProperty.call(m, "upSinceMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.upSinceMs = typeof m.upSinceMs === "number" ? BigInt(m.upSinceMs) : $util.Long.fromBits(m.upSinceMs.low >>> 0, m.upSinceMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.upSinceMs === "number")
+                        d.upSinceMs = o.longs === String ? String(m.upSinceMs) : m.upSinceMs;
+                    else
+                        d.upSinceMs = o.longs === String ? $util.Long.prototype.toString.call(m.upSinceMs) : o.longs === Number ? new $util.LongBits(m.upSinceMs.low >>> 0, m.upSinceMs.high >>> 0).toNumber() : m.upSinceMs;
+                }
+                if (m.downSinceMs != null && Object.hasOwnProperty.call(m, "downSinceMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.downSinceMs = typeof m.downSinceMs === "number" ? BigInt(m.downSinceMs) : $util.Long.fromBits(m.downSinceMs.low >>> 0, m.downSinceMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.downSinceMs === "number")
+                        d.downSinceMs = o.longs === String ? String(m.downSinceMs) : m.downSinceMs;
+                    else
+                        d.downSinceMs = o.longs === String ? $util.Long.prototype.toString.call(m.downSinceMs) : o.longs === Number ? new $util.LongBits(m.downSinceMs.low >>> 0, m.downSinceMs.high >>> 0).toNumber() : m.downSinceMs;
+                }
+                if (m.received != null && Object.hasOwnProperty.call(m, "received")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.received = typeof m.received === "number" ? BigInt(m.received) : $util.Long.fromBits(m.received.low >>> 0, m.received.high >>> 0, true).toBigInt();
+                    else if (typeof m.received === "number")
+                        d.received = o.longs === String ? String(m.received) : m.received;
+                    else
+                        d.received = o.longs === String ? $util.Long.prototype.toString.call(m.received) : o.longs === Number ? new $util.LongBits(m.received.low >>> 0, m.received.high >>> 0).toNumber(true) : m.received;
+                }
+                if (m.lostRelay != null && Object.hasOwnProperty.call(m, "lostRelay")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.lostRelay = typeof m.lostRelay === "number" ? BigInt(m.lostRelay) : $util.Long.fromBits(m.lostRelay.low >>> 0, m.lostRelay.high >>> 0, true).toBigInt();
+                    else if (typeof m.lostRelay === "number")
+                        d.lostRelay = o.longs === String ? String(m.lostRelay) : m.lostRelay;
+                    else
+                        d.lostRelay = o.longs === String ? $util.Long.prototype.toString.call(m.lostRelay) : o.longs === Number ? new $util.LongBits(m.lostRelay.low >>> 0, m.lostRelay.high >>> 0).toNumber(true) : m.lostRelay;
+                }
+                if (m.lostUpstream != null && Object.hasOwnProperty.call(m, "lostUpstream")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.lostUpstream = typeof m.lostUpstream === "number" ? BigInt(m.lostUpstream) : $util.Long.fromBits(m.lostUpstream.low >>> 0, m.lostUpstream.high >>> 0, true).toBigInt();
+                    else if (typeof m.lostUpstream === "number")
+                        d.lostUpstream = o.longs === String ? String(m.lostUpstream) : m.lostUpstream;
+                    else
+                        d.lostUpstream = o.longs === String ? $util.Long.prototype.toString.call(m.lostUpstream) : o.longs === Number ? new $util.LongBits(m.lostUpstream.low >>> 0, m.lostUpstream.high >>> 0).toNumber(true) : m.lostUpstream;
+                }
+                if (m.queued != null && Object.hasOwnProperty.call(m, "queued")) {
+                    d.queued = m.queued;
+                }
+                if (m.status != null && Object.hasOwnProperty.call(m, "status")) {
+                    d.status = $root.calitrace.v1.StatusResponse.toObject(m.status, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this NodeStatus to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.NodeStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NodeStatus.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for NodeStatus
+             * @function getTypeUrl
+             * @memberof calitrace.v1.NodeStatus
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            NodeStatus.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.NodeStatus";
+            };
+
+            return NodeStatus;
+        })();
+
+        v1.PathHalf = (function() {
+
+            /**
+             * Properties of a PathHalf.
+             * @memberof calitrace.v1
+             * @interface IPathHalf
+             * @property {string|null} [node] PathHalf node
+             * @property {calitrace.v1.IPacketVerdict|null} [verdict] PathHalf verdict
+             */
+
+            /**
+             * Constructs a new PathHalf.
+             * @memberof calitrace.v1
+             * @classdesc Represents a PathHalf.
+             * @implements IPathHalf
+             * @constructor
+             * @param {calitrace.v1.IPathHalf=} [p] Properties to set
+             */
+            function PathHalf(p) {
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * PathHalf node.
+             * @member {string} node
+             * @memberof calitrace.v1.PathHalf
+             * @instance
+             */
+            PathHalf.prototype.node = "";
+
+            /**
+             * PathHalf verdict.
+             * @member {calitrace.v1.IPacketVerdict|null|undefined} verdict
+             * @memberof calitrace.v1.PathHalf
+             * @instance
+             */
+            PathHalf.prototype.verdict = null;
+
+            /**
+             * Creates a new PathHalf instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {calitrace.v1.IPathHalf=} [properties] Properties to set
+             * @returns {calitrace.v1.PathHalf} PathHalf instance
+             */
+            PathHalf.create = function create(properties) {
+                return new PathHalf(properties);
+            };
+
+            /**
+             * Encodes the specified PathHalf message. Does not implicitly {@link calitrace.v1.PathHalf.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {calitrace.v1.IPathHalf} m PathHalf message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PathHalf.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.node != null && Object.hasOwnProperty.call(m, "node"))
+                    w.uint32(10).string(m.node);
+                if (m.verdict != null && Object.hasOwnProperty.call(m, "verdict"))
+                    $root.calitrace.v1.PacketVerdict.encode(m.verdict, w.uint32(18).fork(), q + 1).ldelim();
+                return w;
+            };
+
+            /**
+             * Decodes a PathHalf message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.PathHalf} PathHalf
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PathHalf.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.PathHalf();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.node = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.verdict = $root.calitrace.v1.PacketVerdict.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a PathHalf message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.PathHalf} PathHalf
+             */
+            PathHalf.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.PathHalf)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.PathHalf: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.PathHalf();
+                if (d.node != null) {
+                    m.node = String(d.node);
+                }
+                if (d.verdict != null) {
+                    if (!$util.isObject(d.verdict))
+                        throw TypeError(".calitrace.v1.PathHalf.verdict: object expected");
+                    m.verdict = $root.calitrace.v1.PacketVerdict.fromObject(d.verdict, n + 1);
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a PathHalf message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {calitrace.v1.PathHalf} m PathHalf
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PathHalf.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.defaults) {
+                    d.node = "";
+                    d.verdict = null;
+                }
+                if (m.node != null && Object.hasOwnProperty.call(m, "node")) {
+                    d.node = m.node;
+                }
+                if (m.verdict != null && Object.hasOwnProperty.call(m, "verdict")) {
+                    d.verdict = $root.calitrace.v1.PacketVerdict.toObject(m.verdict, o, q + 1);
+                }
+                return d;
+            };
+
+            /**
+             * Converts this PathHalf to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.PathHalf
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PathHalf.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for PathHalf
+             * @function getTypeUrl
+             * @memberof calitrace.v1.PathHalf
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            PathHalf.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.PathHalf";
+            };
+
+            return PathHalf;
+        })();
+
+        v1.StitchedPath = (function() {
+
+            /**
+             * Properties of a StitchedPath.
+             * @memberof calitrace.v1
+             * @interface IStitchedPath
+             * @property {string|null} [fingerprint] StitchedPath fingerprint
+             * @property {calitrace.v1.Verdict|null} [verdict] StitchedPath verdict
+             * @property {string|null} [reason] StitchedPath reason
+             * @property {string|null} [srcNode] StitchedPath srcNode
+             * @property {string|null} [dstNode] StitchedPath dstNode
+             * @property {Array.<calitrace.v1.IPathHalf>|null} [halves] StitchedPath halves
+             * @property {number|null} [nodeToNodeUs] StitchedPath nodeToNodeUs
+             * @property {string|null} [latencyClock] StitchedPath latencyClock
+             * @property {calitrace.v1.ITunnel|null} [outer] StitchedPath outer
+             * @property {string|null} [src] StitchedPath src
+             * @property {string|null} [dst] StitchedPath dst
+             * @property {number|null} [protocol] StitchedPath protocol
+             * @property {number|null} [timeMs] StitchedPath timeMs
+             */
+
+            /**
+             * Constructs a new StitchedPath.
+             * @memberof calitrace.v1
+             * @classdesc Represents a StitchedPath.
+             * @implements IStitchedPath
+             * @constructor
+             * @param {calitrace.v1.IStitchedPath=} [p] Properties to set
+             */
+            function StitchedPath(p) {
+                this.halves = [];
+                if (p)
+                    for (var ks = Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            }
+
+            /**
+             * StitchedPath fingerprint.
+             * @member {string} fingerprint
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.fingerprint = "";
+
+            /**
+             * StitchedPath verdict.
+             * @member {calitrace.v1.Verdict} verdict
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.verdict = 0;
+
+            /**
+             * StitchedPath reason.
+             * @member {string} reason
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.reason = "";
+
+            /**
+             * StitchedPath srcNode.
+             * @member {string} srcNode
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.srcNode = "";
+
+            /**
+             * StitchedPath dstNode.
+             * @member {string} dstNode
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.dstNode = "";
+
+            /**
+             * StitchedPath halves.
+             * @member {Array.<calitrace.v1.IPathHalf>} halves
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.halves = $util.emptyArray;
+
+            /**
+             * StitchedPath nodeToNodeUs.
+             * @member {number} nodeToNodeUs
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.nodeToNodeUs = 0;
+
+            /**
+             * StitchedPath latencyClock.
+             * @member {string} latencyClock
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.latencyClock = "";
+
+            /**
+             * StitchedPath outer.
+             * @member {calitrace.v1.ITunnel|null|undefined} outer
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.outer = null;
+
+            /**
+             * StitchedPath src.
+             * @member {string} src
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.src = "";
+
+            /**
+             * StitchedPath dst.
+             * @member {string} dst
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.dst = "";
+
+            /**
+             * StitchedPath protocol.
+             * @member {number} protocol
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.protocol = 0;
+
+            /**
+             * StitchedPath timeMs.
+             * @member {number} timeMs
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             */
+            StitchedPath.prototype.timeMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * Creates a new StitchedPath instance using the specified properties.
+             * @function create
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {calitrace.v1.IStitchedPath=} [properties] Properties to set
+             * @returns {calitrace.v1.StitchedPath} StitchedPath instance
+             */
+            StitchedPath.create = function create(properties) {
+                return new StitchedPath(properties);
+            };
+
+            /**
+             * Encodes the specified StitchedPath message. Does not implicitly {@link calitrace.v1.StitchedPath.verify|verify} messages.
+             * @function encode
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {calitrace.v1.IStitchedPath} m StitchedPath message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StitchedPath.encode = function encode(m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                if (m.fingerprint != null && Object.hasOwnProperty.call(m, "fingerprint"))
+                    w.uint32(10).string(m.fingerprint);
+                if (m.verdict != null && Object.hasOwnProperty.call(m, "verdict"))
+                    w.uint32(16).int32(m.verdict);
+                if (m.reason != null && Object.hasOwnProperty.call(m, "reason"))
+                    w.uint32(26).string(m.reason);
+                if (m.srcNode != null && Object.hasOwnProperty.call(m, "srcNode"))
+                    w.uint32(34).string(m.srcNode);
+                if (m.dstNode != null && Object.hasOwnProperty.call(m, "dstNode"))
+                    w.uint32(42).string(m.dstNode);
+                if (m.halves != null && m.halves.length) {
+                    for (var i = 0; i < m.halves.length; ++i)
+                        $root.calitrace.v1.PathHalf.encode(m.halves[i], w.uint32(50).fork(), q + 1).ldelim();
+                }
+                if (m.nodeToNodeUs != null && Object.hasOwnProperty.call(m, "nodeToNodeUs"))
+                    w.uint32(57).double(m.nodeToNodeUs);
+                if (m.latencyClock != null && Object.hasOwnProperty.call(m, "latencyClock"))
+                    w.uint32(66).string(m.latencyClock);
+                if (m.outer != null && Object.hasOwnProperty.call(m, "outer"))
+                    $root.calitrace.v1.Tunnel.encode(m.outer, w.uint32(74).fork(), q + 1).ldelim();
+                if (m.src != null && Object.hasOwnProperty.call(m, "src"))
+                    w.uint32(82).string(m.src);
+                if (m.dst != null && Object.hasOwnProperty.call(m, "dst"))
+                    w.uint32(90).string(m.dst);
+                if (m.protocol != null && Object.hasOwnProperty.call(m, "protocol"))
+                    w.uint32(96).uint32(m.protocol);
+                if (m.timeMs != null && Object.hasOwnProperty.call(m, "timeMs"))
+                    w.uint32(104).int64(m.timeMs);
+                return w;
+            };
+
+            /**
+             * Decodes a StitchedPath message from the specified reader or buffer.
+             * @function decode
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {calitrace.v1.StitchedPath} StitchedPath
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StitchedPath.decode = function decode(r, l, e, n) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (n === undefined)
+                    n = 0;
+                if (n > $Reader.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var c, m;
+                if (l === undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = new $root.calitrace.v1.StitchedPath();
+                while (r.pos < c) {
+                    var t = r.uint32();
+                    if (t === e)
+                        break;
+                    switch (t >>> 3) {
+                    case 1: {
+                            m.fingerprint = r.string();
+                            break;
+                        }
+                    case 2: {
+                            m.verdict = r.int32();
+                            break;
+                        }
+                    case 3: {
+                            m.reason = r.string();
+                            break;
+                        }
+                    case 4: {
+                            m.srcNode = r.string();
+                            break;
+                        }
+                    case 5: {
+                            m.dstNode = r.string();
+                            break;
+                        }
+                    case 6: {
+                            if (!(m.halves && m.halves.length))
+                                m.halves = [];
+                            m.halves.push($root.calitrace.v1.PathHalf.decode(r, r.uint32(), undefined, n + 1));
+                            break;
+                        }
+                    case 7: {
+                            m.nodeToNodeUs = r.double();
+                            break;
+                        }
+                    case 8: {
+                            m.latencyClock = r.string();
+                            break;
+                        }
+                    case 9: {
+                            m.outer = $root.calitrace.v1.Tunnel.decode(r, r.uint32(), undefined, n + 1);
+                            break;
+                        }
+                    case 10: {
+                            m.src = r.string();
+                            break;
+                        }
+                    case 11: {
+                            m.dst = r.string();
+                            break;
+                        }
+                    case 12: {
+                            m.protocol = r.uint32();
+                            break;
+                        }
+                    case 13: {
+                            m.timeMs = r.int64();
+                            break;
+                        }
+                    default:
+                        r.skipType(t & 7, n);
+                        break;
+                    }
+                }
+                if (l !== undefined) {
+                    if (r.pos !== c)
+                        throw RangeError("index out of range");
+                    r.len = l;
+                }
+                return m;
+            };
+
+            /**
+             * Creates a StitchedPath message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {Object.<string,*>} d Plain object
+             * @returns {calitrace.v1.StitchedPath} StitchedPath
+             */
+            StitchedPath.fromObject = function fromObject(d, n) {
+                if (d instanceof $root.calitrace.v1.StitchedPath)
+                    return d;
+                if (!$util.isObject(d))
+                    throw TypeError(".calitrace.v1.StitchedPath: object expected");
+                if (n === undefined)
+                    n = 0;
+                if (n > $util.recursionLimit)
+                    throw Error("maximum nesting depth exceeded");
+                var m = new $root.calitrace.v1.StitchedPath();
+                if (d.fingerprint != null) {
+                    m.fingerprint = String(d.fingerprint);
+                }
+                switch (d.verdict) {
+                default:
+                    if (typeof d.verdict === "number") {
+                        m.verdict = d.verdict;
+                        break;
+                    }
+                    break;
+                case "VERDICT_UNSPECIFIED":
+                case 0:
+                    m.verdict = 0;
+                    break;
+                case "MATCHED":
+                case 1:
+                    m.verdict = 1;
+                    break;
+                case "DIVERGED":
+                case 2:
+                    m.verdict = 2;
+                    break;
+                case "DROPPED":
+                case 3:
+                    m.verdict = 3;
+                    break;
+                case "EXPECTED_DROP":
+                case 4:
+                    m.verdict = 4;
+                    break;
+                case "INCOMPLETE":
+                case 5:
+                    m.verdict = 5;
+                    break;
+                case "STALE_MODEL":
+                case 6:
+                    m.verdict = 6;
+                    break;
+                }
+                if (d.reason != null) {
+                    m.reason = String(d.reason);
+                }
+                if (d.srcNode != null) {
+                    m.srcNode = String(d.srcNode);
+                }
+                if (d.dstNode != null) {
+                    m.dstNode = String(d.dstNode);
+                }
+                if (d.halves) {
+                    if (!Array.isArray(d.halves))
+                        throw TypeError(".calitrace.v1.StitchedPath.halves: array expected");
+                    m.halves = [];
+                    for (var i = 0; i < d.halves.length; ++i) {
+                        if (!$util.isObject(d.halves[i]))
+                            throw TypeError(".calitrace.v1.StitchedPath.halves: object expected");
+                        m.halves[i] = $root.calitrace.v1.PathHalf.fromObject(d.halves[i], n + 1);
+                    }
+                }
+                if (d.nodeToNodeUs != null) {
+                    m.nodeToNodeUs = Number(d.nodeToNodeUs);
+                }
+                if (d.latencyClock != null) {
+                    m.latencyClock = String(d.latencyClock);
+                }
+                if (d.outer != null) {
+                    if (!$util.isObject(d.outer))
+                        throw TypeError(".calitrace.v1.StitchedPath.outer: object expected");
+                    m.outer = $root.calitrace.v1.Tunnel.fromObject(d.outer, n + 1);
+                }
+                if (d.src != null) {
+                    m.src = String(d.src);
+                }
+                if (d.dst != null) {
+                    m.dst = String(d.dst);
+                }
+                if (d.protocol != null) {
+                    m.protocol = d.protocol >>> 0;
+                }
+                if (d.timeMs != null) {
+                    if ($util.Long)
+                        m.timeMs = $util.Long.fromValue(d.timeMs, false);
+                    else if (typeof d.timeMs === "string")
+                        m.timeMs = parseInt(d.timeMs, 10);
+                    else if (typeof d.timeMs === "number")
+                        m.timeMs = d.timeMs;
+                    else if (typeof d.timeMs === "object")
+                        m.timeMs = new $util.LongBits(d.timeMs.low >>> 0, d.timeMs.high >>> 0).toNumber();
+                }
+                return m;
+            };
+
+            /**
+             * Creates a plain object from a StitchedPath message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {calitrace.v1.StitchedPath} m StitchedPath
+             * @param {$protobuf.IConversionOptions} [o] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StitchedPath.toObject = function toObject(m, o, q) {
+                if (!o)
+                    o = {};
+                if (q === undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw Error("max depth exceeded");
+                var d = {};
+                if (o.arrays || o.defaults) {
+                    d.halves = [];
+                }
+                if (o.defaults) {
+                    d.fingerprint = "";
+                    d.verdict = o.enums === String ? "VERDICT_UNSPECIFIED" : 0;
+                    d.reason = "";
+                    d.srcNode = "";
+                    d.dstNode = "";
+                    d.nodeToNodeUs = 0;
+                    d.latencyClock = "";
+                    d.outer = null;
+                    d.src = "";
+                    d.dst = "";
+                    d.protocol = 0;
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.timeMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.timeMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                }
+                if (m.fingerprint != null && Object.hasOwnProperty.call(m, "fingerprint")) {
+                    d.fingerprint = m.fingerprint;
+                }
+                if (m.verdict != null && Object.hasOwnProperty.call(m, "verdict")) {
+                    d.verdict = o.enums === String ? $root.calitrace.v1.Verdict[m.verdict] === undefined ? m.verdict : $root.calitrace.v1.Verdict[m.verdict] : m.verdict;
+                }
+                if (m.reason != null && Object.hasOwnProperty.call(m, "reason")) {
+                    d.reason = m.reason;
+                }
+                if (m.srcNode != null && Object.hasOwnProperty.call(m, "srcNode")) {
+                    d.srcNode = m.srcNode;
+                }
+                if (m.dstNode != null && Object.hasOwnProperty.call(m, "dstNode")) {
+                    d.dstNode = m.dstNode;
+                }
+                if (m.halves && m.halves.length) {
+                    d.halves = [];
+                    for (var j = 0; j < m.halves.length; ++j) {
+                        d.halves[j] = $root.calitrace.v1.PathHalf.toObject(m.halves[j], o, q + 1);
+                    }
+                }
+                if (m.nodeToNodeUs != null && Object.hasOwnProperty.call(m, "nodeToNodeUs")) {
+                    d.nodeToNodeUs = o.json && !isFinite(m.nodeToNodeUs) ? String(m.nodeToNodeUs) : m.nodeToNodeUs;
+                }
+                if (m.latencyClock != null && Object.hasOwnProperty.call(m, "latencyClock")) {
+                    d.latencyClock = m.latencyClock;
+                }
+                if (m.outer != null && Object.hasOwnProperty.call(m, "outer")) {
+                    d.outer = $root.calitrace.v1.Tunnel.toObject(m.outer, o, q + 1);
+                }
+                if (m.src != null && Object.hasOwnProperty.call(m, "src")) {
+                    d.src = m.src;
+                }
+                if (m.dst != null && Object.hasOwnProperty.call(m, "dst")) {
+                    d.dst = m.dst;
+                }
+                if (m.protocol != null && Object.hasOwnProperty.call(m, "protocol")) {
+                    d.protocol = m.protocol;
+                }
+                if (m.timeMs != null && Object.hasOwnProperty.call(m, "timeMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.timeMs = typeof m.timeMs === "number" ? BigInt(m.timeMs) : $util.Long.fromBits(m.timeMs.low >>> 0, m.timeMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.timeMs === "number")
+                        d.timeMs = o.longs === String ? String(m.timeMs) : m.timeMs;
+                    else
+                        d.timeMs = o.longs === String ? $util.Long.prototype.toString.call(m.timeMs) : o.longs === Number ? new $util.LongBits(m.timeMs.low >>> 0, m.timeMs.high >>> 0).toNumber() : m.timeMs;
+                }
+                return d;
+            };
+
+            /**
+             * Converts this StitchedPath to JSON.
+             * @function toJSON
+             * @memberof calitrace.v1.StitchedPath
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StitchedPath.prototype.toJSON = function toJSON() {
+                return this.constructor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the default type url for StitchedPath
+             * @function getTypeUrl
+             * @memberof calitrace.v1.StitchedPath
+             * @static
+             * @param {string} [typeUrlPrefix] your custom typeUrlPrefix(default "type.googleapis.com")
+             * @returns {string} The default type url
+             */
+            StitchedPath.getTypeUrl = function getTypeUrl(typeUrlPrefix) {
+                if (typeUrlPrefix === undefined) {
+                    typeUrlPrefix = "type.googleapis.com";
+                }
+                return typeUrlPrefix + "/calitrace.v1.StitchedPath";
+            };
+
+            return StitchedPath;
         })();
 
         return v1;

@@ -3,6 +3,7 @@
 // step-by-step story. Returns every line; the pane scrolls over them.
 import type { Store } from '../store';
 import type { FlowRow } from '../store';
+import type { StitchedView } from '../model';
 import { escapeMarkup } from '../escape';
 import { VERDICTS } from '../model';
 import { VERDICT_COLOUR, clock, clockMs, endpoint, micros, path, protoPorts } from './format';
@@ -45,8 +46,14 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
   out.push(`{bold}Drop reason{/bold}  ${drop ? `${e(drop.dropReason ?? 'unknown')} at ${e(drop.iface)}` : 'none (not dropped)'}`);
   out.push('');
 
-  out.push(title('Hops of the latest packet (observed)'));
-  out.push(...hopDiagram(flow));
+  const stitched = store.stitchedFor(v.fingerprint);
+  if (stitched) {
+    out.push(title(`End to end across nodes: ${stitched.srcNode} → ${stitched.dstNode} (stitched by the relay)`));
+    out.push(...stitchedDiagram(stitched));
+  } else {
+    out.push(title('Hops of the latest packet (observed)'));
+    out.push(...hopDiagram(flow));
+  }
   out.push('');
 
   out.push(title('Why: the route decision, step by step'));
@@ -61,6 +68,38 @@ export function detailLines(store: Store, flow: FlowRow): string[] {
     });
     for (const w of ex.warnings ?? []) out.push(`{yellow-fg}warning: ${e(w)}{/yellow-fg}`);
   }
+  return out;
+}
+
+/**
+ * One packet across two nodes as one diagram: the sender's hops, the underlay with the node→node time,
+ * the receiver's hops, and the whole path's verdict. Times are per node (each node's own clock).
+ */
+export function stitchedDiagram(s: StitchedView): string[] {
+  const out: string[] = [];
+  const colour = VERDICT_COLOUR[s.verdict];
+  out.push(`{bold}Whole path{/bold}  {${colour}-fg}{bold}${e(s.verdict)}{/bold}{/${colour}-fg}  ${e(s.reason)}`);
+  const first = s.halves[0]?.verdict;
+  if (first) out.push(`  ${e(endpoint(first.src, first.srcPod))}`);
+  s.halves.forEach((half, i) => {
+    if (i > 0) {
+      const t = s.nodeToNodeUs !== undefined ? `  +${e(micros(s.nodeToNodeUs))} node→node${s.latencyClock === 'wall' ? ' (wall clocks: includes clock skew)' : ''}` : '';
+      out.push(`    ║  underlay${t}`);
+    }
+    const v = half.verdict;
+    const hc = VERDICT_COLOUR[v.verdict];
+    out.push(`  ┌ {bold}${e(half.node)}{/bold}  {${hc}-fg}${e(v.verdict)}{/${hc}-fg}`);
+    const t0 = v.observed[0]?.timeNs ?? 0;
+    for (const h of v.observed) {
+      const tunnel = h.tunnel ? `  VXLAN ${e(h.tunnel.outerSrc)} → ${e(h.tunnel.outerDst)} vni ${h.tunnel.vni}` : '';
+      const drop = h.dir === 'drop' ? `  {red-fg}DROPPED${h.dropReason ? ` (${e(h.dropReason)})` : ''}{/red-fg}` : '';
+      out.push(`  │ ${e(h.iface)} ${e(h.dir)}  t+${e(micros((h.timeNs - t0) / 1000))}${tunnel}${drop}`);
+    }
+    out.push('  └');
+  });
+  if (s.halves.length < 2) out.push(`    ║  {yellow-fg}the other node's half was not seen{/yellow-fg}`);
+  const last = s.halves[s.halves.length - 1]?.verdict;
+  if (last && s.halves.length === 2 && !last.observed.some((h) => h.dir === 'drop')) out.push(`  ${e(endpoint(last.dst, last.dstPod))}`);
   return out;
 }
 
