@@ -5,7 +5,7 @@ import type { CollectorCounters } from '../collector/types';
 import type { TraceEvent } from '../capture/event';
 import type { LinkEvent } from '../capture/decode';
 import { predict } from '../routing/predict';
-import { explain } from '../routing/explain';
+import { explainQuery } from '../routing/explain';
 import type { ObserveFeed } from './feed';
 import { ApiBackend, AttachedInterfaceInfo } from './server';
 import { VERSION } from '../util/version';
@@ -18,6 +18,8 @@ export interface CollectorFeedOptions {
   netns?: string;
   /** Publish every hook event as well as the verdicts (default true). */
   packets?: boolean;
+  /** Where pod names come from, for Status. */
+  podNames?: string;
   /** The capture copies packet bytes (serve --snaplen): verdicts carry each hop's snapshot. */
   snaplen?: number;
 }
@@ -50,7 +52,14 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
       }),
     );
   offs.push(collector.on('flow', (f) => feed.flow(f)));
-  offs.push(collector.on('route', (ev) => feed.routeChange(ev)));
+  // The model was loaded before we were bound: its age counts from now until the first change.
+  let routeChangedMs = Date.now();
+  offs.push(
+    collector.on('route', (ev) => {
+      routeChangedMs = ev.timeMs || Date.now();
+      feed.routeChange(ev);
+    }),
+  );
   offs.push(
     collector.on('counters', (c) => {
       // Upstream losses become notices on the stream, as deltas with running totals.
@@ -118,9 +127,11 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
       };
     },
     routes: () => ({ state: model.state, generation: model.generation }),
+    routeChangedMs: () => routeChangedMs,
+    podNames: opts.podNames,
     explain: (q) => {
-      const prediction = predict(model, q);
-      prediction.steps = explain(prediction, model);
+      // The same answer as `calitrace explain` here: the ingress settled from SRC when no iif is given.
+      const prediction = explainQuery(model, q);
       return { prediction, generation: model.generation };
     },
   };

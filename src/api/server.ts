@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Prediction, Query, RoutingState } from '../routing/types';
+import { QueryError } from '../routing/predict';
 import { acceptedTypes, compileFilterSet, EventTypeName, FilterError, FilterSet, formatFilterSet } from '../hub/filter';
 import { HubFullError, Subscription } from '../hub/hub';
 import { ObserveFeed, FeedItem } from './feed';
@@ -40,6 +41,10 @@ export interface ApiBackend {
   routes?(): { state: RoutingState; generation: number } | undefined;
   /** predict() + explain() over the live model. */
   explain?(q: Query): { prediction: Prediction; generation: number };
+  /** When the route model last changed (ms since the epoch). */
+  routeChangedMs?(): number;
+  /** Where pod names come from (the description the server logged), if it names pods. */
+  podNames?: string;
 }
 
 const startedMs = Date.now();
@@ -76,6 +81,7 @@ export function addCalitraceToServer(server: grpc.Server, feed: ObserveFeed, bac
         const { prediction, generation } = backend.explain(q);
         cb(null, calitrace.v1.ExplainResponse.fromObject(explainMessage(prediction, generation)));
       } catch (err) {
+        if (err instanceof QueryError) return cb({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
         cb({ code: grpc.status.INTERNAL, details: `explain failed: ${(err as Error).message}` });
       }
     },
@@ -137,6 +143,8 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
     historySize: hub.historySize,
     historyCapacity: hub.historyCapacity,
     routeGeneration: backend.routes?.()?.generation ?? 0,
+    routeChangedMs: backend.routeChangedMs?.() ?? 0,
+    podNames: backend.podNames ?? '',
     bootId,
     wallMinusMonotonicNs: wallMinusMonotonicNs(),
     role: 'node',

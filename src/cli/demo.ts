@@ -1,5 +1,5 @@
-// `calitrace demo`: the walkthrough, live, in one command. Builds the lab (or reuses it), runs the
-// collector + API for node1, sends the walkthrough's traffic (same node, across nodes, into the
+// `calitrace demo`: docs/explain.md's story, live, in one command. Builds the lab (or reuses it), runs the
+// collector + API for node1, sends the lab's traffic (same node, across nodes, into the
 // blackhole) and opens the UI on it. Quitting stops the traffic and the collector and removes the lab
 // this command created.
 import { ChildProcess, spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import { waitForApi } from '../tui/wait-api';
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
-/** The walkthrough's three stories, all from pod 10.233.101.222 on node1. */
+/** Three stories (docs/explain.md), all from pod 10.233.101.222 on node1. */
 export const DEMO_FLOWS = [
   { name: 'same-node', from: '10.233.101.222', to: '10.233.101.224' },
   { name: 'cross-node', from: '10.233.101.222', to: '10.233.100.130' },
@@ -31,7 +31,7 @@ Select a flow and press enter to see why. q quits: the traffic and the tracer st
 removed unless it existed before or --keep-lab is given. Needs root (namespaces, BPF).
 
 Options:
-  --prefix P      lab namespace prefix (default '${DEFAULT_PREFIX}'; a lab already up under it is reused and kept)
+  --prefix P      lab namespace prefix (default $CALITRACE_LAB_PREFIX, else '${DEFAULT_PREFIX}'; a lab already up under it is reused and kept)
   --keep-lab      leave the lab up after quitting (remove it later with: calitrace lab down --prefix P)
   --interval S    seconds between packets of each flow (default 0.5)
   --no-color      no colours; verdicts are always written as words
@@ -58,7 +58,7 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'lab + tracer + UI with the walkthrough traffic flowing, in one command',
+  summary: 'lab + tracer + UI with pod traffic flowing (same node, to node2, into the blackhole), in one command',
   help: HELP,
   async run(argv) {
     const { values } = parseCommandArgs(
@@ -67,7 +67,7 @@ export const demoCommand: Command = {
       { prefix: { type: 'string' }, 'keep-lab': { type: 'boolean' }, interval: { type: 'string' }, 'no-color': { type: 'boolean' } },
       false,
     );
-    const prefix = values.prefix ?? DEFAULT_PREFIX;
+    const prefix = values.prefix ?? (process.env.CALITRACE_LAB_PREFIX || DEFAULT_PREFIX);
     try {
       validatePrefix(prefix);
     } catch (err) {

@@ -6,7 +6,12 @@ import { packageRoot } from '../util/package-root';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
 import {
   DEFAULT_PREFIX,
+  PREFIX_ENV,
   NODE_IDS,
+  choosePrefix,
+  labsUpText,
+  listLabs,
+  splitPrefixedTarget,
   NODES,
   cidrContains,
   formatFlowResults,
@@ -25,15 +30,18 @@ import {
 const PREFIX_OPTION = { prefix: { type: 'string' as const, short: 'p' } };
 
 const HELP: Record<string, string> = {
-  lab: `Usage: calitrace lab <up|down|status|exec|pod|traffic> [options]
+  lab: `Usage: calitrace lab <up|down|list|status|exec|pod|traffic> [options]
 
-The built-in lab: a two-node Calico VXLAN cluster with the seed's addresses, routes and interface names,
+The built-in lab: a two-node Calico VXLAN cluster as a real Calico node has it — pods on cali veths with
+their own /32 routes, the node's IPAM block as a blackhole, the other node's block through vxlan.calico
+(docs/lab.md lists every address, route and interface, and docs/explain.md tells why each route wins) —
 built only inside network namespaces (<prefix>-node1, <prefix>-node2, <prefix>-net, <prefix>-caliXXXX).
 Needs root. The root network namespace is never touched.
 
 Subcommands:
   up        build the lab (idempotent: a second run completes or repairs it)
   down      remove everything the lab made, and only that
+  list      the labs on this machine, up or not (--json)
   status    nodes, pods and their health (--json for machines)
   exec      run a command in a node (node1, node2) or a pod (by IP)
   pod add   add a pod at run time the Calico way
@@ -41,7 +49,9 @@ Subcommands:
   traffic   generate named ping/TCP/UDP flows between pods
 
 Options (all subcommands):
-  -p, --prefix P   namespace prefix, so several labs can coexist (default: ${DEFAULT_PREFIX})
+  -p, --prefix P   namespace prefix, so several labs can coexist (default: \$${PREFIX_ENV}, else
+                   '${DEFAULT_PREFIX}'; exec, status, pod and traffic use the only lab that is up when
+                   lab '${DEFAULT_PREFIX}' is not, and say so). A target written 'nx-node1' means node1 of lab nx.
 
 EXAMPLES
   calitrace lab up
@@ -52,12 +62,23 @@ EXAMPLES
   calitrace lab traffic --flow web=tcp:10.233.101.222:10.233.100.130 --rate 100 --duration 3
   calitrace lab down
   calitrace lab up --prefix lab2     # a second, independent lab
+  calitrace lab list
+  CALITRACE_LAB_PREFIX=lab2 calitrace lab exec node1 -- ip route
+`,
+  list: `Usage: calitrace lab list [--json]
+
+The labs this machine has a record of (/run/calitrace/<prefix>/lab.json), whether each is up (both node
+namespaces exist), its pods and when it was built.
+
+EXAMPLES
+  calitrace lab list
+  calitrace lab list --json
 `,
   up: `Usage: calitrace lab up [--prefix P] [--json]
 
 Builds node1 (ems203-w2, 172.27.71.11, block 10.233.101.192/26) and node2 (ems203-w1, 172.27.71.12, block
 10.233.100.128/26) joined by VXLAN (VNI 4096, port 4789) over an underlay bridge with gateway 172.27.71.254,
-and the seed's pods. Running it again on an existing lab completes or repairs it; pods added at run time are
+and the pods 10.233.101.222, 10.233.101.224 (node1) and 10.233.100.130 (node2). Running it again on an existing lab completes or repairs it; pods added at run time are
 kept. If building fails halfway, the namespaces this run created are removed again. Prints the status.
 
 EXAMPLES
@@ -86,10 +107,12 @@ EXAMPLES
   exec: `Usage: calitrace lab exec <node|podIP|namespace/pod> [--prefix P] -- COMMAND [ARGS…]
 
 Runs COMMAND inside a lab namespace with stdin/stdout/stderr passed through, and exits with its exit code.
-Targets: node1 or ems203-w2, node2 or ems203-w1, net (the underlay switch), a pod IP, or namespace/pod.
+Targets: node1 or ems203-w2, node2 or ems203-w1, net (the underlay switch), a pod IP, or namespace/pod;
+any of them may carry the lab's prefix ('nx-node1' is node1 of lab nx, the namespace's own name).
 
 EXAMPLES
   calitrace lab exec node1 -- ip route
+  calitrace lab exec ct-node1 -- ip route
   calitrace lab exec 10.233.101.222 -- ping -c1 10.233.101.224
   calitrace lab exec ems/ems-a10nsp-accounting-89c69b796-rpb9k -- ip addr
   calitrace lab exec node1 -- ip route get 10.233.101.230 from 10.233.101.222 iif cali11299111064
@@ -125,9 +148,14 @@ EXAMPLES
 `,
 };
 
-/** The --prefix value, checked here so a bad one is a usage error (exit 2) with the rule in the message. */
-function prefixOf(values: { prefix?: string }): string {
-  const prefix = values.prefix ?? DEFAULT_PREFIX;
+/**
+ * The lab to act on: --prefix, else $CALITRACE_LAB_PREFIX, else 'ct' — or, for commands on an existing lab,
+ * the only lab that is up (said on stderr). Checked here so a bad one is a usage error (exit 2).
+ */
+function prefixOf(values: { prefix?: string }, existing = true): string {
+  const chosen = choosePrefix(values.prefix, existing);
+  if (chosen.note) process.stderr.write(`calitrace lab: ${chosen.note}\n`);
+  const prefix = chosen.prefix;
   try {
     return validatePrefix(prefix);
   } catch (err) {
@@ -142,7 +170,7 @@ function helpFor(sub: string): string {
 async function up(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('lab up', argv, { ...PREFIX_OPTION, json: { type: 'boolean' } }, false);
   if (values.help) return print(HELP.up);
-  const prefix = prefixOf(values);
+  const prefix = prefixOf(values, false);
   await labUp({ prefix });
   const status = await labStatus({ prefix });
   process.stdout.write(values.json ? JSON.stringify(status, null, 2) + '\n' : formatLabStatus(status));
@@ -152,9 +180,10 @@ async function up(argv: string[]): Promise<number> {
 async function down(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('lab down', argv, PREFIX_OPTION, false);
   if (values.help) return print(HELP.down);
-  const prefix = prefixOf(values);
+  // Never "the only lab up": down removes what it names, nothing guessed.
+  const prefix = prefixOf(values, false);
   const { removed } = await labDown({ prefix });
-  process.stdout.write(removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}\n` : `lab '${prefix}' was not up; nothing to remove\n`);
+  process.stdout.write(removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}\n` : `lab '${prefix}' was not up; nothing to remove (${labsUpText()})\n`);
   return 0;
 }
 
@@ -163,7 +192,26 @@ async function status(argv: string[]): Promise<number> {
   if (values.help) return print(HELP.status);
   const s = await labStatus({ prefix: prefixOf(values) });
   process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatLabStatus(s));
+  if (!s.exists && !values.json) process.stderr.write(`calitrace lab: ${labsUpText()}\n`);
   return s.healthy ? 0 : 1;
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs('lab list', argv, { json: { type: 'boolean' } }, false);
+  if (values.help) return print(HELP.list);
+  const labs = listLabs();
+  if (values.json) {
+    process.stdout.write(JSON.stringify(labs, null, 2) + '\n');
+    return 0;
+  }
+  if (labs.length === 0) {
+    process.stdout.write('no labs on this machine (calitrace lab up builds one)\n');
+    return 0;
+  }
+  const rows = [['PREFIX', 'STATE', 'PODS', 'BUILT'], ...labs.map((l) => [l.prefix, l.up ? 'up' : 'down', String(l.pods), l.createdAt ?? '?'])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  return 0;
 }
 
 function signalExitCode(signal: NodeJS.Signals): number {
@@ -178,7 +226,21 @@ async function exec(argv: string[]): Promise<number> {
   if (values.help) return print(HELP.exec);
   if (positionals.length !== 1) throw new UsageError('give exactly one target before --, e.g. calitrace lab exec node1 -- ip route');
   if (command.length === 0) throw new UsageError('give the command after --, e.g. calitrace lab exec node1 -- ip route');
-  const full = labExecArgv(prefixOf(values), positionals[0], command);
+  // 'nx-node1' names node1 of lab nx (the namespace's own name); a --prefix given as well must agree.
+  let target = positionals[0];
+  let prefixValues: { prefix?: string } = values;
+  const split = splitPrefixedTarget(target);
+  if (split && (!values.prefix || values.prefix === split.prefix)) {
+    if (split.note) process.stderr.write(`calitrace lab: ${split.note}\n`);
+    target = split.target;
+    prefixValues = { prefix: split.prefix };
+  }
+  let full: string[];
+  try {
+    full = labExecArgv(prefixOf(prefixValues), target, command);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return new Promise<number>((resolve, reject) => {
     // bin/ first on PATH, so `calitrace lab exec node1 -- calitrace explain …` runs this checkout's calitrace.
     const env = { ...process.env, PATH: `${path.join(packageRoot(), 'bin')}:${process.env.PATH ?? ''}` };
@@ -278,6 +340,8 @@ export const labCommand: Command = {
         return down(rest);
       case 'status':
         return status(rest);
+      case 'list':
+        return list(rest);
       case 'exec':
         return exec(rest);
       case 'pod':
@@ -287,7 +351,7 @@ export const labCommand: Command = {
       case undefined:
         return print(HELP.lab, 2);
       default:
-        throw new UsageError(`unknown subcommand '${sub}': use up, down, status, exec, pod or traffic (see calitrace lab --help)`);
+        throw new UsageError(`unknown subcommand '${sub}': use up, down, list, status, exec, pod or traffic (see calitrace lab --help)`);
     }
   },
 };

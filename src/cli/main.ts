@@ -1,5 +1,6 @@
 // The calitrace command: dispatches to one module per subcommand. Wiring only.
 import { Command, UsageError } from './command';
+import { didYouMean } from '../util/did-you-mean';
 import { labCommand } from './lab';
 import { uiCommand } from './ui';
 import { demoCommand } from './demo';
@@ -7,13 +8,14 @@ import { traceCommand } from './trace';
 import { explainCommand } from './explain';
 import { serveCommand } from './serve';
 import { observeCommand } from './observe';
+import { statusCommand } from './status';
 import { relayCommand } from './relay';
 import { healthCommand } from './health';
 import { VERSION } from '../util/version';
 import { stopWithNpmParent } from './npm-parent';
 
 // Each subcommand module adds itself here, one line each.
-const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, relayCommand, healthCommand];
+const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, statusCommand, relayCommand, healthCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -28,8 +30,9 @@ ${lines.join('\n')}
 Run 'calitrace <command> --help' for the options and examples of a command.
 
 Examples:
-  calitrace lab up                 # build the two-node Calico lab in network namespaces
+  calitrace lab up                 # build the two-node Calico lab in network namespaces (prefix ct)
   calitrace lab exec node1 -- ip route
+  calitrace explain 10.233.101.222 10.233.101.224 --netns ct-node1
   calitrace lab down
 `;
 }
@@ -46,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`calitrace: unknown command '${name}'\n\n${usage()}`);
+    process.stderr.write(`calitrace: unknown command '${name}'${didYouMean(name, commands.map((c) => c.name))}\n\n${usage()}`);
     return 2;
   }
   if (rest[0] === '-h' || rest[0] === '--help' || (rest.length === 1 && rest[0] === 'help')) {

@@ -1,7 +1,9 @@
 // How `calitrace observe` prints Observe items: compact (one line for people, like `hubble observe`),
-// json (one object per line, enum names, for jq), table (aligned columns, header once) and dict (one
+// json (one object per line, for jq), table (columns that fit the terminal, header once) and dict (one
 // field per line, keys right-aligned, records separated by a dashed line, as `hubble observe -o dict`).
+// Verdicts print exactly as `calitrace trace` prints them (src/cli/verdict-format.ts: one schema, one line, one row).
 import { calitrace, PLAIN } from '../api/proto';
+import { clock, dropMarker, endpointText, ifacePath, observedPath, outputWidth, podsText, protocolText, tableHeader as header, tableRow, verdictCells, verdictJson, verdictLine } from './verdict-format';
 
 type Msg = calitrace.v1.ObserveResponse;
 export type ObserveOutput = 'compact' | 'json' | 'table' | 'dict';
@@ -10,53 +12,26 @@ export type ObserveOutput = 'compact' | 'json' | 'table' | 'dict';
 export const DICT_SEPARATOR = '------------';
 
 const V = calitrace.v1;
-const PROTO: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
-
-function time(ms: number): string {
-  const d = new Date(Number(ms));
-  const month = d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
-  return `${month} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 23)}`;
-}
-
-function endpoint(ip: string, port: number, pod: calitrace.v1.IPodRef | null | undefined): string {
-  const addr = port ? (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`) : ip;
-  return pod && pod.name ? `${pod.namespace}/${pod.name} (${addr})` : addr;
-}
-
-function proto(n: number, icmpType?: number, icmpSeq?: number): string {
-  const name = PROTO[n] ?? `proto ${n}`;
-  if ((n === 1 || n === 58) && icmpType !== undefined) {
-    const kind = n === 1 ? ({ 0: 'echo-reply', 8: 'echo-request', 3: 'unreachable', 11: 'time-exceeded' } as Record<number, string>)[icmpType] : ({ 128: 'echo-request', 129: 'echo-reply' } as Record<number, string>)[icmpType];
-    return `${name} ${kind ?? `type ${icmpType}`}${icmpSeq ? ` seq=${icmpSeq}` : ''}`;
-  }
-  return name;
-}
-
 function path(ifaces: string[]): string {
   return ifaces.length ? ifaces.join(' → ') : '(none)';
 }
 
 function compact(m: Msg): string {
-  const head = `${time(Number(m.timeMs))} [${m.node}]`;
+  const head = `${clock(Number(m.timeMs))} [${m.node}]`;
   switch (m.item) {
-    case 'verdict': {
-      const v = m.verdict as calitrace.v1.PacketVerdict;
-      const observed = v.observed.map((h) => `${h.interface ?? ''}${h.direction === V.Direction.DROP ? '(drop)' : ''}`);
-      const nat = [v.natDst?.to && `DNAT -> ${v.natDst.to}`, v.natSrc?.to && `SNAT -> ${v.natSrc.to}`].filter(Boolean);
-      return `${head} ${endpoint(v.src, v.sport, v.srcPod)} -> ${endpoint(v.dst, v.dport, v.dstPod)}${nat.length ? ` (${nat.join(', ')})` : ''} ${proto(v.protocol, v.icmpType, v.icmpSeq)} ` +
-        `${V.Verdict[v.verdict]} observed: ${path(observed)} predicted: ${path(v.predicted)}${v.reason ? ` — ${v.reason}` : ''}`;
-    }
+    case 'verdict':
+      return verdictLine(m.verdict as calitrace.v1.PacketVerdict, m.node);
     case 'packet': {
       const p = m.packet as calitrace.v1.Packet;
       const where = `${p.interface} ${V.Direction[p.direction].toLowerCase()}`;
-      const tunnel = p.tunnel ? ` vxlan ${p.tunnel.outerSrc} -> ${p.tunnel.outerDst} vni ${p.tunnel.vni}` : '';
-      const drop = p.kind === 'drop' ? ` DROP ${p.dropReasonName || p.dropReason}` : '';
-      return `${head} ${where} ${endpoint(p.src, p.sport, p.srcPod)} -> ${endpoint(p.dst, p.dport, p.dstPod)} ${proto(p.protocol, p.icmpType, p.icmpSeq)} len ${p.length}${tunnel}${drop}`;
+      const tunnel = p.tunnel ? ` vxlan ${p.tunnel.outerSrc} > ${p.tunnel.outerDst} vni ${p.tunnel.vni}` : '';
+      const drop = p.kind === 'drop' ? ` ${dropMarker(p.dropReasonName || String(p.dropReason))}` : '';
+      return `${head} ${where} ${endpointText(p.src, p.sport, p.srcPod)} > ${endpointText(p.dst, p.dport, p.dstPod)} ${protocolText(p.protocol, p.icmpType, p.icmpSeq)} len ${p.length}${tunnel}${drop}`;
     }
     case 'flow': {
       const f = m.flow as calitrace.v1.Flow;
-      return `${head} FLOW ${endpoint(f.src, f.sport, f.srcPod)} <-> ${endpoint(f.dst, f.dport, f.dstPod)} ${proto(f.protocol)} ` +
-        `${f.packets} pkts ${V.Verdict[f.verdict]} observed: ${path(f.path)} predicted: ${path(f.predicted)}${f.state && f.state !== 'active' ? ` (${f.state})` : ''}`;
+      return `${head} FLOW ${endpointText(f.src, f.sport, f.srcPod)} <> ${endpointText(f.dst, f.dport, f.dstPod)} ${protocolText(f.protocol)} ` +
+        `${f.packets} pkts ${V.Verdict[f.verdict]} | observed ${flowPath(f)} | predicted ${path(f.predicted)}${f.state && f.state !== 'active' ? ` (${f.state})` : ''}`;
     }
     case 'routeChange': {
       const r = m.routeChange as calitrace.v1.RouteChange;
@@ -74,75 +49,81 @@ function compact(m: Msg): string {
     case 'stitched': {
       const s = m.stitched as calitrace.v1.StitchedPath;
       const first = s.halves[0]?.verdict;
-      const hops = s.halves.map((h) => `${h.node}: ${path((h.verdict?.observed ?? []).map((o) => `${o.interface ?? ''}${o.direction === V.Direction.DROP ? '(drop)' : ''}`))}`);
-      return `${head} STITCHED ${endpoint(s.src, first?.sport ?? 0, first?.srcPod)} -> ${endpoint(s.dst, first?.dport ?? 0, first?.dstPod)} ${proto(s.protocol, first?.icmpType ?? 0, first?.icmpSeq ?? 0)} ` +
-        `${V.Verdict[s.verdict]} ${hops.join(' ==> ')}${s.nodeToNodeUs ? ` (node→node ${s.nodeToNodeUs.toFixed(0)} µs, ${s.latencyClock} clock)` : ''} — ${s.reason}`;
+      const hops = s.halves.map((h) => `${h.node}: ${observedPath(h.verdict?.observed ?? [])}`);
+      return `${head} STITCHED ${endpointText(s.src, first?.sport ?? 0, first?.srcPod)} > ${endpointText(s.dst, first?.dport ?? 0, first?.dstPod)} ${protocolText(s.protocol, first?.icmpType ?? 0, first?.icmpSeq ?? 0)} ` +
+        `${V.Verdict[s.verdict]} | observed ${hops.join(' ==> ')}${s.nodeToNodeUs ? ` (node→node ${s.nodeToNodeUs.toFixed(0)} µs, ${s.latencyClock} clock)` : ''} — ${s.reason}`;
     }
     default:
       return `${head} (an item this client does not know; upgrade calitrace)`;
   }
 }
 
-const COLUMNS = [
-  ['TIME', 22], ['NODE', 10], ['TYPE', 7], ['SOURCE', 28], ['DESTINATION', 28], ['PROTO', 7], ['VERDICT', 13], ['OBSERVED', 40], ['PREDICTED', 0],
-] as const;
-
-function row(cells: string[]): string {
-  return cells.map((c, i) => (COLUMNS[i][1] ? c.padEnd(COLUMNS[i][1]) : c)).join(' ').trimEnd();
+/** A flow's observed path with the drop marker when its packets were dropped. */
+function flowPath(f: calitrace.v1.Flow): string {
+  const dropped = f.verdict === V.Verdict.DROPPED || f.verdict === V.Verdict.EXPECTED_DROP;
+  return ifacePath(f.path, dropped);
 }
 
-function tableRow(m: Msg): string {
-  const t = time(Number(m.timeMs));
+function row(m: Msg, width: number): string {
+  const t = clock(Number(m.timeMs));
   switch (m.item) {
-    case 'verdict': {
-      const v = m.verdict as calitrace.v1.PacketVerdict;
-      return row([t, m.node, 'verdict', endpoint(v.src, v.sport, null), endpoint(v.dst, v.dport, null), PROTO[v.protocol] ?? String(v.protocol), V.Verdict[v.verdict], path(v.observed.map((h) => h.interface ?? '')), path(v.predicted)]);
-    }
+    case 'verdict':
+      return tableRow(verdictCells(m.verdict as calitrace.v1.PacketVerdict, m.node), width);
     case 'packet': {
       const p = m.packet as calitrace.v1.Packet;
-      return row([t, m.node, 'packet', endpoint(p.src, p.sport, null), endpoint(p.dst, p.dport, null), PROTO[p.protocol] ?? String(p.protocol), p.kind === 'drop' ? 'DROP' : '', `${p.interface} ${V.Direction[p.direction].toLowerCase()}`, '']);
+      const hop = p.kind === 'drop' ? dropMarker(p.dropReasonName || String(p.dropReason), p.interface) : `${p.interface} ${V.Direction[p.direction].toLowerCase()}`;
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'packet', VERDICT: p.kind === 'drop' ? 'DROP' : '', SOURCE: endpointText(p.src, p.sport), DESTINATION: endpointText(p.dst, p.dport), POD: podsText(p.srcPod, p.dstPod), PROTO: protocolText(p.protocol, p.icmpType), OBSERVED: hop }, width);
     }
     case 'flow': {
       const f = m.flow as calitrace.v1.Flow;
-      return row([t, m.node, 'flow', endpoint(f.src, f.sport, null), endpoint(f.dst, f.dport, null), PROTO[f.protocol] ?? String(f.protocol), V.Verdict[f.verdict], path(f.path), path(f.predicted)]);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'flow', VERDICT: V.Verdict[f.verdict], SOURCE: endpointText(f.src, f.sport), DESTINATION: endpointText(f.dst, f.dport), POD: podsText(f.srcPod, f.dstPod), PROTO: protocolText(f.protocol), OBSERVED: flowPath(f), REASON: `${f.packets} pkts${f.state && f.state !== 'active' ? `, ${f.state}` : ''}` }, width);
     }
     case 'routeChange': {
       const r = m.routeChange as calitrace.v1.RouteChange;
-      return row([t, m.node, 'routes', '', '', '', '', `generation ${r.generation}`, r.changes.map((c) => `${c.action} ${c.text}`).join('; ')]);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'routes', OBSERVED: `generation ${r.generation}`, REASON: r.changes.map((c) => `${c.action} ${c.text}`).join('; ') }, width);
     }
     case 'lost': {
       const l = m.lost as calitrace.v1.LostEvents;
-      return row([t, m.node, 'lost', '', '', '', `${l.count} LOST`, V.LostEvents.Source[l.source], l.detail]);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'lost', VERDICT: `${l.count} LOST`, OBSERVED: V.LostEvents.Source[l.source], REASON: l.detail }, width);
     }
     case 'nodeEvent': {
       const n = m.nodeEvent as calitrace.v1.NodeEvent;
-      return row([t, m.node, 'node', n.address, '', '', V.NodeState[n.state].replace(/^NODE_/, ''), n.reason, '']);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'node', SOURCE: n.address, VERDICT: V.NodeState[n.state].replace(/^NODE_/, ''), REASON: n.reason }, width);
     }
     case 'stitched': {
       const s = m.stitched as calitrace.v1.StitchedPath;
       const hops = s.halves.flatMap((h) => (h.verdict?.observed ?? []).map((o) => `${h.node}:${o.interface ?? ''}`));
-      return row([t, m.node, 'stitch', s.src, s.dst, PROTO[s.protocol] ?? String(s.protocol), V.Verdict[s.verdict], path(hops), s.reason]);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: 'stitch', SOURCE: s.src, DESTINATION: s.dst, PROTO: protocolText(s.protocol), VERDICT: V.Verdict[s.verdict], OBSERVED: path(hops), REASON: s.reason }, width);
     }
     default:
-      return row([t, m.node, '?', '', '', '', '', '', '']);
+      return tableRow({ TIME: t, NODE: m.node, TYPE: '?' }, width);
   }
 }
 
-export function tableHeader(): string {
-  return row(COLUMNS.map((c) => c[0]));
+/** The table's header, as wide as `width` (default: the terminal). */
+export function tableHeader(width = outputWidth()): string {
+  return header(width);
+}
+
+/** Observe items as JSON: a verdict in the schema trace also prints; other items as the API's message, without the empty batch. */
+function json(m: Msg): string {
+  if (m.item === 'verdict') return JSON.stringify(verdictJson(m.verdict as calitrace.v1.PacketVerdict, m.node));
+  const o = V.ObserveResponse.toObject(m, PLAIN) as Record<string, unknown>;
+  if (Array.isArray(o.batch) && o.batch.length === 0) delete o.batch;
+  return JSON.stringify(o);
 }
 
 function dictFields(m: Msg): [string, string][] {
-  const head: [string, string][] = [['TIMESTAMP', time(Number(m.timeMs))], ['NODE', m.node]];
+  const head: [string, string][] = [['TIMESTAMP', new Date(Number(m.timeMs)).toISOString()], ['NODE', m.node]];
   switch (m.item) {
     case 'verdict': {
       const v = m.verdict as calitrace.v1.PacketVerdict;
       const f: [string, string][] = [
         ...head,
         ['TYPE', 'verdict'],
-        ['SOURCE', endpoint(v.src, v.sport, v.srcPod)],
-        ['DESTINATION', endpoint(v.dst, v.dport, v.dstPod)],
-        ['PROTOCOL', proto(v.protocol, v.icmpType, v.icmpSeq)],
+        ['SOURCE', endpointText(v.src, v.sport, v.srcPod)],
+        ['DESTINATION', endpointText(v.dst, v.dport, v.dstPod)],
+        ['PROTOCOL', protocolText(v.protocol, v.icmpType, v.icmpSeq)],
         ['VERDICT', V.Verdict[v.verdict]],
         ['REASON', v.reason],
         ['OBSERVED', path(v.observed.map((h) => `${h.interface ?? ''} ${h.direction === V.Direction.DROP ? `drop${h.dropReason ? ` ${h.dropReason}` : ''}` : V.Direction[h.direction ?? 0].toLowerCase()}`.trim()))],
@@ -161,9 +142,9 @@ function dictFields(m: Msg): [string, string][] {
         ...head,
         ['TYPE', p.kind === 'drop' ? 'drop' : 'packet'],
         ['INTERFACE', `${p.interface} ${V.Direction[p.direction].toLowerCase()}`],
-        ['SOURCE', endpoint(p.src, p.sport, p.srcPod)],
-        ['DESTINATION', endpoint(p.dst, p.dport, p.dstPod)],
-        ['PROTOCOL', proto(p.protocol, p.icmpType, p.icmpSeq)],
+        ['SOURCE', endpointText(p.src, p.sport, p.srcPod)],
+        ['DESTINATION', endpointText(p.dst, p.dport, p.dstPod)],
+        ['PROTOCOL', protocolText(p.protocol, p.icmpType, p.icmpSeq)],
         ['LENGTH', String(p.length)],
       ];
       if (p.tunnel) f.push(['TUNNEL', `vxlan ${p.tunnel.outerSrc} -> ${p.tunnel.outerDst} vni ${p.tunnel.vni}`]);
@@ -175,9 +156,9 @@ function dictFields(m: Msg): [string, string][] {
       return [
         ...head,
         ['TYPE', 'flow'],
-        ['SOURCE', endpoint(fl.src, fl.sport, fl.srcPod)],
-        ['DESTINATION', endpoint(fl.dst, fl.dport, fl.dstPod)],
-        ['PROTOCOL', proto(fl.protocol)],
+        ['SOURCE', endpointText(fl.src, fl.sport, fl.srcPod)],
+        ['DESTINATION', endpointText(fl.dst, fl.dport, fl.dstPod)],
+        ['PROTOCOL', protocolText(fl.protocol)],
         ['PACKETS', String(fl.packets)],
         ['VERDICT', V.Verdict[fl.verdict]],
         ['OBSERVED', path(fl.path)],
@@ -207,9 +188,9 @@ function dict(m: Msg): string {
   return fields.map(([k, v]) => `${k.padStart(width)}: ${v}`).join('\n');
 }
 
-export function formatObserved(m: Msg, output: ObserveOutput): string {
-  if (output === 'json') return JSON.stringify(V.ObserveResponse.toObject(m, PLAIN));
+export function formatObserved(m: Msg, output: ObserveOutput, width = outputWidth()): string {
+  if (output === 'json') return json(m);
   if (output === 'dict') return dict(m);
-  if (output === 'table') return tableRow(m);
+  if (output === 'table') return row(m, width);
   return compact(m);
 }

@@ -6,6 +6,7 @@ import { BATCH, CalitraceClient, filterSetToRequest } from '../api/client';
 import { FilterError, FilterSet, FlowFilter, normaliseFilter, parseFilterText } from '../hub/filter';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFrom } from './connection-options';
 import { DICT_SEPARATOR, formatObserved, ObserveOutput, tableHeader } from './observe-format';
+import { outputWidth } from './verdict-format';
 import type { calitrace } from '../api/proto';
 import { PcapngWriter } from '../pcapng/writer';
 import { ObservePcapWriter } from './observe-pcap';
@@ -20,6 +21,14 @@ Usage: calitrace observe [--server ADDR] [FILTER...] [-o compact|json|table|dict
 
 Without --follow it prints the last 20 matching items of the server's history and exits (as
 'hubble observe' does); with --follow it keeps printing live items until Ctrl-C.
+
+By default it shows verdicts (one per packet: observed and predicted paths, the reason) and loss
+notices; per-hop packets, flow updates and route changes are shown when asked for with --type (or a
+type= term), e.g. --type packet or --type verdict,flow.
+
+Output: the compact line and the JSON object of a verdict are the ones 'calitrace trace' prints (JSON
+schema calitrace.verdict/v1, docs/output.md). -o table fits the terminal's width (COLUMNS when not a
+terminal) with POD (source > destination pod) and REASON columns.
 
 Filters (all given ones must match; a value list 'a,b' matches either):
   FILTER...              filter language terms: src=IP|CIDR|POD dst=… ip=… pod=NS/NAME ns=NS iface=cali*
@@ -57,6 +66,8 @@ EXAMPLES
   calitrace observe -f src=10.233.101.222 proto=icmp '!verdict=MATCHED'
   calitrace observe -f --to-ip 10.233.100.0/24 --protocol tcp -o json | jq .verdict.reason
   calitrace observe --since 5m --type route_change
+  calitrace observe --last 50 --type packet,flow     # per-hop packets and flow updates too
+  calitrace observe --last 20 -o table
   calitrace observe --last 3 -o dict verdict=EXPECTED_DROP
   calitrace observe -f --write - type=verdict | wireshark -k -i -      # server: calitrace serve --snaplen 128
   calitrace observe --last 500 --write drops.pcapng verdict=DROPPED,EXPECTED_DROP
@@ -127,11 +138,21 @@ function filtersFrom(values: Record<string, unknown>, positionals: string[]): Fi
   }
 }
 
+/**
+ * Verdicts (and loss notices, never hidden) unless a type is asked for: per-hop packets and flow updates
+ * would push the verdicts a person wants out of --last N. `--type packet,flow` (or type=…) shows them.
+ */
+export function withDefaultTypes(set: FilterSet): FilterSet {
+  if (set.allow.some((f) => f.eventType?.length)) return set;
+  const types: FlowFilter['eventType'] = ['VERDICT', 'LOST'];
+  return { ...set, allow: set.allow.length ? set.allow.map((f) => ({ ...f, eventType: types })) : [{ eventType: types }] };
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('observe', argv, OPTIONS, true);
   const output = (values.output ?? 'compact') as ObserveOutput;
   if (!['compact', 'json', 'table', 'dict'].includes(output)) throw new UsageError(`-o takes compact, json, table or dict, got '${values.output}'`);
-  const filters = filtersFrom(values, positionals);
+  const filters = withDefaultTypes(filtersFrom(values, positionals));
   const follow = values.follow === true;
   const sinceMs = values.since ? parseTime(values.since, 'since') : 0;
   const untilMs = values.until ? parseTime(values.until, 'until') : 0;
@@ -170,7 +191,7 @@ async function run(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   // A closed stdout (`| head`) ends the stream instead of crashing on EPIPE.
   process.stdout.on('error', stop);
-  if (output === 'table' && toStdout) process.stdout.write(tableHeader() + '\n');
+  if (output === 'table' && toStdout) process.stdout.write(tableHeader(outputWidth()) + '\n');
   try {
     let first = true;
     for await (const m of stream) {
@@ -178,7 +199,7 @@ async function run(argv: string[]): Promise<number> {
       if (!toStdout) continue;
       if (output === 'dict' && !first) process.stdout.write(DICT_SEPARATOR + '\n');
       first = false;
-      process.stdout.write(formatObserved(m, output) + '\n');
+      process.stdout.write(formatObserved(m, output, outputWidth()) + '\n');
     }
     return 0;
   } catch (err) {

@@ -1,6 +1,7 @@
 // `calitrace serve`: the collector and the gRPC API, no UI, as one node session (src/session). Also
 // exports the API flags and their validation, which `calitrace trace` shares.
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { netnsOption } from './netns-option';
 import { DEFAULT_LISTEN, ListenPolicyError, SecurityOptions, checkListenPolicy, parseListenAddress, readTokenFile } from '../api/security';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource } from './pod-names';
 import type { CaptureMode } from '../capture/capture';
@@ -128,6 +129,7 @@ async function run(argv: string[]): Promise<number> {
     'metrics-addr': { type: 'string' },
     snaplen: { type: 'string' },
   }, false);
+  values.netns = netnsOption(values.netns, 'serve');
   const mode = (values.mode ?? 'packet') as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const settings = apiSettings(values);

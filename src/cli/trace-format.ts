@@ -2,9 +2,11 @@
 // Kept apart from trace.ts so later features (verdicts) extend the record in one place:
 // `eventRecord` builds the JSON shape; `compactLine` renders the same facts for people.
 import type { TraceEvent } from '../capture/event';
-import type { FlowDirection, FlowSummary, Hop, PacketVerdict } from '../path/types';
+import type { FlowDirection, FlowSummary, PacketVerdict } from '../path/types';
 import { formatEndpoint } from '../path/endpoint';
-import { protocolName } from '../vocabulary';
+import { verdictMessage } from '../api/convert';
+import type { PodDirectory } from '../pods/directory';
+import { icmpTypeName, ifacePath, protocolName, verdictJson, verdictLine } from './verdict-format';
 
 export type OutputFormat = 'compact' | 'json';
 
@@ -60,7 +62,7 @@ export function compactLine(ev: TraceEvent): string {
   const hook = ev.kind === 'drop' ? `${ev.iface || '-'} DROP` : `${ev.iface} ${ev.dir === 'ingress' ? 'in ' : 'out'}`;
   let detail = '';
   if (ev.proto === 6) detail = ` [${tcpFlagsText(ev.tcpFlags)}]`;
-  else if (ev.proto === 1 || ev.proto === 58) detail = ` type ${ev.icmpType}/${ev.icmpCode} id ${ev.icmpId} seq ${ev.icmpSeq}`;
+  else if (ev.proto === 1 || ev.proto === 58) detail = ` ${icmpTypeName(ev.proto, ev.icmpType)}${ev.icmpCode ? ` code ${ev.icmpCode}` : ''} id ${ev.icmpId} seq ${ev.icmpSeq}`;
   let line =
     `${t} ${hook.padEnd(20)} ${protocolName(ev.proto).padEnd(6)} ` +
     `${formatEndpoint(ev.src, ev.sport, ev.proto)} > ${formatEndpoint(ev.dst, ev.dport, ev.proto)}` +
@@ -82,69 +84,18 @@ export function formatEvent(ev: TraceEvent, format: OutputFormat): string {
 }
 
 // ---- verdicts (path engine) ---------------------------------------------------------------------
+// A verdict judged here prints exactly as one that came over the API (src/cli/verdict-format.ts): it goes
+// through the same wire message, with the pod names the directory knows.
 
-/**
- * The JSON object for one judged packet: the event fields of the hop it entered by (or its first hop),
- * plus the comparison. `latency_us` is ingress → last egress on this node.
- */
-export function verdictRecord(v: PacketVerdict, events: TraceEvent[]): Record<string, unknown> {
-  const entry = events.find((e) => e.kind !== 'drop' && e.dir === 'ingress' && !e.tunnel) ?? events[0];
-  const rec: Record<string, unknown> = entry ? eventRecord(entry) : { time: new Date(v.timeMs).toISOString() };
-  rec.verdict = v.verdict;
-  rec.reason = v.reason;
-  rec.warnings = [...v.warnings];
-  rec.observed = v.observed.map(hopRecord);
-  rec.predicted = [...v.predicted];
-  // The ingress event's own kernel object (result code, name, ifindex, iface, nexthop) when there is one.
-  if (rec.kernel === undefined) rec.kernel = v.kernel ? { ...v.kernel } : null;
-  rec.latency_us = v.latencyUs ?? null;
-  if (v.decision) rec.decision = v.decision;
-  if (v.route) rec.route = v.route;
-  if (v.generation !== undefined) rec.modelGeneration = v.generation;
-  if (v.flowKey) rec.flow = v.flowKey;
-  if (v.nat) rec.nat = v.nat;
-  return rec;
+/** Who prints: the node name shown on every verdict line, and the pod directory (when pod names are known). */
+export interface VerdictPrinter {
+  node: string;
+  pods?: PodDirectory;
 }
 
-function hopRecord(h: Hop): Record<string, unknown> {
-  const r: Record<string, unknown> = { iface: h.iface, dir: h.dir, timeNs: h.timeNs };
-  if (h.tunnel) r.tunnel = { ...h.tunnel };
-  if (h.dropReason) r.dropReason = h.dropReason;
-  return r;
-}
-
-/** Observed hops for people: `cali11299111064 → vxlan.calico → ens3[vxlan 172.27.71.12]`, drops as `✗NAME`. */
-export function observedText(hops: Hop[]): string {
-  if (hops.length === 0) return '-';
-  return hops
-    .map((h) => {
-      if (h.dir === 'drop') return `✗${h.dropReason ?? 'drop'}${h.iface ? `@${h.iface}` : ''}`;
-      return h.tunnel ? `${h.iface}[vxlan ${h.dir === 'egress' ? h.tunnel.outerDst : h.tunnel.outerSrc}]` : h.iface;
-    })
-    .join(' → ');
-}
-
-/** One line per packet: time, verdict, tuple, observed and predicted paths, latency, warnings, reason. */
-/** ' (DNAT → 10.233.101.224:8080)' / ' (SNAT → 172.27.71.11)': what NAT made of the packet on this node. */
-function natShort(v: PacketVerdict): string {
-  const parts: string[] = [];
-  if (v.nat?.dst) parts.push(`DNAT → ${v.nat.dst.to}`);
-  if (v.nat?.src) parts.push(`SNAT → ${v.nat.src.to}`);
-  return parts.length ? ` (${parts.join(', ')})` : '';
-}
-
-export function verdictLine(v: PacketVerdict): string {
-  const t = new Date(v.timeMs).toISOString().slice(11, 23);
-  const icmp = v.icmp ? ` icmp ${v.icmp.type}/${v.icmp.code} seq ${v.icmp.seq}` : '';
-  const lat = v.latencyUs !== undefined ? ` ${v.latencyUs}µs` : '';
-  const warn = v.warnings.length ? ` !${v.warnings.join(',')}` : '';
-  const predicted = v.predicted.length ? v.predicted.join(' → ') : '-';
-  let line =
-    `${t} ${v.verdict.padEnd(13)} ${protocolName(v.proto).padEnd(6)} ` +
-    `${formatEndpoint(v.src, v.sport, v.proto)} > ${formatEndpoint(v.dst, v.dport, v.proto)}${icmp}${natShort(v)}` +
-    ` | observed ${observedText(v.observed)}${lat} | predicted ${predicted}${warn}`;
-  if (v.verdict !== 'MATCHED' || v.warnings.length) line += ` | ${v.reason}`;
-  return line;
+export function formatVerdict(v: PacketVerdict, format: OutputFormat, printer: VerdictPrinter): string {
+  const m = verdictMessage(v, printer.pods);
+  return format === 'json' ? JSON.stringify(verdictJson(m, printer.node)) : verdictLine(m, printer.node);
 }
 
 function dirText(d: FlowDirection): string {
@@ -152,12 +103,13 @@ function dirText(d: FlowDirection): string {
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
-  const lat = d.latency ? ` p50 ${d.latency.p50}µs p99 ${d.latency.p99}µs` : '';
+  const lat = d.latency ? ` latency p50 ${d.latency.p50}µs p99 ${d.latency.p99}µs` : '';
   const predicted = d.predicted.length ? d.predicted.join(' → ') : '-';
-  return `${d.packets} pkts [${counts}] observed ${d.observed.join(' → ') || '-'} predicted ${predicted}${lat}`;
+  const dropped = (d.verdicts.DROPPED ?? 0) + (d.verdicts.EXPECTED_DROP ?? 0) > 0 && d.observed.length > 0;
+  return `${d.packets} pkts [${counts}] observed ${ifacePath(d.observed, dropped)} predicted ${predicted}${lat}`;
 }
 
-/** One line per flow update. */
+/** One line per flow update, with the same protocol names and drop marker as verdict lines. */
 export function flowLine(f: FlowSummary): string {
   const t = new Date(f.lastSeenMs).toISOString().slice(11, 23);
   const a = f.forward;
@@ -165,10 +117,6 @@ export function flowLine(f: FlowSummary): string {
   const rev = f.reverse ? ` | reply: ${dirText(f.reverse)}` : '';
   const warn = f.warnings.length ? ` !${f.warnings.join(',')}` : '';
   return `${head} | ${dirText(a)}${rev}${warn}`;
-}
-
-export function formatVerdict(v: PacketVerdict, events: TraceEvent[], format: OutputFormat): string {
-  return format === 'json' ? JSON.stringify(verdictRecord(v, events)) : verdictLine(v);
 }
 
 export function formatFlow(f: FlowSummary, format: OutputFormat): string {

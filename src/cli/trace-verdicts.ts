@@ -29,7 +29,7 @@ export interface VerdictTraceOptions {
   windowMs?: number;
   /** Serve the gRPC API beside the trace (undefined: none). */
   api?: ApiSettings;
-  /** Where the API gets pod names (only with `api`). */
+  /** Where verdict lines and the API get pod names. */
   pods?: PodNameSource;
   /** --write: judged packets' bytes into pcapng (FILE, or '-' for stdout: then no lines are printed). */
   write?: { target: string; snaplen: number };
@@ -52,7 +52,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
         mode,
       },
       mode,
-      pods: o.api ? o.pods : undefined,
+      pods: o.pods,
       api: o.api,
       durationS: o.durationS,
       summary: () => `${printed} printed`,
@@ -63,6 +63,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
     },
     (session) => {
       const { collector, hello, model } = session.running;
+      const printer = { node: nodeName({ node: o.api?.node }, o.netns), pods: session.pods };
       const shape = o.flows
         ? 'one line per flow update'
         : mode === 'case'
@@ -86,7 +87,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
         if (o.count && printed >= o.count) session.end();
       };
       if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
-      else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
+      else collector.on('judged', ({ verdict }) => print(formatVerdict(verdict, o.output, printer)));
       // A closed stdout (e.g. `| head`) ends the trace instead of crashing on EPIPE.
       process.stdout.on('error', () => session.end());
     },

@@ -2,6 +2,7 @@
 // (--no-ui), until --count/--duration/Ctrl-C.
 import * as fs from 'node:fs';
 import { Command, UsageError, intOption, parseCommandArgs } from './command';
+import { netnsOption } from './netns-option';
 import { startCapture, CaptureMode } from '../capture/capture';
 import { FilterError, parseFilter, describeFilter } from '../capture/filter';
 import { formatEvent, OutputFormat } from './trace-format';
@@ -62,10 +63,12 @@ A one-shot run (--count or --duration) serves it only when an API option (e.g. -
   --no-api           do not serve the API
 ${API_SERVER_HELP}
 ${POD_NAME_HELP}
-JSON fields (verdicts): the fields of the packet's ingress event below, plus verdict, reason,
-warnings, observed (hops: iface, dir, timeNs, tunnel, dropReason), predicted (interfaces), kernel
-(the FIB's answer at ingress), latency_us (ingress → last egress), decision, route, modelGeneration,
-flow (the flow key), nat (what netfilter NAT rewrote on this node: {dst|src: {from, to}}, "addr:port").
+JSON (verdicts): one object per line in the schema calitrace.verdict/v1 (docs/output.md) — the same
+fields and values as 'calitrace observe -o json': schema, time, node, verdict, reason, warnings, family,
+protocol, src, dst, sport, dport, srcPod, dstPod, icmp, length, observed (interface, direction, timeNs,
+tunnel, dropReason), predicted, kernel, latencyUs, decision, route, generation, flow, nat, fingerprint.
+The compact line is also the one observe prints: pod names where known, ICMP types by name, the drop
+marker ✗drop:REASON@IFACE, the latency labelled.
 With --flows: the flow summary (forward/reverse directions).
 JSON fields (--events): time, timeNs, kind (packet|flow|drop), iface, dir, src, dst, proto, sport, dport, len,
 ttl, ipId, mark, fingerprint, tcpFlags, icmp, kernel (the FIB's answer at ingress), tunnel (VXLAN
@@ -73,6 +76,7 @@ outer header), drop (reason), packets/bytes (flow mode), anomalies (parser notes
 Loss counters are printed to stderr at exit; losses are never hidden.
 
 EXAMPLES
+  # ct-node1: node1 of the lab 'calitrace lab up' builds (default prefix ct; CALITRACE_LAB_PREFIX for another)
   calitrace trace --netns ct-node1                # the live UI: flows, paths, verdicts, why
   calitrace trace --no-ui --netns ct-node1
   calitrace trace --no-ui --flows --netns ct-node1 --dst 10.233.100.0/24
@@ -113,6 +117,7 @@ const OPTIONS = {
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('trace', argv, OPTIONS, false);
   void positionals;
+  values.netns = netnsOption(values.netns, 'trace');
   const output = (values.output ?? 'compact') as OutputFormat;
   if (output !== 'compact' && output !== 'json') throw new UsageError(`-o takes compact or json, got '${values.output}'`);
   const mode = (values.mode ?? 'packet') as CaptureMode;
@@ -144,10 +149,10 @@ async function run(argv: string[]): Promise<number> {
   const oneShot = count > 0 || duration > 0;
   const apiAsked = Object.keys(API_SERVER_OPTIONS).some((k) => values[k as keyof typeof API_SERVER_OPTIONS] !== undefined);
   const api = values['no-api'] || (oneShot && !apiAsked) ? undefined : apiSettings(values);
-  // Only the API carries pod names; the printed lines are about addresses and interfaces.
-  const servesApi = api !== undefined && !values.events && mode !== 'flow';
-  if (!servesApi && kubernetesFlagsGiven(values)) {
-    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name pods on the API, which this trace does not serve (it needs packet mode without --events and --no-api, and --listen for a --count or --duration run)');
+  // Verdict lines and the API carry pod names; raw events (--events) and flow mode do not.
+  const namesPods = !values.events && mode !== 'flow';
+  if (!namesPods && kubernetesFlagsGiven(values)) {
+    throw new UsageError('--kubeconfig/--kube-context/--no-kubernetes name the pods of verdicts, which this trace does not print (it needs packet or case mode without --events)');
   }
   if (!values.events && mode !== 'flow') {
     return runVerdictTrace({
@@ -162,7 +167,7 @@ async function run(argv: string[]): Promise<number> {
       flows: !!values.flows,
       windowMs: values.window === undefined ? undefined : intOption('window', values.window, 100),
       api,
-      pods: servesApi ? choosePodNameSource(values, values.netns) : undefined,
+      pods: choosePodNameSource(values, values.netns),
       write,
     });
   }

@@ -13,7 +13,7 @@ import {
   NodeId,
   POD_GATEWAY,
   PodSpec,
-  SEED_PODS,
+  BASE_PODS,
   UNDERLAY_IF,
   UNDERLAY_MTU,
   VXLAN_MTU,
@@ -153,8 +153,8 @@ export async function buildLab(prefix: string): Promise<void> {
     await track(prefix, created, netNetnsName(prefix));
     await buildUnderlay(prefix);
     for (const id of NODE_IDS) await buildNode(prefix, id);
-    for (const spec of SEED_PODS) {
-      // A seed pod's IP reused by a pod added at run time belongs to that pod now.
+    for (const spec of BASE_PODS) {
+      // A base pod's IP reused by a pod added at run time belongs to that pod now.
       const owner = readState(prefix)?.pods.find((p) => p.ip === spec.ip);
       if (owner && (owner.namespace !== spec.namespace || owner.name !== spec.name)) continue;
       await track(prefix, created, podNetnsName(prefix, calicoIfName(spec.namespace, spec.name)));

@@ -4,10 +4,14 @@ import { netnsExists } from './netns';
 import { run, RunOptions, RunResult } from './run';
 import { labInfo, nodeNetns } from './info';
 import { resolveNodeId } from './topology';
+import { labsUpText } from './labs';
 
 /** Resolves node1|node2|<k8s node name>|net|<pod IP>|<namespace>/<pod> to the namespace it runs in. */
 export function resolveTarget(prefix: string, target: string): string {
   validatePrefix(prefix);
+  if (!netnsExists(nodeNetns(prefix, 'node1'))) {
+    throw new Error(`lab '${prefix}' is not up: run 'calitrace lab up --prefix ${prefix}', or pick another lab with --prefix or CALITRACE_LAB_PREFIX (${labsUpText()})`);
+  }
   let netns: string | undefined;
   const node = resolveNodeId(target);
   if (node) netns = nodeNetns(prefix, node);
@@ -16,12 +20,12 @@ export function resolveTarget(prefix: string, target: string): string {
     const pod = labInfo(prefix).pods.find((p) => p.ip === target || `${p.namespace}/${p.name}` === target);
     if (!pod) {
       throw new Error(
-        `'${target}' is not a node or pod of lab '${prefix}': use node1, node2, net, a pod IP or namespace/pod (see: calitrace lab status --prefix ${prefix})`,
+        `'${target}' is not a node or pod of lab '${prefix}': use node1, node2, net, a pod IP or namespace/pod (see: calitrace lab status --prefix ${prefix}; ${labsUpText()})`,
       );
     }
     netns = pod.netns;
   }
-  if (!netnsExists(netns)) throw new Error(`namespace ${netns} does not exist; run: calitrace lab up --prefix ${prefix}`);
+  if (!netnsExists(netns)) throw new Error(`lab '${prefix}' is not up (namespace ${netns} does not exist): run 'calitrace lab up --prefix ${prefix}', or pick another lab with --prefix (${labsUpText()})`);
   return netns;
 }
 

@@ -1,4 +1,4 @@
-// The built-in lab: a two-node Calico VXLAN cluster (seed addresses, routes and interface names) built only
+// The built-in lab: a two-node Calico VXLAN cluster (docs/lab.md: addresses, routes, interface names) built only
 // inside network namespaces named <prefix>-node1, <prefix>-node2, <prefix>-net and <prefix>-<caliXXX>.
 import { randomBytes } from 'node:crypto';
 import { addPod, buildLab, PodAddOptions } from './build';
@@ -19,7 +19,9 @@ export * from './topology';
 export { runTraffic, parsePingSummary, parseFlowArg, formatFlowResults } from './traffic';
 export type { FlowSpec, FlowResult, TrafficOptions } from './traffic';
 
-export const DEFAULT_PREFIX = 'ct';
+export { DEFAULT_PREFIX, PREFIX_ENV, choosePrefix, listLabs, labsUp, labsUpText, missingNetnsHint, resolveLabNetns, splitPrefixedTarget } from './labs';
+export type { LabSummary, ChosenPrefix } from './labs';
+import { DEFAULT_PREFIX } from './labs';
 
 /** A prefix no other run is using: 'l' + 6 random base-36 chars. */
 export function randomPrefix(): string {

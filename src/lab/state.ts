@@ -6,7 +6,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { join } from 'node:path';
 import { NodeId } from './topology';
 
-export const STATE_ROOT = '/run/calitrace';
+// CALITRACE_STATE_DIR moves the records elsewhere (a test that needs to be the only lab on the machine).
+export const STATE_ROOT = process.env.CALITRACE_STATE_DIR || '/run/calitrace';
 
 export interface PodRecord {
   node: NodeId;

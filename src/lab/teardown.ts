@@ -3,7 +3,7 @@
 import { calicoIfName, netNetnsName, nodeNetnsName, podNetnsName, validatePrefix } from './naming';
 import { deleteNetns, netnsExists } from './netns';
 import { PodRecord, readState, removeState, updateState } from './state';
-import { NODE_IDS, SEED_PODS } from './topology';
+import { NODE_IDS, BASE_PODS } from './topology';
 
 export interface DownResult {
   removed: string[];
@@ -22,7 +22,7 @@ export async function teardownLab(prefix: string): Promise<DownResult> {
   const recorded = state
     ? state.namespaces
     : [
-        ...SEED_PODS.map((p) => podNetnsName(prefix, calicoIfName(p.namespace, p.name))),
+        ...BASE_PODS.map((p) => podNetnsName(prefix, calicoIfName(p.namespace, p.name))),
         ...NODE_IDS.map((id) => nodeNetnsName(prefix, id)),
         netNetnsName(prefix),
       ];

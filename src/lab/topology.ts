@@ -1,4 +1,4 @@
-// The seed cluster: two ems203 workers over one underlay /24, Calico VXLAN blocks of /26.
+// The lab cluster: two ems203 workers over one underlay /24, Calico VXLAN blocks of /26.
 import { vxlanMac } from './naming';
 
 export type NodeId = 'node1' | 'node2';
@@ -42,7 +42,7 @@ export const NODES: Record<NodeId, NodeSpec> = {
 /** A third worker that both nodes route to; only referenced (neighbour + FDB), never built. */
 export const NODE3 = { name: 'ems203-w3', underlayIp: '172.27.71.13', block: '10.233.101.128/26', vtep: '10.233.101.128' };
 
-export const SEED_PODS: readonly PodSpec[] = [
+export const BASE_PODS: readonly PodSpec[] = [
   { node: 'node1', namespace: 'ems', name: 'edgecloud-suse-adapter-df5d6d78b-m5zc2', ip: '10.233.101.222' },
   { node: 'node1', namespace: 'ems', name: 'ems-a10nsp-accounting-89c69b796-rpb9k', ip: '10.233.101.224' },
   { node: 'node2', namespace: 'default', name: 'web-0', ip: '10.233.100.130' },

@@ -1,11 +1,14 @@
-// Turns a prediction into the step-by-step story a person would tell at the node (the walkthrough in
-// shared/seed/000_97fec49e23ed922a.txt), using only what the model holds: which routes contain the
-// destination, which one wins and why, what the VXLAN routes and the IPAM-block blackhole are (not) doing,
-// the hop diagram, what is absent, and the MTU budget of an encapsulated packet.
+// Turns a prediction into the story a person would tell standing at the node with `ip route` in hand
+// (docs/explain.md tells it once in prose): where the packet enters, which routes contain the destination,
+// which one wins and why, what the VXLAN routes and the IPAM-block blackhole are (not) doing, who programs
+// each route, the hop diagram, what is absent, and the MTU budget of an encapsulated packet. The answer
+// opens with the ingress, the outcome, the winning route and the caveats; the story follows.
 
-import type { Candidate, Prediction, RouteModel, RoutingState, Step } from './types';
+import type { Candidate, Prediction, Query, RouteModel, RoutingState, Step } from './types';
 import { compile } from './fib';
-import { calicoRole, isVxlanDev, ROLE_TEXT } from './calico';
+import { calicoRole, isVxlanDev, programmedBy, ROLE_TEXT } from './calico';
+import { frameIngress } from './ingress';
+import { predict } from './predict';
 import { parsePrefix, parseAddr, prefixContains } from './addr';
 import { tableName } from './iproute-json';
 
@@ -25,10 +28,31 @@ function isDefaultRules(s: RoutingState, family: 4 | 6): boolean {
   return texts.join('\n') === want.join('\n');
 }
 
+/**
+ * The whole answer for a question as asked: the ingress settled (a pod's own cali interface when SRC is a
+ * pod of the routes, see ingress.ts), the prediction, and its story. Throws QueryError for unusable input.
+ */
+export function explainQuery(model: RouteModel | RoutingState, q: Query): Prediction {
+  const state = stateOf(model);
+  const { query, ingress } = frameIngress(state, q);
+  const p = predict(state, query);
+  p.ingress = ingress;
+  explain(p, state);
+  return p;
+}
+
+/** Whether the node refuses the packet (dropped or rejected) rather than delivering or forwarding it. */
+export function isRefused(p: Pick<Prediction, 'decision'>): boolean {
+  return !['unicast', 'local', 'broadcast', 'multicast'].includes(p.decision);
+}
+
 /** The devices of the source side: a cali interface means the packet comes from a pod of this node. */
 function sourceSide(p: Prediction): { label: string; lines: string[] } {
   const q = p.query;
   const src = q.src ?? '(source chosen by the node)';
+  if (p.ingress?.kind === 'elsewhere') {
+    return { label: `${src} (not an address of this node)`, lines: [`The node is asked to send from ${src}, which is not one of its addresses.`] };
+  }
   if (q.iif && q.iif.startsWith('cali')) {
     return {
       label: `Pod A (${src})`,
@@ -47,6 +71,12 @@ function candidateLine(c: Candidate): string {
   return `${mark} ${c.route}   [/${c.prefixLen}${c.table !== 254 ? `, table ${tableName(c.table)}` : ''}; ${ROLE_TEXT[c.calico].split(' (')[0]}] ${c.verdict === 'selected' ? 'WINS' : `— ${c.reason}`}`;
 }
 
+/** "(programmed by …)" for the route of a candidate line, found in the state by its text. */
+function programmerOf(state: RoutingState, links: ReturnType<typeof compile>['links'], table: number, text: string): string | undefined {
+  const r = state.routes.find((x) => x.table === table && x.text === text);
+  return r ? programmedBy(r, links) : undefined;
+}
+
 export function explain(p: Prediction, model: RouteModel | RoutingState): Step[] {
   const state = stateOf(model);
   const fib = compile(state);
@@ -58,7 +88,11 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
   const table = p.table ?? 254;
   const src = sourceSide(p);
 
-  steps.push({ title: 'Packet enters', lines: src.lines });
+  const withProgrammer = (c: Candidate): string[] => {
+    const by = programmerOf(state, fib.links, c.table, c.route);
+    return [candidateLine(c), ...(by ? [`      programmed by ${by}`] : [])];
+  };
+  steps.push({ title: 'Packet enters', lines: [...(p.ingress ? [p.ingress.line] : []), ...src.lines] });
 
   // A multicast group arriving on an interface: membership decides, not the routing tables.
   if (q.iif && (p.decision === 'multicast_not_joined' || p.decision === 'multicast')) {
@@ -109,14 +143,16 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
   const lookupLines = [
     `The kernel picks the longest matching prefix (then the lowest metric); the order of lines in \`ip route\` does not matter.`,
     `Routes in table ${tableName(table)} that contain ${dst}:`,
-    ...(inTable.length ? inTable.map(candidateLine) : ['   (none)']),
+    ...(inTable.length ? inTable.flatMap((c) => withProgrammer(c)) : ['   (none)']),
   ];
   const elsewhere = p.candidates.filter((c) => c.table !== table);
-  if (elsewhere.length) lookupLines.push('In other tables:', ...elsewhere.map(candidateLine));
+  if (elsewhere.length) lookupLines.push('In other tables:', ...elsewhere.flatMap((c) => withProgrammer(c)));
   if (m) {
     const host = m.family === 4 ? 32 : 128;
     const why = m.prefixLen === host ? `Exact /${host} route wins` : `/${m.prefixLen} is the most specific route that contains ${dst}`;
     lookupLines.push(`** ${why}: ${m.text}${role ? ` — ${ROLE_TEXT[role]}` : ''}`);
+  } else if (notReached(p)) {
+    lookupLines.push(`** The kernel refuses the packet before any route can decide: ${p.decision}${p.errno ? ` (${p.errno})` : ''} — ${p.ingress?.kind === 'elsewhere' ? `${q.src} is not an address of this node` : 'see the ingress above'}.`);
   } else lookupLines.push(`** No route decides: ${p.decision}${p.errno ? ` (the kernel answers ${p.errno})` : ''}${p.rule ? ` — rule ${p.rule}` : ''}`);
   steps.push({ title: `Linux routing lookup (table ${tableName(table)})`, lines: lookupLines });
 
@@ -129,7 +165,9 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
     const has = contains(r.dst, dst);
     vxLines.push(`${r.text} — ${has ? `contains ${dst}` : `does not contain ${dst} (it is another node's block)`}`);
   }
-  if (usesVxlan) {
+  if (notReached(p)) {
+    vxLines.push('** VXLAN is NOT used: the packet never reaches the route lookup.');
+  } else if (usesVxlan) {
     vxLines.push(`** The VXLAN route is used: ${dst} lives in another node's block; the packet is encapsulated on ${p.outer!.vxlanDev}.`);
   } else if (m && vxlanRoutes.some((r) => contains(r.dst, dst))) {
     const r = vxlanRoutes.find((x) => contains(x.dst, dst))!;
@@ -147,14 +185,17 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
       bl.push(`${b.text} — ${contains(b.dst, dst) ? `contains ${dst}` : `does not contain ${dst}`}`);
     }
     bl.push(
-      'Calico (BIRD, proto 80) installs a blackhole for each IPAM block this node owns. Every pod of the block gets its own /32 to its cali interface;',
+      `Programmed by ${programmedBy(blackholes[0], fib.links)}: Calico installs a blackhole for each IPAM block this node owns. Every pod of the block gets its own /32 to its cali interface;`,
       'an address of the block WITHOUT a pod matches only the blackhole and is dropped here — instead of leaking to the default route or back into VXLAN (no routing loops, no silent detours).',
     );
+    const holding = blackholes.find((b) => contains(b.dst, dst));
     if (p.decision === 'blackhole' && role === 'ipam-block-blackhole') {
       bl.push(`** The blackhole IS used: no pod has ${dst} on this node (no /32 route), so the packet is dropped (ip route get: ${p.errno}).`);
-    } else if (blackholes.some((b) => contains(b.dst, dst)) && m) {
-      bl.push(`** The blackhole is NOT used: the /${m.prefixLen} route is more specific, so the blackhole is ignored.`);
-    } else bl.push(`** The blackhole is NOT used: ${dst} is not in this node's block.`);
+    } else if (holding && m) {
+      bl.push(`** The blackhole is NOT used: ${dst} is in this node's block ${holding.dst}, but the /${m.prefixLen} route is more specific, so the blackhole is ignored.`);
+    } else if (holding) {
+      bl.push(`** The blackhole is NOT reached: ${dst} is in this node's block ${holding.dst}, but the kernel refuses the packet before the route lookup (${p.decision}).`);
+    } else bl.push(`** The blackhole is NOT used: ${dst} is not in this node's block${blackholes.length === 1 ? ` (${blackholes[0].dst})` : 's'}.`);
     steps.push({ title: 'Blackhole route (why it exists)', lines: bl });
   }
 
@@ -165,11 +206,11 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
       if (p.outer) {
         const o = p.outer;
         out.push(
-          `Next hop ${p.gateway ?? '?'} on ${o.vxlanDev}${p.matched?.nexthops[0]?.onlink ? ' (onlink: no subnet needed for the gateway)' : ''}.`,
+          `Next hop ${p.gateway ?? 'unknown'} on ${o.vxlanDev}${p.matched?.nexthops[0]?.onlink ? ' (onlink: no subnet needed for the gateway)' : ''}.`,
           o.innerDstMac ? `Neighbour: ${p.gateway} is ${o.innerDstMac} on ${o.vxlanDev} (inner destination MAC).` : `Neighbour: unknown.`,
           o.dst ? `FDB: ${o.innerDstMac} → remote VTEP ${o.dst} (the other node's underlay IP).` : 'FDB: unknown.',
           o.underlayRoute ? `Underlay route to ${o.dst}: ${o.underlayRoute}.` : `Underlay route: unknown.`,
-          `Outer header: ${o.src ?? '?'} → ${o.dst ?? '?'} UDP dstport ${o.dstPort}, VNI ${o.vni}; it leaves through ${o.underlayDev ?? '?'}${o.underlayGateway ? ` via ${o.underlayGateway}` : ''}.`,
+          `Outer header: ${o.src ?? 'unknown'} → ${o.dst ?? 'unknown'} UDP dstport ${o.dstPort ?? 'unknown'}, VNI ${o.vni ?? 'unknown'}; it leaves through ${o.underlayDev ?? 'an unknown device'}${o.underlayGateway ? ` via ${o.underlayGateway}` : ''}.`,
           ...o.missing.map((x) => `missing: ${x}`),
         );
       } else if (p.nexthops.length > 1) {
@@ -214,13 +255,16 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
   return finish(p, steps, src.label);
 }
 
-/** Every story ends the same way: the hop diagram, the warnings, what could not be known; stored in p.steps. */
+/** Every story ends with the hop diagram; stored in p.steps. Warnings and unknowns open the answer instead. */
 function finish(p: Prediction, steps: Step[], from: string): Step[] {
   steps.push({ title: 'Visual datapath', lines: diagram(p, from) });
-  if (p.warnings?.length) steps.push({ title: 'Warnings', lines: p.warnings });
-  if (p.unknowns?.length) steps.push({ title: 'Cannot be known from a paste', lines: p.unknowns });
   p.steps = steps;
   return steps;
+}
+
+/** Refused before the route lookup: a martian source, forwarding off. */
+function notReached(p: Prediction): boolean {
+  return !p.matched && (p.decision === 'martian' || p.decision === 'forwarding_disabled');
 }
 
 function diagram(p: Prediction, from: string): string[] {
@@ -244,11 +288,11 @@ function diagram(p: Prediction, from: string): string[] {
     case 'unicast':
       if (p.outer) {
         const o = p.outer;
-        lines.push(`${o.vxlanDev}  (VXLAN VNI ${o.vni}, outer ${o.src ?? '?'} → ${o.dst ?? '?'}, UDP ${o.dstPort})`);
+        lines.push(`${o.vxlanDev}  (VXLAN VNI ${o.vni ?? 'unknown'}, outer ${o.src ?? 'unknown'} → ${o.dst ?? 'unknown'}, UDP ${o.dstPort ?? 'unknown'})`);
         hop('encapsulated');
-        lines.push(`${o.underlayDev ?? '?'}  (uplink)`);
+        lines.push(`${o.underlayDev ?? 'unknown device'}  (uplink)`);
         hop('underlay');
-        lines.push(`remote node ${o.dst ?? '?'}`);
+        lines.push(`remote node ${o.dst ?? '(unknown: no FDB entry)'}`);
         hop('decapsulated on its vxlan.calico, routed by its /32');
         lines.push('cali… (remote host side)');
         hop('veth');
@@ -277,11 +321,55 @@ function diagram(p: Prediction, from: string): string[] {
   return lines;
 }
 
-/** Plain-text rendering for the terminal. */
-export function renderExplanation(p: Prediction): string {
+/** The outcome in a few words, for the headline. */
+function outcome(p: Prediction): string {
+  const dst = p.query.dst;
+  switch (p.decision) {
+    case 'unicast':
+      if (p.calico === 'local-workload') return `delivered to the pod ${dst} on ${p.dev} (local workload)`;
+      if (p.outer) return `forwarded into the VXLAN tunnel on ${p.outer.vxlanDev} to node ${p.outer.dst ?? '(unknown)'}${p.outer.underlayDev ? ` through ${p.outer.underlayDev}` : ''}`;
+      if (p.nexthops.length > 1) return `forwarded, multipath over ${p.nexthops.map((n) => n.dev).join(' | ')}`;
+      return `forwarded via ${p.dev}${p.gateway ? ` to gateway ${p.gateway}` : ''}`;
+    case 'local':
+      return 'delivered to this node itself (local address)';
+    case 'broadcast':
+    case 'multicast':
+      return `${p.decision}${p.dev ? ` on ${p.dev}` : ''}`;
+    case 'blackhole':
+      return `REFUSED — dropped by a blackhole route${p.calico === 'ipam-block-blackhole' ? ` (the IPAM-block blackhole: no pod has ${dst} here)` : ''}`;
+    default:
+      return `REFUSED — ${p.decision}`;
+  }
+}
+
+export interface RenderOptions {
+  /** Only the headline, the winning route and the caveats. */
+  short?: boolean;
+}
+
+/**
+ * Plain-text rendering for the terminal: the ingress, the outcome, the winning route (and who programs
+ * it) and the caveats first; then, unless short, the story step by step. Works on a prediction from this
+ * process or one rebuilt from the API's ExplainResponse (the ingress is then the first line of step 1).
+ */
+export function renderExplanation(p: Prediction, opts: RenderOptions = {}): string {
   const out: string[] = [];
-  const head = `${p.query.src ?? '?'} → ${p.query.dst}${p.query.iif ? ` (in on ${p.query.iif})` : ''}: ${p.decision}${p.dev ? ` via ${p.egressPath.join(' → ') || p.dev}` : ''}${p.errno ? ` [${p.errno}]` : ''}`;
-  out.push(head, '');
+  const q = p.query;
+  const ingress = p.ingress?.line ?? (p.steps?.[0]?.lines[0]?.startsWith('Ingress:') ? p.steps[0].lines[0] : undefined);
+  if (ingress) out.push(ingress);
+  out.push(`Answer: ${q.src ?? '(node)'} → ${q.dst}: ${outcome(p)}${p.errno ? ` [${p.errno}]` : ''}`);
+  if (p.route) {
+    const m = p.matched;
+    const by = m ? ` — programmed by ${programmedBy(m)}` : '';
+    out.push(`Route:  ${p.route}${p.calico ? ` — ${ROLE_TEXT[p.calico]}` : ''}${by}`);
+  } else out.push(`Route:  none decides (${p.decision}${p.rule ? `, rule ${p.rule}` : ''})`);
+  const caveats = [...(p.warnings ?? []).map((w) => `! ${w}`), ...(p.unknowns ?? []).map((u) => `? ${u}`)];
+  if (caveats.length) {
+    out.push(p.unknowns?.length ? 'Caveats (! warning, ? cannot be known from a paste):' : 'Caveats:');
+    for (const c of caveats) out.push(`  ${c}`);
+  }
+  out.push('');
+  if (opts.short) return out.join('\n');
   (p.steps ?? []).forEach((s, i) => {
     out.push(`${i + 1}. ${s.title}`);
     for (const l of s.lines) out.push(`   ${l}`);

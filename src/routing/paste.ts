@@ -116,6 +116,17 @@ export function parseRouteLine(line: string, table = 254): Route | undefined {
   return route;
 }
 
+function addressesNamedBy(routes: Route[]): RoutingState['addresses'] {
+  const seen = new Map<string, RoutingState['addresses'][number]>();
+  for (const r of routes) {
+    if (!r.prefsrc || seen.has(r.prefsrc)) continue;
+    const dev = r.nexthops[0]?.dev;
+    if (!dev) continue;
+    seen.set(r.prefsrc, { family: r.family, ifname: dev, address: r.prefsrc, prefixLen: r.family === 4 ? 32 : 128, scope: 'global' });
+  }
+  return [...seen.values()];
+}
+
 export function parsePastedRoutes(text: string): PasteResult {
   const trimmed = text.trim();
   const routes: Route[] = [];
@@ -154,7 +165,8 @@ export function parsePastedRoutes(text: string): PasteResult {
   const devs = new Set(routes.flatMap((r) => r.nexthops.map((n) => n.dev).filter((d): d is string => !!d)));
   const state: RoutingState = {
     links: [...devs].map((name, i) => ({ ifindex: i + 2, name, mtu: 1500, up: true, carrier: true, kind: /^vxlan/.test(name) ? 'vxlan' : undefined, forwarding4: true, forwarding6: true, rpFilter: 0 })),
-    addresses: [],
+    // The only addresses a paste shows are the preferred sources of its routes (`… scope link src 172.27.71.11`).
+    addresses: addressesNamedBy(routes),
     routes,
     rules: [4, 6].flatMap((f) =>
       [
@@ -174,7 +186,7 @@ export function parsePastedRoutes(text: string): PasteResult {
     ),
     neighbours: [],
     fdb: [],
-    complete: { rules: false, neighbours: false, fdb: false, links: false },
+    complete: { rules: false, neighbours: false, fdb: false, links: false, addresses: true },
   };
   return { state, ignored, duplicates };
 }

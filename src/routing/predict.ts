@@ -169,8 +169,8 @@ function decideV4(fib: Fib, q: Query, f: Flow, link: Link | undefined): CoreAnsw
       const c = v4Class(s);
       if (c === 'multicast' || c === 'lbcast' || c === 'zeronet') return { family, decision: 'martian', errno: 'EINVAL', note: `source ${q.src} is not a unicast address` };
       // The kernel answers ENETUNREACH here (rth = ERR_PTR(-ENETUNREACH) before the __ip_dev_find() check).
-      // From a paste the node's addresses are unknown: the check cannot be made.
-      if (fib.state.complete.links && !fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
+      // From a paste only the addresses its routes name (`src`) are known; it says so among its unknowns.
+      if ((fib.state.complete.addresses ?? fib.state.complete.links) && !fib.isLocal(4, f.src)) return { family, decision: 'martian', errno: 'ENETUNREACH', note: `source ${q.src} is not an address of this node` };
     }
     const dcOut = v4Class(d);
     // A multicast or limited-broadcast packet with a source address goes out of the device that owns the
@@ -385,6 +385,7 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
       'neighbours and the VXLAN FDB: the outer header of a VXLAN packet (remote node IP) cannot be derived',
       'interface state (up/down, MTU, forwarding, rp_filter): assumed up, forwarding on, rp_filter off',
       'the local table (addresses of this node): a destination that is a node address is not recognised as local',
+      `the node's addresses: only those the routes name with \`src\` (${state.addresses.map((a) => a.address).join(', ') || 'none in this paste'}); a SRC that is none of them is taken as not an address of this node`,
       'multicast group memberships (`ip maddr`): a multicast packet is assumed not joined, except all-hosts 224.0.0.1 / ff02::1',
     ];
   }
@@ -430,7 +431,7 @@ export function outerHeader(fib: Fib, nh: Nexthop, q: Query): OuterHeader {
   const dev = nh.dev!;
   const link = fib.links.get(dev);
   const vx = link?.vxlan;
-  const out: OuterHeader = { vxlanDev: dev, vni: vx?.vni ?? 0, dstPort: vx?.port ?? 4789, overhead: 50, missing: [] };
+  const out: OuterHeader = { vxlanDev: dev, vni: vx?.vni, dstPort: vx?.port, overhead: 50, missing: [] };
   if (!vx) out.missing.push(`no VXLAN details for ${dev} (ip -d link show ${dev})`);
   const target = nh.gateway ?? q.dst;
   const neigh = fib.state.neighbours.find((n) => n.dev === dev && n.dst === target);

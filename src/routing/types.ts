@@ -203,8 +203,9 @@ export interface RuleStep {
 /** VXLAN outer header, derived gateway → neighbour → FDB → remote VTEP → underlay route. */
 export interface OuterHeader {
   vxlanDev: string;
-  vni: number;
-  dstPort: number;
+  /** Undefined when not known (a paste has no `ip -d link` details and no FDB). */
+  vni?: number;
+  dstPort?: number;
   /** Inner destination MAC (the neighbour entry of the gateway). */
   innerDstMac?: string;
   src?: string; // underlay source (the VXLAN device's `local`, else the underlay route's preferred source)
@@ -224,8 +225,23 @@ export interface Step {
   lines: string[];
 }
 
+/** How the packet's way into the node was settled (given with --iif, or inferred from SRC). */
+export interface Ingress {
+  /** given: --iif; pod: SRC has its own cali route; node: SRC is the node's; elsewhere: neither (no --iif). */
+  kind: 'given' | 'pod' | 'node' | 'elsewhere';
+  iif?: string;
+  /** The pod route that placed SRC on its interface. */
+  route?: string;
+  /** For 'elsewhere': the --iif to try (the device of the route back to SRC). */
+  suggest?: string;
+  /** One sentence that opens the answer. */
+  line: string;
+}
+
 export interface Prediction {
   query: Query;
+  /** Set by explainQuery(): how the ingress was chosen. */
+  ingress?: Ingress;
   family: Family;
   decision: Decision;
   /** Errno `ip route get` gives for this decision, if it refuses. */
@@ -288,7 +304,17 @@ export interface RoutingState {
   /** Multicast groups joined per interface; undefined when not known (a pasted `ip route`). */
   memberships?: Membership[];
   /** Whether rules/neighbours/FDB/links are really known (false for a pasted `ip route`). */
-  complete: { rules: boolean; neighbours: boolean; fdb: boolean; links: boolean };
+  complete: {
+    rules: boolean;
+    neighbours: boolean;
+    fdb: boolean;
+    links: boolean;
+    /**
+     * Whether "is SRC an address of this node" can be answered from `addresses` (defaults to `links`). A
+     * paste sets it: its addresses are those its routes name with `src`, and it says so among its unknowns.
+     */
+    addresses?: boolean;
+  };
   /** Namespace name or undefined for the current one. */
   netns?: string;
 }

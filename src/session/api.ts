@@ -29,6 +29,8 @@ export interface ServeContext {
   pods?: PodDirectory;
   /** The capture copies this many bytes per packet: verdicts carry them (observe --write). */
   snaplen?: number;
+  /** Where the pod names come from, for Status. */
+  podNames?: string;
 }
 
 /** The node name stamped on every item and metric: --node, the lab node's name, or the hostname. */
@@ -43,7 +45,7 @@ export async function serveCollector(running: RunningCollector, s: ApiSettings, 
     pods: ctx.pods,
     hub: s.hub,
   });
-  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, snaplen: ctx.snaplen });
+  const bound = feedFromCollector(running, feed, { mode: ctx.mode, netns: ctx.netns, snaplen: ctx.snaplen, podNames: ctx.podNames });
   let api: ApiServer;
   try {
     api = await startApiServer({ listen: s.listen, ...s.security, feed, backend: bound.backend });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { startCollector, RunningCollector, StartCollectorOptions } from '../collector/start';
 import { onCollectorError } from '../collector/collector';
 import { startPodNames, PodNameSource } from '../pods/source';
+import type { PodDirectory } from '../pods/directory';
 import { ApiSettings, ServingApi, serveCollector } from './api';
 import { lossLine } from './loss';
 
@@ -45,6 +46,8 @@ export interface NodeSession {
   running: RunningCollector;
   publicApi?: ServingApi;
   privateApi?: ServingApi;
+  /** Pod names, when the session has a source for them (for printed lines; the APIs have them already). */
+  pods?: PodDirectory;
   /** Aborted when the session is ending, whatever the reason. */
   signal: AbortSignal;
   /** Ends the session (the command is done). */
@@ -81,7 +84,7 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
 
   if (o.pods) log(o.pods.description);
   const pods = o.pods ? startPodNames(o.pods, log) : undefined;
-  const ctx = { netns: o.collector.netns, mode: o.mode, pods: pods?.directory, snaplen: o.snaplen };
+  const ctx = { netns: o.collector.netns, mode: o.mode, pods: pods?.directory, snaplen: o.snaplen, podNames: o.pods?.description };
   const apis: ServingApi[] = [];
   let publicApi: ServingApi | undefined;
   let privateApi: ServingApi | undefined;
@@ -106,7 +109,7 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
       fs.writeFileSync(o.pidFile, `${process.pid}\n`);
       pidWritten = true;
     }
-    const session: NodeSession = { running, publicApi, privateApi, signal: ending.signal, end, log };
+    const session: NodeSession = { running, pods: pods?.directory, publicApi, privateApi, signal: ending.signal, end, log };
     const done = body(session);
     const ended = new Promise<void>((resolve) => {
       if (ending.signal.aborted) resolve();

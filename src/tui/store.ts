@@ -384,7 +384,7 @@ export class Store {
 
   routeRows(): RouteRow[] {
     const rows = this.frozen ? this.frozen.routes : [...this.routes.values()];
-    // The main table is what the walkthrough reads: first. The kernel's local table last.
+    // The main table is what a person reads first (docs/explain.md). The kernel's local table last.
     const rank = (t = 'main') => (t === 'main' ? 0 : t === 'local' ? 2 : 1);
     return rows.sort(
       (a, b) =>

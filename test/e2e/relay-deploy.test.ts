@@ -154,15 +154,15 @@ test('the DaemonSet container, run with its exact command and args and only its 
         const client = labExecArgv(lab.prefix, 'node1', ['node', path.join(ROOT, 'bin', 'calitrace.js'), 'observe', '--server', '172.27.71.11:4245',
           '--tls-ca', `${tls}/ca.crt`, '--tls-client-cert', `${tls}/tls.crt`, '--tls-client-key', `${tls}/tls.key`, '--tls-server-name', 'calitrace-node',
           '--last', '20', '-o', 'json', 'type=verdict', 'dst=10.233.100.130']);
-        let lines: { node: string; verdict: { verdict: string; observed: { interface: string }[] } }[] = [];
+        let lines: { node: string; verdict: string; observed: { interface: string }[] }[] = [];
         await waitUntil(() => {
           const r = execFileSync(client[0], client.slice(1), { encoding: 'utf8' });
           lines = r.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
           return lines.length >= 1;
         }, 'a verdict from the DaemonSet-run serve', 10000);
         assert.equal(lines[0].node, node1.name);
-        assert.equal(lines[0].verdict.verdict, 'MATCHED');
-        assert.deepEqual(lines[0].verdict.observed.map((h) => h.interface), ['cali11299111064', 'vxlan.calico', 'ens3']);
+        assert.equal(lines[0].verdict, 'MATCHED');
+        assert.deepEqual(lines[0].observed.map((h) => h.interface), ['cali11299111064', 'vxlan.calico', 'ens3']);
         // Without the client certificate: refused.
         const noCert = labExecArgv(lab.prefix, 'node1', ['node', path.join(ROOT, 'bin', 'calitrace.js'), 'observe', '--server', '172.27.71.11:4245',
           '--tls-ca', `${tls}/ca.crt`, '--tls-server-name', 'calitrace-node', '--last', '1']);

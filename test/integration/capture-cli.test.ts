@@ -95,7 +95,7 @@ test('cross-node in compact and json: the tunnel field appears on the uplink', a
   assert.equal(await deadline(compact.code, 15000, 'trace exit'), 0, compact.stderr());
   const text = compact.stdout().trim().split('\n');
   assert.equal(text.length, 3);
-  assert.match(text[0], /cali11299111064 in .* icmp +10\.233\.101\.222 > 10\.233\.100\.130 type 8\/0 .* fib success -> vxlan\.calico via 10\.233\.100\.128/);
+  assert.match(text[0], /cali11299111064 in .* icmp +10\.233\.101\.222 > 10\.233\.100\.130 echo-request .* fib success -> vxlan\.calico via 10\.233\.100\.128/);
   assert.match(text[2], /ens3 out .* vxlan vni 4096 172\.27\.71\.11 > 172\.27\.71\.12/);
 });
 

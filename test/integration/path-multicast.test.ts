@@ -16,7 +16,13 @@ const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
 /** `calitrace explain ROUTER GROUP --iif ens3 --netns <node1> --json`, as a user would ask it. */
 async function explainGroup(prefix: string): Promise<{ decision: string; steps: { title: string; lines: string[] }[] }> {
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'explain', ROUTER, GROUP, '--iif', 'ens3', '--netns', nodeNetns(prefix, 'node1'), '--json']);
+  // Exit status 1 means the node refuses the packet (a group nobody joined); the answer is on stdout either way.
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'explain', ROUTER, GROUP, '--iif', 'ens3', '--netns', nodeNetns(prefix, 'node1'), '--json']).catch(
+    (e: { code?: number; stdout?: string }) => {
+      if (e.code !== 1) throw e;
+      return { stdout: e.stdout ?? '' };
+    },
+  );
   return JSON.parse(stdout);
 }
 import type { PacketVerdict } from '../../src/path/types';

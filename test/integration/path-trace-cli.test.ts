@@ -35,7 +35,7 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-test('trace --no-ui: JSON verdicts carry the event fields plus verdict, reason, observed, predicted, kernel, latency_us', { timeout: 120_000 }, async () => {
+test('trace --no-ui: JSON verdicts in the schema calitrace.verdict/v1 (the one observe prints), with pod names', { timeout: 120_000 }, async () => {
   await withLab(async (lab) => {
     const run = trace(['-o', 'json', '--count', '2', '--netns', nodeNetns(lab.prefix, 'node1'), '--src', POD_A]);
     try {
@@ -52,12 +52,16 @@ test('trace --no-ui: JSON verdicts carry the event fields plus verdict, reason, 
     assert.equal(same.verdict, 'MATCHED');
     assert.equal(same.src, POD_A);
     assert.equal(same.dst, POD_B);
-    assert.equal(same.iface, 'cali11299111064', 'event fields of the ingress hop');
+    assert.equal(same.schema, 'calitrace.verdict/v1');
+    assert.equal(same.protocol, 'icmp');
+    assert.equal(same.icmp.name, 'echo-request');
+    assert.equal(same.srcPod, 'ems/edgecloud-suse-adapter-df5d6d78b-m5zc2', 'pod names on trace lines (the lab names its pods)');
+    assert.equal(same.dstPod, 'ems/ems-a10nsp-accounting-89c69b796-rpb9k');
     assert.match(same.fingerprint, /^[0-9a-f]{16}$/);
-    assert.deepEqual(same.observed.map((h: any) => h.iface), ['cali11299111064', 'caliaa479e31ff6']);
+    assert.deepEqual(same.observed.map((h: any) => [h.interface, h.direction]), [['cali11299111064', 'ingress'], ['caliaa479e31ff6', 'egress']]);
     assert.deepEqual(same.predicted, ['cali11299111064', 'caliaa479e31ff6']);
-    assert.equal(same.kernel.iface, 'caliaa479e31ff6');
-    assert.equal(typeof same.latency_us, 'number');
+    assert.equal(same.kernel.interface, 'caliaa479e31ff6');
+    assert.equal(typeof same.latencyUs, 'number');
     assert.equal(typeof same.reason, 'string');
     assert.equal(cross.verdict, 'MATCHED');
     assert.deepEqual(cross.predicted, ['cali11299111064', 'vxlan.calico', 'ens3']);
@@ -81,7 +85,8 @@ test('trace --no-ui compact: one line per packet with both paths; --flows: one l
     assert.equal(lines.length, 2);
     for (const l of lines) {
       assert.match(l, /EXPECTED_DROP/);
-      assert.match(l, /observed cali11299111064 → ✗NOT_SPECIFIED@cali11299111064/);
+      assert.match(l, /observed cali11299111064 → ✗drop:NOT_SPECIFIED@cali11299111064/);
+      assert.match(l, /ems\/edgecloud-suse-adapter-df5d6d78b-m5zc2 \(10\.233\.101\.222\) > 10\.233\.101\.230 icmp echo-request seq [12] \|/);
       assert.match(l, /predicted cali11299111064 \|/);
       assert.match(l, /blackhole/);
     }
@@ -121,10 +126,10 @@ test('trace --no-ui through a Service DNAT: the compact line names the translati
       compact.kill();
       json.kill();
     }
-    assert.match(compact.stdout(), /MATCHED .*10\.233\.101\.222 > 10\.96\.0\.10 icmp 8\/0 seq 1 \(DNAT → 10\.233\.101\.224\) \| observed cali11299111064 → caliaa479e31ff6 .*\| predicted cali11299111064 → caliaa479e31ff6/);
+    assert.match(compact.stdout(), /MATCHED .*10\.233\.101\.222\) > 10\.96\.0\.10 icmp echo-request seq 1 \(DNAT → 10\.233\.101\.224\) \| observed cali11299111064 → caliaa479e31ff6 \| latency [\d.]+µs \| predicted cali11299111064 → caliaa479e31ff6/);
     const v = JSON.parse(json.stdout().trim()) as Record<string, any>;
     assert.equal(v.verdict, 'MATCHED');
-    assert.deepEqual(v.nat, { dst: { from: SERVICE, to: POD_B } });
+    assert.deepEqual(v.nat, { src: null, dst: { from: SERVICE, to: POD_B } });
     assert.deepEqual(v.predicted, ['cali11299111064', 'caliaa479e31ff6']);
     assert.match(v.reason, /^NAT on this node/);
   });

@@ -16,9 +16,10 @@ import { stopProcess, waitUntil } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
+// A verdict as trace -o json prints it (schema calitrace.verdict/v1, docs/output.md).
 interface Hop {
-  iface: string;
-  dir: 'ingress' | 'egress' | 'drop';
+  interface: string;
+  direction: 'ingress' | 'egress' | 'drop';
   timeNs: number;
   tunnel?: { outerSrc: string; outerDst: string; vni: number };
   dropReason?: string;
@@ -103,11 +104,11 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
           const c = r['frame.comment'];
           // The comment: verdict, reason, predicted and observed paths, exactly as trace -o json said.
           assert.ok(c.startsWith(`calitrace ${v.verdict} | reason: ${v.reason.replace(/\s+/g, ' ')} | predicted: ${v.predicted.join(' -> ')} | observed: `), c);
-          assert.equal(r['frame.interface_name'], h.iface);
+          assert.equal(r['frame.interface_name'], h.interface);
           assert.match(r['frame.interface_description'], /on node ems203-w2/);
           // The kernel timestamps: the gap to the first hop is the one the tracer measured, to the ns.
           assert.equal(epochNs(r['frame.time_epoch']) - t0, BigInt(h.timeNs - hops[0].timeNs), `time of hop ${i + 1}`);
-          if (h.dir === 'drop') {
+          if (h.direction === 'drop') {
             dropsSeen++;
             assert.equal(r['frame.packet_flags_direction'], ''); // no direction: not seen at a tc hook
             assert.match(c, new RegExp(`drop reason: ${h.dropReason}`));
@@ -116,7 +117,7 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
             assert.equal(r['frame.len'], r['ip.len'], 'a drop is the IP packet, from its header to its end');
             return;
           }
-          assert.equal(r['frame.packet_flags_direction'], h.dir === 'ingress' ? '0x00000001' : '0x00000002', `direction of ${h.iface} ${h.dir}`);
+          assert.equal(r['frame.packet_flags_direction'], h.direction === 'ingress' ? '0x00000001' : '0x00000002', `direction of ${h.interface} ${h.direction}`);
           if (h.tunnel) {
             vxlanSeen++;
             // Outer header first, then the inner one: both decoded from the bytes the tracer copied.
@@ -182,7 +183,7 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
       const w = await observe(['--last', '10', '-o', 'json', '--write', file, ...filter]);
       assert.equal(w.code, 0, w.stderr);
       assert.match(w.stderr, /wrote 8 packet blocks/); // 2 × 3 hops across VXLAN + 1 × 2 hops into the blackhole
-      const items = w.stdout.trim().split('\n').map((l) => JSON.parse(l).verdict);
+      const items = w.stdout.trim().split('\n').map((l) => JSON.parse(l)); // calitrace.verdict/v1
       const rows = await tshark(file);
       assert.equal(rows.length, 8);
       for (const v of items) {
@@ -192,7 +193,7 @@ test('trace --write: tshark reads every hop of every judged packet with the verd
           const r = mine.find((x) => x['frame.comment'].includes(`| hop ${i + 1}/${v.observed.length}:`))!;
           assert.ok(r['frame.comment'].startsWith(`calitrace ${v.verdict} | reason: ${v.reason.replace(/\s+/g, ' ')} | predicted: ${v.predicted.join(' -> ')}`), r['frame.comment']);
           assert.equal(r['frame.interface_name'], h.interface);
-          assert.equal(r['frame.packet_flags_direction'], { INGRESS: '0x00000001', EGRESS: '0x00000002', DROP: '' }[h.direction]);
+          assert.equal(r['frame.packet_flags_direction'], ({ ingress: '0x00000001', egress: '0x00000002', drop: '' } as Record<string, string>)[h.direction]);
           assert.equal(r['ip.src'], h.tunnel ? `${h.tunnel.outerSrc},${v.src}` : v.src);
           assert.equal(r['ip.dst'], h.tunnel ? `${h.tunnel.outerDst},${v.dst}` : v.dst);
           assert.equal(r['vxlan.vni'], h.tunnel ? String(h.tunnel.vni) : '');

@@ -80,7 +80,7 @@ test('JSON record has the fields the issue requires', () => {
 test('compact line shows hook, tuple, fingerprint and kernel view', () => {
   const line = compactLine(EV);
   assert.match(line, /^12:00:00\.123 cali11299111064 in /);
-  assert.match(line, /icmp +10\.233\.101\.222 > 10\.233\.101\.224 type 8\/0 id 77 seq 3/);
+  assert.match(line, /icmp +10\.233\.101\.222 > 10\.233\.101\.224 echo-request id 77 seq 3/);
   assert.match(line, /fp 0123456789abcdef fib success -> caliaa479e31ff6$/);
   const tcp = compactLine({ ...EV, proto: 6, sport: 40000, dport: 80, tcpFlags: 0x12, kernel: undefined, dir: 'egress' });
   assert.match(tcp, /cali11299111064 out .* tcp +10\.233\.101\.222:40000 > 10\.233\.101\.224:80 \[S\.\]/);

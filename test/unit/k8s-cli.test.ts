@@ -49,8 +49,8 @@ test('pod-name flags that cannot work exit 2 before the tracer starts, saying wh
     [['serve', '--kubeconfig', exec], /user 'aws' gets its credentials from an exec plugin \(aws\), which calitrace does not support; give calitrace a kubeconfig whose user has a token/],
     [['serve', '--kubeconfig', exec, '--kube-context', 'other'], /has no context 'other' \(contexts: eks\)/],
     [['serve', '--no-kubernetes', '--kubeconfig', exec], /--no-kubernetes excludes --kubeconfig and --kube-context/],
-    [['trace', '--no-ui', '--events', '--kubeconfig', exec], /name pods on the API, which this trace does not serve/],
-    [['trace', '--no-ui', '--no-api', '--no-kubernetes'], /name pods on the API, which this trace does not serve/],
+    [['trace', '--no-ui', '--events', '--kubeconfig', exec], /name the pods of verdicts, which this trace does not print/],
+    [['trace', '--no-ui', '--mode', 'flow', '--no-kubernetes'], /name the pods of verdicts, which this trace does not print/],
     [['trace', '--no-ui', '--kubeconfig', path.join(dir, 'missing')], /cannot read kubeconfig .*missing: ENOENT/],
   ];
   for (const [args, want] of cases) {

@@ -14,7 +14,7 @@ function cli(...args: string[]) {
 }
 
 test('every lab subcommand has --help with an EXAMPLES block', () => {
-  for (const sub of [[], ['up'], ['down'], ['status'], ['exec'], ['pod'], ['pod', 'add'], ['pod', 'del'], ['traffic']]) {
+  for (const sub of [[], ['up'], ['down'], ['list'], ['status'], ['exec'], ['pod'], ['pod', 'add'], ['pod', 'del'], ['traffic']]) {
     const r = cli('lab', ...sub, '--help');
     assert.equal(r.code, 0, `lab ${sub.join(' ')} --help: ${r.stderr}`);
     assert.match(r.stdout, /^Usage: calitrace lab/m, `lab ${sub.join(' ')}`);
@@ -25,7 +25,7 @@ test('every lab subcommand has --help with an EXAMPLES block', () => {
 
 test('usage mistakes exit 2 and say what to do', () => {
   const cases: [string[], RegExp][] = [
-    [['lab', 'frob'], /unknown subcommand 'frob': use up, down, status, exec, pod or traffic/],
+    [['lab', 'frob'], /unknown subcommand 'frob': use up, down, list, status, exec, pod or traffic/],
     [['lab', 'exec', 'node1'], /give the command after --, e\.g\. calitrace lab exec node1 -- ip route/],
     [['lab', 'exec', '--', 'ip', 'route'], /give exactly one target before --/],
     [['lab', 'pod', 'add', 'nopod', '10.233.101.230'], /'nopod' is not <namespace>\/<pod>/],

@@ -20,12 +20,12 @@ test('dict: a verdict is one field per line, keys aligned on the colon, node inc
     },
   });
   assert.equal(formatObserved(m, 'dict'), [
-    '  TIMESTAMP: Nov 26 12:34:56.789',
+    '  TIMESTAMP: 2026-11-26T12:34:56.789Z',
     '       NODE: ems203-w2',
     '       TYPE: verdict',
     '     SOURCE: ems/adapter-0 (10.233.101.222)',
     'DESTINATION: 10.233.101.230',
-    '   PROTOCOL: ICMP echo-request seq=3',
+    '   PROTOCOL: icmp echo-request seq 3',
     '    VERDICT: EXPECTED_DROP',
     '     REASON: blackholed',
     '   OBSERVED: cali11299111064 ingress → cali11299111064 drop NOT_SPECIFIED',

@@ -14,6 +14,16 @@ const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'seed-ip-route.txt');
 const BIN = path.join(ROOT, 'bin', 'calitrace.js');
 const run = promisify(execFile);
 
+/** `calitrace explain ARGS` whose exit status must be 1: the node refuses the packet (the answer is still on stdout). */
+async function refused(args: string[]): Promise<{ stdout: string }> {
+  const e = await run(process.execPath, [BIN, 'explain', ...args]).then(
+    () => assert.fail(`explain ${args.join(' ')} exited 0 for a refused packet`),
+    (err: { code?: number; stdout?: string }) => err,
+  );
+  assert.equal(e.code, 1, 'exit status 1: refused');
+  return { stdout: e.stdout ?? '' };
+}
+
 test('the seed paste: four routes, repeats counted once, prose skipped', () => {
   const r = parsePastedRoutes(readFileSync(FIXTURE, 'utf8'));
   assert.deepEqual(
@@ -57,9 +67,9 @@ test('calitrace explain --routes on the seed paste tells the story and what a pa
   assert.match(stdout, /Exact \/32 route wins/);
   assert.match(stdout, /VXLAN is NOT used/);
   assert.match(stdout, /The blackhole is NOT used/);
-  assert.match(stdout, /Cannot be known from a paste/);
+  assert.match(stdout, /Caveats \(! warning, \? cannot be known from a paste\)/);
   assert.match(stdout, /ip rules: a pasted `ip route` has no rules/);
-  const json = JSON.parse((await run(process.execPath, [BIN, 'explain', '10.233.101.222', '10.233.101.230', '--iif', 'cali11299111064', '--routes', FIXTURE, '--json'])).stdout);
+  const json = JSON.parse((await refused(['10.233.101.222', '10.233.101.230', '--iif', 'cali11299111064', '--routes', FIXTURE, '--json'])).stdout);
   assert.equal(json.decision, 'blackhole');
   assert.equal(json.errno, 'EINVAL');
   assert.equal(json.route, 'blackhole 10.233.101.192/26 proto 80');
@@ -98,7 +108,8 @@ test('an `ip -j route` paste is read like the text', async () => {
     r.state.routes.map((x) => x.text),
     ['default via 172.27.71.254 dev ens3 proto static', 'blackhole 10.233.101.192/26 proto 80', '10.233.101.224 dev caliaa479e31ff6 scope link'],
   );
-  const child = spawn(process.execPath, [BIN, 'explain', '10.233.101.222', '10.233.101.230', '--routes', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // From the pod whose route the paste has (10.233.101.224): its cali interface is the ingress.
+  const child = spawn(process.execPath, [BIN, 'explain', '10.233.101.224', '10.233.101.230', '--routes', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stdin.end(json);
@@ -107,7 +118,7 @@ test('an `ip -j route` paste is read like the text', async () => {
 });
 
 test('calitrace explain of a multicast group arriving on the uplink: membership decides, and a paste cannot know it', async () => {
-  const { stdout } = await run(process.execPath, [BIN, 'explain', '172.27.71.254', '224.0.0.22', '--iif', 'ens3', '--routes', FIXTURE]);
+  const { stdout } = await refused(['172.27.71.254', '224.0.0.22', '--iif', 'ens3', '--routes', FIXTURE]);
   assert.match(stdout, /multicast_not_joined/);
   assert.match(stdout, /Multicast: membership decides, not the routing tables/);
   assert.match(stdout, /ens3 has not been seen to join \(groups are not known here, assumed not\) 224\.0\.0\.22: the kernel discards the packet/);

@@ -1233,6 +1233,8 @@ export namespace calitrace {
             wallMinusMonotonicNs?: (number|null);
             nodes?: (calitrace.v1.INodeStatus[]|null);
             role?: (string|null);
+            routeChangedMs?: (number|null);
+            podNames?: (string|null);
         }
 
         class StatusResponse implements IStatusResponse {
@@ -1254,6 +1256,8 @@ export namespace calitrace {
             public wallMinusMonotonicNs: number;
             public nodes: calitrace.v1.INodeStatus[];
             public role: string;
+            public routeChangedMs: number;
+            public podNames: string;
             public static create(properties?: calitrace.v1.IStatusResponse): calitrace.v1.StatusResponse;
             public static encode(m: calitrace.v1.IStatusResponse, w?: $protobuf.Writer): $protobuf.Writer;
             public static decode(r: ($protobuf.Reader|Uint8Array), l?: number): calitrace.v1.StatusResponse;

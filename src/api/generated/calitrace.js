@@ -15557,6 +15557,8 @@ $root.calitrace = (function() {
              * @property {number|null} [wallMinusMonotonicNs] StatusResponse wallMinusMonotonicNs
              * @property {Array.<calitrace.v1.INodeStatus>|null} [nodes] StatusResponse nodes
              * @property {string|null} [role] StatusResponse role
+             * @property {number|null} [routeChangedMs] StatusResponse routeChangedMs
+             * @property {string|null} [podNames] StatusResponse podNames
              */
 
             /**
@@ -15714,6 +15716,22 @@ $root.calitrace = (function() {
             StatusResponse.prototype.role = "";
 
             /**
+             * StatusResponse routeChangedMs.
+             * @member {number} routeChangedMs
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.routeChangedMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+            /**
+             * StatusResponse podNames.
+             * @member {string} podNames
+             * @memberof calitrace.v1.StatusResponse
+             * @instance
+             */
+            StatusResponse.prototype.podNames = "";
+
+            /**
              * Creates a new StatusResponse instance using the specified properties.
              * @function create
              * @memberof calitrace.v1.StatusResponse
@@ -15781,6 +15799,10 @@ $root.calitrace = (function() {
                 }
                 if (m.role != null && Object.hasOwnProperty.call(m, "role"))
                     w.uint32(138).string(m.role);
+                if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs"))
+                    w.uint32(240).int64(m.routeChangedMs);
+                if (m.podNames != null && Object.hasOwnProperty.call(m, "podNames"))
+                    w.uint32(250).string(m.podNames);
                 return w;
             };
 
@@ -15890,6 +15912,14 @@ $root.calitrace = (function() {
                         }
                     case 17: {
                             m.role = r.string();
+                            break;
+                        }
+                    case 30: {
+                            m.routeChangedMs = r.int64();
+                            break;
+                        }
+                    case 31: {
+                            m.podNames = r.string();
                             break;
                         }
                     default:
@@ -16018,6 +16048,19 @@ $root.calitrace = (function() {
                 if (d.role != null) {
                     m.role = String(d.role);
                 }
+                if (d.routeChangedMs != null) {
+                    if ($util.Long)
+                        m.routeChangedMs = $util.Long.fromValue(d.routeChangedMs, false);
+                    else if (typeof d.routeChangedMs === "string")
+                        m.routeChangedMs = parseInt(d.routeChangedMs, 10);
+                    else if (typeof d.routeChangedMs === "number")
+                        m.routeChangedMs = d.routeChangedMs;
+                    else if (typeof d.routeChangedMs === "object")
+                        m.routeChangedMs = new $util.LongBits(d.routeChangedMs.low >>> 0, d.routeChangedMs.high >>> 0).toNumber();
+                }
+                if (d.podNames != null) {
+                    m.podNames = String(d.podNames);
+                }
                 return m;
             };
 
@@ -16070,6 +16113,12 @@ $root.calitrace = (function() {
                     } else
                         d.wallMinusMonotonicNs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
                     d.role = "";
+                    if ($util.Long) {
+                        var n = new $util.Long(0, 0, false);
+                        d.routeChangedMs = o.longs === String ? n.toString() : o.longs === Number ? n.toNumber() : typeof BigInt !== "undefined" && o.longs === BigInt ? n.toBigInt() : n;
+                    } else
+                        d.routeChangedMs = o.longs === String ? "0" : typeof BigInt !== "undefined" && o.longs === BigInt ? BigInt("0") : 0;
+                    d.podNames = "";
                 }
                 if (m.version != null && Object.hasOwnProperty.call(m, "version")) {
                     d.version = m.version;
@@ -16145,6 +16194,17 @@ $root.calitrace = (function() {
                 }
                 if (m.role != null && Object.hasOwnProperty.call(m, "role")) {
                     d.role = m.role;
+                }
+                if (m.routeChangedMs != null && Object.hasOwnProperty.call(m, "routeChangedMs")) {
+                    if (typeof BigInt !== "undefined" && o.longs === BigInt)
+                        d.routeChangedMs = typeof m.routeChangedMs === "number" ? BigInt(m.routeChangedMs) : $util.Long.fromBits(m.routeChangedMs.low >>> 0, m.routeChangedMs.high >>> 0, false).toBigInt();
+                    else if (typeof m.routeChangedMs === "number")
+                        d.routeChangedMs = o.longs === String ? String(m.routeChangedMs) : m.routeChangedMs;
+                    else
+                        d.routeChangedMs = o.longs === String ? $util.Long.prototype.toString.call(m.routeChangedMs) : o.longs === Number ? new $util.LongBits(m.routeChangedMs.low >>> 0, m.routeChangedMs.high >>> 0).toNumber() : m.routeChangedMs;
+                }
+                if (m.podNames != null && Object.hasOwnProperty.call(m, "podNames")) {
+                    d.podNames = m.podNames;
                 }
                 return d;
             };

@@ -110,7 +110,7 @@ export function stitchedDiagram(s: StitchedView): string[] {
   return out;
 }
 
-/** The walkthrough's vertical datapath, drawn from what was observed, with times and per-hop latency. */
+/** The vertical datapath (as docs/explain.md draws it), drawn from what was observed, with times and per-hop latency. */
 export function hopDiagram(flow: FlowRow): string[] {
   // The latest packet may be a reply: its own ends, not the flow's forward ones.
   const v = flow.last;
