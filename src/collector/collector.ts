@@ -6,6 +6,8 @@ import { Correlator, ObservedPacket, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
+import { CauseEvidence, PodLookup, pendingResolution } from '../path/causes';
+import { WorkloadHistory } from '../routing/history';
 import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';
 import { TypedEmitter } from './emitter';
 import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
@@ -41,6 +43,12 @@ export interface CollectorOptions {
   isTraced?: (iface: string) => boolean | undefined;
   /** Kernel monotonic clock in ns (the clock of TraceEvent.timeNs). Injected by tests. */
   monotonicNs?: () => number;
+  /** Pod names by IP (the lab's state or the Kubernetes API): evidence for the cause of a missing pod route. */
+  pods?: PodLookup;
+  /** This node's Kubernetes name. */
+  nodeName?: string;
+  /** Underlay IPs of the cluster's nodes, when known: an FDB entry pointing elsewhere is named. */
+  knownNodes?: () => ReadonlySet<string> | undefined;
 }
 
 const PREDICTION_CACHE_SIZE = 8192;
@@ -81,6 +89,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly cache = new Map<string, Prediction>();
   private cacheGeneration = -1;
   private readonly monotonicNs: () => number;
+  private readonly history = new WorkloadHistory();
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -90,6 +99,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       maxPending: opts.maxPending,
       predict: (ev, iif) => this.predictFor(ev, iif),
       onPacket: (p) => this.onPacket(p),
+      awaits: (u) => pendingResolution(u.predicted?.prediction, u.ingress?.kernel, this.evidence()),
+      onHold: (fingerprint, pendingOn) => this.emit('pending', { fingerprint, pendingOn }),
     });
     this.flowTable = new FlowTable({
       maxFlows: opts.maxFlows,
@@ -106,7 +117,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
         const c = this.opts.capture.counters();
         return c.lostKernel + c.lostPipe;
       },
+      evidence: () => this.evidence(),
     };
+    this.history.observe(opts.model.state);
+    opts.model.on('change', () => this.history.observe(opts.model.state));
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
     opts.model.on('change', (ev: ModelChangeEvent) => this.emit('route', ev));
@@ -244,6 +258,11 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (f) this.emit('flow', f);
     }
     this.dirtyFlows.clear();
+  }
+
+  private evidence(): CauseEvidence {
+    const o = this.opts;
+    return { state: o.model.state, pods: o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history };
   }
 
   private mtuOf(iface: string): number | undefined {

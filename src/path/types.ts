@@ -8,7 +8,8 @@ export type Verdict =
   | 'INCOMPLETE' // no egress and no drop seen within the window
   | 'STALE_MODEL'; // our prediction and the kernel view disagree
 
-export type Warning = 'MTU_EXCEEDED' | 'ROUTE_CHANGED' | 'ASYMMETRIC_RETURN';
+/** CALICO_INTENT: the kernel did what its tables say, but the tables contradict what Calico programs. */
+export type Warning = 'MTU_EXCEEDED' | 'ROUTE_CHANGED' | 'ASYMMETRIC_RETURN' | 'CALICO_INTENT';
 
 export interface Hop {
   iface: string;
@@ -53,6 +54,8 @@ export interface PacketVerdict {
   len?: number;
   /** What netfilter NAT rewrote on this node ("addr:port" before → after), when it did. */
   nat?: { src?: { from: string; to: string }; dst?: { from: string; to: string } };
+  /** The cause the evidence names (also in `reason`), when the path is broken or contradicts Calico's intent. */
+  cause?: string;
 }
 
 /** Per-verdict packet counts. */
