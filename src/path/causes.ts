@@ -122,7 +122,12 @@ export interface VxlanChain {
 }
 
 /** Checks the VXLAN chain of a prediction against the node's state now, with the FIB's answer at ingress. */
-export function vxlanChain(pred: Prediction, ev: CauseEvidence, kernel?: KernelView): VxlanChain | undefined {
+export function vxlanChain(
+  pred: Prediction,
+  ev: CauseEvidence,
+  kernel?: KernelView,
+  drop?: { reason: string; iface: string },
+): VxlanChain | undefined {
   const o = pred.outer;
   if (!o) return undefined;
   const { state } = ev;
@@ -166,7 +171,12 @@ export function vxlanChain(pred: Prediction, ev: CauseEvidence, kernel?: KernelV
   const hop = o.underlayGateway ?? fdb.dst;
   const un = state.neighbours.find((n) => n.dev === udev && n.dst === hop);
   const what = o.underlayGateway ? `the underlay gateway ${hop}` : `${hop}`;
-  if (!un) {
+  // The model learns a failed resolution a few milliseconds after the kernel drops the queued packets (and
+  // never hears of an INCOMPLETE entry): the drop reason at the underlay device is the fresher evidence.
+  const neighDrop = drop && drop.iface === udev && drop.reason.startsWith('NEIGH') && !neighbourUsable(un);
+  if (neighDrop) {
+    add('underlay-neighbour', false, `the underlay neighbour ${what} on ${udev} is FAILED (the kernel dropped the packet there with ${drop!.reason}: ARP for it got no answer${isNode === false ? ', it is not a node' : ''}) — is ${hop} up and on ${udev}'s network? (\`ip neigh show ${hop} dev ${udev}\`)`);
+  } else if (!un) {
     // Not broken yet: the first packet makes the kernel ask.
     add('underlay-neighbour', true, `no neighbour entry for ${what} on ${udev} yet (the kernel resolves it on first use)`);
     out.resolving = { addr: hop, dev: udev };

@@ -146,7 +146,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     if (mtu && (why === 'PKT_TOO_BIG' || why.startsWith('FRAG'))) {
       hint = `the ${first.len - L2_HEADER}-byte packet does not fit ${dev}'s MTU of ${mtu} and may not be fragmented (DF): lower the pod's MTU to ${mtu} or below, as Calico does for VXLAN`;
     }
-    const cause = evidence ? forwardCause(pred, evidence, kernelEv, why) : undefined;
+    const cause = evidence ? forwardCause(pred, evidence, kernelEv, why, p.drop) : undefined;
     if (cause) hint = cause;
     return set('DROPPED', `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${hint}`, cause);
   }
@@ -234,9 +234,18 @@ function refusalCause(pred: Prediction, ev: CauseEvidence | undefined): string |
  * Why a packet the routes would forward was not sent: a broken link of its VXLAN chain, a /32 pointing at
  * another pod's interface, a next hop that does not resolve.
  */
-function forwardCause(pred: Prediction, ev: CauseEvidence, kernel: KernelView | undefined, why: string | undefined): string | undefined {
-  const chain = vxlanChain(pred, ev, kernel);
-  if (chain?.broken) return `${chain.broken.text} [VXLAN chain: ${chainText(chain)}]`;
+function forwardCause(
+  pred: Prediction,
+  ev: CauseEvidence,
+  kernel: KernelView | undefined,
+  why: string | undefined,
+  drop?: TraceEvent,
+): string | undefined {
+  const chain = vxlanChain(pred, ev, kernel, drop && why ? { reason: why, iface: drop.iface } : undefined);
+  if (chain?.broken) {
+    const others = chain.links.filter((l) => l !== chain.broken);
+    return others.length ? `${chain.broken.text} (the rest of the VXLAN chain: ${others.map((l) => l.text).join('; ')})` : chain.broken.text;
+  }
   const wrong = wrongWorkloadInterface(pred, ev);
   if (wrong) return wrong;
   if (chain && why?.startsWith('NEIGH')) return `the next hop did not resolve [VXLAN chain: ${chainText(chain)}]`;

@@ -1,0 +1,70 @@
+// The VXLAN chain broken link by link on the lab's node1 (route → VTEP neighbour → FDB → underlay neighbour),
+// with real pings from pod A to web-0 on node2: every echo request gets one verdict that names the broken link.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withLab } from '../helpers/lab';
+import { labNode } from '../../src/lab';
+import { withNodeCollector } from '../helpers/path-lab';
+import { pingVerdicts, withFault } from '../helpers/faults';
+import type { PacketVerdict } from '../../src/path/types';
+
+const POD_A = '10.233.101.222';
+const WEB_0 = '10.233.100.130';
+const VTEP2 = '10.233.100.128';
+const NODE2_IP = '172.27.71.12';
+const NOT_A_NODE = '172.27.71.99';
+
+function everyPacket(vs: PacketVerdict[], verdict: string, cause: RegExp, dump: string): void {
+  for (const v of vs) {
+    assert.equal(v.verdict, verdict, dump);
+    assert.match(v.reason, cause, dump);
+    if (verdict !== 'MATCHED') assert.match(v.cause ?? '', cause, dump);
+  }
+}
+
+test('VXLAN chain: VTEP neighbour missing, FDB entry missing, FDB dst not a node', { timeout: 240_000 }, async () => {
+  await withLab(async (lab) => {
+    const mac2 = labNode(lab, 'node2').vxlanMac;
+    const restore = [
+      ['ip', 'neigh', 'replace', VTEP2, 'dev', 'vxlan.calico', 'lladdr', mac2, 'nud', 'permanent'],
+      ['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', NODE2_IP, 'self', 'permanent'],
+      ['ip', 'neigh', 'del', NOT_A_NODE, 'dev', 'ens3'],
+    ];
+    await withNodeCollector(lab, async (h) => {
+      const ok = await pingVerdicts(h, lab, POD_A, WEB_0, { count: 2 });
+      everyPacket(ok, 'MATCHED', /encapsulated to 172\.27\.71\.12 \(VNI 4096\)/, h.dump());
+
+      await withFault(lab, { name: 'VTEP neighbour deleted', target: 'node1', inject: [['ip', 'neigh', 'del', VTEP2, 'dev', 'vxlan.calico']], repair: restore }, async () => {
+        const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+        everyPacket(vs, 'DROPPED', /no neighbour entry for the remote VTEP 10\.233\.100\.128 on vxlan\.calico — the kernel's FIB answered no_neigh for it at ingress/, h.dump());
+        for (const v of vs) {
+          assert.equal(v.kernel?.result, 'no_neigh', h.dump());
+          assert.match(v.reason, /NEIGH_FAILED/);
+          assert.match(v.reason, /its verdict waited for the kernel's ARP for 10\.233\.100\.128 on vxlan\.calico/);
+        }
+      });
+      everyPacket(await pingVerdicts(h, lab, POD_A, WEB_0, { count: 1 }), 'MATCHED', /as predicted/, h.dump());
+
+      await withFault(lab, { name: 'FDB entry deleted', target: 'node1', inject: [['bridge', 'fdb', 'del', mac2, 'dev', 'vxlan.calico']], repair: restore }, async () => {
+        const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+        everyPacket(vs, 'DROPPED', new RegExp(`no FDB entry for ${mac2} on vxlan\\.calico`), h.dump());
+      });
+      everyPacket(await pingVerdicts(h, lab, POD_A, WEB_0, { count: 1 }), 'MATCHED', /as predicted/, h.dump());
+
+      await withFault(lab, {
+        name: 'FDB dst not a node',
+        target: 'node1',
+        inject: [['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', NOT_A_NODE, 'self', 'permanent']],
+        repair: restore,
+      }, async () => {
+        const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+        everyPacket(vs, 'DROPPED', /dst 172\.27\.71\.99 on vxlan\.calico points at an address that is not a node calitrace knows/, h.dump());
+        for (const v of vs) {
+          assert.match(v.reason, /NEIGH_FAILED/);
+          assert.match(v.reason, /underlay neighbour 172\.27\.71\.99 on ens3 is (FAILED|INCOMPLETE)/);
+        }
+      });
+      everyPacket(await pingVerdicts(h, lab, POD_A, WEB_0, { count: 1 }), 'MATCHED', /as predicted/, h.dump());
+    });
+  });
+});
