@@ -14,6 +14,7 @@ import type { KernelView, TraceEvent } from '../capture/event';
 import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
+import { intentFindings } from '../routing/intent';
 import { CauseEvidence, chainText, missingWorkloadCause, rpFilterCause, vxlanChain, wrongWorkloadInterface } from './causes';
 
 export interface VerdictContext {
@@ -91,15 +92,21 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
 
   const natNote = p.nat ? `${natText(p.nat)}; ` : '';
   const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
+  const evidence = ctx.evidence?.();
+  const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision) ? intentFindings(pred, evidence.state) : [];
   const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
     if (cause) base.cause = cause;
     base.reason = natNote + (ingressIface || !events.some((e) => e.kind !== 'drop')
       ? reason
       : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`) + waited;
+    if (intent.length > 0) {
+      if (!base.warnings.includes('CALICO_INTENT')) base.warnings.push('CALICO_INTENT');
+      base.reason += `; against Calico's intent: ${intent.join('; ')}`;
+      base.cause ??= intent.join('; ');
+    }
     return base;
   };
-  const evidence = ctx.evidence?.();
 
   // A drop record alone says where the packet died, not where it came from: judging it on the output
   // path would claim the node sent it. Only the source being one of the node's own addresses says that.
@@ -415,6 +422,8 @@ export function kernelAgrees(k: KernelView, pred: Prediction): boolean | undefin
   // bpf_fib_lookup() is a plain table lookup: for a multicast group it answers the default route's device,
   // while the input path decides by membership without any lookup. Its answer says nothing here.
   if (pred.decision === 'multicast' || pred.decision === 'multicast_not_joined') return undefined;
+  // Nor does it validate the source (rp_filter, martian sources): a refused source still finds its route there.
+  if (pred.decision === 'martian' && (k.resultName === 'success' || k.resultName === 'no_neigh')) return undefined;
   switch (k.resultName) {
     case 'success':
     case 'no_neigh':
