@@ -8,6 +8,7 @@ import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
 import { CauseEvidence, PodLookup, pendingResolution } from '../path/causes';
 import { WorkloadHistory } from '../routing/history';
+import type { PodSide } from '../routing/peers';
 import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';
 import { TypedEmitter } from './emitter';
 import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
@@ -49,6 +50,8 @@ export interface CollectorOptions {
   nodeName?: string;
   /** Underlay IPs of the cluster's nodes, when known: an FDB entry pointing elsewhere is named. */
   knownNodes?: () => ReadonlySet<string> | undefined;
+  /** The pod end of a cali veth (read from the pod's namespace), for faults on the pod's side. */
+  podSide?: (hostIf: string) => PodSide | undefined;
 }
 
 const PREDICTION_CACHE_SIZE = 8192;
@@ -262,7 +265,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
 
   private evidence(): CauseEvidence {
     const o = this.opts;
-    return { state: o.model.state, pods: o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history };
+    return { state: o.model.state, pods: o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history, podSide: o.podSide };
   }
 
   private mtuOf(iface: string): number | undefined {

@@ -5,6 +5,7 @@
 import type { KernelView } from '../capture/event';
 import { calicoIfName } from '../lab/naming';
 import type { WorkloadHistory } from '../routing/history';
+import type { PodSide } from '../routing/peers';
 import type { Link, Neighbour, Prediction, RoutingState } from '../routing/types';
 
 /** A pod as the directory knows it (the lab's state, or the Kubernetes API). */
@@ -27,6 +28,8 @@ export interface CauseEvidence {
   /** Underlay IPs of the nodes the tool knows (the lab's, or Kubernetes nodes' InternalIPs); undefined: none known. */
   knownNodes?: ReadonlySet<string>;
   history?: WorkloadHistory;
+  /** The pod end of a cali veth, read from the pod's namespace (undefined: not readable). */
+  podSide?: (hostIf: string) => PodSide | undefined;
 }
 
 /** Neighbour states the kernel can send to without asking first. */
@@ -221,4 +224,35 @@ export function pendingResolution(
   const hop = pred.gateway ?? pred.query.dst;
   const n = ev.state.neighbours.find((x) => x.dev === pred.dev && x.dst === hop);
   return neighbourUsable(n) ? undefined : `ARP for ${hop} on ${pred.dev}`;
+}
+
+/**
+ * What is wrong on the pod's side of its veth, where no hook sees: a pod eth0 MTU above its cali's (larger
+ * packets die in the pod's namespace before any hook), a neighbour entry whose MAC is not the pod's (the pod
+ * discards the frames as not its own). Only for pods whose namespace can be read.
+ */
+export function podSideFindings(pred: Prediction, ingressIface: string | undefined, ev: CauseEvidence): string[] {
+  const out: string[] = [];
+  if (!ev.podSide) return out;
+  if (ingressIface?.startsWith('cali')) {
+    const ps = ev.podSide(ingressIface);
+    const host = ev.state.links.find((l) => l.name === ingressIface);
+    if (ps && host && ps.mtu > host.mtu) {
+      out.push(
+        `the pod's ${ps.name} (namespace ${ps.netns}) has MTU ${ps.mtu}, more than ${ingressIface}'s ${host.mtu}: its packets above ${host.mtu} bytes are dropped inside the pod's namespace ` +
+          `before any hook, so calitrace never sees them — give the pod the MTU Calico computes (veth_mtu, here ${host.mtu})`,
+      );
+    }
+  }
+  if (pred.calico === 'local-workload' && pred.dev) {
+    const ps = ev.podSide(pred.dev);
+    const n = ev.state.neighbours.find((x) => x.dev === pred.dev && x.dst === pred.query.dst);
+    if (ps?.mac && n?.lladdr && n.lladdr.toLowerCase() !== ps.mac) {
+      out.push(
+        `the neighbour entry \`${neighText(n)}\` does not match the pod's ${ps.name} MAC ${ps.mac} (read in namespace ${ps.netns}): the pod discards these frames as addressed to another host, ` +
+          `inside its namespace where calitrace cannot see — a stale entry; Calico programs it from the pod's MAC (\`ip neigh replace ${pred.query.dst} dev ${pred.dev} lladdr ${ps.mac} nud permanent\`, check calico-node)`,
+      );
+    }
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
 import { intentFindings } from '../routing/intent';
-import { CauseEvidence, chainText, missingWorkloadCause, rpFilterCause, vxlanChain, wrongWorkloadInterface } from './causes';
+import { CauseEvidence, chainText, missingWorkloadCause, podSideFindings, rpFilterCause, vxlanChain, wrongWorkloadInterface } from './causes';
 
 export interface VerdictContext {
   /** Whether a hook is attached to this interface (undefined: not known). */
@@ -93,7 +93,9 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const natNote = p.nat ? `${natText(p.nat)}; ` : '';
   const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
   const evidence = ctx.evidence?.();
-  const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision) ? intentFindings(pred, evidence.state) : [];
+  const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision)
+    ? [...intentFindings(pred, evidence.state), ...podSideFindings(pred, ingressIface, evidence)]
+    : [];
   const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
     if (cause) base.cause = cause;
