@@ -6,7 +6,7 @@ import { Correlator, ObservedPacket, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
-import { CauseEvidence, PodLookup, pendingResolution } from '../path/causes';
+import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
 import { WorkloadHistory } from '../routing/history';
 import type { PodSide } from '../routing/peers';
 import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';

@@ -15,7 +15,7 @@ import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
 import { intentFindings } from '../routing/intent';
-import { CauseEvidence, chainText, missingWorkloadCause, podSideFindings, rpFilterCause, vxlanChain, wrongWorkloadInterface } from './causes';
+import { CauseEvidence, chainText, missingWorkloadCause, podSideFindings, rpFilterCause, vxlanChain, wrongWorkloadInterface } from '../routing/causes';
 
 export interface VerdictContext {
   /** Whether a hook is attached to this interface (undefined: not known). */

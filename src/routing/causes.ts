@@ -1,12 +1,19 @@
 // The cause behind a broken path, from what the node shows: links and their state, neighbour entries,
 // the VXLAN FDB, the underlay's neighbours, the kernel FIB's answer, Calico's interface naming rule against
 // the pod directory, and the route model's history. Each function answers with a sentence that names the
-// evidence it used, so a reader can check it with the command it quotes.
-import type { KernelView } from '../capture/event';
+// evidence it used, so a reader can check it with the command it quotes. A packet's verdict (src/path) and
+// `calitrace explain` both tell their story from these functions, so the same state reads the same.
 import { calicoIfName } from '../lab/naming';
-import type { WorkloadHistory } from '../routing/history';
-import type { PodSide } from '../routing/peers';
-import type { Link, Neighbour, Prediction, RoutingState } from '../routing/types';
+import type { WorkloadHistory } from './history';
+import type { PodSide } from './peers';
+import type { Link, Neighbour, Prediction, RoutingState } from './types';
+
+/** The kernel FIB's answer at ingress (bpf_fib_lookup), as the tc hook reports it. */
+export interface FibAnswer {
+  resultName: string;
+  iface?: string;
+  nexthop?: string;
+}
 
 /** A pod as the directory knows it (the lab's state, or the Kubernetes API). */
 export interface PodRef {
@@ -128,7 +135,7 @@ export interface VxlanChain {
 export function vxlanChain(
   pred: Prediction,
   ev: CauseEvidence,
-  kernel?: KernelView,
+  kernel?: FibAnswer,
   drop?: { reason: string; iface: string },
 ): VxlanChain | undefined {
   const o = pred.outer;
@@ -209,7 +216,7 @@ export function rpFilterCause(pred: Prediction, ev: CauseEvidence | undefined): 
 /** The neighbour an unfinished packet waits for, as 'ARP for X on DEV' (undefined: it is not waiting on one). */
 export function pendingResolution(
   pred: Prediction | undefined,
-  kernel: KernelView | undefined,
+  kernel: FibAnswer | undefined,
   ev: CauseEvidence,
 ): string | undefined {
   if (!pred || pred.decision !== 'unicast') return undefined;
@@ -255,4 +262,31 @@ export function podSideFindings(pred: Prediction, ingressIface: string | undefin
     }
   }
   return out;
+}
+
+/**
+ * The faults the node's state shows for a prediction, for `calitrace explain`: the same sentences a packet's
+ * verdict gives, from the same state (without the packet's own evidence: the drop reason, the FIB's answer).
+ */
+export function explainCauses(pred: Prediction, ev: CauseEvidence, intent: string[]): string[] {
+  const lines: string[] = [];
+  const c = ev.state.complete;
+  // A pasted `ip route` has no links, neighbours or FDB: their absence there is no evidence of a fault.
+  if (!c.links || !c.neighbours || !c.fdb) return intent.map((f) => `Against Calico's intent: ${f}`);
+  if (pred.decision === 'blackhole' && pred.calico === 'ipam-block-blackhole') lines.push(`Cause: ${missingWorkloadCause(pred.query.dst, ev)}`);
+  const rpf = rpFilterCause(pred, ev);
+  if (rpf) lines.push(`Cause: ${rpf}`);
+  const wrong = wrongWorkloadInterface(pred, ev);
+  if (wrong) lines.push(`Cause: ${wrong}`);
+  const chain = pred.decision === 'unicast' ? vxlanChain(pred, ev) : undefined;
+  if (chain) {
+    if (chain.broken) lines.push(`Cause: ${chain.broken.text}`);
+    lines.push('VXLAN chain:');
+    for (const l of chain.links) lines.push(`  ${l.ok ? 'ok  ' : 'BROKEN'} ${l.what}: ${l.text}`);
+  } else if (pred.decision === 'unicast') {
+    const waits = pendingResolution(pred, undefined, ev);
+    if (waits) lines.push(`The next hop is not resolved: the kernel will queue the packet while it does ${waits} (dropped with NEIGH_FAILED after ~3 s if nobody answers)`);
+  }
+  for (const f of intent) lines.push(`Against Calico's intent: ${f}`);
+  return lines;
 }
