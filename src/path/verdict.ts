@@ -94,7 +94,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
   const evidence = ctx.evidence?.();
   const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision)
-    ? [...intentFindings(pred, evidence.state), ...podSideFindings(pred, ingressIface, evidence)]
+    ? [...intentFindings(pred, evidence.state), ...podChecks(pred, ingressIface, evidence).side]
     : [];
   const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
@@ -197,7 +197,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const encap = tunnelHop?.tunnel
       ? `, encapsulated to ${tunnelHop.tunnel.outerDst} (VNI ${tunnelHop.tunnel.vni})`
       : '';
-    const wrong = evidence ? wrongWorkloadInterface(pred, evidence) : undefined;
+    const wrong = evidence ? podChecks(pred, ingressIface, evidence).wrong : undefined;
     if (wrong) {
       base.warnings.push('CALICO_INTENT');
       return set('MATCHED', `${from}left via ${egress.join(' → ')} as predicted by ${routeText(pred)}, but ${wrong}${tail}`, wrong);
@@ -230,6 +230,28 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     'DIVERGED',
     `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
   );
+}
+
+interface PodChecks {
+  atMs: number;
+  iif: string | undefined;
+  side: string[];
+  wrong: string | undefined;
+}
+
+/** Per prediction (cached per model generation upstream): the packets of one flow ask the same question. */
+const podCheckMemo = new WeakMap<Prediction, PodChecks>();
+/** The pod directory and the pod ends change without a new model generation: answers age out. */
+const POD_CHECK_TTL_MS = 1000;
+
+/** The checks of the pods at both ends that every forwarded packet gets, memoised for a second. */
+function podChecks(pred: Prediction, iif: string | undefined, ev: CauseEvidence): PodChecks {
+  const now = Date.now();
+  const hit = podCheckMemo.get(pred);
+  if (hit && hit.iif === iif && now - hit.atMs < POD_CHECK_TTL_MS) return hit;
+  const fresh: PodChecks = { atMs: now, iif, side: podSideFindings(pred, iif, ev), wrong: wrongWorkloadInterface(pred, ev) };
+  podCheckMemo.set(pred, fresh);
+  return fresh;
 }
 
 /** The cause behind a refused packet, from the node's evidence (undefined: the route alone tells it). */

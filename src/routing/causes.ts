@@ -282,7 +282,9 @@ export function explainCauses(pred: Prediction, ev: CauseEvidence, intent: strin
   if (chain) {
     if (chain.broken) lines.push(`Cause: ${chain.broken.text}`);
     lines.push('VXLAN chain:');
-    for (const l of chain.links) lines.push(`  ${l.ok ? 'ok  ' : 'BROKEN'} ${l.what}: ${l.text}`);
+    for (const l of chain.links) {
+      lines.push(l === chain.broken ? `  BROKEN ${l.what} (the cause above)` : `  ${l.ok ? 'ok    ' : 'BROKEN'} ${l.what}: ${l.text}`);
+    }
   } else if (pred.decision === 'unicast') {
     const waits = pendingResolution(pred, undefined, ev);
     if (waits) lines.push(`The next hop is not resolved: the kernel will queue the packet while it does ${waits} (dropped with NEIGH_FAILED after ~3 s if nobody answers)`);
