@@ -188,6 +188,8 @@ async function run(argv: string[]): Promise<number> {
   const running = await startCollector({ netns: values.netns, mode, patterns: values.iface });
   log(podSource.description);
   const pods = startPodNames(podSource, log);
+  // The API's directory is also evidence for the causes verdicts name (a lab node has its lab's already).
+  if (podSource.kind === 'kubernetes') running.collector.usePods(pods.directory);
   let serving: ServingApi;
   try {
     serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory });

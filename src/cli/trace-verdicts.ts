@@ -49,6 +49,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
   const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
   if (o.api && o.pods) log(o.pods.description);
   const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
+  if (pods && o.pods?.kind === 'kubernetes') running.collector.usePods(pods.directory);
   const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
   let printed = 0;
   let failure: Error | undefined;
@@ -62,6 +63,8 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
     };
     if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
     else collector.on('judged', ({ verdict, events }) => print(formatVerdict(verdict, events, o.output)));
+    // A packet held for neighbour resolution: said at once on stderr, its one verdict follows on stdout.
+    collector.on('pending', (p) => process.stderr.write(`calitrace trace: pending ${p.src} > ${p.dst}: the kernel is doing ${p.pendingOn}; its verdict follows when the packet is sent or dropped (up to ~3 s)\n`));
     onCollectorError(collector, {
       warn: (m) => process.stderr.write(`calitrace trace: ${m}\n`),
       fatal: (err) => {

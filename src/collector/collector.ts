@@ -103,7 +103,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       predict: (ev, iif) => this.predictFor(ev, iif),
       onPacket: (p) => this.onPacket(p),
       awaits: (u) => pendingResolution(u.predicted?.prediction, u.ingress?.kernel, this.evidence()),
-      onHold: (fingerprint, pendingOn) => this.emit('pending', { fingerprint, pendingOn }),
+      onHold: (fingerprint, pendingOn, first) => this.emit('pending', { fingerprint, pendingOn, src: first.src, dst: first.dst, proto: first.proto, timeMs: first.wallMs }),
     });
     this.flowTable = new FlowTable({
       maxFlows: opts.maxFlows,
@@ -263,9 +263,16 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.dirtyFlows.clear();
   }
 
+  private pods: PodLookup | undefined;
+
+  /** Pod names by IP that became available after the start (the Kubernetes API's directory): evidence for causes. */
+  usePods(pods: PodLookup | undefined): void {
+    this.pods = pods;
+  }
+
   private evidence(): CauseEvidence {
     const o = this.opts;
-    return { state: o.model.state, pods: o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history, podSide: o.podSide };
+    return { state: o.model.state, pods: this.pods ?? o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history, podSide: o.podSide };
   }
 
   private mtuOf(iface: string): number | undefined {

@@ -8,6 +8,7 @@ import { createRouteModel } from '../routing/model';
 import { predict } from '../routing/predict';
 import type { RouteModel } from '../routing/types';
 import { PeerReader } from '../routing/peers';
+import { labEvidenceFor } from '../lab/evidence';
 import { Collector, CollectorOptions } from './collector';
 
 export interface StartCollectorOptions
@@ -52,8 +53,12 @@ export async function startCollector(opts: StartCollectorOptions = {}): Promise<
   });
   const peers = new PeerReader(opts.netns);
   peers.start(() => model.state);
+  // On a lab node the lab's pods and nodes are the evidence; elsewhere the CLI hands over the Kubernetes
+  // pod directory once it runs (collector.usePods).
+  const lab = opts.pods ? undefined : labEvidenceFor(opts.netns);
   const collector = new Collector({
     podSide: (i) => peers.get(i),
+    ...(lab ? { pods: lab.pods, nodeName: lab.nodeName, knownNodes: lab.knownNodes } : {}),
     ...opts,
     capture,
     model,

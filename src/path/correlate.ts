@@ -81,7 +81,7 @@ export interface CorrelatorOptions {
    */
   awaits?: (p: UnfinishedPacket) => string | undefined;
   /** Told when a packet is held for neighbour resolution. */
-  onHold?: (fingerprint: string, pendingOn: string) => void;
+  onHold?: (fingerprint: string, pendingOn: string, first: TraceEvent) => void;
   /** How long after its first hook a held packet is judged at the latest. Default 3500 ms (ARP: 3 tries, 1 s apart). */
   resolveMs?: number;
 }
@@ -336,7 +336,7 @@ export class Correlator {
     this.byAge.shift();
     rec.pendingOn = why;
     this.held.push(rec);
-    this.opts.onHold?.(rec.fingerprint, why);
+    this.opts.onHold?.(rec.fingerprint, why, rec.ingress ?? rec.events[0]);
     return true;
   }
 

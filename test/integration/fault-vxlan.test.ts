@@ -34,8 +34,16 @@ test('VXLAN chain: VTEP neighbour missing, FDB entry missing, FDB dst not a node
       const ok = await pingVerdicts(h, lab, POD_A, WEB_0, { count: 2 });
       everyPacket(ok, 'MATCHED', /encapsulated to 172\.27\.71\.12 \(VNI 4096\)/, h.dump());
 
+      const pending: { fingerprint: string; pendingOn: string; dst: string }[] = [];
+      h.rc.collector.on('pending', (p) => pending.push(p));
       await withFault(lab, { name: 'VTEP neighbour deleted', target: 'node1', inject: [['ip', 'neigh', 'del', VTEP2, 'dev', 'vxlan.calico']], repair: restore }, async () => {
         const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+        // Each packet said it was pending before its one verdict came.
+        for (const v of vs) {
+          const p = pending.find((x) => x.fingerprint === v.fingerprint);
+          assert.ok(p, `a pending event for seq ${v.icmp?.seq}: ${JSON.stringify(pending)}`);
+          assert.equal(p.pendingOn, 'ARP for 10.233.100.128 on vxlan.calico');
+        }
         everyPacket(vs, 'DROPPED', /no neighbour entry for the remote VTEP 10\.233\.100\.128 on vxlan\.calico — the kernel's FIB answered no_neigh for it at ingress/, h.dump());
         for (const v of vs) {
           assert.equal(v.kernel?.result, 'no_neigh', h.dump());
