@@ -4,7 +4,7 @@
 import { UsageError } from './command';
 import { labNodeOf, labPodDirectory } from '../api/pods';
 import type { PodDirectory } from '../api/convert';
-import { ClusterConnection, DiscoverOptions, KubeconfigError, KubePodDirectory, discoverConnection } from '../k8s';
+import { ClusterConnection, DiscoverOptions, KubeconfigError, KubeNodeAddresses, KubePodDirectory, discoverConnection } from '../k8s';
 
 export const POD_NAME_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -62,6 +62,8 @@ export function choosePodNameSource(f: PodNameFlags, netns: string | undefined, 
 
 export interface PodNames {
   directory?: PodDirectory;
+  /** The Kubernetes nodes' InternalIPs (Kubernetes source only): evidence for an FDB entry pointing at a non-node. */
+  knownNodes?: () => ReadonlySet<string> | undefined;
   stop(): void;
 }
 
@@ -71,5 +73,14 @@ export function startPodNames(source: PodNameSource, report: (m: string) => void
   if (source.kind === 'none') return { stop: () => undefined };
   const dir = new KubePodDirectory(source.connection, { report });
   dir.start();
-  return { directory: dir.lookup, stop: () => dir.stop() };
+  const nodes = new KubeNodeAddresses(source.connection, { report });
+  nodes.start();
+  return {
+    directory: dir.lookup,
+    knownNodes: nodes.known,
+    stop: () => {
+      dir.stop();
+      nodes.stop();
+    },
+  };
 }

@@ -189,7 +189,7 @@ async function run(argv: string[]): Promise<number> {
   log(podSource.description);
   const pods = startPodNames(podSource, log);
   // The API's directory is also evidence for the causes verdicts name (a lab node has its lab's already).
-  if (podSource.kind === 'kubernetes') running.collector.usePods(pods.directory);
+  if (podSource.kind === 'kubernetes') running.collector.useCluster({ pods: pods.directory, knownNodes: pods.knownNodes });
   let serving: ServingApi;
   try {
     serving = await serveCollector(running, settings, { netns: values.netns, mode, pods: pods.directory });

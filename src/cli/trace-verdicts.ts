@@ -49,7 +49,7 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
   const log = (m: string) => process.stderr.write(`calitrace trace: ${m}\n`);
   if (o.api && o.pods) log(o.pods.description);
   const pods = o.api && o.pods ? startPodNames(o.pods, log) : undefined;
-  if (pods && o.pods?.kind === 'kubernetes') running.collector.usePods(pods.directory);
+  if (pods && o.pods?.kind === 'kubernetes') running.collector.useCluster({ pods: pods.directory, knownNodes: pods.knownNodes });
   const serving = await serveBesideTrace(running, o.api, { netns: o.netns, mode: 'packet', pods: pods?.directory }, log);
   let printed = 0;
   let failure: Error | undefined;

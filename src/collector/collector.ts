@@ -263,16 +263,20 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.dirtyFlows.clear();
   }
 
-  private pods: PodLookup | undefined;
+  private cluster: { pods?: PodLookup; knownNodes?: () => ReadonlySet<string> | undefined } = {};
 
-  /** Pod names by IP that became available after the start (the Kubernetes API's directory): evidence for causes. */
-  usePods(pods: PodLookup | undefined): void {
-    this.pods = pods;
+  /**
+   * What became known of the cluster after the start (the Kubernetes API's pods and nodes): evidence for the
+   * causes verdicts name, in place of the options'.
+   */
+  useCluster(c: { pods?: PodLookup; knownNodes?: () => ReadonlySet<string> | undefined }): void {
+    this.cluster = c;
   }
 
   private evidence(): CauseEvidence {
     const o = this.opts;
-    return { state: o.model.state, pods: this.pods ?? o.pods, nodeName: o.nodeName, knownNodes: o.knownNodes?.(), history: this.history, podSide: o.podSide };
+    const known = this.cluster.knownNodes ?? o.knownNodes;
+    return { state: o.model.state, pods: this.cluster.pods ?? o.pods, nodeName: o.nodeName, knownNodes: known?.(), history: this.history, podSide: o.podSide };
   }
 
   private mtuOf(iface: string): number | undefined {

@@ -1,5 +1,5 @@
 // A MOCK Kubernetes API server: the one boundary these tests cannot run for real. It serves
-// GET /api/v1/pods the way kube-apiserver does (PodList pages with metadata.continue, Status bodies on
+// GET /api/v1/pods (and GET /api/v1/nodes, unpaged) the way kube-apiserver does (PodList pages with metadata.continue, Status bodies on
 // errors) over TLS with the test CA's localhost certificate, and accepts a bearer token or a client
 // certificate from the test client CA. Tests change its pods and make it fail between requests.
 import * as https from 'node:https';
@@ -29,6 +29,8 @@ export interface MockKubeApi {
   /** https://127.0.0.1:PORT */
   url: string;
   pods: MockPodSpec[];
+  /** Nodes served on /api/v1/nodes: name and InternalIP. */
+  nodes: { name: string; internalIp: string }[];
   /** Items per page, whatever `limit` asks, so a handful of pods exercises `continue`. */
   pageSize: number;
   /** When set, every request is answered with this status and a Status body. */
@@ -52,7 +54,7 @@ function statusJson(code: number, message: string): string {
 }
 
 export async function startMockKubeApi(certs: TestCerts, opts: { token: string; pageSize?: number }): Promise<MockKubeApi> {
-  const mock: MockKubeApi = { url: '', pods: [], pageSize: opts.pageSize ?? 500, requests: [], close: async () => undefined };
+  const mock: MockKubeApi = { url: '', pods: [], nodes: [], pageSize: opts.pageSize ?? 500, requests: [], close: async () => undefined };
   const server = https.createServer(
     {
       key: fs.readFileSync(certs.serverKey),
@@ -74,7 +76,11 @@ export async function startMockKubeApi(certs: TestCerts, opts: { token: string; 
       };
       if (auth === 'none') return send(401, statusJson(401, 'Unauthorized'));
       if (mock.failWith) return send(mock.failWith.status, statusJson(mock.failWith.status, mock.failWith.message));
-      if (req.method !== 'GET' || url.pathname !== '/api/v1/pods') return send(404, statusJson(404, `the mock serves only GET /api/v1/pods, not ${req.method} ${url.pathname}`));
+      if (req.method === 'GET' && url.pathname === '/api/v1/nodes') {
+        const items = mock.nodes.map((n) => ({ metadata: { name: n.name }, status: { addresses: [{ type: 'InternalIP', address: n.internalIp }, { type: 'Hostname', address: n.name }] } }));
+        return send(200, JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }));
+      }
+      if (req.method !== 'GET' || url.pathname !== '/api/v1/pods') return send(404, statusJson(404, `the mock serves only GET /api/v1/pods and /api/v1/nodes, not ${req.method} ${url.pathname}`));
       const from = Number(url.searchParams.get('continue') ?? '0');
       const page = mock.pods.slice(from, from + mock.pageSize);
       const next = from + page.length < mock.pods.length ? String(from + page.length) : undefined;

@@ -7,6 +7,11 @@ import { labNode } from '../../src/lab';
 import { withNodeCollector } from '../helpers/path-lab';
 import { pingVerdicts, withFault } from '../helpers/faults';
 import type { PacketVerdict } from '../../src/path/types';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeTestCerts } from '../helpers/certs';
+import { mockKubeconfig, startMockKubeApi } from '../helpers/mock-kube-api';
+import { KubeNodeAddresses, loadKubeconfig } from '../../src/k8s';
 
 const POD_A = '10.233.101.222';
 const WEB_0 = '10.233.100.130';
@@ -75,4 +80,38 @@ test('VXLAN chain: VTEP neighbour missing, FDB entry missing, FDB dst not a node
       everyPacket(await pingVerdicts(h, lab, POD_A, WEB_0, { count: 1 }), 'MATCHED', /as predicted/, h.dump());
     });
   });
+});
+
+test('FDB dst not among the Kubernetes nodes\' InternalIPs (from a MOCK Kubernetes API server): named on every packet', { timeout: 180_000 }, async () => {
+  const certs = makeTestCerts();
+  const mock = await startMockKubeApi(certs, { token: 'mock-token-fdb' });
+  // The API knows the two lab nodes; the lab's third node ems203-w3 (172.27.71.13) is not one of them.
+  mock.nodes.push({ name: 'ems203-w2', internalIp: '172.27.71.11' }, { name: 'ems203-w1', internalIp: NODE2_IP });
+  const kubeconfig = path.join(certs.dir, 'kubeconfig-fdb.yaml');
+  fs.writeFileSync(kubeconfig, mockKubeconfig(mock.url, { 'certificate-authority': certs.ca }, { token: 'mock-token-fdb' }));
+  const reports: string[] = [];
+  const nodes = new KubeNodeAddresses(loadKubeconfig([kubeconfig]), { report: (m) => reports.push(m) });
+  try {
+    assert.equal(await nodes.refresh(), true, reports.join('\n'));
+    assert.deepEqual([...nodes.known()!].sort(), ['172.27.71.11', NODE2_IP]);
+    await withLab(async (lab) => {
+      const mac2 = labNode(lab, 'node2').vxlanMac;
+      await withNodeCollector(lab, async (h) => {
+        h.rc.collector.useCluster({ knownNodes: nodes.known });
+        await withFault(lab, {
+          name: 'FDB dst the third node',
+          target: 'node1',
+          inject: [['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', '172.27.71.13', 'self', 'permanent']],
+          repair: [['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', NODE2_IP, 'self', 'permanent'], ['ip', 'neigh', 'del', '172.27.71.13', 'dev', 'ens3']],
+        }, async () => {
+          const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+          everyPacket(vs, 'DROPPED', /dst 172\.27\.71\.13 on vxlan\.calico points at an address that is not a node calitrace knows \(nodes: 172\.27\.71\.11, 172\.27\.71\.12\)/, h.dump());
+        });
+      });
+    });
+  } finally {
+    nodes.stop();
+    await mock.close();
+    certs.cleanup();
+  }
 });
