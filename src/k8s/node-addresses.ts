@@ -31,6 +31,7 @@ export class KubeNodeAddresses {
   readonly known = (): ReadonlySet<string> | undefined => this.ips;
 
   start(): void {
+    if (this.stopped) return;
     const tick = () => {
       void this.refresh().finally(() => {
         if (this.stopped) return;
