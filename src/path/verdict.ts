@@ -143,7 +143,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const where = dropPlace(p.drop!, egress);
     const why = dropReasonName(p.drop!);
     if (REFUSING.has(pred.decision)) {
-      const cause = refusalCause(pred, evidence);
+      const cause = evidence ? refusalOf(pred, ingressIface, evidence) : undefined;
       const text = cause && pred.calico === 'ipam-block-blackhole'
         ? `${first.dst} is in this node's IPAM block but has no /32 route, so Calico's IPAM-block blackhole \`${pred.route}\` catches it: ${cause}`
         : cause ?? refusalText(pred, first.dst);
@@ -237,6 +237,8 @@ interface PodChecks {
   iif: string | undefined;
   side: string[];
   wrong: string | undefined;
+  /** The cause of a refusal, computed on the first refused packet. */
+  refusal?: { cause: string | undefined };
 }
 
 /** Per prediction (cached per model generation upstream): the packets of one flow ask the same question. */
@@ -252,6 +254,13 @@ function podChecks(pred: Prediction, iif: string | undefined, ev: CauseEvidence)
   const fresh: PodChecks = { atMs: now, iif, side: podSideFindings(pred, iif, ev), wrong: wrongWorkloadInterface(pred, ev) };
   podCheckMemo.set(pred, fresh);
   return fresh;
+}
+
+/** The refusal cause, memoised with the pod checks: a flow into a blackhole asks it for every packet. */
+function refusalOf(pred: Prediction, iif: string | undefined, ev: CauseEvidence): string | undefined {
+  const checks = podChecks(pred, iif, ev);
+  checks.refusal ??= { cause: refusalCause(pred, ev) };
+  return checks.refusal.cause;
 }
 
 /** The cause behind a refused packet, from the node's evidence (undefined: the route alone tells it). */

@@ -3,7 +3,7 @@
 // without the pod routes, a route outside Calico's that wins over a block's, VXLAN settings the other
 // nodes do not share. The intent is read from the routes Calico programs (the IPAM-block blackholes are
 // this node's blocks; the tunnel routes are the other nodes' blocks) and the VXLAN device.
-import { parseAddr, parsePrefix, prefixContains } from './addr';
+import { Prefix, parseAddr, parsePrefix, prefixContains } from './addr';
 import { calicoRole } from './calico';
 import type { CalicoRole, Prediction, Route, RoutingState } from './types';
 
@@ -20,8 +20,8 @@ export interface CalicoIntent {
   remoteBlocks: { block: string; role: CalicoRole; route: string }[];
   /** The encapsulation the block routes use. */
   encap: 'vxlan' | 'ipip' | 'none' | 'mixed' | 'unknown';
-  /** Main-table routes Calico programs, longest prefix first. */
-  routes: { route: Route; role: CalicoRole }[];
+  /** Main-table routes Calico programs, longest prefix first (with the parsed prefix). */
+  routes: { route: Route; role: CalicoRole; prefix: Prefix | undefined }[];
 }
 
 const memo = new WeakMap<RoutingState, CalicoIntent>();
@@ -34,7 +34,7 @@ export function calicoIntent(state: RoutingState): CalicoIntent {
   for (const r of state.routes) {
     if (r.table !== 254) continue;
     const role = calicoRole(r, links);
-    if (CALICO_ROUTES.has(role)) routes.push({ route: r, role });
+    if (CALICO_ROUTES.has(role)) routes.push({ route: r, role, prefix: parsePrefix(r.dst, r.family) });
   }
   routes.sort((a, b) => b.route.prefixLen - a.route.prefixLen);
   const remote = routes.filter((r) => r.role === 'vxlan-tunnel' || r.role === 'ipip-tunnel' || r.role === 'no-encap');
@@ -53,10 +53,7 @@ export function calicoIntent(state: RoutingState): CalicoIntent {
 export function calicoRouteFor(dst: string, state: RoutingState): { route: Route; role: CalicoRole } | undefined {
   const a = parseAddr(dst);
   if (!a) return undefined;
-  for (const r of calicoIntent(state).routes) {
-    const p = parsePrefix(r.route.dst, r.route.family);
-    if (p && prefixContains(p, a)) return r;
-  }
+  for (const r of calicoIntent(state).routes) if (r.prefix && prefixContains(r.prefix, a)) return r;
   return undefined;
 }
 
@@ -72,7 +69,10 @@ export function intentFindings(pred: Prediction, state: RoutingState): string[] 
   if (out) return out;
   out = [];
   const dst = pred.query.dst;
-  const calico = calicoRouteFor(dst, state);
+  // The common case costs nothing: a main-table Calico route decided, and within one table the longest prefix
+  // wins, so no other Calico route was passed over.
+  const byCalico = pred.table === 254 && pred.calico !== undefined && CALICO_ROUTES.has(pred.calico);
+  const calico = byCalico ? undefined : calicoRouteFor(dst, state);
   const refusal = pred.decision === 'martian' || pred.decision === 'forwarding_disabled' || pred.decision === 'multicast_not_joined';
   if (calico && !refusal && (pred.table !== 254 || pred.route !== calico.route.text)) {
     const via = pred.rule && pred.table !== 254 ? ` (rule \`${pred.rule}\` sent the lookup to table ${pred.table})` : pred.table !== undefined && pred.table !== 254 ? ` (table ${pred.table})` : '';
