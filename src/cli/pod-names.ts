@@ -19,7 +19,7 @@ export const POD_NAME_HELP = `Pod names (namespace/name and node on every API it
   --no-kubernetes        do not ask a Kubernetes API (a lab node still gets its lab's names)
   Default: a lab node namespace uses its lab's state; otherwise the in-cluster service account, then
   $KUBECONFIG, ~/.kube/config, /etc/kubernetes/admin.conf. The user needs RBAC 'list' on pods
-  cluster-wide and a token or client certificate (exec and auth-provider plugins are not supported).
+  cluster-wide ('list' on nodes too, to name a VXLAN FDB entry that points at no node) and a token or client certificate (exec and auth-provider plugins are not supported).
 `;
 
 export interface PodNameFlags {

@@ -88,6 +88,10 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       };
       if (o.flows) collector.on('flow', (f) => print(formatFlow(f, o.output)));
       else collector.on('judged', ({ verdict }) => print(formatVerdict(verdict, o.output, printer)));
+      // A packet held for neighbour resolution: said at once on stderr, its one verdict follows on stdout.
+      collector.on('pending', (p) =>
+        session.log(`pending ${p.src} > ${p.dst}: the kernel is doing ${p.pendingOn}; its verdict follows when the packet is sent or dropped (up to ~3 s)`),
+      );
       // A closed stdout (e.g. `| head`) ends the trace instead of crashing on EPIPE.
       process.stdout.on('error', () => session.end());
     },

@@ -8,6 +8,9 @@ import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correl
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
+import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
+import { WorkloadHistory } from '../routing/history';
+import type { PodSide } from '../routing/peers';
 import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';
 import { TypedEmitter } from './emitter';
 import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
@@ -46,6 +49,14 @@ export interface CollectorOptions {
   isTraced?: (iface: string) => boolean | undefined;
   /** Kernel monotonic clock in ns (the clock of TraceEvent.timeNs). Injected by tests. */
   monotonicNs?: () => number;
+  /** Pod names by IP (the lab's state or the Kubernetes API): evidence for the cause of a missing pod route. */
+  pods?: PodLookup;
+  /** This node's Kubernetes name. */
+  nodeName?: string;
+  /** Underlay IPs of the cluster's nodes, when known: an FDB entry pointing elsewhere is named. */
+  knownNodes?: () => ReadonlySet<string> | undefined;
+  /** The pod end of a cali veth (read from the pod's namespace), for faults on the pod's side. */
+  podSide?: (hostIf: string) => PodSide | undefined;
 }
 
 const PREDICTION_CACHE_SIZE = 8192;
@@ -92,6 +103,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private caseLines = 0;
   private caseUnknown = 0;
   private caseMode = false;
+  private readonly history = new WorkloadHistory();
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -102,6 +114,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       predict: (ev, iif) => this.predictFor(ev, iif),
       origin: (ev) => this.originOf(ev),
       onPacket: (p) => this.onPacket(p),
+      awaits: (u) => pendingResolution(u.predicted?.prediction, u.ingress?.kernel, this.evidence()),
+      onHold: (fingerprint, pendingOn, first) => this.emit('pending', { fingerprint, pendingOn, src: first.src, dst: first.dst, proto: first.proto, timeMs: first.wallMs }),
     });
     this.flowTable = new FlowTable({
       maxFlows: opts.maxFlows,
@@ -115,7 +129,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       isTraced: opts.isTraced,
       mtuOf: (iface) => this.mtuOf(iface),
       lostEvents: (timeMs) => this.lostNear(timeMs),
+      evidence: () => this.evidence(),
     };
+    this.history.observe(opts.model.state);
+    opts.model.on('change', () => this.history.observe(opts.model.state));
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
@@ -391,6 +408,22 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (f) this.emit('flow', f);
     }
     this.dirtyFlows.clear();
+  }
+
+  private cluster: { pods?: PodLookup; knownNodes?: () => ReadonlySet<string> | undefined } = {};
+
+  /**
+   * What became known of the cluster after the start (the Kubernetes API's pods and nodes): evidence for the
+   * causes verdicts name, in place of the options'.
+   */
+  useCluster(c: { pods?: PodLookup; knownNodes?: () => ReadonlySet<string> | undefined }): void {
+    this.cluster = c;
+  }
+
+  private evidence(): CauseEvidence {
+    const o = this.opts;
+    const known = this.cluster.knownNodes ?? o.knownNodes;
+    return { state: o.model.state, pods: this.cluster.pods ?? o.pods, nodeName: o.nodeName, knownNodes: known?.(), history: this.history, podSide: o.podSide };
   }
 
   private mtuOf(iface: string): number | undefined {

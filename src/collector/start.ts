@@ -7,6 +7,8 @@ import type { Hello } from '../capture/decode';
 import { createRouteModel } from '../routing/model';
 import { predict } from '../routing/predict';
 import type { RouteModel } from '../routing/types';
+import { PeerReader } from '../routing/peers';
+import { labEvidenceFor } from '../lab/evidence';
 import { Collector, CollectorOptions } from './collector';
 
 export interface StartCollectorOptions
@@ -28,6 +30,8 @@ export interface RunningCollector {
   hello: Hello;
   /** Interfaces with a hook attached right now. */
   traced: ReadonlySet<string>;
+  /** The pod ends of the cali veths (polled from the pods' namespaces). */
+  peers: PeerReader;
   /** Judges what is open, stops the loader and the model. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -47,7 +51,14 @@ export async function startCollector(opts: StartCollectorOptions = {}): Promise<
     if (l.state === 'attached') traced.add(l.name);
     else traced.delete(l.name);
   });
+  const peers = new PeerReader(opts.netns);
+  peers.start(() => model.state);
+  // On a lab node the lab's pods and nodes are the evidence; elsewhere the CLI hands over the Kubernetes
+  // pod directory once it runs (collector.usePods).
+  const lab = opts.pods ? undefined : labEvidenceFor(opts.netns);
   const collector = new Collector({
+    podSide: (i) => peers.get(i),
+    ...(lab ? { pods: lab.pods, nodeName: lab.nodeName, knownNodes: lab.knownNodes } : {}),
     ...opts,
     capture,
     model,
@@ -58,6 +69,7 @@ export async function startCollector(opts: StartCollectorOptions = {}): Promise<
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    peers.stop();
     await capture.stop().catch(() => undefined);
     collector.stop();
     await model.stop();
@@ -69,7 +81,7 @@ export async function startCollector(opts: StartCollectorOptions = {}): Promise<
     await stop();
     throw err;
   }
-  return { collector, capture, model, hello, traced, stop };
+  return { collector, capture, model, hello, traced, peers, stop };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

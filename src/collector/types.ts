@@ -44,6 +44,8 @@ export interface CollectorEventMap {
   route: ModelChangeEvent;
   /** Periodic loss and cap counters (every countersMs and once at stop). */
   counters: CollectorCounters;
+  /** A packet whose window passed while the kernel resolves its next hop: its verdict comes when it is sent or dropped. */
+  pending: { fingerprint: string; pendingOn: string; src: string; dst: string; proto: number; timeMs: number };
   error: Error;
 }
 

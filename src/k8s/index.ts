@@ -7,3 +7,4 @@ export { discoverConnection, defaultKubeconfigFiles, Discovery, DiscoverOptions,
 export { KubeClient, KubeApiError } from './api-client';
 export { KubePod, podsByIp, listAllPods } from './pod-list';
 export { KubePodDirectory, KubePodDirectoryOptions } from './pod-directory';
+export { KubeNodeAddresses, internalIps } from './node-addresses';

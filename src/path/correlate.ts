@@ -63,6 +63,16 @@ export interface ObservedPacket {
   windowMs: number;
   /** Set when the packet was translated on the way (its later hooks carry other addresses or ports). */
   nat?: NatChange;
+  /** Set when its window passed while the kernel was resolving a neighbour: what it waited for (e.g. 'ARP for 10.233.100.128 on vxlan.calico'). */
+  pendingOn?: string;
+}
+
+/** What `awaits` sees of a packet whose window passed unfinished. */
+export interface UnfinishedPacket {
+  ingress?: TraceEvent;
+  predicted?: PredictionAt;
+  /** Egress devices seen so far. */
+  egress: string[];
 }
 
 export interface CorrelatorOptions {
@@ -75,6 +85,17 @@ export interface CorrelatorOptions {
   origin?: (ev: TraceEvent) => Origin;
   /** Receives every closed packet, synchronously. */
   onPacket: (p: ObservedPacket) => void;
+  /**
+   * Asked when a packet's window passes unfinished: the neighbour the kernel is still resolving for it,
+   * if any. Such a packet sits in the neighbour's queue and is sent or dropped (NEIGH_FAILED) when ARP
+   * ends, up to ~3 s later, so it is held open until `resolveMs` after it entered instead of being judged
+   * now (its late drop then joins it rather than becoming a packet of its own).
+   */
+  awaits?: (p: UnfinishedPacket) => string | undefined;
+  /** Told when a packet is held for neighbour resolution. */
+  onHold?: (fingerprint: string, pendingOn: string, first: TraceEvent) => void;
+  /** How long after its first hook a held packet is judged at the latest. Default 3500 ms (ARP: 3 tries, 1 s apart). */
+  resolveMs?: number;
 }
 
 export interface CorrelatorCounters {
@@ -106,6 +127,7 @@ interface Open {
   /** The fingerprint of the translated packet, when NAT paired it with this one. */
   alias?: string;
   nat?: NatChange;
+  pendingOn?: string;
 }
 
 export class Correlator {
@@ -117,6 +139,9 @@ export class Correlator {
   private readonly vanished = new Map<number, Open>();
   /** Open packets in creation order (closed ones are skipped when they reach the head). */
   private readonly byAge = new Fifo<Open>();
+  /** Packets held for neighbour resolution, in creation order too (one hold length for all). */
+  private readonly held = new Fifo<Open>();
+  private readonly resolveNs: number;
   /** Fingerprints of packets that completed recently, with their completion time: a drop record that
    * arrives for one of them happened after our last hook (the device's transmit). Such a drop follows
    * the egress hook within the same transmit call, so a few milliseconds of memory are enough — keeping
@@ -141,6 +166,7 @@ export class Correlator {
     this.windowNs = (opts.windowMs ?? 100) * 1e6;
     this.doneNs = Math.min(this.windowNs, 5e6);
     this.maxPending = opts.maxPending ?? 65536;
+    this.resolveNs = Math.max(opts.resolveMs ?? 3500, opts.windowMs ?? 100) * 1e6;
   }
 
   get windowMs(): number {
@@ -267,7 +293,7 @@ export class Correlator {
 
   private create(ev: TraceEvent): Open {
     if (this.open.size >= this.maxPending) {
-      const oldest = this.oldestOpen();
+      const oldest = this.oldestOpen() ?? this.oldestHeld();
       if (oldest) {
         this.counters.evictions++;
         this.close(oldest, 'evicted');
@@ -285,6 +311,7 @@ export class Correlator {
       egress: [],
       alias: undefined,
       nat: undefined,
+      pendingOn: undefined,
     };
     this.open.set(ev.fingerprint, rec);
     this.byAge.push(rec);
@@ -302,14 +329,42 @@ export class Correlator {
     return rec;
   }
 
+  private oldestHeld(): Open | undefined {
+    let rec = this.held.peek();
+    while (rec && rec.closed) {
+      this.held.shift();
+      rec = this.held.peek();
+    }
+    return rec;
+  }
+
   private expire(): void {
     const limit = this.nowNs - this.windowNs;
-    for (let rec = this.oldestOpen(); rec && rec.firstNs <= limit; rec = this.oldestOpen()) this.close(rec, 'window');
+    for (let rec = this.oldestOpen(); rec && rec.firstNs <= limit; rec = this.oldestOpen()) {
+      if (!this.hold(rec)) this.close(rec, 'window');
+    }
+    const heldLimit = this.nowNs - this.resolveNs;
+    for (let rec = this.held.peek(); rec && (rec.closed || rec.firstNs <= heldLimit); rec = this.held.peek()) {
+      this.held.shift();
+      if (!rec.closed) this.close(rec, 'window');
+    }
     const doneLimit = this.nowNs - this.doneNs;
     for (let d = this.doneByAge.peek(); d && (d.at <= doneLimit || this.doneByAge.length > this.maxPending); d = this.doneByAge.peek()) {
       this.doneByAge.shift();
       if (this.recentlyDone.get(d.fp) === d.at) this.recentlyDone.delete(d.fp);
     }
+  }
+
+  /** Moves the head of byAge to the held queue when the kernel is still resolving its next hop. */
+  private hold(rec: Open): boolean {
+    if (!this.opts.awaits) return false;
+    const why = this.opts.awaits({ ingress: rec.ingress, predicted: rec.predicted, egress: rec.egress });
+    if (!why) return false;
+    this.byAge.shift();
+    rec.pendingOn = why;
+    this.held.push(rec);
+    this.opts.onHold?.(rec.fingerprint, why, rec.ingress ?? rec.events[0]);
+    return true;
   }
 
   private close(rec: Open, cause: CloseCause): void {
@@ -334,6 +389,7 @@ export class Correlator {
       closedBy: cause,
       windowMs: this.windowMs,
       nat: rec.nat,
+      pendingOn: rec.pendingOn,
     });
   }
 }

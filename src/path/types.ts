@@ -4,7 +4,8 @@ import type { Verdict, VerdictCounts } from '../vocabulary';
 
 export type { Verdict, VerdictCounts };
 
-export type Warning = 'MTU_EXCEEDED' | 'ROUTE_CHANGED' | 'ASYMMETRIC_RETURN';
+/** CALICO_INTENT: the kernel did what its tables say, but the tables contradict what Calico programs. */
+export type Warning = 'MTU_EXCEEDED' | 'ROUTE_CHANGED' | 'ASYMMETRIC_RETURN' | 'CALICO_INTENT';
 
 export interface Hop {
   iface: string;
@@ -49,6 +50,8 @@ export interface PacketVerdict {
   len?: number;
   /** What netfilter NAT rewrote on this node ("addr:port" before → after), when it did. */
   nat?: { src?: { from: string; to: string }; dst?: { from: string; to: string } };
+  /** The cause the evidence names (also in `reason`), when the path is broken or contradicts Calico's intent. */
+  cause?: string;
 }
 
 /** Latency percentiles in microseconds (approximate: log buckets, ±10 %). */

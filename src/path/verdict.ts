@@ -15,6 +15,8 @@ import { hasPorts, protocolName } from '../vocabulary';
 import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
+import { intentFindings } from '../routing/intent';
+import { CauseEvidence, chainText, missingWorkloadCause, podSideFindings, rpFilterCause, vxlanChain, wrongWorkloadInterface } from '../routing/causes';
 
 export interface VerdictContext {
   /** Whether a hook is attached to this interface (undefined: not known). */
@@ -23,6 +25,8 @@ export interface VerdictContext {
   mtuOf?: (iface: string) => number | undefined;
   /** Records lost (kernel ring buffer + pipe) within a second of this wall-clock ms, to say when a missing hop may just be lost. */
   lostEvents?: (timeMs: number) => number;
+  /** The node's state and directories, to name the cause of a broken path (undefined: the reason says less). */
+  evidence?: () => CauseEvidence | undefined;
 }
 
 /** Decisions with which the kernel refuses to forward: a drop is what they predict. */
@@ -68,6 +72,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     icmp: undefined,
     len: first.len,
     nat: p.nat,
+    cause: undefined,
   };
   if (first.proto === 1 || first.proto === 58) {
     base.icmp = { type: first.icmpType, code: first.icmpCode, id: first.icmpId, seq: first.icmpSeq };
@@ -87,11 +92,22 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   base.warnings = mtuWarnings(first, pred, kernelEv, p.drop, ctx);
 
   const natNote = p.nat ? `${natText(p.nat)}; ` : '';
-  const set = (verdict: Verdict, reason: string): PacketVerdict => {
+  const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
+  const evidence = ctx.evidence?.();
+  const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision)
+    ? [...intentFindings(pred, evidence.state), ...podChecks(pred, ingressIface, evidence).side]
+    : [];
+  const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
+    if (cause) base.cause = cause;
     base.reason = natNote + (ingressIface || !events.some((e) => e.kind !== 'drop')
       ? reason
-      : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`);
+      : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`) + waited;
+    if (intent.length > 0) {
+      if (!base.warnings.includes('CALICO_INTENT')) base.warnings.push('CALICO_INTENT');
+      base.reason += `; against Calico's intent: ${intent.join('; ')}`;
+      base.cause ??= intent.join('; ');
+    }
     return base;
   };
 
@@ -103,6 +119,16 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
       `its ${p.missing} record is missing (it entered through a traced device, so the record was lost, not the packet)` +
       `${lostText(ctx, first.wallMs) || ' (the loss was not counted yet)'}; observed ${pathText(hops)}`;
     return base;
+  }
+
+  // A drop record alone says where the packet died, not where it came from: judging it on the output
+  // path would claim the node sent it. Only the source being one of the node's own addresses says that.
+  if (!p.ingress && p.drop && !events.some((e) => e.kind !== 'drop') && evidence && !isLocalAddress(first.src, evidence)) {
+    return set(
+      'INCOMPLETE',
+      `only the kernel's drop record was seen (${dropReasonName(p.drop)} at ${p.drop.iface || '?'}): no hook saw this packet enter or leave and ${first.src} is not an address of this node, ` +
+        `so where it came from is unknown and it is not judged against a route (it may have entered before tracing started or through an untraced interface)${lostText(ctx, first.wallMs)}`,
+    );
   }
 
   if (!pred) {
@@ -128,7 +154,11 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const where = dropPlace(p.drop!, egress);
     const why = dropReasonName(p.drop!);
     if (REFUSING.has(pred.decision)) {
-      return set('EXPECTED_DROP', `dropped as predicted: ${refusalText(pred, first.dst)}; the kernel dropped it ${where} (${why})`);
+      const cause = evidence ? refusalOf(pred, ingressIface, evidence) : undefined;
+      const text = cause && pred.calico === 'ipam-block-blackhole'
+        ? `${first.dst} is in this node's IPAM block but has no /32 route, so Calico's IPAM-block blackhole \`${pred.route}\` catches it: ${cause}`
+        : cause ?? refusalText(pred, first.dst);
+      return set('EXPECTED_DROP', `dropped as predicted: ${text}; the kernel dropped it ${where} (${why})`, cause);
     }
     let hint = DELIVERED_HERE.has(pred.decision) && pred.query.iif ? localStackHint(why, first, pred.decision) : dropHint(why, where);
     const dev = pred.egressPath[0];
@@ -136,7 +166,9 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     if (mtu && (why === 'PKT_TOO_BIG' || why.startsWith('FRAG'))) {
       hint = `the ${first.len - L2_HEADER}-byte packet does not fit ${dev}'s MTU of ${mtu} and may not be fragmented (DF): lower the pod's MTU to ${mtu} or below, as Calico does for VXLAN`;
     }
-    return set('DROPPED', `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${hint}`);
+    const cause = evidence ? forwardCause(pred, evidence, kernelEv, why, p.drop) : undefined;
+    if (cause) hint = cause;
+    return set('DROPPED', `the kernel dropped it ${where} with reason ${why}, although ${predictionText(pred)} — ${hint}`, cause);
   }
 
   const tail = p.drop ? `; afterwards dropped beyond this node (${dropReasonName(p.drop)})` : '';
@@ -176,6 +208,11 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const encap = tunnelHop?.tunnel
       ? `, encapsulated to ${tunnelHop.tunnel.outerDst} (VNI ${tunnelHop.tunnel.vni})`
       : '';
+    const wrong = evidence ? podChecks(pred, ingressIface, evidence).wrong : undefined;
+    if (wrong) {
+      base.warnings.push('CALICO_INTENT');
+      return set('MATCHED', `${from}left via ${egress.join(' → ')} as predicted by ${routeText(pred)}, but ${wrong}${tail}`, wrong);
+    }
     return set('MATCHED', `${from}left via ${egress.join(' → ')}${encap} as predicted by ${routeText(pred)}${tail}`);
   }
 
@@ -183,13 +220,16 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     const missing = expected.slice(egress.length);
     const untraced = missing.filter((d) => ctx.isTraced?.(d) === false);
     const seen = egress.length ? `left via ${egress.join(' → ')} as predicted but ` : '';
+    const cause = evidence ? forwardCause(pred, evidence, kernelEv, undefined) : undefined;
     const notTraced = untraced.length
       ? `${untraced.join(', ')} ${untraced.length > 1 ? 'are' : 'is'} not traced (no hook attached)`
-      : `no hook saw it there${lostText(ctx, first.wallMs)}`;
+      : cause ?? `no hook saw it there${lostText(ctx, first.wallMs)}`;
+    const within = p.pendingOn ? `${p.windowMs} ms nor while the kernel's ${p.pendingOn} lasted` : `${p.windowMs} ms`;
     return set(
       'INCOMPLETE',
       `${seen}not seen on ${missing.join(' → ')} (predicted by ${routeText(pred)}) and no drop within ` +
-        `${p.windowMs} ms: ${notTraced}`,
+        `${within}: ${notTraced}`,
+      cause,
     );
   }
 
@@ -213,6 +253,77 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     'DIVERGED',
     `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
   );
+}
+
+interface PodChecks {
+  atMs: number;
+  iif: string | undefined;
+  side: string[];
+  wrong: string | undefined;
+  /** The cause of a refusal, computed on the first refused packet. */
+  refusal?: { cause: string | undefined };
+}
+
+/** Per prediction (cached per model generation upstream): the packets of one flow ask the same question. */
+const podCheckMemo = new WeakMap<Prediction, PodChecks>();
+/** The pod directory and the pod ends change without a new model generation: answers age out. */
+const POD_CHECK_TTL_MS = 1000;
+
+/** The checks of the pods at both ends that every forwarded packet gets, memoised for a second. */
+function podChecks(pred: Prediction, iif: string | undefined, ev: CauseEvidence): PodChecks {
+  const now = Date.now();
+  const hit = podCheckMemo.get(pred);
+  if (hit && hit.iif === iif && now - hit.atMs < POD_CHECK_TTL_MS) return hit;
+  const fresh: PodChecks = { atMs: now, iif, side: podSideFindings(pred, iif, ev), wrong: wrongWorkloadInterface(pred, ev) };
+  podCheckMemo.set(pred, fresh);
+  return fresh;
+}
+
+/** The refusal cause, memoised with the pod checks: a flow into a blackhole asks it for every packet. */
+function refusalOf(pred: Prediction, iif: string | undefined, ev: CauseEvidence): string | undefined {
+  const checks = podChecks(pred, iif, ev);
+  checks.refusal ??= { cause: refusalCause(pred, ev) };
+  return checks.refusal.cause;
+}
+
+/** The cause behind a refused packet, from the node's evidence (undefined: the route alone tells it). */
+function refusalCause(pred: Prediction, ev: CauseEvidence | undefined): string | undefined {
+  if (!ev) return undefined;
+  if (pred.calico === 'ipam-block-blackhole') return missingWorkloadCause(pred.query.dst, ev);
+  return rpFilterCause(pred, ev);
+}
+
+/**
+ * Why a packet the routes would forward was not sent: a broken link of its VXLAN chain, a /32 pointing at
+ * another pod's interface, a next hop that does not resolve.
+ */
+function forwardCause(
+  pred: Prediction,
+  ev: CauseEvidence,
+  kernel: KernelView | undefined,
+  why: string | undefined,
+  drop?: TraceEvent,
+): string | undefined {
+  const chain = vxlanChain(pred, ev, kernel, drop && why ? { reason: why, iface: drop.iface } : undefined);
+  if (chain?.broken) {
+    const others = chain.links.filter((l) => l !== chain.broken);
+    return others.length ? `${chain.broken.text} (the rest of the VXLAN chain: ${others.map((l) => l.text).join('; ')})` : chain.broken.text;
+  }
+  const wrong = wrongWorkloadInterface(pred, ev);
+  if (wrong) return wrong;
+  if (chain && why?.startsWith('NEIGH')) return `the next hop did not resolve [VXLAN chain: ${chainText(chain)}]`;
+  if (!chain && pred.dev && (why?.startsWith('NEIGH') || kernel?.resultName === 'no_neigh')) {
+    const hop = pred.gateway ?? pred.query.dst;
+    const n = ev.state.neighbours.find((x) => x.dev === pred.dev && x.dst === hop);
+    const st = n ? `is ${n.state.join(',')}` : 'is missing';
+    const calico = pred.calico === 'local-workload' ? ' (Calico programs a permanent one for every local pod: check calico-node)' : '';
+    return `the neighbour entry for ${hop} on ${pred.dev} ${st}${calico}: ARP for it got no answer`;
+  }
+  return undefined;
+}
+
+function isLocalAddress(ip: string, ev: CauseEvidence): boolean {
+  return ev.state.addresses.some((a) => a.address === ip);
 }
 
 /** The events by time; usually they already are (one ring buffer), so only sort when they are not. */
@@ -376,6 +487,8 @@ export function kernelAgrees(k: KernelView, pred: Prediction): boolean | undefin
   // bpf_fib_lookup() is a plain table lookup: for a multicast group it answers the default route's device,
   // while the input path decides by membership without any lookup. Its answer says nothing here.
   if (pred.decision === 'multicast' || pred.decision === 'multicast_not_joined') return undefined;
+  // Nor does it validate the source (rp_filter, martian sources): a refused source still finds its route there.
+  if (pred.decision === 'martian' && (k.resultName === 'success' || k.resultName === 'no_neigh')) return undefined;
   switch (k.resultName) {
     case 'success':
     case 'no_neigh':

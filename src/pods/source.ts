@@ -1,7 +1,7 @@
 // Where the API's pod names come from for one node session, decided before it starts (src/cli/pod-names.ts
 // reads the flags): a lab's state, the Kubernetes API, or none.
 import type { ClusterConnection } from '../k8s';
-import { KubePodDirectory } from '../k8s';
+import { KubeNodeAddresses, KubePodDirectory } from '../k8s';
 import type { PodDirectory } from './directory';
 import { labPodDirectory } from './lab';
 
@@ -12,6 +12,8 @@ export type PodNameSource =
 
 export interface PodNames {
   directory?: PodDirectory;
+  /** The Kubernetes nodes' InternalIPs (Kubernetes source only): evidence for an FDB entry pointing at a non-node. */
+  knownNodes?: () => ReadonlySet<string> | undefined;
   stop(): void;
 }
 
@@ -21,5 +23,14 @@ export function startPodNames(source: PodNameSource, report: (m: string) => void
   if (source.kind === 'none') return { stop: () => undefined };
   const dir = new KubePodDirectory(source.connection, { report });
   dir.start();
-  return { directory: dir.lookup, stop: () => dir.stop() };
+  const nodes = new KubeNodeAddresses(source.connection, { report });
+  nodes.start();
+  return {
+    directory: dir.lookup,
+    knownNodes: nodes.known,
+    stop: () => {
+      dir.stop();
+      nodes.stop();
+    },
+  };
 }

@@ -11,6 +11,8 @@ import { frameIngress } from './ingress';
 import { predict } from './predict';
 import { parsePrefix, parseAddr, prefixContains } from './addr';
 import { tableName } from './iproute-json';
+import { explainCauses } from './causes';
+import { intentFindings } from './intent';
 
 function stateOf(m: RouteModel | RoutingState): RoutingState {
   return 'load' in m && typeof (m as RouteModel).load === 'function' ? (m as RouteModel).state : (m as RoutingState);
@@ -251,6 +253,9 @@ export function explain(p: Prediction, model: RouteModel | RoutingState): Step[]
     if (role === 'local-workload') absent.push('No kube-proxy: pod-to-pod traffic to a pod IP is plain routing.');
     steps.push({ title: 'What is absent', lines: absent });
   }
+  // The faults calitrace names in a packet's verdict, from the same state (src/routing/causes.ts).
+  const faults = explainCauses(p, { state }, intentFindings(p, state));
+  if (faults.length) steps.push({ title: 'Faults in the node\'s state', lines: faults });
 
   return finish(p, steps, src.label);
 }

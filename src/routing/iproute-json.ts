@@ -207,6 +207,7 @@ export function linkFromJson(o: J): Link {
     mac: typeof o.address === 'string' ? o.address : undefined,
     master: typeof o.master === 'string' ? o.master : undefined,
     linkIndex: o.link_index !== undefined ? num(o.link_index) : undefined,
+    linkNetnsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
     group: typeof o.group === 'number' ? o.group : o.group === 'default' ? 0 : undefined,
   };
   if (kind === 'vxlan') {

@@ -367,6 +367,12 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
         if (nhs[0].gateway) p.outer = { ...(cache.outer ??= outerHeader(fib, nhs[0], q)) };
         else p.outer = outerHeader(fib, nhs[0], q);
         if (p.outer.underlayDev) p.egressPath = [p.dev!, p.outer.underlayDev];
+        else {
+          // A broken chain (no VTEP neighbour or FDB entry) still means the packet is meant to leave through
+          // the device the VXLAN device sends on: so a drop inside the VXLAN device is the node's, not beyond it.
+          const under = vxlanUnderlay(fib, p.dev!);
+          if (under) p.egressPath = [p.dev!, under];
+        }
         const mtuNote = mtuWarning(fib, q, p.outer);
         if (mtuNote) p.warnings!.push(mtuNote);
       }
@@ -463,6 +469,14 @@ export function outerHeader(fib: Fib, nh: Nexthop, q: Query): OuterHeader {
   out.src = vx?.local ?? ur.route!.route.prefsrc ?? fib.state.addresses.find((a) => a.ifname === unh?.dev && a.family === (fdb.dst!.includes(':') ? 6 : 4))?.address;
   out.underlayMtu = unh?.dev ? fib.links.get(unh.dev)?.mtu : undefined;
   return out;
+}
+
+/** The device a VXLAN device sends its outer packets on: its `dev`, else the owner of its `local` address. */
+function vxlanUnderlay(fib: Fib, dev: string): string | undefined {
+  const vx = fib.links.get(dev)?.vxlan;
+  if (!vx) return undefined;
+  if (vx.dev) return vx.dev;
+  return vx.local ? fib.state.addresses.find((a) => a.address === vx.local)?.ifname : undefined;
 }
 
 function mtuWarning(fib: Fib, q: Query, o: OuterHeader): string | undefined {

@@ -119,6 +119,8 @@ export interface Link {
   master?: string;
   /** The other end of a veth when known (peer ifindex, maybe in another netns). */
   linkIndex?: number;
+  /** The namespace id (in this namespace's numbering) the other end lives in, when it is another namespace. */
+  linkNetnsid?: number;
   group?: number;
   vxlan?: { vni: number; port: number; local?: string; dev?: string; learning: boolean };
   /** Per-interface sysctls that change routing (from `ip netconf`). */

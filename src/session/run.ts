@@ -84,6 +84,8 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
 
   if (o.pods) log(o.pods.description);
   const pods = o.pods ? startPodNames(o.pods, log) : undefined;
+  // The API's directory is also evidence for the causes verdicts name (a lab node has its lab's already).
+  if (pods && o.pods?.kind === 'kubernetes') running.collector.useCluster({ pods: pods.directory, knownNodes: pods.knownNodes });
   const ctx = { netns: o.collector.netns, mode: o.mode, pods: pods?.directory, snaplen: o.snaplen, podNames: o.pods?.description };
   const apis: ServingApi[] = [];
   let publicApi: ServingApi | undefined;

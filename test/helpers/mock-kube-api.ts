@@ -2,7 +2,8 @@
 // GET /api/v1/pods and /api/v1/namespaces/NS/pods the way kube-apiserver does (PodList pages with
 // metadata.continue and resourceVersion, labelSelector equality terms, Status bodies on errors) and their
 // watches (?watch=1&resourceVersion=RV: the events after RV as JSON lines, BOOKMARKs when
-// allowWatchBookmarks, an ERROR event with a 410 Status when RV is older than the event window), over TLS
+// allowWatchBookmarks, an ERROR event with a 410 Status when RV is older than the event window), and
+// GET /api/v1/nodes (unpaged), over TLS
 // with the test CA's localhost certificate, accepting a bearer token or a client certificate from the test
 // client CA. Tests change its pods (addPod/updatePod/deletePod send watch events; pushing into `pods`
 // changes only the lists), drop its watch connections, forget old events and make it fail between requests.
@@ -39,6 +40,8 @@ export interface MockKubeApi {
   /** https://127.0.0.1:PORT */
   url: string;
   pods: MockPodSpec[];
+  /** Nodes served on /api/v1/nodes: name and InternalIP. */
+  nodes: { name: string; internalIp: string }[];
   /** Items per page, whatever `limit` asks, so a handful of pods exercises `continue`. */
   pageSize: number;
   /** When set, every request is answered with this status and a Status body. */
@@ -116,6 +119,7 @@ export async function startMockKubeApi(certs: TestCerts, opts: { token: string; 
   const mock: MockKubeApi = {
     url: '',
     pods: [],
+    nodes: [],
     pageSize: opts.pageSize ?? 500,
     requests: [],
     resourceVersion: 1,
@@ -179,9 +183,13 @@ export async function startMockKubeApi(certs: TestCerts, opts: { token: string; 
       };
       if (auth === 'none') return send(401, statusJson(401, 'Unauthorized'));
       if (mock.failWith) return send(mock.failWith.status, statusJson(mock.failWith.status, mock.failWith.message));
+      if (req.method === 'GET' && url.pathname === '/api/v1/nodes') {
+        const items = mock.nodes.map((n) => ({ metadata: { name: n.name }, status: { addresses: [{ type: 'InternalIP', address: n.internalIp }, { type: 'Hostname', address: n.name }] } }));
+        return send(200, JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }));
+      }
       const inNamespace = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
       if (req.method !== 'GET' || (url.pathname !== '/api/v1/pods' && !inNamespace)) {
-        return send(404, statusJson(404, `the mock serves only GET /api/v1/pods and /api/v1/namespaces/NS/pods, not ${req.method} ${url.pathname}`));
+        return send(404, statusJson(404, `the mock serves only GET /api/v1/pods, /api/v1/namespaces/NS/pods and /api/v1/nodes, not ${req.method} ${url.pathname}`));
       }
       const namespace = inNamespace ? decodeURIComponent(inNamespace[1]) : undefined;
       const selector = q.get('labelSelector');

@@ -3,6 +3,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import { startCollector, RunningCollector } from '../../src/collector/start';
 import { labExecArgv, nodeNetns, LabInfo } from '../../src/lab';
+import { labPodDirectory } from '../../src/pods';
 import type { FlowSummary, PacketVerdict } from '../../src/path/types';
 import type { ModelChangeEvent } from '../../src/routing/types';
 import type { CollectorCounters } from '../../src/collector/types';
@@ -28,7 +29,16 @@ export async function withNodeCollector<T>(
   node = 'node1',
   opts: { patterns?: string[] } = {},
 ): Promise<T> {
-  const rc = await startCollector({ netns: nodeNetns(lab.prefix, node), flowUpdateMs: 50, patterns: opts.patterns });
+  // The lab's names and nodes, as `calitrace trace` on a lab node has them: evidence for the causes.
+  const knownNodes = new Set(lab.nodes.map((n) => n.underlayIp));
+  const rc = await startCollector({
+    netns: nodeNetns(lab.prefix, node),
+    flowUpdateMs: 50,
+    patterns: opts.patterns,
+    pods: labPodDirectory(lab.prefix, 0),
+    nodeName: lab.nodes.find((n) => n.id === node)?.name,
+    knownNodes: () => knownNodes,
+  });
   const verdicts: PacketVerdict[] = [];
   const flows = new Map<string, FlowSummary>();
   const routeChanges: ModelChangeEvent[] = [];
