@@ -40,8 +40,9 @@ test('calitrace serve --kubeconfig (mock Kubernetes API server) puts its pod nam
         const out = server.output();
         assert.ok(out.includes(`calitrace serve: pod names: Kubernetes API at ${mock.url} (kubeconfig ${kubeconfig}, context mock)\n`), out);
         assert.ok(out.includes(`calitrace serve: pod names: 2 pod IPs loaded from the Kubernetes API at ${mock.url}\n`), out);
-        // The token was presented and both pages read.
-        assert.deepEqual(mock.requests.slice(0, 2).map((r) => [r.auth, r.continueToken]), [['token', undefined], ['token', '1']]);
+        // The token was presented and both pages of pods read (node addresses are listed beside them).
+        const podLists = mock.requests.filter((r) => r.path === '/api/v1/pods' && r.watch === undefined);
+        assert.deepEqual(podLists.slice(0, 2).map((r) => [r.auth, r.continueToken]), [['token', undefined], ['token', '1']]);
 
         const got: ObserveMessage[] = [];
         const stream = client.observe({ follow: true, allow: [{ sourceIp: ['10.233.101.222'], eventType: [calitrace.v1.EventType.VERDICT] }] });
