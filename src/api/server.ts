@@ -274,7 +274,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (fs.statSync(addr.unixPath).isSocket()) fs.unlinkSync(addr.unixPath);
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(addr.bind, serverCredentials(opts), (err, p) => (err ? reject(new Error(`cannot listen on ${opts.listen}: ${err.message}`)) : resolve(p))),
+    server.bindAsync(addr.bind, serverCredentials(opts), (err, p) => (err ? reject(new Error(`cannot listen on ${opts.listen}: ${err.message}${inUseHint(err.message)}`)) : resolve(p))),
   );
   if (addr.unixPath) fs.chmodSync(addr.unixPath, 0o600);
   health.set('', 'SERVING');
@@ -298,4 +298,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (addr.unixPath && fs.existsSync(addr.unixPath)) fs.unlinkSync(addr.unixPath);
     },
   };
+}
+
+/** The usual cause of a busy port is another calitrace: say how to find it and how to step aside. */
+function inUseHint(message: string): string {
+  return /EADDRINUSE/.test(message)
+    ? ' — another process listens there, often a calitrace serve or trace already running (calitrace status --server ADDR asks it; ss -ltnp names it); stop it or give --listen with another address'
+    : '';
 }

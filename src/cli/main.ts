@@ -13,6 +13,7 @@ import { relayCommand } from './relay';
 import { healthCommand } from './health';
 import { VERSION } from '../util/version';
 import { stopWithNpmParent } from './npm-parent';
+import * as grpc from '@grpc/grpc-js';
 
 // Each subcommand module adds itself here, one line each.
 const commands: Command[] = [labCommand, traceCommand, uiCommand, demoCommand, explainCommand, serveCommand, observeCommand, statusCommand, relayCommand, healthCommand];
@@ -38,6 +39,9 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // grpc-js prints its own terse lines ("E No address added …") next to ours, which already say what failed
+  // and the fix; GRPC_VERBOSITY=DEBUG|INFO|ERROR brings them back when debugging gRPC itself.
+  if (!process.env.GRPC_VERBOSITY) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(usage());

@@ -83,6 +83,7 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
   if (o.durationS) timer = setTimeout(end, o.durationS * 1000);
 
   if (o.pods) log(o.pods.description);
+  log(describeTraced(running.traced, o.collector.netns));
   const pods = o.pods ? startPodNames(o.pods, log) : undefined;
   // The API's directory is also evidence for the causes verdicts name (a lab node has its lab's already).
   if (pods && o.pods?.kind === 'kubernetes') running.collector.useCluster({ pods: pods.directory, knownNodes: pods.knownNodes });
@@ -147,4 +148,20 @@ export async function runNodeSession(o: NodeSessionOptions, body: (s: NodeSessio
     return 1;
   }
   return 0;
+}
+
+/**
+ * Which interfaces carry a hook. None is said loudly: run in the wrong namespace (a container's, a test
+ * machine's own) the trace would otherwise wait in silence for packets that never cross it.
+ */
+export function describeTraced(traced: ReadonlySet<string>, netns: string | undefined): string {
+  const names = [...traced].sort();
+  if (names.length === 0) {
+    return (
+      `no interface to trace in ${netns ? `netns ${netns}` : 'this namespace'} yet (no cali*, vxlan.calico or uplink): ` +
+      `nothing will be judged until one appears. Is this the Calico node's namespace? Give --netns NAME, or --iface PATTERN`
+    );
+  }
+  const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')} and ${names.length - 8} more` : names.join(', ');
+  return `tracing ${names.length} interface${names.length === 1 ? '' : 's'}: ${shown}`;
 }

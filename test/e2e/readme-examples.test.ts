@@ -31,8 +31,12 @@ interface Run {
   done: Promise<number>;
 }
 
+/** Every command started, so a failing example cannot leave its calitrace running after the test. */
+const started: ChildProcess[] = [];
+
 function shell(command: string, env: NodeJS.ProcessEnv, cwd: string): Run {
   const proc = spawn('bash', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -129,6 +133,9 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
           }
           section = ex.section;
           const onNode = ex.section.startsWith('Running it on a real node');
+          // A capture outside the real-node section must name its namespace: run as written here, it would
+          // attach to this machine's own (root) namespace, which tests never touch.
+          if (!onNode && /^calitrace (trace|serve)\b/.test(ex.command)) assert.match(ex.command, /--netns /, `${ex.section}: ${ex.command} needs --netns ct-node1 (it would trace the root namespace)`);
           const command = onNode && !/--netns/.test(ex.command) ? `ip netns exec ${node1} ${ex.command}` : ex.command;
           const what = `${ex.section}: ${ex.command}`;
           ran.push(ex.command);
@@ -214,6 +221,10 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
         }
         traffic.proc.kill('SIGKILL');
         await traffic.done;
+        // An example that failed while running is still running: stop it (SIGINT first, so its hooks come off).
+        const left = started.filter((p) => p.exitCode === null && p.signalCode === null);
+        for (const p of left) p.kill('SIGINT');
+        await Promise.all(left.map((p) => new Promise<void>((r) => { const t = setTimeout(() => { p.kill('SIGKILL'); r(); }, 10_000); p.on('close', () => { clearTimeout(t); r(); }); })));
         // `lab up --prefix lab2` is an example: take that lab down even if the test failed before its `down`.
         await new Promise((r) => spawn('bash', ['-c', 'calitrace lab down --prefix lab2'], { env, stdio: 'ignore' }).on('close', r));
       }
