@@ -19,4 +19,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 # Files run one at a time: the machine has 2 cores and the BPF tests measure packet timing.
-exec node --test --test-concurrency=1 --test-reporter=spec "${dirs[@]}"
+# A test that hangs fails after 10 minutes instead of holding CI to its limit, and a file whose tests are
+# done exits even if something it started still holds the event loop (the failure is reported either way).
+exec node --test --test-concurrency=1 --test-timeout=600000 --test-force-exit --test-reporter=spec "${dirs[@]}"
