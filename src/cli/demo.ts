@@ -7,7 +7,6 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Command, parseCommandArgs, UsageError } from './command';
 import { DEFAULT_PREFIX, labDown, labExecArgv, labStatus, labUp, nodeNetns, validatePrefix } from '../lab';
-import { runUi } from '../tui/run';
 import { waitForApi } from '../tui/wait-api';
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
@@ -132,6 +131,7 @@ export const demoCommand: Command = {
       // The UI restores the terminal on SIGTERM itself; while it runs, Ctrl-C is a key, not a signal.
       process.off('SIGTERM', onSignal);
       try {
+        const { runUi } = await import('../tui/run'); // loaded only when drawn
         await runUi({ server, noColor: values['no-color'] === true || !!process.env.NO_COLOR });
       } finally {
         process.on('SIGTERM', onSignal);

@@ -9,7 +9,7 @@ import { formatEvent, OutputFormat } from './trace-format';
 import type { TraceEvent } from '../capture/event';
 import { runVerdictTrace } from './trace-verdicts';
 import { API_SERVER_HELP, API_SERVER_OPTIONS, apiSettings } from './serve';
-import { hasTerminal, runTraceUi } from '../tui/trace-ui';
+import { hasTerminal } from '../tui/terminal';
 import { SNAP_DEFAULT, SNAP_MAX } from '../capture/snap';
 import { POD_NAME_HELP, POD_NAME_OPTIONS, choosePodNameSource, kubernetesFlagsGiven } from './pod-names';
 
@@ -141,6 +141,7 @@ async function run(argv: string[]): Promise<number> {
       throw new UsageError('without --no-ui, trace opens the live UI, which needs a terminal (stdin and stdout a tty); add --no-ui to print lines');
     }
     const api = values['no-api'] ? undefined : apiSettings(values);
+    const { runTraceUi } = await import('../tui/trace-ui'); // the UI loads only when drawn
     return runTraceUi({ netns: values.netns, patterns: values.iface, mode, filter, api, pods: choosePodNameSource(values, values.netns) });
   }
   if (values.flows && values.events) throw new UsageError('--flows and --events exclude each other: flows are built from verdicts');

@@ -21,9 +21,6 @@ export interface TraceUiOptions {
 }
 
 /** Without a terminal there is nothing to draw on: the caller says what to do instead. */
-export function hasTerminal(): boolean {
-  return process.stdout.isTTY === true && process.stdin.isTTY === true;
-}
 
 export async function runTraceUi(o: TraceUiOptions): Promise<number> {
   // While the UI owns the screen, lines for stderr wait and are printed once it is closed; warnings stay
