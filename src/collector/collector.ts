@@ -3,7 +3,7 @@
 // in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
 import type { CaptureCounters, TraceEvent } from '../capture/event';
 import type { CaseCounts } from '../capture/decode';
-import { CaseBook } from '../path/cases';
+import { CaseBook, sizeMarks, stamp } from '../path/cases';
 import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
@@ -23,6 +23,8 @@ export interface CaptureSource {
   counters(): CaptureCounters;
   /** Case mode: the route model's generation is part of every case. */
   setGeneration?(generation: number): Promise<void>;
+  /** Case mode: the frame lengths that change a verdict (the node's MTUs) are part of every case. */
+  setSizes?(lengths: number[]): Promise<void>;
 }
 
 /** What the collector needs from the route model (src/routing's RouteModel fits). */
@@ -136,8 +138,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
+    this.sendSizes();
     opts.model.on('change', (ev: ModelChangeEvent) => {
       this.emit('route', ev);
+      this.sendSizes();
       // Case mode: packets routed by the new model form new cases, judged again.
       if (this.caseMode) this.opts.capture.setGeneration?.(this.opts.model.generation).catch(() => undefined);
     });
@@ -162,7 +166,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     // Case mode: a record whose earlier hops were only counted brings them back from the case book.
     this.caseMode = true;
-    const { events } = this.caseBook.learn(ev, (fp) => this.correlator.isOpen(fp));
+    const { events } = this.caseBook.learn(ev, (e) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e));
     for (const e of events) this.correlator.push(e);
   }
 
@@ -322,6 +326,17 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     return this.portRules.uses;
   }
 
+  private sizesSent = '';
+
+  /** The node's MTUs as the kernel's size marks (case mode), when they changed. */
+  private sendSizes(): void {
+    const marks = sizeMarks(this.opts.model.state.links.map((l) => l.mtu));
+    const key = marks.join(' ');
+    if (key === this.sizesSent || !this.opts.capture.setSizes) return;
+    this.sizesSent = key;
+    this.opts.capture.setSizes(marks).catch((err: Error) => this.emit('error', new CollectorError(`the kernel did not take the size marks (case mode judges packets of all sizes alike): ${err.message}`, false)));
+  }
+
   /** Case mode: one CASES frame; at an epoch's last, its packets are counted into their judged paths. */
   private onCases(c: CaseCounts): void {
     if (this.stopped) return;
@@ -361,7 +376,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       origin: (ev) => this.originOf(ev),
       onPacket: (p) => (packet ??= p),
     });
-    for (const e of chain) c.push({ ...e, fingerprint: caseId });
+    for (const e of stamp(chain, caseId)) c.push(e);
     c.flush();
     if (!packet) return undefined;
     v = judge(packet, this.ctx);
