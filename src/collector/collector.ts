@@ -360,6 +360,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       this.packets += t.packets;
       this.verdicts[v.verdict] += t.packets;
       this.dirtyFlows.add(copy.flowKey!);
+      this.emit('counted', { verdict: copy, packets: t.packets });
     }
   }
 
@@ -409,6 +410,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.packets++;
     this.verdicts[v.verdict]++;
     this.dirtyFlows.add(v.flowKey!);
+    this.emit('counted', { verdict: v, packets: 1 });
     this.emit('verdict', v);
     if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
   }

@@ -200,9 +200,9 @@ export class NodeMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: r });
   }
 
-  /** One judged packet (the collector's 'verdict' event). */
-  verdict(v: PacketVerdict): void {
-    this.judged.labels(v.verdict, protocolLabel(v.proto), v.family === 6 ? 'ipv6' : 'ipv4').inc();
+  /** Judged packets (the collector's 'counted' event): `packets` of them judged as `v`. */
+  verdict(v: PacketVerdict, packets = 1): void {
+    this.judged.labels(v.verdict, protocolLabel(v.proto), v.family === 6 ? 'ipv6' : 'ipv4').inc(packets);
     for (const w of v.warnings) this.warnings.labels(w).inc();
     const hops = v.observed;
     if (hops.length > 1) {

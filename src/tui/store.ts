@@ -18,6 +18,7 @@ import {
   StitchedView,
   UiVerdict,
   Verdict,
+  UiFlowCounts,
 } from './model';
 
 /** Stitched cross-node paths kept for the detail pane. */
@@ -219,6 +220,25 @@ export class Store {
       this.drops.push(v);
       if (this.drops.length > this.maxDrops * 2) this.drops = this.drops.slice(-this.maxDrops);
     }
+  }
+
+  /**
+   * The collector's counts for a flow: they include packets that were counted but never sent as verdicts
+   * (case mode), so once they are ahead of what this store counted from verdicts, they are the row's.
+   * Behind (updates are throttled, verdicts are not), they change nothing. A flow with no row yet waits
+   * for its first verdict. True when the row changed.
+   */
+  ingestFlowCounts(f: UiFlowCounts): boolean {
+    const row = this.flows.get(f.key);
+    if (!row || f.packets <= row.packets) return false;
+    this.eventsTotal += f.packets - row.packets; // the header counts packets judged, sent or not
+    row.packets = f.packets;
+    row.replies = f.replies;
+    row.counts = { ...f.counts };
+    this.flows.delete(f.key);
+    this.flows.set(f.key, row); // seen now: the least recently seen is evicted first
+    row.lastMs = Math.max(row.lastMs, f.lastMs);
+    return true;
   }
 
   /** O(1): the Map's first entry is the flow seen least recently. */
