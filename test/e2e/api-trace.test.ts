@@ -32,6 +32,9 @@ test('trace --no-ui serves the API (same verdicts as its output); --no-api does 
     try {
       await waitUntil(() => /API on unix:/.test(trace.stderr()) || trace.proc.exitCode !== null, 'the trace to serve the API', 30000);
       assert.match(trace.stderr(), /API on unix:/, trace.stderr());
+      // The default: case mode, said once on stderr with how to get every packet's line.
+      assert.match(trace.stderr(), /\(case mode: a verdict line per new path and per drop, every packet judged and counted .*--mode packet for a line per packet/);
+      assert.match(trace.stderr(), /, case mode; calitrace observe/);
       const got: ObserveMessage[] = [];
       const stream = client.observe({ follow: true, batch: BATCH, allow: [{ eventType: [2 /* VERDICT */] }] });
       void (async () => {
