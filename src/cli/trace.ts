@@ -38,7 +38,7 @@ Options:
   --no-ui            print lines; without it, trace opens the live terminal UI (as 'calitrace ui')
   -o, --output F     compact (default, for people) or json (one object per line)
   --flows            one line per flow update (both directions, counts per verdict, latency
-                     percentiles) instead of one per packet
+                     percentiles) instead of verdict lines
   --events           raw hook events, one per packet per hop, without verdicts (packet mode unless
                      --mode says otherwise)
   --window MS        how long a packet may take to cross the node before it is judged
@@ -149,7 +149,7 @@ async function run(argv: string[]): Promise<number> {
     if (err instanceof FilterError) throw new UsageError(err.message);
     throw err;
   }
-  const write = writeOptions(values.write, values.snaplen, mode, values.mode !== undefined, !!values.events);
+  const write = writeOptions(values.write, values.snaplen, mode, !!values.events);
   if (!values['no-ui'] && !write) {
     // The live UI: collector + API + UI together (src/tui/trace-ui.ts); line options need --no-ui.
     const lines = ['output', 'count', 'duration', 'flows', 'events'] as const;
@@ -237,17 +237,15 @@ async function run(argv: string[]): Promise<number> {
 }
 
 /** --write/--snaplen, checked before anything starts. */
-function writeOptions(target: string | undefined, snaplen: string | undefined, mode: CaptureMode, modeGiven: boolean, events: boolean): { target: string; snaplen: number } | undefined {
+function writeOptions(target: string | undefined, snaplen: string | undefined, mode: CaptureMode, events: boolean): { target: string; snaplen: number } | undefined {
   if (target === undefined) {
     if (snaplen !== undefined) throw new UsageError('--snaplen sets how much of each packet --write keeps: give --write FILE too');
     return undefined;
   }
   if (target === '') throw new UsageError("--write takes a file name, or '-' for stdout");
   if (events) throw new UsageError('--write writes judged packets with their verdicts: not with --events');
-  if (mode !== 'packet') {
-    const why = modeGiven ? `--mode ${mode}` : 'this mode';
-    throw new UsageError(`--write writes every packet's bytes, which needs every packet's record (packet mode, what --write picks by default): drop ${why}`);
-  }
+  // --write picks packet mode by default: only an explicit --mode case/flow gets here.
+  if (mode !== 'packet') throw new UsageError(`--write writes every packet's bytes, which needs every packet's record (packet mode, what --write picks by default): drop --mode ${mode}`);
   const n = intOption('snaplen', snaplen, SNAP_DEFAULT);
   if (n < 1 || n > SNAP_MAX) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${n}`);
   if (target !== '-') {
