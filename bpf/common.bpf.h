@@ -219,6 +219,9 @@ static __always_inline int ct_submit(struct ct_event *e)
  * per case and user space pairs the two halves as it does in packet mode.
  */
 #define CT_INFLIGHT_NS 1000000000ULL
+/* An egress or a drop may come seconds after the hop before it: a packet the kernel queued while it
+ * resolves the next hop's neighbour (ARP: 3 probes, 1 s apart) leaves, or dies with NEIGH_FAILED, then. */
+#define CT_INFLIGHT_LATE_NS 4000000000ULL
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -331,19 +334,26 @@ static __always_inline int ct_case_account(const struct ct_settings *cfg, struct
 	__u32 hook = e->ifindex << 2 | e->dir;
 	__u32 *known;
 
+	__u64 window = e->dir == CT_DIR_INGRESS ? CT_INFLIGHT_NS : CT_INFLIGHT_LATE_NS;
+
 	e->epoch = cfg->epoch;
-	if (inf && e->ts_ns - inf->ts_ns < CT_INFLIGHT_NS && inf->hook != hook) {
+	if (inf && e->ts_ns - inf->ts_ns < window && inf->hook != hook) {
 		e->prev_case = inf->case_id;
 		e->epoch = inf->epoch;
 	} else if (e->dir != CT_DIR_INGRESS && e->nat_fp) {
 		/* Not seen under this fingerprint: perhaps rewritten by NAT since it entered. */
 		struct ct_inflight *nat = bpf_map_lookup_elem(&ct_inflight_nat, &e->nat_fp);
 
-		if (nat && e->ts_ns - nat->ts_ns < CT_INFLIGHT_NS && nat->hook != hook && nat->fingerprint != e->fingerprint) {
+		if (nat && e->ts_ns - nat->ts_ns < window && nat->hook != hook && nat->fingerprint != e->fingerprint) {
 			e->prev_case = nat->case_id;
 			e->epoch = nat->epoch;
 		}
 	}
+	/* A late hop (its packet's epoch is being, or has been, handed over) counts in the current epoch: its
+	 * parent's count there goes below what went on, which user space reads as a correction of the earlier
+	 * epoch where the packet seemed to end at the parent. */
+	if (cfg->epoch - e->epoch >= 2)
+		e->epoch = cfg->epoch;
 	e->case_id = ct_case_id(e->prev_case, e, cfg->generation, ct_size_class(cfg, e));
 	if (e->kind == CT_KIND_DROP) {
 		if (inf)

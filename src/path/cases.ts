@@ -30,12 +30,18 @@ interface CaseHop {
 export interface TerminalCount {
   /** The case the packets' path ended at. */
   caseId: string;
+  /**
+   * Negative: a correction. A packet's late hop (it waited seconds for its next hop's neighbour, then
+   * left or died) is counted in a later epoch than its earlier hops, so the earlier epoch saw it end at
+   * the parent; the later epoch takes it back from there.
+   */
   packets: number;
   bytes: number;
 }
 
 export interface EpochResult {
-  /** Packets per path end (drop cases excluded: every drop has its own record and verdict). */
+  /** Packets per path end (drop cases excluded: every drop has its own record and verdict); negative
+   * entries correct an earlier epoch (see TerminalCount). */
   ended: TerminalCount[];
   /** Packets counted at cases the book never learnt (their first record was lost): not judgeable. */
   unknownPackets: number;
@@ -135,9 +141,11 @@ export class CaseBook {
     if (prev === NO_CASE || isOpen(ev)) return { events: [ev], missing: false };
     const chain = this.chain(prev);
     if (!chain) return { events: [ev], missing: true };
-    // The replayed hops happened just before this one (their own times were another packet's).
+    // The replayed hops happened just before this one, to this packet: their times, IP id and ICMP
+    // sequence were another packet's (NAT changes none of these two).
     const stamped = stamp([...chain, ev], ev.fingerprint);
-    return { events: stamped.map((h, i) => (i === chain.length ? ev : { ...h, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs })), missing: false };
+    const own = (h: TraceEvent, i: number): TraceEvent => ({ ...h, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs, ipId: ev.ipId, icmpSeq: ev.icmpSeq });
+    return { events: stamped.map((h, i) => (i === chain.length ? ev : own(h, i))), missing: false };
   }
 
   /** The hops from the packet's first hop to `caseId`, or undefined when a link of the chain is unknown. */
@@ -187,7 +195,12 @@ export class CaseBook {
       if (!hop || hop.ev.kind === 'drop') continue;
       const o = onward.get(e.caseId);
       const packets = e.packets - (o?.packets ?? 0);
-      if (packets > 0) ended.push({ caseId: e.caseId, packets, bytes: Math.max(0, e.bytes - (o?.bytes ?? 0)) });
+      if (packets !== 0) ended.push({ caseId: e.caseId, packets, bytes: e.bytes - (o?.bytes ?? 0) });
+    }
+    // Late hops whose parent passed no packet in this epoch: the correction, all of it.
+    for (const [parent, o] of onward) {
+      if (parent === NO_CASE || passed.has(parent) || !this.cases.has(parent)) continue;
+      ended.push({ caseId: parent, packets: -o.packets, bytes: -o.bytes });
     }
     if (epoch % 16 === 0) this.forgetIdle();
     return { ended, unknownPackets };

@@ -27,12 +27,13 @@ test('a record whose earlier hops were only counted gets them replayed in front 
   learnAll(book);
   const f = fp();
   // (Its addresses are its ingress's: a case is per flow.)
-  const drop = ev({ t: 50, iface: CALI_A, kind: 'drop', fingerprint: f, caseId: DROP, prevCase: IN, epoch: 2 });
+  const drop = ev({ t: 50, iface: CALI_A, kind: 'drop', fingerprint: f, caseId: DROP, prevCase: IN, epoch: 2, icmpSeq: 9, ipId: 4321 });
   const { events, missing } = book.learn(drop, () => false);
   assert.equal(missing, false);
   assert.deepEqual(events.map((e) => `${e.iface}/${e.kind}/${e.dir}`), [`${CALI_A}/packet/ingress`, `${CALI_A}/drop/ingress`]);
   assert.ok(events.every((e) => e.fingerprint === f), 'one packet: one fingerprint');
   assert.ok(events[0].timeNs < events[1].timeNs, 'the replayed hop comes first');
+  assert.deepEqual([events[0].icmpSeq, events[0].ipId], [9, 4321], "the replayed hop is this packet's: its sequence and IP id");
   // When the packet is open (its earlier hop was itself shipped), nothing is replayed.
   assert.equal(book.learn(drop, () => true).events.length, 1);
   // A chain with an unknown link (its first record was lost) is reported as such.
@@ -112,4 +113,30 @@ test('size marks: every MTU and what fits it inside VXLAN, as frame lengths, at 
   const many = sizeMarks(Array.from({ length: 40 }, (_, i) => 1000 + i));
   assert.equal(many.length, 16);
   assert.deepEqual(many, [...many].sort((a, b) => a - b));
+});
+
+test('a late hop (after its next hop was resolved, seconds later) takes its packet back from the parent it seemed to end at', () => {
+  const book = new CaseBook();
+  learnAll(book);
+  // Epoch 2: 5 packets entered and left by vxlan.calico; only 3 reached ens3 in time (2 wait for ARP).
+  const e2 = book.epoch(2, [
+    { caseId: IN, packets: 5, bytes: 490 },
+    { caseId: OUT_VX, packets: 5, bytes: 490 },
+    { caseId: OUT_UP, packets: 3, bytes: 444 },
+  ]);
+  assert.deepEqual(Object.fromEntries(e2.ended.map((t) => [t.caseId, t.packets])), { [OUT_VX]: 2, [OUT_UP]: 3 });
+  // Epoch 5: the kernel counts the two late ens3 hops now (their own epoch was handed over), with one new
+  // packet that went all the way.
+  const e5 = book.epoch(5, [
+    { caseId: IN, packets: 1, bytes: 98 },
+    { caseId: OUT_VX, packets: 1, bytes: 98 },
+    { caseId: OUT_UP, packets: 3, bytes: 444 },
+  ]);
+  assert.deepEqual(Object.fromEntries(e5.ended.map((t) => [t.caseId, t.packets])), { [OUT_VX]: -2, [OUT_UP]: 3 });
+  // Epoch 6: only a late hop, its parent passed nothing: the whole correction.
+  const e6 = book.epoch(6, [{ caseId: OUT_UP, packets: 1, bytes: 148 }]);
+  assert.deepEqual(e6.ended.map((t) => [t.caseId, t.packets]), [[OUT_UP, 1], [OUT_VX, -1]]);
+  // Over the epochs every packet ended once: 2 + 3 − 2 + 3 + 1 − 1 = 6 = the packets that entered.
+  const all = [...e2.ended, ...e5.ended, ...e6.ended].reduce((a, t) => a + t.packets, 0);
+  assert.equal(all, 6);
 });
