@@ -2,11 +2,13 @@
 // in the lab. A case's first packet is a verdict line and the rest are counted with it, so these tests
 // read the flows' per-verdict counts (every packet) next to the lines (every new path): an egress the FIB
 // did not choose, a route replaced mid-flow, a pod deleted mid-flow (its blackhole), a TTL that runs out,
-// and packets of one ping flow on either side of an MTU. (NAT: path-nat.test.ts runs in both modes.)
+// packets of one ping flow on either side of an MTU, and packets queued for ARP that die seconds later.
+// (NAT: path-nat.test.ts runs in both modes.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../helpers/lab';
-import { podDel } from '../../src/lab';
+import { labNode, podDel } from '../../src/lab';
+import { pingVerdicts, withFault } from '../helpers/faults';
 import { mustExec, redirectToUplink, startPing, withNodeCollector, PathHarness } from '../helpers/path-lab';
 import { CALI_A, POD_A, POD_B, WEB_0 } from '../helpers/path-fixtures';
 import type { FlowSummary } from '../../src/path/types';
@@ -151,6 +153,37 @@ test('case mode: the same ping flow below and above an MTU, and with TTL 1, make
       await h.waitUntil(() => expired().length >= 2, 10_000, `the TTL-1 drops\n${h.dump(fwd(WEB_0))}`);
       for (const v of expired()) assert.notEqual(v.verdict, 'MATCHED', h.dump(fwd(WEB_0)));
       assert.equal(h.rc.collector.counters().caseUnknown, 0);
+    }, 'node1', CASE);
+  });
+});
+
+test('case mode: packets queued for an ARP that fails die seconds later: a DROPPED line each, each counted once', { timeout: 120_000 }, async () => {
+  await withLab(async (lab) => {
+    const mac2 = labNode(lab, 'node2').vxlanMac;
+    await withNodeCollector(lab, async (h) => {
+      // node2's VTEP sent to an address nobody has: the kernel queues the encapsulated packets while it
+      // asks ARP for 172.27.71.13 on ens3, then drops them with NEIGH_FAILED (~3 s): the drop hop comes
+      // epochs after the packet's other hops.
+      await withFault(lab, {
+        name: 'FDB dst nobody has',
+        target: 'node1',
+        inject: [['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', '172.27.71.13', 'self', 'permanent']],
+        repair: [['bridge', 'fdb', 'replace', mac2, 'dev', 'vxlan.calico', 'dst', '172.27.71.12', 'self', 'permanent'], ['ip', 'neigh', 'del', '172.27.71.13', 'dev', 'ens3']],
+      }, async () => {
+        // One ping process: one path; every echo request its own DROPPED line, its own sequence.
+        const vs = await pingVerdicts(h, lab, POD_A, WEB_0);
+        for (const v of vs) {
+          assert.equal(v.verdict, 'DROPPED', h.dump(fwd(WEB_0)));
+          assert.ok(v.observed.some((x) => x.dir === 'drop' && x.iface === 'ens3'), h.dump(fwd(WEB_0)));
+          assert.deepEqual(v.observed.filter((x) => x.dir !== 'drop').map((x) => `${x.iface}:${x.dir}`), [`${CALI_A}:ingress`, 'vxlan.calico:egress']);
+        }
+        // Counted once each: the epochs where they seemed to end at vxlan.calico gave them back.
+        await h.waitUntil(() => h.rc.collector.counters().packets >= 3, 10_000, 'the packets counted');
+        await new Promise((r) => setTimeout(r, 1500)); // two more epochs: a double count would show now
+        const f = await flowTo(h, WEB_0, 3, 'the flow');
+        assert.deepEqual({ packets: f.forward.packets, DROPPED: f.forward.verdicts.DROPPED }, { packets: 3, DROPPED: 3 }, JSON.stringify(f.forward.verdicts));
+        assert.equal(h.rc.collector.counters().caseUnknown, 0);
+      });
     }, 'node1', CASE);
   });
 });
