@@ -135,6 +135,11 @@ test('case mode: the same ping flow below and above an MTU, and with TTL 1, make
         '    time.sleep(0.1)',
       ].join('\n')]);
       const f = await flowTo(h, WEB_0, 5, 'the five pings');
+      // The collector gave the kernel the node's MTUs as size marks, and the loader took them (a refusal
+      // is a collector warning); it checks what it is given.
+      assert.deepEqual(h.errors.map((e) => e.message), []);
+      await assert.rejects(h.rc.capture.setSizes([1514, 70000]), /usage: sizes/);
+      await assert.rejects(h.rc.capture.setSizes(Array.from({ length: 17 }, (_, i) => 1000 + i)), /at most 16/);
       const lines = h.verdicts.filter(fwd(WEB_0));
       const small = lines.filter((v) => v.verdict === 'MATCHED');
       const big = lines.filter((v) => v.verdict === 'DROPPED');
