@@ -24,10 +24,12 @@ function pod(p: calitrace.v1.IPodRef | null | undefined): PodRef | undefined {
 }
 
 /** A flow update's counts (totals over both directions, as the API's flat fields count them). */
-export function flowCountsFromApi(m: calitrace.v1.IFlow): UiFlowCounts {
+export function flowCountsFromApi(m: calitrace.v1.IFlow, node?: string): UiFlowCounts {
   const counts = emptyVerdictCounts();
   for (const [name, n] of Object.entries(m.verdicts ?? {})) if (isVerdict(name)) counts[name] = Number(n);
-  return { key: m.key ?? '', packets: Number(m.packets ?? 0), replies: Number(m.reverse?.packets ?? 0), counts, lastMs: Number(m.lastMs ?? 0) };
+  const f: UiFlowCounts = { key: m.key ?? '', packets: Number(m.packets ?? 0), replies: Number(m.reverse?.packets ?? 0), counts, lastMs: Number(m.lastMs ?? 0) };
+  if (node) f.node = node;
+  return f;
 }
 
 export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): UiVerdict {

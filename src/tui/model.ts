@@ -60,6 +60,8 @@ export interface UiVerdict extends PacketVerdict {
  */
 export interface UiFlowCounts {
   key: string;
+  /** The node that counted them (a relay streams every node's flows). */
+  node?: string;
   /** Both directions. */
   packets: number;
   /** The reverse direction's packets. */

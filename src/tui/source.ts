@@ -105,7 +105,7 @@ export class GrpcSource implements UiSource {
   private handle(m: calitrace.v1.ObserveResponse, sink: UiSink): void {
     if (m.timeMs) this.lastSeenMs = Math.max(this.lastSeenMs, Number(m.timeMs));
     if (m.verdict) sink.verdict(verdictFromApi(m.verdict, m.node));
-    else if (m.flow) sink.flowCounts?.(flowCountsFromApi(m.flow));
+    else if (m.flow) sink.flowCounts?.(flowCountsFromApi(m.flow, m.node || undefined));
     else if (m.stitched) sink.stitched?.(stitchedFromApi(m.stitched));
     else if (m.routeChange) this.scheduleRoutes();
     else if (m.lost) {
