@@ -213,6 +213,32 @@ static int cmd_mode(struct flow_reporter *flows, const char *arg, char *msg, siz
 	return 0;
 }
 
+/* Case mode: "sizes L..." — up to CT_SIZE_MARKS frame lengths that change a verdict (the collector's
+ * MTUs); how many a packet exceeds is part of its case. "sizes" alone clears them. */
+static int cmd_sizes(char **save, char *msg, size_t msglen)
+{
+	struct ct_settings s;
+	__u16 marks[CT_SIZE_MARKS] = {};
+	char *arg, *end;
+	int n = 0;
+
+	while ((arg = strtok_r(NULL, " \t", save))) {
+		long v = strtol(arg, &end, 10);
+
+		if (*end || v < 1 || v > 65535 || n == CT_SIZE_MARKS) {
+			snprintf(msg, msglen, "usage: sizes [LEN]... (at most %d lengths, 1-65535)", CT_SIZE_MARKS);
+			return -EINVAL;
+		}
+		marks[n++] = (__u16)v;
+	}
+	if (settings_get(&s))
+		return -errno;
+	memcpy(s.size_marks, marks, sizeof(marks));
+	if (settings_put(&s))
+		return -errno;
+	return 0;
+}
+
 static void handle_command(struct flow_reporter *flows, char *line)
 {
 	char copy[MAX_LINE], msg[256] = "";
@@ -241,6 +267,8 @@ static void handle_command(struct flow_reporter *flows, char *line)
 		} else if (settings_get(&s) || (s.generation = (__u32)g, settings_put(&s))) {
 			status = -errno;
 		}
+	} else if (!strcmp(cmd, "sizes")) {
+		status = cmd_sizes(&save, msg, sizeof(msg));
 	} else if (!strcmp(cmd, "stats")) {
 		send_stats(flows->records);
 	} else if (!strcmp(cmd, "links")) {
@@ -263,7 +291,7 @@ static void handle_command(struct flow_reporter *flows, char *line)
 		exiting = 1;
 	} else {
 		snprintf(msg, sizeof(msg),
-			 "unknown command '%s' (filter, mode, generation, stats, attach, detach, links, quit)", cmd);
+			 "unknown command '%s' (filter, mode, generation, sizes, stats, attach, detach, links, quit)", cmd);
 		status = -EINVAL;
 	}
 	if (status && !msg[0])

@@ -210,8 +210,18 @@ static __always_inline int ct_submit(struct ct_event *e)
  * hops of one packet count in one epoch, so per epoch "ended at case C" = count(C) - count(children)).
  * Drops are always shipped (each keeps its own verdict line) and counted, so their parent's count is
  * not mistaken for packets that ended there.
+ *
+ * NAT: netfilter may rewrite a packet between its ingress and its egress (kube-proxy's DNAT of a Service
+ * address, masquerade), which changes its fingerprint. Every ingress hop is therefore also remembered by
+ * the packet's NAT fingerprint (ct_inflight_nat, over what NAT does not touch); an egress or drop whose
+ * fingerprint is unknown chains to the ingress hop with its NAT fingerprint. Its case differs from the
+ * untranslated packet's (addresses and ports are part of a case), so the translated hop is shipped once
+ * per case and user space pairs the two halves as it does in packet mode.
  */
 #define CT_INFLIGHT_NS 1000000000ULL
+/* An egress or a drop may come seconds after the hop before it: a packet the kernel queued while it
+ * resolves the next hop's neighbour (ARP: 3 probes, 1 s apart) leaves, or dies with NEIGH_FAILED, then. */
+#define CT_INFLIGHT_LATE_NS 4000000000ULL
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -219,6 +229,13 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ct_inflight);
 } ct_inflight SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ct_inflight);
+} ct_inflight_nat SEC(".maps") __weak;
 
 /* Case id -> last epoch it was seen in (the loader ages idle ones out). */
 struct {
@@ -241,7 +258,22 @@ CT_CASE_SLOT_MAP(ct_case_slot1);
 CT_CASE_SLOT_MAP(ct_case_slot2);
 CT_CASE_SLOT_MAP(ct_case_slot3);
 
-static __always_inline __u64 ct_case_id(__u64 prev, const struct ct_event *e, __u32 generation)
+/* How many of the collector's size marks the packet exceeds: packets of one case fit (or do not fit) the
+ * same MTUs. TCP is left out: GSO segments it after routing, its length never warns. */
+static __always_inline __u32 ct_size_class(const struct ct_settings *cfg, const struct ct_event *e)
+{
+	__u32 n = 0;
+
+	if (e->proto == IPPROTO_TCP)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < CT_SIZE_MARKS; i++)
+		if (cfg->size_marks[i] && e->len > cfg->size_marks[i])
+			n++;
+	return n;
+}
+
+static __always_inline __u64 ct_case_id(__u64 prev, const struct ct_event *e, __u32 generation, __u32 size_class)
 {
 	__u64 h = ct_mix(0x63617365696421ULL, prev); /* "caseid!" */
 	__u64 w[4];
@@ -255,6 +287,12 @@ static __always_inline __u64 ct_case_id(__u64 prev, const struct ct_event *e, __
 	h = ct_mix(h, (__u64)e->sport << 48 | (__u64)e->dport << 32 | (__u64)id << 16 |
 			      (__u64)e->icmp_type << 8 | e->icmp_code);
 	h = ct_mix(h, (__u64)e->mark << 32 | e->drop_reason);
+	h = ct_mix(h, (__u64)size_class << 8 | e->fib_family);
+	if (e->fib_family) { /* the gateway the FIB chose (a route may change it under one device) */
+		__builtin_memcpy(w, e->fib_nexthop, 16);
+		h = ct_mix(h, w[0]);
+		h = ct_mix(h, w[1]);
+	}
 	__builtin_memcpy(w, e->src, 16);
 	__builtin_memcpy(&w[2], e->dst, 16);
 #pragma unroll
@@ -296,19 +334,38 @@ static __always_inline int ct_case_account(const struct ct_settings *cfg, struct
 	__u32 hook = e->ifindex << 2 | e->dir;
 	__u32 *known;
 
+	__u64 window = e->dir == CT_DIR_INGRESS ? CT_INFLIGHT_NS : CT_INFLIGHT_LATE_NS;
+
 	e->epoch = cfg->epoch;
-	if (inf && e->ts_ns - inf->ts_ns < CT_INFLIGHT_NS && inf->hook != hook) {
+	if (inf && e->ts_ns - inf->ts_ns < window && inf->hook != hook) {
 		e->prev_case = inf->case_id;
 		e->epoch = inf->epoch;
+	} else if (e->dir != CT_DIR_INGRESS && e->nat_fp) {
+		/* Not seen under this fingerprint: perhaps rewritten by NAT since it entered. */
+		struct ct_inflight *nat = bpf_map_lookup_elem(&ct_inflight_nat, &e->nat_fp);
+
+		if (nat && e->ts_ns - nat->ts_ns < window && nat->hook != hook && nat->fingerprint != e->fingerprint) {
+			e->prev_case = nat->case_id;
+			e->epoch = nat->epoch;
+		}
 	}
-	e->case_id = ct_case_id(e->prev_case, e, cfg->generation);
+	/* A late hop (its packet's epoch is being, or has been, handed over) counts in the current epoch: its
+	 * parent's count there goes below what went on, which user space reads as a correction of the earlier
+	 * epoch where the packet seemed to end at the parent. */
+	if (cfg->epoch - e->epoch >= 2)
+		e->epoch = cfg->epoch;
+	e->case_id = ct_case_id(e->prev_case, e, cfg->generation, ct_size_class(cfg, e));
 	if (e->kind == CT_KIND_DROP) {
 		if (inf)
 			bpf_map_delete_elem(&ct_inflight, &e->fingerprint);
 	} else {
-		struct ct_inflight n = { .case_id = e->case_id, .ts_ns = e->ts_ns, .epoch = e->epoch, .hook = hook };
+		struct ct_inflight n = {
+			.case_id = e->case_id, .ts_ns = e->ts_ns, .epoch = e->epoch, .hook = hook, .fingerprint = e->fingerprint,
+		};
 
 		bpf_map_update_elem(&ct_inflight, &e->fingerprint, &n, BPF_ANY);
+		if (e->dir == CT_DIR_INGRESS && e->nat_fp)
+			bpf_map_update_elem(&ct_inflight_nat, &e->nat_fp, &n, BPF_ANY);
 	}
 	switch (e->epoch & (CT_CASE_SLOTS - 1)) {
 	case 0: ct_slot_add(&ct_case_slot0, e->case_id, e->len); break;

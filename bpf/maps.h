@@ -36,6 +36,7 @@ enum ct_mode {
 	CT_MODE_CASE = 2,   /* every packet counted into its hop case; records only for new cases and drops */
 };
 #define CT_CASE_SLOTS 4 /* epochs counted at once: the loader reads an epoch two epochs after it ended */
+#define CT_SIZE_MARKS 16 /* case mode: frame lengths a case tells apart (struct ct_settings) */
 
 /* Static settings, fixed by the loader before load (skeleton rodata: ct_cfg). */
 struct ct_config {
@@ -58,6 +59,9 @@ struct ct_settings {
 	__u8 _pad;
 	__u32 epoch;      /* case mode: the current counting epoch (the loader advances it) */
 	__u32 generation; /* case mode: the route-model generation (the collector sets it), part of a case */
+	/* Case mode: frame lengths that change a verdict (an MTU plus its L2 header; 0 = unused). How many of
+	 * them a non-TCP packet's length exceeds is part of its case (the collector sets them: "sizes"). */
+	__u16 size_marks[CT_SIZE_MARKS];
 };
 
 /* Case mode: the packet's last hop, by fingerprint, so its next hop chains to it. */
@@ -66,6 +70,7 @@ struct ct_inflight {
 	__u64 ts_ns;
 	__u32 epoch;
 	__u32 hook; /* ifindex << 2 | dir: the same hook again is another packet with the same headers */
+	__u64 fingerprint; /* ct_inflight_nat: the packet's fingerprint before a NAT rewrite */
 };
 
 struct ct_case_count {

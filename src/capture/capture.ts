@@ -85,7 +85,7 @@ export interface GapInfo {
 
 interface PendingCommand {
   line: string;
-  /** Our own readiness probe: belongs to one loader instance, never re-sent. */
+  /** Our own readiness probe, or case settings given again to a restarted loader: belongs to one loader instance, never re-sent. */
   internal?: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -98,6 +98,10 @@ export class Capture extends EventEmitter {
   private readonly attached = new Map<number, LinkEvent>();
   private hello: Hello | undefined;
   private mode: CaptureMode;
+  /** The last accepted case-mode settings, given again to a restarted loader. */
+  private readonly caseSettings: { generation?: string; sizes?: string } = {};
+  /** This loader instance said HELLO (it reads commands after it). */
+  private helloSeen = false;
   private filter: FilterSpec;
   private readonly reused: TraceEvent | undefined;
   private pending: PendingCommand[] = [];
@@ -134,6 +138,7 @@ export class Capture extends EventEmitter {
       onSpawn: () => {
         this.parser = this.newParser();
         this.receivedThisInstance = 0;
+        this.helloSeen = false;
         this.lastStats = undefined;
         this.pipeMissingInstance = 0;
       },
@@ -192,7 +197,25 @@ export class Capture extends EventEmitter {
 
   /** Case mode: the route model's generation, part of every case (a new model makes new cases, judged again). */
   async setGeneration(generation: number): Promise<void> {
-    await this.command(`generation ${generation >>> 0}`);
+    await this.caseSetting('generation', `generation ${generation >>> 0}`);
+  }
+
+  /**
+   * Case mode: frame lengths that change a verdict (an MTU plus the L2 header); packets on either side
+   * of one fall into different cases. At most 16.
+   */
+  async setSizes(lengths: number[]): Promise<void> {
+    await this.caseSetting('sizes', ['sizes', ...lengths.map((n) => String(n >>> 0))].join(' '));
+  }
+
+  /** Before this loader's HELLO the setting only waits for it (the HELLO hands it over), after it is sent. */
+  private async caseSetting(key: 'generation' | 'sizes', line: string): Promise<void> {
+    if (!this.helloSeen) {
+      this.caseSettings[key] = line;
+      return;
+    }
+    await this.command(line);
+    this.caseSettings[key] = line;
   }
 
   async setMode(mode: CaptureMode): Promise<void> {
@@ -267,6 +290,7 @@ export class Capture extends EventEmitter {
       case FrameType.HELLO: {
         const hello = decodeHello(buf, off, len);
         this.hello = hello;
+        this.helloSeen = true;
         this.ctx.dropReasons = hello.dropReasons;
         this.ctx.realtimeOffsetNs = hello.realtimeOffsetNs;
         this.attached.clear();
@@ -274,6 +298,11 @@ export class Capture extends EventEmitter {
         // the previous instance never acknowledged follow, in their order (ACKs come back in order).
         this.pending = this.pending.filter((p) => !p.internal);
         this.pending.unshift({ line: 'stats', internal: true, resolve: () => this.onInstanceReady(), reject: () => undefined });
+        // Every loader starts with generation 0 and no size marks: the case settings given so far follow.
+        let at = 1;
+        for (const line of [this.caseSettings.generation, this.caseSettings.sizes]) {
+          if (line && !this.pending.some((p) => p.line === line)) this.pending.splice(at++, 0, { line, internal: true, resolve: () => undefined, reject: () => undefined });
+        }
         for (const p of this.pending) this.loader.write(p.line);
         this.emit('hello', hello);
         return;

@@ -89,7 +89,10 @@ judged and lost.
 
 Options:
   --netns NS             trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
-  --mode M               packet (default), flow, or case (every packet counted per path in the kernel)
+  --mode M               case (the default: every packet judged and counted per path in the kernel;
+                         subscribers get a verdict per new path and per drop, and exact counts per
+                         flow), packet (every packet's record at every hook: a verdict per packet; the
+                         default with --snaplen), or flow (kernel counters per flow, no verdicts)
   --iface PATTERN        attach to interfaces matching PATTERN (repeatable; default: cali*, vxlan.calico
                          and its underlay)
   --pid-file FILE        write this process's id to FILE once it serves (removed when it stops), so
@@ -100,7 +103,8 @@ ${API_SERVER_HELP}  --metrics-addr ADDR    Prometheus metrics at http://ADDR/met
                          --token-file applies too. Metrics: docs/metrics.md
   --snaplen BYTES        copy the first BYTES (1-${SNAP_MAX}) of every traced packet and send them with each
                          verdict's hops, for 'calitrace observe --write FILE.pcapng' (off by default:
-                         copying costs; ${SNAP_DEFAULT} holds the outer and inner headers of a VXLAN packet)
+                         copying costs; ${SNAP_DEFAULT} holds the outer and inner headers of a VXLAN packet).
+                         Packet bytes come with every packet's record: --snaplen means packet mode
   -h, --help             this help
 
 ${POD_NAME_HELP}
@@ -130,7 +134,8 @@ async function run(argv: string[]): Promise<number> {
     snaplen: { type: 'string' },
   }, false);
   values.netns = netnsOption(values.netns, 'serve');
-  const mode = (values.mode ?? 'packet') as CaptureMode;
+  // Case mode unless packet bytes are asked for (--snaplen): they come with every packet's record.
+  const mode = (values.mode ?? (values.snaplen !== undefined ? 'packet' : 'case')) as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const settings = apiSettings(values);
   const podSource = choosePodNameSource(values, values.netns);
@@ -144,7 +149,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const snaplen = values.snaplen === undefined ? undefined : intOption('snaplen', values.snaplen, SNAP_DEFAULT);
   if (snaplen !== undefined && (snaplen < 1 || snaplen > SNAP_MAX)) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${snaplen}`);
-  if (snaplen !== undefined && mode !== 'packet') throw new UsageError('--snaplen gives verdicts their packet bytes: it needs packet mode');
+  if (snaplen !== undefined && mode !== 'packet') throw new UsageError(`--snaplen gives verdicts their packet bytes, which needs every packet's record (packet mode, what --snaplen picks by default): drop --mode ${mode}`);
 
   let metrics: ReturnType<typeof metricsFromCollector> | undefined;
   let hub: { stats(): { subscribers: number; lostBySubscribers: number } } | undefined;

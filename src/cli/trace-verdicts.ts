@@ -1,6 +1,6 @@
 // `calitrace trace --no-ui` in its default shape: one verdict per packet (or one line per flow update
 // with --flows), from the collector: observed path, predicted path, kernel view, reason.
-import type { FilterSpec } from '../capture/filter';
+import { FilterSpec, filterWords } from '../capture/filter';
 import type { CaptureMode } from '../capture/capture';
 import { formatFlow, formatVerdict, OutputFormat } from './trace-format';
 import type { ApiSettings } from '../session/api';
@@ -24,7 +24,7 @@ export interface VerdictTraceOptions {
   /** Stop after this many seconds (0: no limit). */
   durationS: number;
   flows: boolean;
-  /** 'packet' (default) or 'case'. */
+  /** 'packet' or 'case' (default: the CLI picks, see trace.ts). */
   mode?: CaptureMode;
   windowMs?: number;
   /** Serve the gRPC API beside the trace (undefined: none). */
@@ -38,7 +38,9 @@ export interface VerdictTraceOptions {
 export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
   let printed = 0;
   let pcap: ReturnType<typeof startPcap> | undefined;
-  const mode = o.mode ?? 'packet';
+  const mode = o.mode ?? 'case';
+  // With a selection the kernel ships every selected packet's records in case mode too: a line each.
+  const perPacket = mode === 'packet' || filterWords(o.filter).length > 0;
   return runNodeSession(
     {
       command: 'trace',
@@ -66,9 +68,9 @@ export async function runVerdictTrace(o: VerdictTraceOptions): Promise<number> {
       const printer = { node: nodeName({ node: o.api?.node }, o.netns), pods: session.pods };
       const shape = o.flows
         ? 'one line per flow update'
-        : mode === 'case'
-          ? 'a verdict line per new path and per drop, every packet counted (--flows for the counts)'
-          : 'one verdict per packet';
+        : perPacket
+          ? 'one verdict per packet'
+          : 'case mode: a verdict line per new path and per drop, every packet judged and counted (--flows for the counts, --mode packet for a line per packet)';
       session.log(
         `judging ${o.filterText} in ${o.netns ?? 'this namespace'} ` +
           `(${shape}, loader protocol v${hello.version}, route model generation ${model.generation})`,

@@ -21,28 +21,39 @@ Usage: calitrace trace --no-ui [-o compact|json] [--count N] [--duration S] [--n
                        [--iface PATTERN]... [--kubeconfig FILE [--kube-context NAME] | --no-kubernetes]
                        [--write FILE.pcapng|- [--snaplen BYTES]]
 
-By default every packet gets a verdict: its observed path on this node (the hooks it crossed), its
-predicted path (the route model as it was when the packet entered) and the kernel FIB's answer:
-MATCHED, DIVERGED, DROPPED, EXPECTED_DROP, INCOMPLETE or STALE_MODEL, with a reason to act on, and
-warnings MTU_EXCEEDED, ROUTE_CHANGED, ASYMMETRIC_RETURN.
+Every packet gets a verdict: its observed path on this node (the hooks it crossed), its predicted path
+(the route model as it was when the packet entered) and the kernel FIB's answer: MATCHED, DIVERGED,
+DROPPED, EXPECTED_DROP, INCOMPLETE or STALE_MODEL, with a reason to act on, and warnings MTU_EXCEEDED,
+ROUTE_CHANGED, ASYMMETRIC_RETURN.
+
+What gets recorded (the default, case mode): the kernel follows each packet across the node's hooks and
+counts it into its path's case (flow, hooks, the FIB's answer, NAT, TTL, size against the MTUs, route
+model generation). The first packet of each case and every drop are shipped and printed as a verdict line;
+every other packet is judged with its case and counted exactly (--flows, the UI and observe show the
+counts). Nothing is lost under load. For every packet's own line: select the packets (--src, --dst,
+--proto, --port: a line per selected packet) or give --mode packet (a record per packet per hook, for
+everything; under load the ring buffer loses records, counted).
 
 Options:
   --no-ui            print lines; without it, trace opens the live terminal UI (as 'calitrace ui')
   -o, --output F     compact (default, for people) or json (one object per line)
   --flows            one line per flow update (both directions, counts per verdict, latency
-                     percentiles) instead of one per packet
-  --events           raw hook events, one per packet per hop, without verdicts
+                     percentiles) instead of verdict lines
+  --events           raw hook events, one per packet per hop, without verdicts (packet mode unless
+                     --mode says otherwise)
   --window MS        how long a packet may take to cross the node before it is judged
                      INCOMPLETE (default 100)
   --count N          stop after N lines (0 = no limit)
   --duration S       stop after S seconds (0 = no limit)
   --netns NS         trace inside network namespace NS (/var/run/netns/NS), e.g. a lab node
-  --mode M           packet (an event per packet per hop, default), flow (first packet, TCP
-                     SYN/FIN/RST, then periodic per-flow counters; implies --events), or case
-                     (every packet judged and counted in the kernel's per-path cases; a verdict
-                     line only for a path's first packet and for drops: use --flows for counts;
-                     a --src/--dst/--proto/--port selection gets a line per packet)
-  --src CIDR         only packets from this address/prefix (IPv4 or IPv6)
+  --mode M           case (the default: every packet judged and counted in the kernel's per-path
+                     cases, a verdict line for a path's first packet and for each drop; with a
+                     --src/--dst/--proto/--port selection, or --write, the default is packet),
+                     packet (every packet's record at every hook: a verdict line per packet), or
+                     flow (first packet, TCP SYN/FIN/RST, then periodic per-flow counters; implies
+                     --events)
+  --src CIDR         only packets from this address/prefix (IPv4 or IPv6); a selection prints a
+                     verdict line per selected packet
   --dst CIDR         only packets to this address/prefix
   --proto P          only this protocol: tcp, udp, icmp, icmpv6 or a number
   --port N           only packets with this source or destination port
@@ -53,7 +64,8 @@ Options:
                      one packet block per packet per hook with its direction and kernel timestamp, the
                      verdict, reason, predicted and observed paths as the packet's comment; drops as
                      IP packets on the interface where they died, with the kernel's drop reason.
-                     Implies --no-ui; needs packet mode without --events
+                     Implies --no-ui and packet mode (every packet's bytes need every packet's
+                     record); not with --events or --mode case/flow
   --snaplen BYTES    bytes copied per packet for --write (1-${SNAP_MAX}, default ${SNAP_DEFAULT}: outer and inner
                      headers of a VXLAN packet). The tracer copies nothing unless --write is given
 
@@ -78,7 +90,10 @@ Loss counters are printed to stderr at exit; losses are never hidden.
 EXAMPLES
   # ct-node1: node1 of the lab 'calitrace lab up' builds (default prefix ct; CALITRACE_LAB_PREFIX for another)
   calitrace trace --netns ct-node1                # the live UI: flows, paths, verdicts, why
-  calitrace trace --no-ui --netns ct-node1
+  calitrace trace --no-ui --netns ct-node1         # a line per new path and per drop, every packet counted
+  calitrace trace --no-ui --flows --netns ct-node1 # the counts: a line per flow update
+  calitrace trace --no-ui --mode packet --netns ct-node1                      # every packet's line
+  calitrace trace --no-ui --netns ct-node1 --src 10.233.101.222 --dst 10.233.101.224   # every selected packet's line
   calitrace trace --no-ui --flows --netns ct-node1 --dst 10.233.100.0/24
   calitrace trace --no-ui -o json --count 5 --netns ct-node1 --dst 10.233.101.230
   calitrace trace --no-ui --events --netns ct-node1
@@ -120,7 +135,10 @@ async function run(argv: string[]): Promise<number> {
   values.netns = netnsOption(values.netns, 'trace');
   const output = (values.output ?? 'compact') as OutputFormat;
   if (output !== 'compact' && output !== 'json') throw new UsageError(`-o takes compact or json, got '${values.output}'`);
-  const mode = (values.mode ?? 'packet') as CaptureMode;
+  // Case mode unless the user asked for packets one by one: a selection, their bytes (--write), every
+  // hook's raw record (--events).
+  const selection = [values.src, values.dst, values.proto, values.port].some((v) => v !== undefined);
+  const mode = (values.mode ?? (selection || values.write !== undefined || values.events ? 'packet' : 'case')) as CaptureMode;
   if (mode !== 'packet' && mode !== 'flow' && mode !== 'case') throw new UsageError(`--mode takes packet, flow or case, got '${values.mode}'`);
   const count = intOption('count', values.count, 0);
   const duration = intOption('duration', values.duration, 0);
@@ -226,7 +244,9 @@ function writeOptions(target: string | undefined, snaplen: string | undefined, m
     return undefined;
   }
   if (target === '') throw new UsageError("--write takes a file name, or '-' for stdout");
-  if (events || mode !== 'packet') throw new UsageError('--write writes judged packets with their verdicts: it needs packet mode without --events');
+  if (events) throw new UsageError('--write writes judged packets with their verdicts: not with --events');
+  // --write picks packet mode by default: only an explicit --mode case/flow gets here.
+  if (mode !== 'packet') throw new UsageError(`--write writes every packet's bytes, which needs every packet's record (packet mode, what --write picks by default): drop --mode ${mode}`);
   const n = intOption('snaplen', snaplen, SNAP_DEFAULT);
   if (n < 1 || n > SNAP_MAX) throw new UsageError(`--snaplen takes 1 to ${SNAP_MAX} bytes, got ${n}`);
   if (target !== '-') {

@@ -3,8 +3,8 @@
 // in src/routing, the kernel side in src/capture — and publishes through a typed emitter.
 import type { CaptureCounters, TraceEvent } from '../capture/event';
 import type { CaseCounts } from '../capture/decode';
-import { CaseBook } from '../path/cases';
-import { Correlator, ObservedPacket, Origin, PredictionAt } from '../path/correlate';
+import { CaseBook, sizeMarks, stamp } from '../path/cases';
+import { Correlator, ObservedPacket, Origin, PredictionAt, UnfinishedPacket } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
@@ -23,6 +23,8 @@ export interface CaptureSource {
   counters(): CaptureCounters;
   /** Case mode: the route model's generation is part of every case. */
   setGeneration?(generation: number): Promise<void>;
+  /** Case mode: the frame lengths that change a verdict (the node's MTUs) are part of every case. */
+  setSizes?(lengths: number[]): Promise<void>;
 }
 
 /** What the collector needs from the route model (src/routing's RouteModel fits). */
@@ -62,6 +64,19 @@ export interface CollectorOptions {
 const PREDICTION_CACHE_SIZE = 8192;
 
 /**
+ * Case mode: how long packets that seemed to end while their next hop's neighbour was being resolved are
+ * held back before they are counted as their path's verdict (ARP gives up after ~3 s; their late hop is
+ * counted one or two epochs later).
+ */
+const HOLD_ENDS_MS = 5000;
+
+/** A path judged once for all its packets; `unfinished` when it stopped short of its prediction. */
+interface ChainVerdict {
+  verdict: PacketVerdict;
+  unfinished?: UnfinishedPacket;
+}
+
+/**
  * Everything the collector reports on 'error'. `fatal`: the trace can no longer be trusted to go on (the
  * loader is gone, the route model stopped following the kernel, a bug); otherwise it was counted and the
  * collector carries on (one failed prediction, one failed model refresh).
@@ -98,7 +113,9 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private cacheGeneration = -1;
   private readonly monotonicNs: () => number;
   private readonly caseBook = new CaseBook();
-  private readonly chainVerdicts = new Map<string, PacketVerdict>();
+  private readonly chainVerdicts = new Map<string, ChainVerdict>();
+  /** Case mode: packets whose path seemed to end at a case while the kernel resolves its next hop. */
+  private readonly heldEnds = new Map<string, { packets: number; bytes: number; sinceMs: number }>();
   private caseEntries: CaseCounts['entries'] = [];
   private caseLines = 0;
   private caseUnknown = 0;
@@ -136,8 +153,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
+    this.sendSizes();
     opts.model.on('change', (ev: ModelChangeEvent) => {
       this.emit('route', ev);
+      this.sendSizes();
       // Case mode: packets routed by the new model form new cases, judged again.
       if (this.caseMode) this.opts.capture.setGeneration?.(this.opts.model.generation).catch(() => undefined);
     });
@@ -162,7 +181,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     // Case mode: a record whose earlier hops were only counted brings them back from the case book.
     this.caseMode = true;
-    const { events } = this.caseBook.learn(ev, (fp) => this.correlator.isOpen(fp));
+    const { events } = this.caseBook.learn(ev, (e) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e));
     for (const e of events) this.correlator.push(e);
   }
 
@@ -205,6 +224,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   stop(): void {
     if (this.stopped) return;
     this.correlator.flush();
+    this.releaseHeld(Infinity);
     this.flushFlows();
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
@@ -322,6 +342,17 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     return this.portRules.uses;
   }
 
+  private sizesSent = '';
+
+  /** The node's MTUs as the kernel's size marks (case mode), when they changed. */
+  private sendSizes(): void {
+    const marks = sizeMarks(this.opts.model.state.links.map((l) => l.mtu));
+    const key = marks.join(' ');
+    if (key === this.sizesSent || !this.opts.capture.setSizes) return;
+    this.sizesSent = key;
+    this.opts.capture.setSizes(marks).catch((err: Error) => this.emit('error', new CollectorError(`the kernel did not take the size marks (case mode judges packets of all sizes alike): ${err.message}`, false)));
+  }
+
   /** Case mode: one CASES frame; at an epoch's last, its packets are counted into their judged paths. */
   private onCases(c: CaseCounts): void {
     if (this.stopped) return;
@@ -334,24 +365,62 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.caseUnknown += unknownPackets;
     const now = Date.now();
     for (const t of ended) {
-      const v = this.chainVerdict(t.caseId);
-      if (!v) {
+      const c = this.chainVerdict(t.caseId);
+      if (!c) {
         this.caseUnknown += t.packets;
         continue;
       }
-      // A copy per epoch: flow-level warnings are added to the verdict they are found on.
-      const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
-      this.flowTable.observe(copy, t.packets, t.bytes);
-      this.packets += t.packets;
-      this.verdicts[v.verdict] += t.packets;
-      this.dirtyFlows.add(copy.flowKey!);
+      if (t.packets < 0) {
+        // A late hop took these packets on from here: first from those held back, then as a correction.
+        const held = this.heldEnds.get(t.caseId);
+        const back = held ? Math.min(held.packets, -t.packets) : 0;
+        if (held && back > 0) {
+          held.packets -= back;
+          held.bytes = Math.max(0, held.bytes + Math.round((t.bytes * back) / t.packets));
+          if (held.packets === 0) this.heldEnds.delete(t.caseId);
+        }
+        if (t.packets + back < 0) this.countPath(c.verdict, t.packets + back, t.bytes, now);
+        continue;
+      }
+      // Still waiting for the kernel's neighbour resolution: their next hop may come (late) yet.
+      if (c.unfinished && pendingResolution(c.unfinished.predicted?.prediction, c.unfinished.ingress?.kernel, this.evidence())) {
+        const held = this.heldEnds.get(t.caseId) ?? { packets: 0, bytes: 0, sinceMs: now };
+        held.packets += t.packets;
+        held.bytes += t.bytes;
+        this.heldEnds.set(t.caseId, held);
+        continue;
+      }
+      this.countPath(c.verdict, t.packets, t.bytes, now);
+    }
+    this.releaseHeld(now - HOLD_ENDS_MS);
+  }
+
+  /** Held-back path ends older than `beforeMs` (all: Infinity) are counted as their path's verdict. */
+  private releaseHeld(beforeMs: number): void {
+    for (const [caseId, held] of this.heldEnds) {
+      if (held.sinceMs > beforeMs) continue;
+      this.heldEnds.delete(caseId);
+      const c = this.chainVerdicts.get(caseId);
+      if (c) this.countPath(c.verdict, held.packets, held.bytes, Date.now());
+      else this.caseUnknown += held.packets;
     }
   }
 
+  /** `packets` judged as the path verdict `v` (negative: an earlier epoch's count taken back). */
+  private countPath(v: PacketVerdict, packets: number, bytes: number, now: number): void {
+    // A copy per epoch: flow-level warnings are added to the verdict they are found on.
+    const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
+    this.flowTable.observe(copy, packets, bytes);
+    this.packets += packets;
+    this.verdicts[v.verdict] += packets;
+    this.dirtyFlows.add(copy.flowKey!);
+    this.emit('counted', { verdict: copy, packets });
+  }
+
   /** The verdict of every packet whose path ended at this case: the chain of its hops, judged once. */
-  private chainVerdict(caseId: string): PacketVerdict | undefined {
-    let v = this.chainVerdicts.get(caseId);
-    if (v) return v;
+  private chainVerdict(caseId: string): ChainVerdict | undefined {
+    const known = this.chainVerdicts.get(caseId);
+    if (known) return known;
     const chain = this.caseBook.chain(caseId);
     if (!chain) return undefined;
     let packet: ObservedPacket | undefined;
@@ -361,10 +430,16 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       origin: (ev) => this.originOf(ev),
       onPacket: (p) => (packet ??= p),
     });
-    for (const e of chain) c.push({ ...e, fingerprint: caseId });
+    for (const e of stamp(chain, caseId)) c.push(e);
     c.flush();
     if (!packet) return undefined;
-    v = judge(packet, this.ctx);
+    const p: ObservedPacket = packet;
+    const v: ChainVerdict = { verdict: judge(p, this.ctx) };
+    // Stopped short of its prediction: perhaps queued for neighbour resolution (asked at each epoch).
+    if (p.closedBy === 'flush' && !p.drop) {
+      const egress = [...new Set(p.events.filter((e) => e.kind !== 'drop' && e.dir === 'egress').map((e) => e.iface))];
+      v.unfinished = { ingress: p.ingress, predicted: p.predicted, egress };
+    }
     // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
     // every path again in the next epoch).
     if (this.chainVerdicts.size >= 65536) {
@@ -394,6 +469,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.packets++;
     this.verdicts[v.verdict]++;
     this.dirtyFlows.add(v.flowKey!);
+    this.emit('counted', { verdict: v, packets: 1 });
     this.emit('verdict', v);
     if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
   }

@@ -36,6 +36,12 @@ export interface CollectorCounters extends CaptureCounters {
 export interface CollectorEventMap {
   /** One per packet, when its path is complete, dropped, or its window passed. */
   verdict: PacketVerdict;
+  /**
+   * Packets counted as judged, with the verdict they were judged by: one per verdict in packet mode; in
+   * case mode one per path per epoch with its packet count (a case's verdict line is counted there, a
+   * drop at its own line). Summed, it is `counters().packets` and `verdicts`.
+   */
+  counted: { verdict: PacketVerdict; packets: number };
   /** The same verdict with the hook events it was judged from (only built when someone listens). */
   judged: { verdict: PacketVerdict; events: TraceEvent[] };
   /** A flow changed (throttled: at most one update per flow per flowUpdateMs), or ended (state ≠ active). */

@@ -39,7 +39,8 @@ export function metricsFromCollector(
     },
   });
   const offs = [
-    running.collector.on('verdict', (v) => metrics.verdict(v)),
+    // Packets, not lines: in case mode most judged packets are counted with their path's verdict.
+    running.collector.on('counted', (c) => metrics.verdict(c.verdict, c.packets)),
     running.collector.on('route', (ev) => metrics.routeChange(ev)),
     () => running.capture.off('link', onLink),
   ];

@@ -200,9 +200,14 @@ export class NodeMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: r });
   }
 
-  /** One judged packet (the collector's 'verdict' event). */
-  verdict(v: PacketVerdict): void {
-    this.judged.labels(v.verdict, protocolLabel(v.proto), v.family === 6 ? 'ipv6' : 'ipv4').inc();
+  /**
+   * Judged packets (the collector's 'counted' event): `packets` of them judged as `v`. A counter only goes
+   * up: a case-mode correction (negative: packets an earlier epoch counted at a path they then went on
+   * from, not held back because no neighbour resolution was seen) is left out.
+   */
+  verdict(v: PacketVerdict, packets = 1): void {
+    if (packets <= 0) return;
+    this.judged.labels(v.verdict, protocolLabel(v.proto), v.family === 6 ? 'ipv6' : 'ipv4').inc(packets);
     for (const w of v.warnings) this.warnings.labels(w).inc();
     const hops = v.observed;
     if (hops.length > 1) {

@@ -10,6 +10,11 @@
 //    C minus those that went on to one of C's children, and each path (the chain of cases from its first
 //    hop to C) is judged once and counted as many times as it was taken.
 //
+// A packet rewritten by NAT between two hooks changes addresses (so cases) and fingerprint: the kernel
+// chains its later hop to its ingress by the NAT fingerprint, and a replayed chain gives each stretch of
+// unchanged addresses a fingerprint of its own (stamp()), so the correlator pairs the stretches as it does
+// the records of a translated packet in packet mode.
+//
 // Memory: one entry per case (a frozen copy of its record), at most maxCases; idle cases are forgotten.
 import type { TraceEvent } from '../capture/event';
 
@@ -25,12 +30,18 @@ interface CaseHop {
 export interface TerminalCount {
   /** The case the packets' path ended at. */
   caseId: string;
+  /**
+   * Negative: a correction. A packet's late hop (it waited seconds for its next hop's neighbour, then
+   * left or died) is counted in a later epoch than its earlier hops, so the earlier epoch saw it end at
+   * the parent; the later epoch takes it back from there.
+   */
   packets: number;
   bytes: number;
 }
 
 export interface EpochResult {
-  /** Packets per path end (drop cases excluded: every drop has its own record and verdict). */
+  /** Packets per path end (drop cases excluded: every drop has its own record and verdict); negative
+   * entries correct an earlier epoch (see TerminalCount). */
   ended: TerminalCount[];
   /** Packets counted at cases the book never learnt (their first record was lost): not judgeable. */
   unknownPackets: number;
@@ -41,6 +52,56 @@ export interface CaseBookOptions {
   maxCases?: number;
   /** Cases not seen for this many epochs are forgotten. Default 64. */
   idleEpochs?: number;
+}
+
+/**
+ * The hops of one path, made one packet's records: the last stretch of hops with the last hop's addresses
+ * gets `fingerprint`, each earlier stretch (before a NAT rewrite) one derived from it; all share the last
+ * hop's NAT fingerprint, which is what pairs a translated packet with its ingress.
+ */
+export function stamp(hops: TraceEvent[], fingerprint: string): TraceEvent[] {
+  const last = hops[hops.length - 1];
+  const out = new Array<TraceEvent>(hops.length);
+  let stretch = 0;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const h = hops[i];
+    if (i < hops.length - 1 && !sameHeaders(h, hops[i + 1])) stretch++;
+    out[i] = { ...h, fingerprint: stretch === 0 ? fingerprint : natStretchFingerprint(fingerprint, stretch), natFingerprint: last.natFingerprint };
+  }
+  return out;
+}
+
+/** Whether two hops carry the same addresses and ports (NAT did not rewrite the packet between them). */
+function sameHeaders(a: TraceEvent, b: TraceEvent): boolean {
+  return a.src === b.src && a.dst === b.dst && a.sport === b.sport && a.dport === b.dport && a.proto === b.proto && a.icmpId === b.icmpId;
+}
+
+/** A fingerprint for the untranslated stretch of a replayed packet: another 16 hex digits, never the packet's own. */
+function natStretchFingerprint(fingerprint: string, stretch: number): string {
+  const v = (BigInt(`0x${fingerprint}`) ^ (0x6e6174n << 40n) ^ BigInt(stretch)) & 0xffffffffffffffffn;
+  return v.toString(16).padStart(16, '0');
+}
+
+/** Bytes of the Ethernet header in a hook's packet length (a verdict compares the L3 length with MTUs). */
+const L2_HEADER = 14;
+
+/** VXLAN's encapsulation overhead over IPv4 and over IPv6 underlays. */
+const VXLAN_OVERHEADS = [50, 70];
+
+/**
+ * The frame lengths at which a non-TCP packet's verdict can change on this node: every link's MTU, and
+ * the largest inner packet that fits each MTU once VXLAN-encapsulated — plus the L2 header the hook
+ * counts. The kernel puts packets on either side of each into different cases, so a case's first
+ * packet fits (or does not fit) what all of its packets fit. At most `max`, smallest first.
+ */
+export function sizeMarks(mtus: Iterable<number>, max = 16): number[] {
+  const marks = new Set<number>();
+  for (const mtu of mtus) {
+    if (!(mtu > 0)) continue;
+    marks.add(mtu + L2_HEADER);
+    for (const o of VXLAN_OVERHEADS) if (mtu > o) marks.add(mtu - o + L2_HEADER);
+  }
+  return [...marks].filter((m) => m <= 65535).sort((a, b) => a - b).slice(0, max);
 }
 
 export class CaseBook {
@@ -64,11 +125,11 @@ export class CaseBook {
 
   /**
    * Learns the case of a shipped record and returns what to correlate for it: when its previous hop was
-   * only counted (no open packet of this fingerprint holds it), the known earlier hops first, stamped
-   * with this packet's fingerprint, then the record itself. `missing` is true when the chain is broken
+   * only counted (no open packet holds it: `isOpen` says, by fingerprint or NAT fingerprint), the known
+   * earlier hops first, stamped as this packet's (stamp()), then the record itself. `missing` is true when the chain is broken
    * (an earlier case was never learnt: its first record was lost).
    */
-  learn(ev: TraceEvent, isOpen: (fingerprint: string) => boolean): { events: TraceEvent[]; missing: boolean } {
+  learn(ev: TraceEvent, isOpen: (ev: TraceEvent) => boolean): { events: TraceEvent[]; missing: boolean } {
     const id = ev.caseId!;
     const prev = ev.prevCase ?? NO_CASE;
     const epoch = ev.epoch ?? 0;
@@ -77,12 +138,14 @@ export class CaseBook {
       if (this.cases.size >= this.maxCases) this.forgetOldest();
       this.cases.set(id, { ev: { ...ev }, prev, epoch });
     }
-    if (prev === NO_CASE || isOpen(ev.fingerprint)) return { events: [ev], missing: false };
+    if (prev === NO_CASE || isOpen(ev)) return { events: [ev], missing: false };
     const chain = this.chain(prev);
     if (!chain) return { events: [ev], missing: true };
-    // The replayed hops happened just before this one (their own times were another packet's).
-    const replay = chain.map((h, i) => ({ ...h, fingerprint: ev.fingerprint, natFingerprint: ev.natFingerprint, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs }));
-    return { events: [...replay, ev], missing: false };
+    // The replayed hops happened just before this one, to this packet: their times, IP id and ICMP
+    // sequence were another packet's (NAT changes none of these two).
+    const stamped = stamp([...chain, ev], ev.fingerprint);
+    const own = (h: TraceEvent, i: number): TraceEvent => ({ ...h, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs, ipId: ev.ipId, icmpSeq: ev.icmpSeq });
+    return { events: stamped.map((h, i) => (i === chain.length ? ev : own(h, i))), missing: false };
   }
 
   /** The hops from the packet's first hop to `caseId`, or undefined when a link of the chain is unknown. */
@@ -132,7 +195,12 @@ export class CaseBook {
       if (!hop || hop.ev.kind === 'drop') continue;
       const o = onward.get(e.caseId);
       const packets = e.packets - (o?.packets ?? 0);
-      if (packets > 0) ended.push({ caseId: e.caseId, packets, bytes: Math.max(0, e.bytes - (o?.bytes ?? 0)) });
+      if (packets !== 0) ended.push({ caseId: e.caseId, packets, bytes: e.bytes - (o?.bytes ?? 0) });
+    }
+    // Late hops whose parent passed no packet in this epoch: the correction, all of it.
+    for (const [parent, o] of onward) {
+      if (parent === NO_CASE || passed.has(parent) || !this.cases.has(parent)) continue;
+      ended.push({ caseId: parent, packets: -o.packets, bytes: -o.bytes });
     }
     if (epoch % 16 === 0) this.forgetIdle();
     return { ended, unknownPackets };

@@ -178,6 +178,13 @@ export class Correlator {
     return this.open.has(fingerprint);
   }
 
+  /** Whether an egress or drop record would join an open packet as its NAT-rewritten continuation. */
+  continuesByNat(ev: TraceEvent): boolean {
+    if (ev.natFingerprint === 0 || ev.dir === 'ingress') return false;
+    const before = this.vanished.get(ev.natFingerprint)?.ingress;
+    return !!before && before.proto === ev.proto && before.family === ev.family && (before.src !== ev.src || before.sport !== ev.sport || before.dst !== ev.dst || before.dport !== ev.dport);
+  }
+
   push(ev: TraceEvent): void {
     if (ev.kind === 'flow') {
       this.counters.ignored++;

@@ -8,7 +8,7 @@ import type { FlowRow } from './store';
 import { Action, footerHints, lookup } from './keymap';
 import { RenderThrottle } from './throttle';
 import { escapeMarkup, fit, wrapMarkup } from './escape';
-import type { Explanation, NodeStatus, RouteChange, RouteEntry, StitchedView, UiVerdict } from './model';
+import type { Explanation, NodeStatus, RouteChange, RouteEntry, StitchedView, UiFlowCounts, UiVerdict } from './model';
 import { headerLines } from './views/header';
 import { renderFlows } from './views/flows';
 import { renderPackets } from './views/packets';
@@ -31,6 +31,8 @@ export interface UiSink {
   connection(state: 'connecting' | 'connected' | 'error', message?: string): void;
   /** A relay's stitched cross-node path (a node's own API sends none). */
   stitched?(s: StitchedView): void;
+  /** A flow's counts as the collector keeps them. */
+  flowCounts?(f: UiFlowCounts): void;
 }
 
 /** The sink that fills a store: what the UI does with every item its source delivers. */
@@ -43,6 +45,9 @@ export function storeSink(s: Store, changed: () => void = () => undefined): UiSi
     stitched: (st) => {
       s.addStitched(st);
       changed();
+    },
+    flowCounts: (f) => {
+      if (s.ingestFlowCounts(f)) changed();
     },
     status: (st) => {
       s.setStatus(st);

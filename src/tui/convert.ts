@@ -2,7 +2,8 @@
 import { calitrace } from '../api/generated/calitrace';
 import type { Hop } from '../path/types';
 import { isVerdict } from '../vocabulary';
-import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, StitchedView, UiVerdict } from './model';
+import type { ExplainStep, Explanation, LossCounter, NodeStatus, PodRef, RouteEntry, StitchedView, UiFlowCounts, UiVerdict } from './model';
+import { emptyVerdictCounts } from '../vocabulary';
 
 const v1 = calitrace.v1;
 
@@ -20,6 +21,15 @@ const DIR_BY_ID: Record<number, Hop['dir']> = {
 
 function pod(p: calitrace.v1.IPodRef | null | undefined): PodRef | undefined {
   return p && p.name ? { namespace: p.namespace ?? '', name: p.name } : undefined;
+}
+
+/** A flow update's counts (totals over both directions, as the API's flat fields count them). */
+export function flowCountsFromApi(m: calitrace.v1.IFlow, node?: string): UiFlowCounts {
+  const counts = emptyVerdictCounts();
+  for (const [name, n] of Object.entries(m.verdicts ?? {})) if (isVerdict(name)) counts[name] = Number(n);
+  const f: UiFlowCounts = { key: m.key ?? '', packets: Number(m.packets ?? 0), replies: Number(m.reverse?.packets ?? 0), counts, lastMs: Number(m.lastMs ?? 0) };
+  if (node) f.node = node;
+  return f;
 }
 
 export function verdictFromApi(m: calitrace.v1.IPacketVerdict, node?: string): UiVerdict {

@@ -54,6 +54,22 @@ export interface UiVerdict extends PacketVerdict {
 }
 
 /** From a relay: one packet's path across two nodes, stitched from both nodes' verdicts. */
+/**
+ * A flow's counts as the collector keeps them (the API's flow updates): in case mode most packets are
+ * counted there only, never sent one by one, so these are what a flow row shows once they arrive.
+ */
+export interface UiFlowCounts {
+  key: string;
+  /** The node that counted them (a relay streams every node's flows). */
+  node?: string;
+  /** Both directions. */
+  packets: number;
+  /** The reverse direction's packets. */
+  replies: number;
+  counts: Record<Verdict, number>;
+  lastMs: number;
+}
+
 export interface StitchedView {
   fingerprint: string;
   verdict: Verdict;

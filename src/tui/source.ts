@@ -8,7 +8,7 @@ import { BATCH, CalitraceClient, ClientOptions, ObserveStream } from '../api/cli
 import type { UiSink, UiSource } from './app';
 import type { Explanation } from './model';
 import type { FlowRow } from './store';
-import { explanationFromApi, routesFromApi, statusFromApi, stitchedFromApi, verdictFromApi } from './convert';
+import { explanationFromApi, routesFromApi, statusFromApi, stitchedFromApi, flowCountsFromApi, verdictFromApi } from './convert';
 import { parseEndpoint } from '../path/endpoint';
 
 const v1 = calitrace.v1;
@@ -67,7 +67,8 @@ export class GrpcSource implements UiSource {
       // Resuming after a broken stream: only what came after the last item we saw.
       ...(this.lastSeenMs ? { sinceMs: this.lastSeenMs + 1 } : { last: this.opts.last ?? 500 }),
       // STITCHED: a relay's cross-node paths (a node's own server sends none).
-      allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.ROUTE_CHANGE, v1.EventType.STITCHED] }],
+      // FLOW: the collector's counts per flow (in case mode most packets are only counted there).
+      allow: [{ eventType: [v1.EventType.VERDICT, v1.EventType.FLOW, v1.EventType.ROUTE_CHANGE, v1.EventType.STITCHED] }],
       // Under load many items per message (the iterator unpacks them); when quiet, one at a time as before.
       batch: BATCH,
     };
@@ -104,6 +105,7 @@ export class GrpcSource implements UiSource {
   private handle(m: calitrace.v1.ObserveResponse, sink: UiSink): void {
     if (m.timeMs) this.lastSeenMs = Math.max(this.lastSeenMs, Number(m.timeMs));
     if (m.verdict) sink.verdict(verdictFromApi(m.verdict, m.node));
+    else if (m.flow) sink.flowCounts?.(flowCountsFromApi(m.flow, m.node || undefined));
     else if (m.stitched) sink.stitched?.(stitchedFromApi(m.stitched));
     else if (m.routeChange) this.scheduleRoutes();
     else if (m.lost) {

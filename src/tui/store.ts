@@ -18,6 +18,7 @@ import {
   StitchedView,
   UiVerdict,
   Verdict,
+  UiFlowCounts,
 } from './model';
 
 /** Stitched cross-node paths kept for the detail pane. */
@@ -63,6 +64,19 @@ export interface FlowRow {
   latencyUs?: number;
   /** The latest forward packet, for the detail pane (hops, kernel view, drop reason) and explain. */
   last: UiVerdict;
+  /**
+   * Per node (a relay merges nodes), what its verdict lines counted and its latest flow counts (case
+   * mode): the row's counts are the sum over its nodes of whichever is ahead.
+   */
+  byNode: Map<string, NodeTally>;
+}
+
+/** One node's share of a flow row. */
+interface NodeTally {
+  lines: number;
+  replies: number;
+  counts: Record<Verdict, number>;
+  flow?: UiFlowCounts;
 }
 
 export interface RouteRow {
@@ -83,6 +97,29 @@ export interface StoreOptions {
 export const protoName = protocolName;
 
 /** The collector's key when the server sent one (it always does); else the same rule computed here. */
+function tallyOf(byNode: Map<string, NodeTally>, node: string | undefined): NodeTally {
+  let t = byNode.get(node ?? '');
+  if (!t) byNode.set(node ?? '', (t = { lines: 0, replies: 0, counts: emptyVerdictCounts() }));
+  return t;
+}
+
+/** A row counted per node: each node's flow counts when they are ahead of its lines, else its lines. */
+function recount(row: FlowRow): void {
+  let packets = 0;
+  let replies = 0;
+  const counts = emptyVerdictCounts();
+  for (const t of row.byNode.values()) {
+    const f = t.flow && t.flow.packets >= t.lines ? t.flow : undefined;
+    packets += f ? f.packets : t.lines;
+    replies += f ? f.replies : t.replies;
+    const c = f ? f.counts : t.counts;
+    for (const k of Object.keys(counts) as Verdict[]) counts[k] += c[k];
+  }
+  row.packets = packets;
+  row.replies = replies;
+  row.counts = counts;
+}
+
 export function flowKey(v: UiVerdict): string {
   return v.flowKey || pathFlowKey(v);
 }
@@ -188,12 +225,26 @@ export class Store {
         firstMs: v.timeMs,
         lastMs: v.timeMs,
         last: v,
+        byNode: new Map(),
       };
     }
     this.flows.set(key, row);
-    row.packets++;
-    row.counts[v.verdict]++;
-    if (isForward(row, v)) {
+    const before = row.packets;
+    const forward = isForward(row, v);
+    // Each node's lines are kept apart: its flow updates (case mode) replace them once they are ahead.
+    const t = tallyOf(row.byNode, v.node);
+    t.lines++;
+    t.counts[v.verdict]++;
+    if (!forward) t.replies++;
+    if (t.flow || row.byNode.size > 1) {
+      recount(row);
+      this.eventsTotal += row.packets - before - 1;
+    } else {
+      row.packets++;
+      row.counts[v.verdict]++;
+      if (!forward) row.replies++;
+    }
+    if (forward) {
       row.verdict = v.verdict;
       row.reason = v.reason;
       row.predicted = v.predicted;
@@ -203,7 +254,6 @@ export class Store {
       if (v.dstPod) row.dstPod = v.dstPod;
       row.last = v;
     } else {
-      row.replies++;
       row.replyVerdict = v.verdict;
       row.lastReply = v;
       // A reply names the same two pods the other way round.
@@ -219,6 +269,28 @@ export class Store {
       this.drops.push(v);
       if (this.drops.length > this.maxDrops * 2) this.drops = this.drops.slice(-this.maxDrops);
     }
+  }
+
+  /**
+   * The collector's counts for a flow: they include packets that were counted but never sent as verdicts
+   * (case mode), so once they are ahead of what this store counted from verdicts, they are the row's.
+   * Behind (updates are throttled, verdicts are not), they change nothing. A flow with no row yet waits
+   * for its first verdict. True when the row changed.
+   */
+  ingestFlowCounts(f: UiFlowCounts): boolean {
+    const row = this.flows.get(f.key);
+    if (!row) return false;
+    const t = tallyOf(row.byNode, f.node);
+    if (t.flow && f.packets <= t.flow.packets) return false;
+    t.flow = f;
+    const before = row.packets;
+    recount(row);
+    this.eventsTotal += Math.max(0, row.packets - before); // the header counts packets judged, sent or not
+    if (row.packets === before) return false;
+    this.flows.delete(f.key);
+    this.flows.set(f.key, row); // seen now: the least recently seen is evicted first
+    row.lastMs = Math.max(row.lastMs, f.lastMs);
+    return true;
   }
 
   /** O(1): the Map's first entry is the flow seen least recently. */

@@ -37,7 +37,8 @@ test('real traffic: a frozen observe process loses (counted, notified) while a f
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-api-bp-'));
     const sock = `unix:${path.join(dir, 'api.sock')}`;
-    const server = start(['serve', '--netns', node1.netns, '--listen', sock, '--queue', String(QUEUE)]);
+    // A verdict per packet is what floods the subscribers: packet mode, asked for.
+    const server = start(['serve', '--netns', node1.netns, '--mode', 'packet', '--listen', sock, '--queue', String(QUEUE)]);
     const client = new CalitraceClient({ server: sock });
     let frozen: ReturnType<typeof start> | undefined;
     try {

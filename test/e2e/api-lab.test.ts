@@ -42,7 +42,8 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-api-lab-'));
     const sock = path.join(dir, 'api.sock');
-    const server = startServe(['--netns', node1.netns, '--listen', `unix:${sock}`]);
+    // Per-packet verdict lines (the counts below are lines): packet mode, asked for.
+    const server = startServe(['--netns', node1.netns, '--mode', 'packet', '--listen', `unix:${sock}`]);
     const client = new CalitraceClient({ server: `unix:${sock}` });
     try {
       await waitUntil(() => /API on unix:/.test(server.output()) || server.proc.exitCode !== null, 'calitrace serve to listen', 30000);

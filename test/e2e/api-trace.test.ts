@@ -32,6 +32,9 @@ test('trace --no-ui serves the API (same verdicts as its output); --no-api does 
     try {
       await waitUntil(() => /API on unix:/.test(trace.stderr()) || trace.proc.exitCode !== null, 'the trace to serve the API', 30000);
       assert.match(trace.stderr(), /API on unix:/, trace.stderr());
+      // The default: case mode, said once on stderr with how to get every packet's line.
+      assert.match(trace.stderr(), /\(case mode: a verdict line per new path and per drop, every packet judged and counted .*--mode packet for a line per packet/);
+      assert.match(trace.stderr(), /, case mode; calitrace observe/);
       const got: ObserveMessage[] = [];
       const stream = client.observe({ follow: true, batch: BATCH, allow: [{ eventType: [2 /* VERDICT */] }] });
       void (async () => {
@@ -39,7 +42,9 @@ test('trace --no-ui serves the API (same verdicts as its output); --no-api does 
       })().catch(() => undefined);
       await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the subscriber');
 
-      assert.equal((await labExec(lab.prefix, '10.233.101.222', ['ping', '-c', '3', '-i', '0.2', '10.233.101.224'])).code, 0);
+      // Three pings of their own (three ICMP ids): three new paths, so three verdict lines in the default
+      // case mode, where a ping's later packets are counted with its first.
+      assert.equal((await labExec(lab.prefix, '10.233.101.222', ['sh', '-c', 'for i in 1 2 3; do ping -n -c 1 -W 1 10.233.101.224 || exit 1; done'])).code, 0);
       const printedRequests = () => trace.stdout().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((v) => v.dst === '10.233.101.224');
       await waitUntil(() => printedRequests().length >= 3 && got.filter((m) => m.verdict?.dst === '10.233.101.224').length >= 3, 'the verdicts on stdout and on the API', 15000);
       // The terminal and the API saw the same packets, with the same verdicts.

@@ -59,7 +59,8 @@ async function until<T>(get: () => T | undefined | null | false, ms: number, wha
 test('status, explain --server, observe and its table against a running serve', { timeout: 300_000 }, async () => {
   await withLab(async (lab) => {
     const netns = nodeNetns(lab.prefix, 'node1');
-    const serve = background(['serve', '--netns', netns, '--listen', '127.0.0.1:0']);
+    // Verdicts per packet (observe's lines are matched to trace's by fingerprint): packet mode, asked for.
+    const serve = background(['serve', '--netns', netns, '--mode', 'packet', '--listen', '127.0.0.1:0']);
     try {
       const server = await until(() => /API on (127\.0\.0\.1:\d+)/.exec(serve.err())?.[1], 60_000, `serve to listen (stderr: ${serve.err()})`);
 

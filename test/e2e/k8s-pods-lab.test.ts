@@ -55,7 +55,8 @@ test('calitrace serve --kubeconfig (mock Kubernetes API server) puts its pod nam
         })();
         await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the subscriber');
 
-        const ping = await labExec(lab.prefix, '10.233.101.222', ['ping', '-c', '3', '-i', '0.2', '-W', '1', '10.233.101.224']);
+        // Three pings of their own (three ICMP ids, three paths): a verdict line each in the default case mode.
+        const ping = await labExec(lab.prefix, '10.233.101.222', ['sh', '-c', 'for i in 1 2 3; do ping -n -c 1 -W 1 10.233.101.224 || exit 1; done']);
         assert.equal(ping.code, 0);
         const toServer = () => got.filter((m) => m.item === 'verdict' && m.verdict!.dst === '10.233.101.224').map((m) => m.verdict!);
         await waitUntil(() => toServer().length >= 3, 'verdicts for the three pings', 15000);

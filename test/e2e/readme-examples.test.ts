@@ -95,6 +95,14 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
     assert.ok(examples.some((e) => want.test(e.command)), `README has an example ${want}`);
   }
   assert.ok(examples.some((e) => e.expect), 'README has a transcript');
+  // A trace or serve example names the lab node it watches (--netns ct-node1), except where the README
+  // stands on a real node: without it, it would trace the test's own namespace, where no pod talks (the
+  // case-mode example once printed nothing for 60 s for this reason).
+  for (const e of examples) {
+    if (/^calitrace (trace|serve)\b/.test(e.command) && !/--netns/.test(e.command)) {
+      assert.ok(e.section.startsWith('Running it on a real node'), `README example outside "Running it on a real node" without --netns: ${e.command}`);
+    }
+  }
   const certs = makeTestCerts();
   const mock = await startMockKubeApi(certs, { token: TOKEN });
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'readme-'));

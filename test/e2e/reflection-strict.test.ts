@@ -105,7 +105,7 @@ test('a strict python3-grpcio client (C++ protobuf, no .proto) loads the reflect
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-strict-'));
     const sock = path.join(dir, 'api.sock');
-    const server: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--netns', node1.netns, '--listen', `unix:${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--netns', node1.netns, '--mode', 'packet', '--listen', `unix:${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     server.stdout!.on('data', (d) => (log += d));
     server.stderr!.on('data', (d) => (log += d));

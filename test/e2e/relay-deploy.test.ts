@@ -134,7 +134,7 @@ test('the DaemonSet container, run with its exact command and args and only its 
       proc.stderr!.on('data', (d) => (out += d));
       try {
         await waitUntil(() => /API on /.test(out) || proc.exitCode !== null, 'the DaemonSet command to serve', 30000);
-        assert.match(out, new RegExp(`API on 172\\.27\\.71\\.11:4245 \\(node ${node1.name}, this namespace, \\w+ mode; calitrace observe --server 172\\.27\\.71\\.11:4245\\)`), out);
+        assert.match(out, new RegExp(`API on 172\\.27\\.71\\.11:4245 \\(node ${node1.name}, this namespace, case mode; calitrace observe --server 172\\.27\\.71\\.11:4245\\)`), out);
 
         // The readiness probe, as kubelet runs it (in the container, with its env).
         const probe: string[] = container.readinessProbe.exec.command.map(mapPath);

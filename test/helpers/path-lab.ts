@@ -7,6 +7,7 @@ import { labPodDirectory } from '../../src/pods';
 import type { FlowSummary, PacketVerdict } from '../../src/path/types';
 import type { ModelChangeEvent } from '../../src/routing/types';
 import type { CollectorCounters } from '../../src/collector/types';
+import type { CaptureMode } from '../../src/capture/capture';
 
 export interface PathHarness {
   rc: RunningCollector;
@@ -27,7 +28,7 @@ export async function withNodeCollector<T>(
   lab: LabInfo,
   fn: (h: PathHarness) => Promise<T>,
   node = 'node1',
-  opts: { patterns?: string[] } = {},
+  opts: { patterns?: string[]; mode?: CaptureMode } = {},
 ): Promise<T> {
   // The lab's names and nodes, as `calitrace trace` on a lab node has them: evidence for the causes.
   const knownNodes = new Set(lab.nodes.map((n) => n.underlayIp));
@@ -35,6 +36,7 @@ export async function withNodeCollector<T>(
     netns: nodeNetns(lab.prefix, node),
     flowUpdateMs: 50,
     patterns: opts.patterns,
+    mode: opts.mode,
     pods: labPodDirectory(lab.prefix, 0),
     nodeName: lab.nodes.find((n) => n.id === node)?.name,
     knownNodes: () => knownNodes,

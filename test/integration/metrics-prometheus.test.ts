@@ -60,7 +60,9 @@ test('Prometheus scrapes calitrace serve during lab traffic; PromQL verdict coun
     const node1 = lab.nodes.find((n) => n.id === 'node1')!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calitrace-metrics-'));
     const sock = path.join(dir, 'api.sock');
-    const serve = spawnLogged(process.execPath, [BIN, 'serve', '--netns', node1.netns, '--listen', `unix:${sock}`, '--metrics-addr', '127.0.0.1:0']);
+    // Packet mode, asked for: the hop latency histograms below count every packet's hops (case mode
+    // measures latency on the first packet of each path only; its packet counts are exported the same).
+    const serve = spawnLogged(process.execPath, [BIN, 'serve', '--netns', node1.netns, '--mode', 'packet', '--listen', `unix:${sock}`, '--metrics-addr', '127.0.0.1:0']);
     let prom: ReturnType<typeof spawnLogged> | undefined;
     const client = new CalitraceClient({ server: `unix:${sock}` });
     try {

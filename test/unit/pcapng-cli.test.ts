@@ -15,13 +15,15 @@ function run(args: string[]): Promise<{ code: number; stderr: string }> {
 test('usage mistakes around --write and --snaplen exit 2 and say what to do', async () => {
   const cases: [string[], RegExp][] = [
     [['trace', '--no-ui', '--snaplen', '64'], /--snaplen sets how much of each packet --write keeps: give --write FILE too/],
-    [['trace', '--no-ui', '--write', 'x.pcapng', '--events'], /--write writes judged packets .* needs packet mode without --events/],
-    [['trace', '--no-ui', '--write', 'x.pcapng', '--mode', 'flow'], /needs packet mode/],
+    [['trace', '--no-ui', '--write', 'x.pcapng', '--events'], /--write writes judged packets with their verdicts: not with --events/],
+    [['trace', '--no-ui', '--write', 'x.pcapng', '--mode', 'flow'], /needs every packet's record \(packet mode, what --write picks by default\): drop --mode flow/],
+    [['trace', '--no-ui', '--write', 'x.pcapng', '--mode', 'case'], /needs every packet's record \(packet mode, what --write picks by default\): drop --mode case/],
     [['trace', '--no-ui', '--write', '-', '--snaplen', '600'], /--snaplen takes 1 to 512 bytes, got 600/],
     [['trace', '--no-ui', '--write', '/nonexistent-dir/x.pcapng'], /--write \/nonexistent-dir\/x\.pcapng: ENOENT/],
     [['observe', '--snaplen', '64'], /--snaplen trims what --write records: give --write FILE too/],
     [['serve', '--snaplen', '0'], /--snaplen takes 1 to 512 bytes, got 0/],
-    [['serve', '--snaplen', '64', '--mode', 'flow'], /--snaplen gives verdicts their packet bytes: it needs packet mode/],
+    [['serve', '--snaplen', '64', '--mode', 'flow'], /--snaplen gives verdicts their packet bytes, which needs every packet's record \(packet mode, what --snaplen picks by default\): drop --mode flow/],
+    [['serve', '--snaplen', '64', '--mode', 'case'], /drop --mode case/],
   ];
   for (const [args, want] of cases) {
     const r = await run(args);
@@ -32,7 +34,7 @@ test('usage mistakes around --write and --snaplen exit 2 and say what to do', as
 
 test('help: trace, observe and serve document --write/--snaplen/--metrics-addr with examples', async () => {
   const help = (cmd: string) => new Promise<string>((resolve) => execFile(process.execPath, [BIN, cmd, '--help'], (_e, out) => resolve(out)));
-  assert.match(await help('trace'), /--write FILE[\s\S]*--snaplen BYTES[\s\S]*--write - \| wireshark -k -i -/);
+  assert.match(await help('trace'), /--write FILE[\s\S]*Implies --no-ui and packet mode[\s\S]*--snaplen BYTES[\s\S]*--write - \| wireshark -k -i -/);
   assert.match(await help('observe'), /--write FILE[\s\S]*-o dict/);
   assert.match(await help('serve'), /--metrics-addr ADDR[\s\S]*--snaplen BYTES/);
 });

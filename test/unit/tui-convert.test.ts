@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { calitrace } from '../../src/api/generated/calitrace';
-import { routesFromApi, statusFromApi, verdictFromApi } from '../../src/tui/convert';
+import { flowCountsFromApi, routesFromApi, statusFromApi, verdictFromApi } from '../../src/tui/convert';
 import { Store } from '../../src/tui/store';
 import { detailLines } from '../../src/tui/views/detail';
 import { explainRequestFor } from '../../src/tui/source';
@@ -144,4 +144,10 @@ test('the detail pane asks Explain where the prediction was made, for the destin
   }).finish()).verdict!, 'n'));
   const viaService = explainRequestFor(t.flowRows()[0]);
   assert.deepEqual({ iif: viaService.iif, dst: viaService.dst, dport: viaService.dport }, { iif: 'cali11299111064', dst: '10.233.101.224', dport: 8080 });
+});
+
+test('a flow update off the wire: totals over both directions, replies, counts per verdict', () => {
+  const f = flowCountsFromApi({ key: 'k', packets: 12, lastMs: 5000, verdicts: { MATCHED: 10, EXPECTED_DROP: 2, NOT_A_VERDICT: 7 }, reverse: { packets: 5 } });
+  assert.deepEqual(f, { key: 'k', packets: 12, replies: 5, lastMs: 5000, counts: { MATCHED: 10, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 2, INCOMPLETE: 0, STALE_MODEL: 0 } });
+  assert.equal(flowCountsFromApi({ key: 'k', packets: 1 }).replies, 0);
 });

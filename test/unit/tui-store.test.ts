@@ -295,3 +295,40 @@ test('a filtered flow stays while its replies arrive: flows are matched by their
   // The packets view still filters packet by packet: the reply is not to .224.
   assert.deepEqual(s.packetRows().map((v) => v.dst), ['10.233.101.224']);
 });
+
+test("case mode: the collector's flow counts become the row's once they are ahead of the verdict lines", () => {
+  const s = new Store();
+  // One line for the ping's path, one for its replies' (case mode sends a line per new path).
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1000, { flowKey: 'k1' }));
+  s.ingest(verdict('10.233.101.224', '10.233.101.222', 1001, { flowKey: 'k1' }));
+  assert.equal(s.eventsTotal, 2);
+  const counts = (matched: number, dropped = 0) => ({ MATCHED: matched, DIVERGED: 0, DROPPED: dropped, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 });
+  // The kernel counted 6 packets (3 each way): the row and the header follow.
+  assert.equal(s.ingestFlowCounts({ key: 'k1', packets: 6, replies: 3, counts: counts(6), lastMs: 1500 }), true);
+  const row = s.flowRows().find((r) => r.key === 'k1')!;
+  assert.deepEqual([row.packets, row.replies, row.counts.MATCHED, row.lastMs], [6, 3, 6, 1500]);
+  assert.equal(s.eventsTotal, 6, 'the header counts judged packets, sent or only counted');
+  // A line after the update waits for the next one (which counts it); an update that is not newer changes nothing.
+  s.ingest(verdict('10.233.101.222', '10.233.101.224', 1600, { flowKey: 'k1', verdict: 'DROPPED' }));
+  assert.equal(s.ingestFlowCounts({ key: 'k1', packets: 6, replies: 3, counts: counts(6), lastMs: 1500 }), false);
+  assert.deepEqual([s.flowRows()[0].packets, s.flowRows()[0].counts.DROPPED, s.eventsTotal], [6, 0, 6]);
+  assert.equal(s.ingestFlowCounts({ key: 'k1', packets: 9, replies: 4, counts: counts(8, 1), lastMs: 1700 }), true);
+  assert.deepEqual([s.flowRows()[0].packets, s.flowRows()[0].counts.MATCHED, s.flowRows()[0].counts.DROPPED, s.eventsTotal], [9, 8, 1, 9]);
+  // A flow without a row waits for its first line (it has nothing to name it by yet).
+  assert.equal(s.ingestFlowCounts({ key: 'k2', packets: 4, replies: 0, counts: counts(4), lastMs: 1800 }), false);
+  assert.equal(s.flowRows().length, 1);
+});
+
+test("through a relay: a flow seen by two nodes is the sum of each node's counts, lines or flow updates", () => {
+  const s = new Store();
+  const counts = (matched: number) => ({ MATCHED: matched, DIVERGED: 0, DROPPED: 0, EXPECTED_DROP: 0, INCOMPLETE: 0, STALE_MODEL: 0 });
+  // Packet mode on both nodes: lines only, flow updates behind them change nothing.
+  for (const node of ['node1', 'node2']) for (let i = 0; i < 3; i++) s.ingest(verdict('10.233.101.222', '10.233.100.130', 1000 + i, { flowKey: 'x', node }));
+  assert.equal(s.ingestFlowCounts({ key: 'x', node: 'node1', packets: 2, replies: 0, counts: counts(2), lastMs: 1100 }), false);
+  assert.equal(s.flowRows()[0].packets, 6);
+  // Case mode on node2: its counts are ahead of its three lines; node1's lines stay its share.
+  assert.equal(s.ingestFlowCounts({ key: 'x', node: 'node2', packets: 10, replies: 0, counts: counts(10), lastMs: 1200 }), true);
+  assert.deepEqual([s.flowRows()[0].packets, s.flowRows()[0].counts.MATCHED, s.eventsTotal], [13, 13, 13]);
+  s.ingest(verdict('10.233.101.222', '10.233.100.130', 1300, { flowKey: 'x', node: 'node1' }));
+  assert.deepEqual([s.flowRows()[0].packets, s.eventsTotal], [14, 14]);
+});
