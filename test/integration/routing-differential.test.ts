@@ -129,11 +129,13 @@ function routeLine(family: Family): string {
   const tail = ` table ${table} metric ${metric}`;
   const gw = family === 4 ? gateway4 : gateway6;
   const f = family === 4 ? '-4' : '-6';
+  // Some routes name the source address to prefer (one of the node's addresses, not necessarily the device's).
+  const src = chance(0.2) ? ` src ${family === 4 ? pick(LOCAL4) : pick(LOCAL6)}` : '';
   if (kind < 0.35) {
     const g = gw();
-    return `${f} route add ${prefix}${tos} via ${g.via} dev ${g.dev}${g.onlink ? ' onlink' : ''}${tail}`;
+    return `${f} route add ${prefix}${tos} via ${g.via} dev ${g.dev}${g.onlink ? ' onlink' : ''}${src}${tail}`;
   }
-  if (kind < 0.5) return `${f} route add ${prefix}${tos} dev ${pick(A)}${tail}`;
+  if (kind < 0.5) return `${f} route add ${prefix}${tos} dev ${pick(A)}${src}${tail}`;
   if (kind < 0.6) {
     const hops = [gw(), gw(), ...(chance(0.3) ? [gw()] : [])];
     return `${f} route add ${prefix}${tos}${tail} ${hops.map((h) => `nexthop via ${h.via} dev ${h.dev}${h.onlink ? ' onlink' : ''} weight ${int(1, 3)}`).join(' ')}`;
@@ -517,6 +519,7 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
     let refusals = 0;
     let kernelMultipath = 0;
     let suppressed = 0;
+    let prefsrcCompared = 0;
     const byKernelDecision: Record<string, number> = {};
     /** Per rule selector: questions the kernel decided through a rule that has it. */
     const bySelector: Record<string, number> = {};
@@ -691,6 +694,16 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
           disagreements.push(`${describe(q, p)}; kernel: decided by rule ${kd.rulePref}`);
           return;
         }
+        // The preferred source of a locally sent packet: the route's, when it names one (read from the
+        // kernel's JSON, not through the model's parser).
+        const routeSrc = typeof fm.json.prefsrc === 'string' ? fm.json.prefsrc : undefined;
+        if (!q.iif && !q.src && routeSrc) {
+          prefsrcCompared++;
+          if (k.json.prefsrc !== routeSrc || m.prefsrc !== routeSrc) {
+            disagreements.push(`${describe(q, p)}; kernel source ${String(k.json.prefsrc)} from route src ${routeSrc}, predicted route src ${m.prefsrc ?? '-'}`);
+            return;
+          }
+        }
         // The next hop the kernel picked must be one of the predicted ones.
         if (kType === 'unicast') {
           const kDev = k.json.dev as string | undefined;
@@ -706,7 +719,7 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
     }
     const linkdown = lastState?.routes.filter((r) => r.flags.includes('linkdown') || r.nexthops.some((n) => n.flags.includes('linkdown'))).length ?? 0;
     console.log(
-      `routing-differential: ${refusals} refused by the kernel, ${kernelMultipath} answered by multipath routes, ${suppressed} suppressed by a rule, ${linkdown} linkdown routes in round 1; ` +
+      `routing-differential: ${refusals} refused by the kernel, ${kernelMultipath} answered by multipath routes, ${suppressed} suppressed by a rule, ${prefsrcCompared} preferred sources compared, ${linkdown} linkdown routes in round 1; ` +
         `kernel decisions ${JSON.stringify(byKernelDecision)}; deciding rules' selectors ${JSON.stringify(bySelector)}; ${unwitnessed.length} refusals the twin could not explain, ${witnessProblems.length} witness problems, ${disagreements.length} disagreements`,
     );
     for (const d of unwitnessed.slice(0, 5)) console.log(`  UNWITNESSED ${d}`);
@@ -724,6 +737,7 @@ test(`routing predictor agrees with the kernel on random tables (seed ${seed})`,
       assert.ok((bySelector[sel] ?? 0) > 0, `the kernel decided through a rule with '${sel}': ${JSON.stringify(bySelector)}`);
     }
     assert.ok(suppressed > 0, 'the kernel suppressed a route by suppress_prefixlength');
+    assert.ok(prefsrcCompared > 0, "the kernel answered a route's preferred source");
     assert.ok(kernelMultipath > 0, 'the kernel answered from multipath routes');
   } finally {
     joiner?.stdin?.end();
