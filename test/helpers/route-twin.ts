@@ -6,7 +6,8 @@
 // leaves a trace in the answer:
 //
 // - every rule that looks up table T (priority P) looks up a copy of T numbered LOOKUP_BASE + P instead,
-//   so the table of any answer names the rule that decided (the copies are checked equal to T);
+//   so the table of any answer names the rule that decided (the copies are checked equal to T, and the
+//   twin's tables equal to the real namespace's);
 // - in those copies, blackhole/unreachable/prohibit routes become ordinary routes with the same key
 //   (prefix, tos, metric), so fibmatch names the refusing route the kernel matched;
 // - a blackhole/unreachable/prohibit rule looks up ACTION_BASE + P, a table with one default route;
@@ -32,11 +33,7 @@ const REFUSING = new Set(['blackhole', 'unreachable', 'prohibit']);
 
 export interface RouteLine {
   family: '-4' | '-6';
-  type: string;
-  prefix: string;
-  tos?: string;
   table: number;
-  metric: number;
   /** The command after the family flag: `route add …`. */
   text: string;
 }
@@ -54,19 +51,10 @@ export function tableNumber(name: string): number {
   return name === 'main' ? 254 : name === 'local' ? 255 : name === 'default' ? 253 : Number(name);
 }
 
-/** `-4 route add [type] PREFIX [tos T] … table T metric M` as the test writes them. */
+/** `-4 route add … table T …` as the test writes them. */
 export function parseRouteLine(line: string): RouteLine {
-  const family = line.slice(0, 2) as '-4' | '-6';
   const text = line.slice(3);
-  const words = text.split(/\s+/);
-  // words: route add [type] prefix …
-  const typed = ['blackhole', 'unreachable', 'prohibit', 'throw', 'local', 'broadcast', 'multicast', 'anycast'].includes(words[2]);
-  const type = typed ? words[2] : 'unicast';
-  const prefix = typed ? words[3] : words[2];
-  const tos = / tos (0x[0-9a-f]+)/.exec(text)?.[1];
-  const table = tableNumber(/ table (\S+)/.exec(text)?.[1] ?? 'main');
-  const metric = Number(/ metric (\d+)/.exec(text)?.[1] ?? 0);
-  return { family, type, prefix, tos, table, metric, text };
+  return { family: line.slice(0, 2) as '-4' | '-6', table: tableNumber(/ table (\S+)/.exec(text)?.[1] ?? 'main'), text };
 }
 
 /** `-4 rule add pref P … ACTION` as the test writes them. */
@@ -231,6 +219,31 @@ export class RouteTwin {
       joiner.stdout!.once('data', () => resolve());
       joiner.once('exit', (code) => reject(new Error(`the twin's group-joining helper exited (code ${code})`)));
     });
+  }
+
+  /**
+   * The twin's own tables must hold what the real namespace's hold (same commands, fresh namespaces):
+   * returns the differences, empty when they agree. The local table (filled from the same addresses),
+   * link-local IPv6 routes (their addresses differ with the MACs) and the witness device are left out.
+   */
+  differencesFrom(realNs: string): string[] {
+    const dump = (ns: string, family: '-4' | '-6') =>
+      (JSON.parse(spawnSync('ip', ['-n', ns, family, '-j', 'route', 'show', 'table', 'all'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }).stdout) as Record<string, unknown>[])
+        .filter((r) => {
+          const t = tableNumber(String(r.table ?? 'main'));
+          return t !== 255 && t < LOOKUP_BASE && !String(r.dst).startsWith('fe80') && !String(r.dev ?? '').startsWith(this.dev);
+        })
+        .map((r) => JSON.stringify(r))
+        .sort();
+    const out: string[] = [];
+    for (const family of ['-4', '-6'] as const) {
+      const real = dump(realNs, family);
+      const twin = dump(this.ns, family);
+      const onlyReal = real.filter((x) => !twin.includes(x));
+      const onlyTwin = twin.filter((x) => !real.includes(x));
+      if (onlyReal.length || onlyTwin.length) out.push(`${family}: only in ${realNs}: ${onlyReal.slice(0, 3).join(' ')}; only in the twin: ${onlyTwin.slice(0, 3).join(' ')}`);
+    }
+    return out;
   }
 
   /**
