@@ -13,6 +13,7 @@ import { withLab } from '../helpers/lab';
 import { labExecArgv, nodeNetns, podAdd } from '../../src/lab';
 import { KEYMAP } from '../../src/tui/keymap';
 import { waitForApi } from '../../src/tui/wait-api';
+import { describeColours, sgrColours } from '../helpers/sgr';
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 
@@ -46,8 +47,13 @@ test('calitrace ui against calitrace serve: 80x24, no colour, views, route chang
       for (const l of s.lines()) assert.ok(l.length <= 80, `line over 80 columns: '${l}'`);
       assert.match(screen, /lost: kernel \d+\s+pipe \d+\s+collector \d+\s+subscribers \d+\s+this-client \d+/);
       assert.match(s.lines()[23], /\? help\s+\/ filter\s+space pause/);
-      // No colour was asked for: no SGR colour codes (30-37 / 38;5 foregrounds) in what the UI drew.
-      assert.doesNotMatch(s.raw, /\x1b\[(3[0-7]|38;5;\d+)m/, 'no colour escape sequences with --no-color');
+      // No colour was asked for: not one SGR colour parameter, in any form (see test/helpers/sgr.ts), in
+      // everything the UI wrote so far. Checked again at the end, after every view has been drawn.
+      const noColour = (when: string) => {
+        const found = sgrColours(s.raw);
+        assert.equal(found.length, 0, `--no-color, ${when}: colour parameters in the UI's output: ${describeColours(s.raw, found)}`);
+      };
+      noColour('first screen');
 
       // Views by number and by tab.
       s.press('3');
@@ -93,6 +99,7 @@ test('calitrace ui against calitrace serve: 80x24, no colour, views, route chang
       serve.kill('SIGTERM');
       await s.waitForText(/DISCONNECTED/, 20_000);
 
+      noColour('after every view, help, resize and the disconnect');
       // Ctrl-C quits and restores the terminal.
       s.press(KEY.ctrlC);
       const exit = await s.exited;
