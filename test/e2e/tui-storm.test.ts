@@ -89,7 +89,8 @@ test('a UDP storm through the node: the UI keeps answering keys and counting', {
   await withLab(async (lab) => {
     const sock = `/run/calitrace-storm-${lab.prefix}.sock`;
     const server = `unix:${sock}`;
-    const serve = spawn(process.execPath, [BIN, 'serve', '--netns', nodeNetns(lab.prefix, 'node1'), '--listen', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Packet mode: a verdict line per packet is the storm the UI must survive (case mode ships a few lines).
+    const serve = spawn(process.execPath, [BIN, 'serve', '--mode', 'packet', '--netns', nodeNetns(lab.prefix, 'node1'), '--listen', server], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     serve.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     let ui: PtyScreen | undefined;
