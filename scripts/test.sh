@@ -14,7 +14,7 @@ if [ "${1:-}" = --coverage ]; then
   shift
   # c8 follows every node process the tests start (the CLI tests spawn bin/calitrace.js) and maps the
   # compiled files back to src/ through tsc's source maps.
-  coverage=(node_modules/.bin/c8 --reporter=text --reporter=html --reports-dir=reports/coverage
+  coverage=(node_modules/.bin/c8 --reporter=text --reporter=html --reports-dir=reports/coverage --temp-directory=reports/coverage/tmp
     --include='dist/src/**' --exclude='dist/src/**/generated/**' --all=false)
 fi
 groups=("$@")
