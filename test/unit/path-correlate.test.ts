@@ -264,3 +264,100 @@ test('a packet whose middle egress record was lost while records were lost: INCO
   // Without any loss the same observation is a real divergence.
   assert.equal(judge(out[0], { lostEvents: () => 0 }).verdict, 'DIVERGED');
 });
+
+// ---- edges of the rules, each as the kernel's hooks would report it -------------------------------
+
+test('NAT that rewrites only a port is still NAT: a Service on the same address, masquerade of the source port', () => {
+  const { c, out, calls } = harness();
+  const tcp = { proto: 6, sport: 40000, icmpType: 0 };
+  // DNAT of the port alone (address unchanged): the destination side is the rewrite.
+  c.push(ev({ t: 0, iface: CALI_A, dst: POD_B, dport: 80, fingerprint: fp(), natFingerprint: 0x61, ...tcp }));
+  c.push(ev({ t: 9, iface: CALI_B, dir: 'egress', dst: POD_B, dport: 8080, fingerprint: fp(), natFingerprint: 0x61, ...tcp }));
+  assert.equal(out.length, 1);
+  assert.deepEqual(out[0].nat, { dst: { from: `${POD_B}:80`, to: `${POD_B}:8080` } });
+  assert.equal(calls.length, 2, 'a rewritten destination (here its port) is predicted again');
+  // Masquerade that keeps the address and changes only the source port.
+  c.push(ev({ t: 20, iface: CALI_A, dst: POD_B, dport: 80, fingerprint: fp(), natFingerprint: 0x62, ...tcp }));
+  c.push(ev({ t: 29, iface: CALI_B, dir: 'egress', dst: POD_B, dport: 80, fingerprint: fp(), natFingerprint: 0x62, ...tcp, sport: 61000 }));
+  assert.equal(out.length, 2);
+  assert.deepEqual(out[1].nat, { src: { from: `${POD_A}:40000`, to: `${POD_A}:61000` } });
+  assert.equal(calls.length, 3, 'a rewritten source is not predicted again: SNAT comes after routing');
+  assert.equal(c.counters.natPaired, 2);
+});
+
+test('counters: events taken, packets closed, flow records ignored', () => {
+  const { c } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f }));
+  c.push({ ...ev({ t: 1, iface: CALI_A, fingerprint: fp() }), kind: 'flow' });
+  c.push(ev({ t: 5, iface: CALI_B, dir: 'egress', fingerprint: f }));
+  assert.equal(c.counters.events, 2);
+  assert.equal(c.counters.ignored, 1);
+  assert.equal(c.counters.packets, 1);
+  assert.equal(c.counters.pending, 0);
+});
+
+test('a drop record right after the packet left (within 5 ms) belongs to it: counted, not a new packet', () => {
+  const { c, out } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f }));
+  c.push(ev({ t: 10, iface: CALI_B, dir: 'egress', fingerprint: f }));
+  // Dropped inside pod B just under 5 ms later.
+  c.push(ev({ t: 5009, iface: CALI_B, kind: 'drop', fingerprint: f, dropReasonName: 'NO_SOCKET' }));
+  assert.equal(out.length, 1);
+  assert.equal(c.counters.dropsAfterEgress, 1);
+  // A later drop with the same headers is another packet (the record of the first was forgotten).
+  const g = fp();
+  c.push(ev({ t: 20000, iface: CALI_A, fingerprint: g }));
+  c.push(ev({ t: 20010, iface: CALI_B, dir: 'egress', fingerprint: g }));
+  c.push(ev({ t: 25011, iface: CALI_B, kind: 'drop', fingerprint: g, dropReasonName: 'NO_SOCKET' }));
+  assert.equal(out.length, 3);
+  assert.equal(out[2].closedBy, 'drop');
+  assert.equal(c.counters.dropsAfterEgress, 1);
+});
+
+test('the window: a packet is judged unfinished once exactly windowMs have passed, not before', () => {
+  const { c, out } = harness({ windowMs: 100 });
+  const first = ev({ t: 0, iface: CALI_A, fingerprint: fp() });
+  c.push(first);
+  c.tick(first.timeNs + 100e6 - 1);
+  assert.equal(out.length, 0);
+  c.tick(first.timeNs + 100e6);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'window');
+  assert.equal(out[0].windowMs, 100);
+  // A clock that goes back does not reopen or close anything.
+  c.tick(first.timeNs);
+  assert.equal(out.length, 1);
+});
+
+test('the same headers entering the same device again are another packet; the first is superseded', () => {
+  const { c, out } = harness();
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, fingerprint: f }));
+  c.push(ev({ t: 3, iface: CALI_A, fingerprint: f }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'superseded');
+  assert.equal(out[0].events.length, 1);
+  assert.ok(c.isOpen(f), 'the second packet is open');
+  // Entering again after it left: also another packet.
+  c.push(ev({ t: 4, iface: 'vxlan.calico', dir: 'egress', fingerprint: f }));
+  c.push(ev({ t: 6, iface: CALI_A, fingerprint: f }));
+  assert.equal(out.length, 2);
+  assert.equal(out[1].closedBy, 'superseded');
+  c.flush();
+  assert.equal(c.isOpen(f), false);
+});
+
+test('complete means the last devices seen are the predicted path, in order', () => {
+  const { c, out } = harness({ predict: () => predictCrossNode() });
+  const f = fp();
+  c.push(ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }));
+  c.push(ev({ t: 5, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f }));
+  assert.equal(out.length, 0, 'ens3 alone is not vxlan.calico → ens3');
+  c.push(ev({ t: 6, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }));
+  assert.equal(out.length, 0, 'ens3 → vxlan.calico is the path reversed');
+  c.push(ev({ t: 7, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f }));
+  assert.equal(out.length, 1);
+  assert.equal(out[0].closedBy, 'complete');
+});

@@ -255,3 +255,70 @@ test('no ROUTE_CHANGED between predictions asked differently: from the ingress d
   t.observe(changed);
   assert.deepEqual(changed.warnings, ['ROUTE_CHANGED']);
 });
+
+// ---- edges of the flow rules ------------------------------------------------------------------------
+
+test('ICMP: echo request and reply share a flow by identifier; other ICMP types are flows of their type', () => {
+  const icmp = (type: number, id: number) => ({ family: 4 as const, proto: 1, src: POD_A, dst: POD_B, sport: 0, dport: 0, icmp: { type, code: 0, id, seq: 1 } });
+  const req = flowKey(icmp(8, 77));
+  assert.equal(flowKey({ ...icmp(0, 77), src: POD_B, dst: POD_A }), req, 'the reply (type 0) is the same flow');
+  assert.notEqual(flowKey(icmp(8, 78)), req, 'another ping (identifier) is another flow');
+  // ICMPv6 echo 128/129 likewise.
+  const v6 = (type: number, src: string, dst: string) => ({ family: 6 as const, proto: 58, src, dst, sport: 0, dport: 0, icmp: { type, code: 0, id: 5, seq: 1 } });
+  assert.equal(flowKey(v6(128, 'fd00::1', 'fd00::2')), flowKey(v6(129, 'fd00::2', 'fd00::1')));
+  // Destination unreachable (3) carries no identifier: keyed by its type, whatever the id field holds.
+  assert.equal(flowKey(icmp(3, 1)), flowKey(icmp(3, 2)));
+  assert.notEqual(flowKey(icmp(3, 1)), flowKey(icmp(11, 1)));
+});
+
+test('ports are part of the key: another source port is another connection', () => {
+  const base = { family: 4 as const, proto: 6, src: POD_A, dst: POD_B, sport: 40000, dport: 8080 };
+  assert.notEqual(flowKey(base), flowKey({ ...base, sport: 40001 }));
+  assert.equal(flowKey(base), flowKey({ ...base, src: POD_B, dst: POD_A, sport: 8080, dport: 40000 }));
+  assert.notEqual(flowKey(base), flowKey({ ...base, proto: 17 }));
+});
+
+test('packets and bytes per direction; first and last seen whatever the order verdicts arrive in', () => {
+  const t = new FlowTable();
+  t.observe(verdict({ timeMs: T0 + 10, len: 100 }));
+  t.observe(verdict({ timeMs: T0, len: 60 }), 3);
+  t.observe(reply({ timeMs: T0 + 20, len: 40 }));
+  const f = t.all();
+  assert.equal(f.length, 1);
+  assert.equal(f[0].forward.packets, 4);
+  assert.equal(f[0].forward.bytes, 100 + 3 * 60);
+  assert.equal(f[0].reverse?.packets, 1);
+  assert.equal(f[0].reverse?.bytes, 40);
+  assert.equal(f[0].forward.src, POD_A);
+  assert.equal(f[0].reverse?.src, POD_B);
+  assert.equal(f[0].firstSeenMs, T0);
+  assert.equal(f[0].lastSeenMs, T0 + 20);
+  assert.equal(f[0].state, 'active');
+  assert.equal(t.counters.created, 1);
+});
+
+test('idle expiry: a flow seen exactly idleMs ago ends, one seen later stays', () => {
+  const ended: string[] = [];
+  const t = new FlowTable({ idleMs: 1000, onEnd: (s) => ended.push(`${s.forward.sport}:${s.state}`) });
+  t.observe(verdict({ timeMs: T0, sport: 1 }));
+  t.observe(verdict({ timeMs: T0 + 1, sport: 2 }));
+  t.expire(T0 + 1000);
+  assert.deepEqual(ended, ['1:expired']);
+  assert.equal(t.size, 1);
+  assert.equal(t.counters.active, 1);
+  assert.equal(t.counters.expired, 1);
+  t.expire(T0 + 1001);
+  assert.deepEqual(ended, ['1:expired', '2:expired']);
+  assert.equal(t.size, 0);
+});
+
+test('the last verdict and reason of each direction are the latest packet\'s', () => {
+  const t = new FlowTable();
+  t.observe(verdict());
+  t.observe(verdict({ timeMs: T0 + 1, verdict: 'DROPPED', reason: 'netfilter dropped it' }));
+  const f = t.all()[0];
+  assert.equal(f.forward.lastVerdict, 'DROPPED');
+  assert.equal(f.forward.lastReason, 'netfilter dropped it');
+  assert.equal(f.forward.route, '10.233.101.224 dev caliaa479e31ff6 scope link');
+  assert.deepEqual(f.forward.observed, [CALI_A, CALI_B]);
+});

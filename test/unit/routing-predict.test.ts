@@ -330,3 +330,48 @@ test('source validation carries protocol and ports only when a rule not bound to
   assert.equal(refused.decision, 'martian');
   assert.equal(refused.errno, 'EINVAL');
 });
+
+test('several default routes in a table: on the output path each one\'s next hop is possible (fib_select_default), on the input path only the first', () => {
+  const s = state({
+    routes: `
+      default via 192.0.2.1 dev a metric 100
+      default via 198.51.100.1 dev b metric 100
+      10.9.0.0/16 via 192.0.2.2 dev a`,
+    links: [link('a'), link('b'), link('c')],
+  });
+  const out = predict(s, { dst: '8.8.8.8' });
+  assert.deepEqual(out.nexthops.map((n) => n.gateway).sort(), ['192.0.2.1', '198.51.100.1']);
+  assert.ok(out.warnings?.some((w) => w.startsWith('several default routes in this table')));
+  assert.equal(out.gateway, undefined, 'no single gateway to name');
+  // A more specific route is not a default: one next hop, no warning.
+  const specific = predict(s, { dst: '10.9.1.1' });
+  assert.deepEqual(specific.nexthops.map((n) => n.gateway), ['192.0.2.2']);
+  assert.equal(specific.gateway, '192.0.2.2');
+  assert.ok(!specific.warnings?.some((w) => w.startsWith('several default routes')));
+  // Forwarded (input path): the route lookup's own answer, no default selection.
+  const fwd = predict(s, { src: '10.50.0.1', dst: '8.8.8.8', iif: 'c' });
+  assert.equal(fwd.nexthops.length, 1);
+  assert.ok(!fwd.warnings?.some((w) => w.startsWith('several default routes')));
+});
+
+test('VXLAN whose remote VTEP has no underlay route: the chain says so; the path still ends on the VXLAN device\'s lower device', () => {
+  const s = state({
+    routes: `10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink`,
+    links: [
+      link('ens3', { kind: 'veth', mtu: 1500 }),
+      link('vxlan.calico', { kind: 'vxlan', mtu: 1450, vxlan: { vni: 4096, port: 4789, local: '172.27.71.11', dev: 'ens3', learning: false } }),
+      link('cali11299111064', { kind: 'veth', mtu: 1500 }),
+    ],
+    addrs: [['ens3', '172.27.71.11', 24]],
+    neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:aa:bb:cc:dd:ee', state: ['PERMANENT'] }],
+    fdb: [{ mac: '66:aa:bb:cc:dd:ee', dev: 'vxlan.calico', dst: '172.27.71.12', state: 'permanent', flags: ['self'] }],
+  });
+  const p = predict(s, { src: '10.233.101.222', dst: '10.233.100.130', iif: 'cali11299111064' });
+  assert.equal(p.decision, 'unicast');
+  assert.equal(p.outer?.dst, '172.27.71.12', 'the FDB still names the VTEP');
+  assert.equal(p.outer?.underlayDev, undefined);
+  assert.ok(p.outer?.missing.some((m) => m.startsWith('no underlay route to 172.27.71.12')), JSON.stringify(p.outer?.missing));
+  // The packet is meant to leave through the device vxlan.calico sends on (`dev ens3`): a drop inside the
+  // VXLAN device (no route for the outer header) is then this node's drop, not one beyond it.
+  assert.deepEqual(p.egressPath, ['vxlan.calico', 'ens3']);
+});

@@ -1,4 +1,5 @@
-// C side of the golden-bytes contract: the bytes `calitrace-loader --golden` writes must sit at the
+// C side of the golden-bytes contract (an integration test: it runs the built loader). The bytes
+// `calitrace-loader --golden` writes must sit at the
 // offsets, with the widths and values, that docs/protocol.md documents. Offsets, types and expected
 // values are all read from the document's tables (not from bpf/event.h), so a change to the C struct
 // that the document does not follow fails here.
@@ -101,4 +102,13 @@ test('calitrace-loader --golden writes the frame and record documented in docs/p
   }
   assert.equal(next, 200);
   assert.ok(covered > 160, 'all non-padding fields checked');
+});
+
+test('calitrace-loader --golden-snap writes exactly the SNAP frame docs/protocol.md dumps', () => {
+  const m = /```golden-snap\n([\s\S]*?)```/.exec(protocolDoc);
+  assert.ok(m, 'docs/protocol.md has the golden SNAP dump');
+  const documented = Buffer.from(m[1].replace(/\s+/g, ''), 'hex');
+  const out = execFileSync(loader, ['--golden-snap']);
+  assert.deepEqual(out, documented);
+  assert.equal(out.length, 136);
 });
