@@ -7,7 +7,9 @@
 // same-node pod → pod (2 hook records), pod → node2 through VXLAN (3 records, the last encapsulated),
 // and traffic into the IPAM-block blackhole (ingress + kfree_skb drop).
 //   node --expose-gc dist/scripts/bench-path.js          (needs root: it builds a lab for the route model)
+//   BENCH_STATE=/tmp/node1.json …                         (keeps node1's state there and reuses it: no lab on later runs)
 import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FrameParser } from '../src/capture/frames';
 import { decodeRecord, forEachRecord, newDecodeContext, DecodeContext, CaseCounts } from '../src/capture/decode';
 import type { CaptureCounters, TraceEvent } from '../src/capture/event';
@@ -16,7 +18,7 @@ import { Collector } from '../src/collector/collector';
 import { labDown, labUp, nodeNetns, randomPrefix } from '../src/lab';
 import { createRouteModel } from '../src/routing/model';
 import { predict } from '../src/routing/predict';
-import type { RouteModel } from '../src/routing/types';
+import type { RouteModel, RoutingState } from '../src/routing/types';
 
 const POD_A = [10, 233, 101, 222];
 const POD_B = [10, 233, 101, 224];
@@ -245,6 +247,30 @@ function caseModeRun(model: RouteModel, ctx: DecodeContext, ifs: Ifs, packets: n
   return { rate: k.packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries };
 }
 
+/**
+ * node1's route model, loaded from a lab brought up for it. BENCH_STATE=FILE keeps that state in FILE and
+ * reuses it on the next runs (a model fixed at generation 1): repeated profiling runs then need no lab.
+ */
+async function node1Model(stateFile: string | undefined): Promise<RouteModel> {
+  if (stateFile && existsSync(stateFile)) {
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as RoutingState;
+    // The state does not change: a model that never emits needs no listeners.
+    const fixed = { state, generation: 1, on: () => fixed, off: () => fixed, load: async () => undefined, start: async () => undefined, stop: async () => undefined };
+    return fixed as unknown as RouteModel;
+  }
+  const prefix = randomPrefix();
+  let model: RouteModel;
+  try {
+    await labUp({ prefix });
+    model = createRouteModel({ netns: nodeNetns(prefix, 'node1') });
+    await model.load();
+  } finally {
+    await labDown({ prefix });
+  }
+  if (stateFile) writeFileSync(stateFile, JSON.stringify(model.state));
+  return model;
+}
+
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g) {
@@ -261,15 +287,7 @@ async function main(): Promise<void> {
   if (!(globalThis as { gc?: () => void }).gc) {
     process.stderr.write('bench-path: run with node --expose-gc for the memory figures (heap is measured after a full GC)\n');
   }
-  const prefix = randomPrefix();
-  let model: RouteModel;
-  try {
-    await labUp({ prefix });
-    model = createRouteModel({ netns: nodeNetns(prefix, 'node1') });
-    await model.load();
-  } finally {
-    await labDown({ prefix });
-  }
+  const model = await node1Model(process.env.BENCH_STATE);
   const byName = new Map(model.state.links.map((l) => [l.name, l.ifindex]));
   const ifs: Ifs = {
     caliA: byName.get('cali11299111064')!,

@@ -40,7 +40,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const pred = p.predicted?.prediction;
   const hops = events.map(toHop);
   const ingressIface = p.ingress?.iface;
-  const predicted = pred ? [...(ingressIface ? [ingressIface] : []), ...pred.egressPath] : [];
+  const predicted = pred ? predictedPath(pred, ingressIface) : [];
   // Only the plain ingress hop's lookup routes the packet we predict: at the uplink the FIB routed the
   // outer VXLAN header (to the local VXLAN socket), which says nothing about the inner packet.
   const kernelEv = p.ingress?.kernel;
@@ -253,6 +253,21 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     'DIVERGED',
     `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
   );
+}
+
+/** Per prediction (cached per model generation upstream) and ingress device: the packets of one flow share it. */
+const predictedMemo = new WeakMap<Prediction, { iif: string | undefined; path: string[] }>();
+
+/**
+ * The predicted devices in order, ingress first. One list per prediction and ingress, shared by the
+ * verdicts of every packet that got that prediction (and by the flows that keep it): read-only.
+ */
+function predictedPath(pred: Prediction, iif: string | undefined): string[] {
+  const hit = predictedMemo.get(pred);
+  if (hit && hit.iif === iif) return hit.path;
+  const path = iif ? [iif, ...pred.egressPath] : pred.egressPath.slice();
+  predictedMemo.set(pred, { iif, path });
+  return path;
 }
 
 interface PodChecks {
