@@ -113,21 +113,14 @@ export interface CorrelatorCounters {
   pending: number;
 }
 
-interface Open {
-  fingerprint: string;
+/** A packet being correlated; once closed, it is itself the ObservedPacket handed on (no copy per packet). */
+interface Open extends ObservedPacket {
   firstNs: number;
   closed: boolean;
-  events: TraceEvent[];
-  ingress?: TraceEvent;
-  drop?: TraceEvent;
-  predicted?: PredictionAt;
-  missing?: 'ingress';
   /** Egress devices seen, in order, without repeats. */
   egress: string[];
   /** The fingerprint of the translated packet, when NAT paired it with this one. */
   alias?: string;
-  nat?: NatChange;
-  pendingOn?: string;
 }
 
 export class Correlator {
@@ -312,6 +305,8 @@ export class Correlator {
       alias: undefined,
       nat: undefined,
       pendingOn: undefined,
+      closedBy: 'flush',
+      windowMs: this.windowMs,
     };
     this.open.set(ev.fingerprint, rec);
     this.byAge.push(rec);
@@ -379,18 +374,8 @@ export class Correlator {
       this.recentlyDone.set(rec.fingerprint, this.nowNs);
       this.doneByAge.push({ fp: rec.fingerprint, at: this.nowNs });
     }
-    this.opts.onPacket({
-      fingerprint: rec.fingerprint,
-      events: rec.events,
-      ingress: rec.ingress,
-      drop: rec.drop,
-      predicted: rec.predicted,
-      missing: rec.missing,
-      closedBy: cause,
-      windowMs: this.windowMs,
-      nat: rec.nat,
-      pendingOn: rec.pendingOn,
-    });
+    rec.closedBy = cause;
+    this.opts.onPacket(rec);
   }
 }
 

@@ -12,6 +12,7 @@
 import { Fifo } from './fifo';
 import { LatencyHistogram } from './histogram';
 import { parseEndpoint } from './endpoint';
+import { flat } from './flat';
 import { emptyVerdictCounts, VerdictCounts } from '../vocabulary';
 import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, Warning } from './types';
 
@@ -361,17 +362,6 @@ export class FlowTable {
     }
     return kept;
   }
-}
-
-/**
- * The text as one flat string. Texts built with + or templates are chains of their pieces; a property
- * name is always stored flat (and once), so that is the way to get a compact copy.
- */
-function flat(text: string): string {
-  const holder: Record<string, true> = {};
-  holder[text] = true;
-  for (const k in holder) return k;
-  return text;
 }
 
 function newDir(v: PacketVerdict): DirState {
