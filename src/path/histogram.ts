@@ -36,45 +36,45 @@ function bucketValue(b: number): number {
   return Math.pow(2, octave) * (1 + (q + 0.5) / BUCKETS_PER_OCTAVE);
 }
 
-/** Past EXACT_LIMIT samples: counts for buckets lo, lo + 1, … (only the range seen so far), and the extremes. */
-class Folded {
-  counts: number[] = [];
-  lo = 0;
-  minNs: number;
-  maxNs: number;
+// Past EXACT_LIMIT samples, one list: the first bucket it covers, the extremes, then the count of each
+// bucket from the first on (only the range seen so far). Lists are allocated at their size: one grown by
+// push reserves room for 16 more entries, which is more than most flows ever use.
+const LO = 0;
+const MIN = 1;
+const MAX = 2;
+const FIRST = 3;
 
-  constructor(samples: number[]) {
-    this.minNs = samples[0];
-    this.maxNs = samples[0];
-    this.lo = bucketOf(samples[0]);
-    for (const ns of samples) this.add(ns);
-  }
+function fold(samples: number[]): number[] {
+  const b = bucketOf(samples[0]);
+  const folded = [b, samples[0], samples[0], 0];
+  return samples.reduce(addFolded, folded);
+}
 
-  add(ns: number): void {
-    if (ns > this.maxNs) this.maxNs = ns;
-    if (ns < this.minNs) this.minNs = ns;
-    const b = bucketOf(ns);
-    const counts = this.counts;
-    if (b < this.lo) {
-      // A faster sample than any before: widen the range downwards (rare once a flow has settled).
-      const grown: number[] = [];
-      for (let i = b; i < this.lo; i++) grown.push(0);
-      for (const n of counts) grown.push(n);
-      this.counts = grown;
-      this.lo = b;
-      grown[0]++;
-      return;
-    }
-    const i = b - this.lo;
-    while (counts.length <= i) counts.push(0);
-    counts[i]++;
+/** Adds one sample to a folded list; returns the list (a new one when its range had to widen). */
+function addFolded(f: number[], ns: number): number[] {
+  if (ns > f[MAX]) f[MAX] = ns;
+  if (ns < f[MIN]) f[MIN] = ns;
+  const b = bucketOf(ns);
+  const lo = f[LO];
+  if (b < lo || FIRST + b - lo >= f.length) {
+    const newLo = Math.min(lo, b);
+    const hi = Math.max(lo + f.length - FIRST - 1, b);
+    const grown: number[] = new Array(FIRST + hi - newLo + 1);
+    grown[LO] = newLo;
+    grown[MIN] = f[MIN];
+    grown[MAX] = f[MAX];
+    for (let i = FIRST; i < grown.length; i++) grown[i] = 0;
+    for (let i = FIRST; i < f.length; i++) grown[i + lo - newLo] = f[i];
+    f = grown;
   }
+  f[FIRST + b - f[LO]]++;
+  return f;
 }
 
 export class LatencyHistogram {
   private count = 0;
-  /** count 1: the sample; 2 … EXACT_LIMIT: the samples; past that: the buckets. */
-  private data: number | number[] | Folded = 0;
+  /** count 1: the sample; 2 … EXACT_LIMIT: the samples; past that: the folded list. */
+  private data: number | number[] = 0;
 
   get samples(): number {
     return this.count;
@@ -85,12 +85,10 @@ export class LatencyHistogram {
     const n = ++this.count;
     if (n === 1) this.data = ns;
     else if (n === 2) this.data = [this.data as number, ns];
-    else if (n <= EXACT_LIMIT) (this.data as number[]).push(ns);
-    else if (n === EXACT_LIMIT + 1) {
-      const samples = this.data as number[];
-      samples.push(ns);
-      this.data = new Folded(samples);
-    } else (this.data as Folded).add(ns);
+    // concat: a list of exactly the samples (see FIRST).
+    else if (n <= EXACT_LIMIT) this.data = (this.data as number[]).concat(ns);
+    else if (n === EXACT_LIMIT + 1) this.data = addFolded(fold(this.data as number[]), ns);
+    else this.data = addFolded(this.data as number[], ns);
   }
 
   /** Percentile q in [0, 1], in ns. */
@@ -102,21 +100,21 @@ export class LatencyHistogram {
       const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
       return sorted[idx];
     }
-    const f = this.data as Folded;
+    const f = this.data as number[];
     const rank = Math.max(1, Math.ceil(q * this.count));
     let seen = 0;
-    for (let i = 0; i < f.counts.length; i++) {
-      seen += f.counts[i];
-      if (seen >= rank) return Math.min(f.maxNs, Math.max(f.minNs, bucketValue(f.lo + i)));
+    for (let i = FIRST; i < f.length; i++) {
+      seen += f[i];
+      if (seen >= rank) return Math.min(f[MAX], Math.max(f[MIN], bucketValue(f[LO] + i - FIRST)));
     }
-    return f.maxNs;
+    return f[MAX];
   }
 
   private maxNs(): number {
     if (this.count === 0) return 0;
     if (this.count === 1) return this.data as number;
     if (this.count <= EXACT_LIMIT) return Math.max(...(this.data as number[]));
-    return (this.data as Folded).maxNs;
+    return (this.data as number[])[MAX];
   }
 
   summary(): LatencySummary {
