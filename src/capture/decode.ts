@@ -29,7 +29,6 @@ import {
 } from './wire';
 
 const DEC = Array.from({ length: 256 }, (_, i) => String(i));
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Bounded cache of formatted IPv4 addresses keyed by their u32 value: pod traffic repeats a few. */
 const V4_CACHE_MAX = 4096;
@@ -82,11 +81,20 @@ export function formatAddr(family: number, buf: Buffer, off: number): string {
   return '';
 }
 
-/** The u64 at `off` as 16 hex digits, most significant first (the value, not the byte order). */
+const HEX_CODE = Array.from({ length: 16 }, (_, i) => i.toString(16).charCodeAt(0));
+
+/**
+ * The u64 at `off` as 16 hex digits, most significant first (the value, not the byte order). Built in
+ * one call as one flat string: the correlator and the case book key maps by it, and a string joined
+ * from pieces is a chain that each first lookup has to copy flat before it can hash it.
+ */
 export function formatU64Hex(buf: Buffer, off: number): string {
-  return (
-    HEX2[buf[off + 7]] + HEX2[buf[off + 6]] + HEX2[buf[off + 5]] + HEX2[buf[off + 4]] +
-    HEX2[buf[off + 3]] + HEX2[buf[off + 2]] + HEX2[buf[off + 1]] + HEX2[buf[off]]
+  const h = HEX_CODE;
+  const b7 = buf[off + 7], b6 = buf[off + 6], b5 = buf[off + 5], b4 = buf[off + 4];
+  const b3 = buf[off + 3], b2 = buf[off + 2], b1 = buf[off + 1], b0 = buf[off];
+  return String.fromCharCode(
+    h[b7 >> 4], h[b7 & 15], h[b6 >> 4], h[b6 & 15], h[b5 >> 4], h[b5 & 15], h[b4 >> 4], h[b4 & 15],
+    h[b3 >> 4], h[b3 & 15], h[b2 >> 4], h[b2 & 15], h[b1 >> 4], h[b1 & 15], h[b0 >> 4], h[b0 & 15],
   );
 }
 
@@ -319,12 +327,57 @@ export function decodeCases(buf: Buffer, off: number, len: number): CaseCounts {
 const KIND_NAMES: Record<number, TraceEvent['kind']> = { [Kind.PACKET]: 'packet', [Kind.FLOW]: 'flow', [Kind.DROP]: 'drop' };
 
 /**
+ * A new event with every field in place (the optional ones undefined), in the order decodeRecord fills
+ * them: it is allocated once at its full size and every event shares one shape. An object grown field by
+ * field would be reallocated as it grows (about 1 KB of garbage per event) and come in several shapes
+ * (with or without kernel, tunnel, drop fields), which makes every reader of events slower.
+ */
+function newEvent(): TraceEvent {
+  return {
+    kind: 'packet',
+    timeNs: 0,
+    wallMs: 0,
+    ifindex: 0,
+    iface: '',
+    dir: 'ingress',
+    len: 0,
+    family: 4,
+    proto: 0,
+    src: '',
+    dst: '',
+    sport: 0,
+    dport: 0,
+    tcpFlags: 0,
+    icmpType: 0,
+    icmpCode: 0,
+    icmpId: 0,
+    icmpSeq: 0,
+    ipId: 0,
+    ttl: 0,
+    mark: 0,
+    fingerprint: '',
+    natFingerprint: 0,
+    kernel: undefined,
+    tunnel: undefined,
+    dropReason: undefined,
+    dropReasonName: undefined,
+    packets: undefined,
+    bytes: undefined,
+    anomalies: undefined,
+    caseId: undefined,
+    prevCase: undefined,
+    epoch: undefined,
+    vlan: undefined,
+  };
+}
+
+/**
  * Decodes the record at buf[off] into `into` (or a new object). Optional fields absent from this
  * record are set to undefined on a reused target (no delete: keeps the object's shape stable);
  * kernel/tunnel sub-objects of a reused target are refilled.
  */
 export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent, recordSize: number = EVENT_MIN_SIZE): TraceEvent {
-  const ev = (into ?? {}) as TraceEvent;
+  const ev = into ?? newEvent();
   const tsNs = readU64(buf, off + EV.tsNs);
   const kind = buf[off + EV.kind];
   const family = buf[off + EV.family];

@@ -13,6 +13,7 @@ import { WorkloadHistory } from '../routing/history';
 import type { PodSide } from '../routing/peers';
 import type { ModelChangeEvent, Prediction, Query, RouteModel, RoutingState } from '../routing/types';
 import { TypedEmitter } from './emitter';
+import { PredictionCache } from './prediction-cache';
 import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
 
 /** What the collector needs from a running capture (src/capture's startCapture result fits). */
@@ -109,8 +110,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private predictErrors = 0;
   private mtuCache: { generation: number; byName: Map<string, number> } | undefined;
   private stopped = false;
-  private readonly cache = new Map<string, Prediction>();
-  private cacheGeneration = -1;
+  private readonly cache = new PredictionCache(PREDICTION_CACHE_SIZE);
   private readonly monotonicNs: () => number;
   private readonly caseBook = new CaseBook();
   private readonly chainVerdicts = new Map<string, ChainVerdict>();
@@ -245,30 +245,26 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
 
   private predictFor(ev: TraceEvent, iif: string | undefined): PredictionAt | undefined {
     const model = this.opts.model;
-    const q: Query = { src: ev.src, dst: ev.dst, ipproto: ev.proto };
-    if (iif) q.iif = iif;
-    if (ev.mark) q.mark = ev.mark;
-    if (ev.proto === 6 || ev.proto === 17 || ev.proto === 132) {
-      q.sport = ev.sport;
-      q.dport = ev.dport;
-    }
     try {
       const generation = model.generation;
-      // Packets of one flow ask the same question: answer it once per model generation.
-      if (this.cacheGeneration !== generation) {
-        this.cache.clear();
-        this.cacheGeneration = generation;
-      }
-      let key = `${q.src}|${q.dst}|${q.iif ?? ''}|${q.mark ?? 0}`;
-      // Ports and protocol only change the answer when a policy rule selects on them.
-      if (this.rulesUsePorts(model.state)) key += `|${q.ipproto}|${q.sport ?? 0}|${q.dport ?? 0}`;
-      // From 0.0.0.0 to a joined group only IGMP is accepted (ip_route_input_mc).
-      else if (q.src === '0.0.0.0') key += `|${q.ipproto}`;
-      let prediction = this.cache.get(key);
+      const ports = ev.proto === 6 || ev.proto === 17 || ev.proto === 132;
+      // Packets of one flow ask the same question: answer it once per model generation. Ports and
+      // protocol only change the answer when a policy rule selects on them; from 0.0.0.0 to a joined
+      // group only IGMP is accepted (ip_route_input_mc).
+      let extra = ev.mark ? `${ev.mark}` : '';
+      if (this.rulesUsePorts(model.state)) extra += `|${ev.proto}|${ports ? ev.sport : 0}|${ports ? ev.dport : 0}`;
+      else if (ev.src === '0.0.0.0') extra += `|${ev.proto}`;
+      let prediction = this.cache.get(generation, iif ?? '', ev.src, ev.dst, extra);
       if (!prediction) {
+        const q: Query = { src: ev.src, dst: ev.dst, ipproto: ev.proto };
+        if (iif) q.iif = iif;
+        if (ev.mark) q.mark = ev.mark;
+        if (ports) {
+          q.sport = ev.sport;
+          q.dport = ev.dport;
+        }
         prediction = this.opts.predict(model as RouteModel, q);
-        if (this.cache.size >= PREDICTION_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
-        this.cache.set(key, prediction);
+        this.cache.set(iif ?? '', ev.src, ev.dst, extra, prediction);
       }
       return { prediction, generation };
     } catch (err) {

@@ -113,25 +113,30 @@ export interface CorrelatorCounters {
   pending: number;
 }
 
-interface Open {
-  fingerprint: string;
+/** A packet being correlated; once closed, it is itself the ObservedPacket handed on (no copy per packet). */
+interface Open extends ObservedPacket {
   firstNs: number;
   closed: boolean;
-  events: TraceEvent[];
-  ingress?: TraceEvent;
-  drop?: TraceEvent;
-  predicted?: PredictionAt;
-  missing?: 'ingress';
   /** Egress devices seen, in order, without repeats. */
   egress: string[];
   /** The fingerprint of the translated packet, when NAT paired it with this one. */
   alias?: string;
-  nat?: NatChange;
-  pendingOn?: string;
 }
 
 export class Correlator {
-  private readonly open = new Map<string, Open>();
+  /**
+   * Open packets by fingerprint — and, as a number, when a packet with this fingerprint left the node
+   * (kernel ns), for doneNs after it did: a drop record that arrives for one of those happened after our
+   * last hook (the device's transmit). Such a drop follows the egress hook within the same transmit call,
+   * so a few milliseconds of memory are enough — keeping them for the whole window would hold tens of
+   * thousands of entries at line rate. The packet's own entry becomes that number (no second map, no
+   * object per packet: this bookkeeping was a tenth of the chain's time).
+   */
+  private readonly open = new Map<string, Open | number>();
+  /** Entries of `open` that are open packets (NAT-paired ones count once). */
+  private openCount = 0;
+  /** Fingerprints in the order their packets left: when their numbers in `open` are due to go. */
+  private readonly doneByAge = new Fifo<string>();
   /**
    * Packets that entered and have not been seen again yet, by NAT fingerprint: if one of them shows up
    * with other addresses or ports (netfilter rewrote it between our hooks), this is how it is found.
@@ -142,12 +147,6 @@ export class Correlator {
   /** Packets held for neighbour resolution, in creation order too (one hold length for all). */
   private readonly held = new Fifo<Open>();
   private readonly resolveNs: number;
-  /** Fingerprints of packets that completed recently, with their completion time: a drop record that
-   * arrives for one of them happened after our last hook (the device's transmit). Such a drop follows
-   * the egress hook within the same transmit call, so a few milliseconds of memory are enough — keeping
-   * them for the whole window would hold tens of thousands of entries at line rate. */
-  private readonly recentlyDone = new Map<string, number>();
-  private readonly doneByAge = new Fifo<{ fp: string; at: number }>();
   private readonly windowNs: number;
   private readonly doneNs: number;
   private readonly maxPending: number;
@@ -175,7 +174,7 @@ export class Correlator {
 
   /** Whether a packet with this fingerprint is open (waiting for more hops). */
   isOpen(fingerprint: string): boolean {
-    return this.open.has(fingerprint);
+    return typeof this.open.get(fingerprint) === 'object';
   }
 
   /** Whether an egress or drop record would join an open packet as its NAT-rewritten continuation. */
@@ -195,13 +194,13 @@ export class Correlator {
       this.nowNs = ev.timeNs;
       this.expire();
     }
-    let rec = this.open.get(ev.fingerprint);
+    const found = this.open.get(ev.fingerprint);
+    let rec = typeof found === 'object' ? found : undefined;
 
     if (ev.kind === 'drop') {
       rec ??= this.translated(ev);
       if (!rec) {
-        const doneAt = this.recentlyDone.get(ev.fingerprint);
-        if (doneAt !== undefined && ev.timeNs - doneAt <= this.doneNs) {
+        if (typeof found === 'number' && ev.timeNs - found <= this.doneNs) {
           this.counters.dropsAfterEgress++;
           return;
         }
@@ -295,11 +294,11 @@ export class Correlator {
 
   /** Closes everything still open (the collector is stopping). */
   flush(): void {
-    for (const rec of [...this.open.values()]) this.close(rec, 'flush');
+    for (const rec of [...this.open.values()]) if (typeof rec === 'object' && !rec.closed) this.close(rec, 'flush');
   }
 
   private create(ev: TraceEvent): Open {
-    if (this.open.size >= this.maxPending) {
+    if (this.openCount >= this.maxPending) {
       const oldest = this.oldestOpen() ?? this.oldestHeld();
       if (oldest) {
         this.counters.evictions++;
@@ -319,10 +318,12 @@ export class Correlator {
       alias: undefined,
       nat: undefined,
       pendingOn: undefined,
+      closedBy: 'flush',
+      windowMs: this.windowMs,
     };
     this.open.set(ev.fingerprint, rec);
     this.byAge.push(rec);
-    this.counters.pending = this.open.size;
+    this.counters.pending = ++this.openCount;
     return rec;
   }
 
@@ -356,9 +357,14 @@ export class Correlator {
       if (!rec.closed) this.close(rec, 'window');
     }
     const doneLimit = this.nowNs - this.doneNs;
-    for (let d = this.doneByAge.peek(); d && (d.at <= doneLimit || this.doneByAge.length > this.maxPending); d = this.doneByAge.peek()) {
+    for (let fp = this.doneByAge.peek(); fp !== undefined; fp = this.doneByAge.peek()) {
+      const at = this.open.get(fp);
+      const over = this.doneByAge.length > this.maxPending;
+      // Times only grow along the queue; one refreshed by a later departure may hold the rest back a
+      // little, which only keeps them longer (a drop checks the time itself).
+      if (typeof at === 'number' && at > doneLimit && !over) break;
       this.doneByAge.shift();
-      if (this.recentlyDone.get(d.fp) === d.at) this.recentlyDone.delete(d.fp);
+      if (typeof at === 'number') this.open.delete(fp);
     }
   }
 
@@ -376,28 +382,21 @@ export class Correlator {
 
   private close(rec: Open, cause: CloseCause): void {
     rec.closed = true;
-    if (this.open.get(rec.fingerprint) === rec) this.open.delete(rec.fingerprint);
+    this.counters.pending = --this.openCount;
+    const cur = this.open.get(rec.fingerprint);
+    if (rec.egress.length > 0 && cause !== 'drop') {
+      // It left the node: its entry now says when, for doneNs.
+      if (cur === rec || typeof cur !== 'object') {
+        this.open.set(rec.fingerprint, this.nowNs);
+        this.doneByAge.push(rec.fingerprint);
+      }
+    } else if (cur === rec) this.open.delete(rec.fingerprint);
     if (rec.alias !== undefined && this.open.get(rec.alias) === rec) this.open.delete(rec.alias);
     const nfp = rec.ingress?.natFingerprint;
     if (nfp && this.vanished.get(nfp) === rec) this.vanished.delete(nfp);
-    this.counters.pending = this.open.size;
     this.counters.packets++;
-    if (rec.egress.length > 0 && cause !== 'drop') {
-      this.recentlyDone.set(rec.fingerprint, this.nowNs);
-      this.doneByAge.push({ fp: rec.fingerprint, at: this.nowNs });
-    }
-    this.opts.onPacket({
-      fingerprint: rec.fingerprint,
-      events: rec.events,
-      ingress: rec.ingress,
-      drop: rec.drop,
-      predicted: rec.predicted,
-      missing: rec.missing,
-      closedBy: cause,
-      windowMs: this.windowMs,
-      nat: rec.nat,
-      pendingOn: rec.pendingOn,
-    });
+    rec.closedBy = cause;
+    this.opts.onPacket(rec);
   }
 }
 

@@ -5,9 +5,14 @@
 //
 // Memory: at most maxFlows flows; a full table evicts one that was not seen recently (the CLOCK
 // approximation of least-recently-seen: O(1) per packet, no reordering), counted; idle flows expire.
+// A flow holds no per-packet object: what it keeps of a path (devices, ends, query shape) is one shared
+// PathShape per distinct path, reasons are shared texts, per-verdict counts exist only once a direction
+// saw two verdicts, and histograms keep a lone sample as a bare number — so 100 000 flows fit in well under
+// 100 MB (docs/benchmarks.md, bench-path).
 import { Fifo } from './fifo';
 import { LatencyHistogram } from './histogram';
 import { parseEndpoint } from './endpoint';
+import { flat } from './flat';
 import { emptyVerdictCounts, VerdictCounts } from '../vocabulary';
 import type { FlowDirection, FlowSummary, Hop, LatencySummary, PacketVerdict, Verdict, Warning } from './types';
 
@@ -36,25 +41,32 @@ interface DirState {
   dport: number;
   packets: number;
   bytes: number;
-  verdicts: VerdictCounts;
+  /** The verdict of every packet counted so far, while they all had the same (most flows)… */
+  sole?: Verdict;
+  /** …and the counts per verdict once two differ. */
+  verdicts?: VerdictCounts;
   predicted: string[];
   route?: string;
-  /** What the last prediction said, to notice a change, and the model generation it came from. */
-  hasPrediction: boolean;
-  /** How the last prediction was asked: from which ingress device (see queryShape). */
+  /**
+   * How the last prediction was asked: from which ingress device (see queryShape); set once the
+   * direction has a prediction, to notice a change, with the model generation it came from.
+   */
   shape?: string;
   decision?: string;
   generation?: number;
-  /** The hops of the last packet; `ends` is derived from them when needed. */
-  lastHops?: Hop[];
-  endsOf?: Hop[];
+  /** The path of the last packet (its devices and how each saw it, not its times). */
+  path?: PathShape;
   lastVerdict?: Verdict;
   lastReason?: string;
-  /** Node-side ends of the last complete path, for the asymmetry check. */
-  ends?: Ends;
   latency?: LatencyHistogram;
   /** Per egress hop; a handful of entries, so a list is smaller and faster than a Map. */
-  hopLatency?: { iface: string; hist: LatencyHistogram }[];
+  hopLatency?: HopLatency[];
+}
+
+class HopLatency extends LatencyHistogram {
+  constructor(readonly iface: string) {
+    super();
+  }
 }
 
 interface FlowState {
@@ -65,11 +77,39 @@ interface FlowState {
   reverse?: DirState;
   firstSeenMs: number;
   lastSeenMs: number;
-  warnings: Warning[];
+  /** Warnings seen during the flow's life (absent while there are none). */
+  warnings?: Warning[];
   /** Seen since the eviction hand last passed it (second chance). */
   touched: boolean;
   removed: boolean;
 }
+
+/** One hop of a path as a flow keeps it: where and how, not when. */
+interface Step {
+  iface: string;
+  dir: Hop['dir'];
+  tunnelled: boolean;
+}
+
+/**
+ * A distinct observed path, shared by every flow direction that took it (thousands of flows go
+ * cali-a → cali-b), with what the flow table derives from it computed once.
+ */
+interface PathShape {
+  steps: Step[];
+  ifaces: string[];
+  /** The question a prediction of a packet on this path answers (see queryShape). */
+  shape: string;
+  /** Node-side ends, for the asymmetry check (undefined without an ingress or an egress). */
+  ends?: Ends;
+  /** Index of the hop it entered the node by (see firstIngress), -1 when none. */
+  ingressAt: number;
+  /** Indexes of its egress hops. */
+  egressAt: number[];
+}
+
+/** Distinct paths (and reasons) are few; past this many the table starts afresh (flows keep theirs). */
+const SHARED_MAX = 4096;
 
 type Endpoints = Pick<PacketVerdict, 'src' | 'sport' | 'dst' | 'dport'>;
 
@@ -88,16 +128,16 @@ function rewritten(v: PacketVerdict): Endpoints | undefined {
 
 /** Both directions of a conversation give the same key. */
 export function flowKey(v: Pick<PacketVerdict, 'family' | 'proto' | 'src' | 'dst' | 'sport' | 'dport' | 'icmp'>): string {
-  let a = `${v.src}:${v.sport}`;
-  let b = `${v.dst}:${v.dport}`;
-  let extra = '';
   if (v.icmp) {
     const echo = v.icmp.type === 8 || v.icmp.type === 0 || v.icmp.type === 128 || v.icmp.type === 129;
-    a = v.src;
-    b = v.dst;
-    extra = echo ? `|id${v.icmp.id}` : `|t${v.icmp.type}`;
+    const extra = echo ? `|id${v.icmp.id}` : `|t${v.icmp.type}`;
+    return v.src < v.dst ? [v.proto, v.src, v.dst + extra].join('|') : [v.proto, v.dst, v.src + extra].join('|');
   }
-  return a < b ? `${v.proto}|${a}|${b}${extra}` : `${v.proto}|${b}|${a}${extra}`;
+  const a = `${v.src}:${v.sport}`;
+  const b = `${v.dst}:${v.dport}`;
+  // join, not a template: it builds one flat string (the table keeps it for the flow's life, and a
+  // template's chain of pieces would cost several times its length).
+  return a < b ? [v.proto, a, b].join('|') : [v.proto, b, a].join('|');
 }
 
 export class FlowTable {
@@ -106,6 +146,10 @@ export class FlowTable {
   private readonly hand = new Fifo<FlowState>();
   private readonly maxFlows: number;
   private readonly idleMs: number;
+  /** Distinct paths seen, by their steps (see pathOf). */
+  private readonly paths = new Map<string, PathShape>();
+  /** One copy of each reason text flows keep. */
+  private readonly reasons = new Map<string, string>();
   readonly counters: FlowCounters = { active: 0, created: 0, evictions: 0, expired: 0 };
 
   constructor(private readonly opts: FlowTableOptions = {}) {
@@ -135,10 +179,10 @@ export class FlowTable {
         as = seen;
       }
     }
-    v.flowKey = key;
     let flow = this.flows.get(key);
     if (flow) {
       flow.touched = true;
+      key = flow.key;
     } else {
       if (this.flows.size >= this.maxFlows) this.evictOldest();
       flow = {
@@ -146,9 +190,10 @@ export class FlowTable {
         family: v.family,
         proto: v.proto,
         forward: newDir(v),
+        reverse: undefined,
         firstSeenMs: v.timeMs,
         lastSeenMs: v.timeMs,
-        warnings: [],
+        warnings: undefined,
         touched: false,
         removed: false,
       };
@@ -157,6 +202,7 @@ export class FlowTable {
       this.counters.created++;
       this.counters.active = this.flows.size;
     }
+    v.flowKey = key;
     const isForward = as.src === flow.forward.src && as.sport === flow.forward.sport && as.dst === flow.forward.dst;
     let dir: DirState;
     if (isForward) dir = flow.forward;
@@ -167,14 +213,15 @@ export class FlowTable {
     if (v.timeMs < flow.firstSeenMs) flow.firstSeenMs = v.timeMs;
     // Case mode adds many packets of one judged path at once (count), and records a path's first packet
     // (count 0) only for its hops, latency and warnings: its packets come with the counts.
+    if (count > 0) countVerdict(dir, v.verdict, count);
     dir.packets += count;
     dir.bytes += bytes;
-    dir.verdicts[v.verdict] += count;
     dir.lastVerdict = v.verdict;
-    // Keep the objects we already hold when this packet says the same: a flow that retained every
+    // Keep the texts and paths we already hold when this packet says the same: a flow that retained every
     // packet's fresh copy would make each of them survive the young-generation GC.
-    if (dir.lastReason !== v.reason) dir.lastReason = v.reason;
-    if (!dir.lastHops || !sameHops(dir.lastHops, v.observed)) dir.lastHops = v.observed;
+    if (dir.lastReason !== v.reason) dir.lastReason = this.shared(v.reason);
+    if (!dir.path || !sameSteps(dir.path.steps, v.observed)) dir.path = this.pathOf(v.observed);
+    const path = dir.path;
 
     // Verdicts are published when a packet's path is judged, which is not always ingress order (a packet
     // that waits for its window is judged after later ones that completed): only a prediction from the
@@ -183,18 +230,17 @@ export class FlowTable {
     // Two predictions are only comparable when they answer the same question: a packet predicted from
     // its ingress device and one predicted as sent by the node (its ingress record lost, or seen only
     // encapsulated) get different answers from an unchanged route table.
-    const shape = queryShape(v.observed);
-    const comparable = !dir.hasPrediction || dir.shape === shape;
+    const shape = path.shape;
+    const hasPrediction = dir.shape !== undefined;
+    const comparable = !hasPrediction || dir.shape === shape;
     // A packet seen entering through its own device is the better reference: it replaces another shape.
-    const adopt = !comparable && shape.startsWith('in:') && !dir.shape?.startsWith('in:');
+    const adopt = !comparable && shape.startsWith('in:') && !dir.shape!.startsWith('in:');
     if ((v.predicted.length > 0 || v.decision) && fresh && (comparable || adopt)) {
-      if (adopt) dir.hasPrediction = false;
-      dir.shape = shape;
       if (v.generation !== undefined) dir.generation = v.generation;
       // Most packets repeat the last prediction: compare fields before building any text.
-      const same = dir.hasPrediction && dir.decision === v.decision && dir.route === v.route && sameTail(dir.predicted, v.predicted);
+      const same = hasPrediction && !adopt && dir.decision === v.decision && dir.route === v.route && sameTail(dir.predicted, v.predicted);
       if (!same) {
-        if (dir.hasPrediction) {
+        if (hasPrediction && !adopt) {
           addWarning(
             v,
             'ROUTE_CHANGED',
@@ -202,40 +248,46 @@ export class FlowTable {
               `now ${describePrediction(v.decision, v.route, v.predicted)}`,
           );
         }
-        dir.hasPrediction = true;
         dir.decision = v.decision;
         dir.route = v.route;
       }
+      dir.shape = shape;
       if (!sameList(dir.predicted, v.predicted)) dir.predicted = v.predicted;
     }
 
     // The asymmetry check needs both directions; a one-way flow never pays for it.
-    const back = other?.lastHops ? endsOf(other) : undefined;
-    const ends = back ? endsOf(dir) : undefined;
-    if (ends) {
-      if (back && !returnsSameWay(ends, back)) {
-        addWarning(
-          v,
-          'ASYMMETRIC_RETURN',
-          `this direction enters on ${ends.ingresses.join(' → ')} and leaves via ${ends.egress.join(' → ')}, but the other direction ` +
-            `entered on ${back.ingresses.join(' → ')} and left via ${back.egress.join(' → ')}: the return path is not the reverse of the forward path`,
-        );
-      }
+    const back = other?.path?.ends;
+    const ends = back ? path.ends : undefined;
+    if (ends && back && !returnsSameWay(ends, back)) {
+      addWarning(
+        v,
+        'ASYMMETRIC_RETURN',
+        `this direction enters on ${ends.ingresses.join(' → ')} and leaves via ${ends.egress.join(' → ')}, but the other direction ` +
+          `entered on ${back.ingresses.join(' → ')} and left via ${back.egress.join(' → ')}: the return path is not the reverse of the forward path`,
+      );
     }
 
-    if (v.latencyUs !== undefined) (dir.latency ??= new LatencyHistogram()).add(v.latencyUs * 1000);
-    const ingressHop = firstIngress(v.observed);
-    if (ingressHop) {
-      for (const h of v.observed) {
-        if (h.dir !== 'egress') continue;
-        const list = (dir.hopLatency ??= []);
-        let hist: LatencyHistogram | undefined;
-        for (const e of list) if (e.iface === h.iface) hist = e.hist;
-        if (!hist) list.push({ iface: h.iface, hist: (hist = new LatencyHistogram()) });
-        hist.add(h.timeNs - ingressHop.timeNs);
+    // Latencies are whole ns (the verdict's µs carry two decimals): a whole number is stored unboxed.
+    if (v.latencyUs !== undefined) (dir.latency ??= new LatencyHistogram()).add(Math.round(v.latencyUs * 1000));
+    if (path.ingressAt >= 0) {
+      const t0 = v.observed[path.ingressAt].timeNs;
+      for (const i of path.egressAt) {
+        const h = v.observed[i];
+        let hist: HopLatency | undefined;
+        if (dir.hopLatency) for (const e of dir.hopLatency) if (e.iface === h.iface) hist = e;
+        if (!hist) {
+          hist = new HopLatency(h.iface);
+          // New lists are allocated at their size; a list grown by push would reserve room for 16 more.
+          dir.hopLatency = dir.hopLatency ? dir.hopLatency.concat(hist) : [hist];
+        }
+        // The difference of two large ns times is a boxed float even when whole: Math.round gives the small integer.
+        hist.add(Math.round(h.timeNs - t0));
       }
     }
-    for (const w of v.warnings) if (!flow.warnings.includes(w)) flow.warnings.push(w);
+    if (v.warnings.length > 0) {
+      const seen = (flow.warnings ??= []);
+      for (const w of v.warnings) if (!seen.includes(w)) seen.push(w);
+    }
     return key;
   }
 
@@ -286,6 +338,30 @@ export class FlowTable {
     flow.removed = true;
     this.flows.delete(flow.key);
   }
+
+  /** The shared PathShape of these hops (made once per distinct path). */
+  private pathOf(hops: Hop[]): PathShape {
+    let id = '';
+    for (const h of hops) id += `${h.dir}:${h.iface}${h.tunnel ? '+' : ''} `;
+    let path = this.paths.get(id);
+    if (!path) {
+      if (this.paths.size >= SHARED_MAX) this.paths.clear();
+      path = newPath(hops);
+      this.paths.set(id, path);
+    }
+    return path;
+  }
+
+  /** One flat copy of a text many flows keep (a verdict's reason is built from pieces, per packet). */
+  private shared(text: string): string {
+    let kept = this.reasons.get(text);
+    if (kept === undefined) {
+      if (this.reasons.size >= SHARED_MAX) this.reasons.clear();
+      kept = flat(text);
+      this.reasons.set(kept, kept);
+    }
+    return kept;
+  }
 }
 
 function newDir(v: PacketVerdict): DirState {
@@ -296,73 +372,102 @@ function newDir(v: PacketVerdict): DirState {
     dport: v.dport,
     packets: 0,
     bytes: 0,
-    verdicts: emptyVerdictCounts(),
+    sole: undefined,
+    verdicts: undefined,
     predicted: [],
     route: undefined,
-    hasPrediction: false,
     shape: undefined,
     decision: undefined,
     generation: undefined,
+    path: undefined,
     lastVerdict: undefined,
     lastReason: undefined,
-    lastHops: undefined,
-    endsOf: undefined,
-    ends: undefined,
     latency: undefined,
     hopLatency: undefined,
   };
 }
 
+/** Adds `count` (> 0) packets with this verdict to the direction's counts. */
+function countVerdict(dir: DirState, verdict: Verdict, count: number): void {
+  if (dir.verdicts) dir.verdicts[verdict] += count;
+  else if (dir.packets === 0 || dir.sole === verdict) dir.sole = verdict;
+  else {
+    const counts = emptyVerdictCounts();
+    counts[dir.sole!] = dir.packets;
+    counts[verdict] += count;
+    dir.verdicts = counts;
+    dir.sole = undefined;
+  }
+}
+
+function verdictCounts(dir: DirState): VerdictCounts {
+  if (dir.verdicts) return { ...dir.verdicts };
+  const counts = emptyVerdictCounts();
+  if (dir.sole) counts[dir.sole] = dir.packets;
+  return counts;
+}
+
+function newPath(hops: Hop[]): PathShape {
+  const steps = hops.map((h) => ({ iface: h.iface, dir: h.dir, tunnelled: h.tunnel !== undefined }));
+  const egressAt: number[] = [];
+  hops.forEach((h, i) => {
+    if (h.dir === 'egress') egressAt.push(i);
+  });
+  return {
+    steps,
+    ifaces: hops.map((h) => h.iface),
+    shape: queryShape(steps),
+    ends: nodeEnds(steps),
+    ingressAt: firstIngress(steps),
+    egressAt,
+  };
+}
+
 /** The question a packet's prediction answered: its plain ingress device, else how else it was seen. */
-function queryShape(hops: Hop[]): string {
+function queryShape(steps: Step[]): string {
   let tunnel: string | undefined;
-  for (const h of hops) {
+  for (const h of steps) {
     if (h.dir !== 'ingress') continue;
-    if (!h.tunnel) return `in:${h.iface}`;
+    if (!h.tunnelled) return `in:${h.iface}`;
     tunnel ??= h.iface;
   }
   return tunnel !== undefined ? `tunnel:${tunnel}` : 'node';
 }
 
-/** The hop it entered the node by: the first plain ingress, else the first ingress at all. */
-function firstIngress(hops: Hop[]): Hop | undefined {
-  let any: Hop | undefined;
-  for (const h of hops) {
+/** Index of the hop it entered the node by: the first plain ingress, else the first ingress at all (-1: none). */
+function firstIngress(steps: Step[]): number {
+  let any = -1;
+  for (let i = 0; i < steps.length; i++) {
+    const h = steps[i];
     if (h.dir !== 'ingress') continue;
-    if (!h.tunnel) return h;
-    any ??= h;
+    if (!h.tunnelled) return i;
+    if (any < 0) any = i;
   }
   return any;
 }
 
 function sameList(a: string[], b: string[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
 /** Same devices, directions and encapsulation, hop by hop (times aside). */
-function sameHops(a: Hop[], b: Hop[]): boolean {
+function sameSteps(a: Step[], b: Hop[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    if (a[i].iface !== b[i].iface || a[i].dir !== b[i].dir || !a[i].tunnel !== !b[i].tunnel) return false;
+    if (a[i].iface !== b[i].iface || a[i].dir !== b[i].dir || a[i].tunnelled !== (b[i].tunnel !== undefined)) return false;
   }
   return true;
 }
 
 /** Same predicted egress devices (the first entry is the ingress, which differs by direction anyway). */
 function sameTail(a: string[], b: string[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function endsOf(d: DirState): Ends | undefined {
-  if (d.endsOf !== d.lastHops) {
-    d.ends = d.lastHops ? nodeEnds(d.lastHops) : undefined;
-    d.endsOf = d.lastHops;
-  }
-  return d.ends;
 }
 
 function addWarning(v: PacketVerdict, w: Warning, sentence: string): void {
@@ -384,10 +489,10 @@ interface Ends {
   egress: string[];
 }
 
-function nodeEnds(hops: Hop[]): Ends | undefined {
-  const ingresses = hops.filter((h) => h.dir === 'ingress').map((h) => h.iface);
-  const plain = hops.find((h) => h.dir === 'ingress' && !h.tunnel)?.iface ?? ingresses[0];
-  const egress = hops.filter((h) => h.dir === 'egress').map((h) => h.iface);
+function nodeEnds(steps: Step[]): Ends | undefined {
+  const ingresses = steps.filter((h) => h.dir === 'ingress').map((h) => h.iface);
+  const plain = steps.find((h) => h.dir === 'ingress' && !h.tunnelled)?.iface ?? ingresses[0];
+  const egress = steps.filter((h) => h.dir === 'egress').map((h) => h.iface);
   if (!plain || egress.length === 0) return undefined;
   return { ingress: plain, ingresses, egress };
 }
@@ -412,15 +517,15 @@ function summarizeDir(d: DirState): FlowDirection {
     dport: d.dport,
     packets: d.packets,
     bytes: d.bytes,
-    verdicts: { ...d.verdicts },
-    observed: d.lastHops ? d.lastHops.map((h) => h.iface) : [],
+    verdicts: verdictCounts(d),
+    observed: d.path ? d.path.ifaces.slice() : [],
     predicted: d.predicted,
     hopLatency: {},
   };
   if (d.route) out.route = d.route;
   const lat = summarizeHist(d.latency);
   if (lat) out.latency = lat;
-  if (d.hopLatency) for (const { iface, hist } of d.hopLatency) out.hopLatency[iface] = hist.summary();
+  if (d.hopLatency) for (const hist of d.hopLatency) out.hopLatency[hist.iface] = hist.summary();
   if (d.lastVerdict) out.lastVerdict = d.lastVerdict;
   if (d.lastReason) out.lastReason = d.lastReason;
   return out;
@@ -434,7 +539,7 @@ function summarize(f: FlowState, state: FlowSummary['state']): FlowSummary {
     forward: summarizeDir(f.forward),
     firstSeenMs: f.firstSeenMs,
     lastSeenMs: f.lastSeenMs,
-    warnings: [...f.warnings],
+    warnings: f.warnings ? [...f.warnings] : [],
     state,
   };
   if (f.reverse) out.reverse = summarizeDir(f.reverse);

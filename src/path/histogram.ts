@@ -1,7 +1,12 @@
 // Latency percentiles with bounded memory. A flow that saw few packets keeps its exact samples; past
 // EXACT_LIMIT the samples fold into buckets, 4 per power of two (quarter octaves, linear inside each
-// octave, so a percentile is within ±12.5 % and usually much closer),
-// which caps a busy flow at one small typed array however long it runs.
+// octave, so a percentile is within ±12.5 % and usually much closer).
+//
+// Memory is what decides the layout: the flow table holds up to 100 000 flows with a histogram per
+// direction and per egress hop, and most flows are short. So a histogram is two fields — the count and
+// the samples — where the samples are the one number itself for a single sample, a list up to
+// EXACT_LIMIT, and past that only the range of buckets this flow's latencies actually fall in (one
+// flow's latencies span a few octaves, not the 36 the scale covers).
 import type { LatencySummary } from './types';
 
 const EXACT_LIMIT = 16;
@@ -31,12 +36,45 @@ function bucketValue(b: number): number {
   return Math.pow(2, octave) * (1 + (q + 0.5) / BUCKETS_PER_OCTAVE);
 }
 
+// Past EXACT_LIMIT samples, one list: the first bucket it covers, the extremes, then the count of each
+// bucket from the first on (only the range seen so far). Lists are allocated at their size: one grown by
+// push reserves room for 16 more entries, which is more than most flows ever use.
+const LO = 0;
+const MIN = 1;
+const MAX = 2;
+const FIRST = 3;
+
+function fold(samples: number[]): number[] {
+  const b = bucketOf(samples[0]);
+  const folded = [b, samples[0], samples[0], 0];
+  return samples.reduce(addFolded, folded);
+}
+
+/** Adds one sample to a folded list; returns the list (a new one when its range had to widen). */
+function addFolded(f: number[], ns: number): number[] {
+  if (ns > f[MAX]) f[MAX] = ns;
+  if (ns < f[MIN]) f[MIN] = ns;
+  const b = bucketOf(ns);
+  const lo = f[LO];
+  if (b < lo || FIRST + b - lo >= f.length) {
+    const newLo = Math.min(lo, b);
+    const hi = Math.max(lo + f.length - FIRST - 1, b);
+    const grown: number[] = new Array(FIRST + hi - newLo + 1);
+    grown[LO] = newLo;
+    grown[MIN] = f[MIN];
+    grown[MAX] = f[MAX];
+    for (let i = FIRST; i < grown.length; i++) grown[i] = 0;
+    for (let i = FIRST; i < f.length; i++) grown[i + lo - newLo] = f[i];
+    f = grown;
+  }
+  f[FIRST + b - f[LO]]++;
+  return f;
+}
+
 export class LatencyHistogram {
-  private exact: number[] | undefined = [];
-  private buckets: Uint32Array | undefined;
   private count = 0;
-  private maxNs = 0;
-  private minNs = Infinity;
+  /** count 1: the sample; 2 … EXACT_LIMIT: the samples; past that: the folded list. */
+  private data: number | number[] = 0;
 
   get samples(): number {
     return this.count;
@@ -44,36 +82,39 @@ export class LatencyHistogram {
 
   add(ns: number): void {
     if (!(ns >= 0)) return;
-    this.count++;
-    if (ns > this.maxNs) this.maxNs = ns;
-    if (ns < this.minNs) this.minNs = ns;
-    if (this.exact) {
-      this.exact.push(ns);
-      if (this.exact.length <= EXACT_LIMIT) return;
-      this.buckets = new Uint32Array(BUCKET_COUNT);
-      for (const v of this.exact) this.buckets[bucketOf(v)]++;
-      this.exact = undefined;
-      return;
-    }
-    this.buckets![bucketOf(ns)]++;
+    const n = ++this.count;
+    if (n === 1) this.data = ns;
+    else if (n === 2) this.data = [this.data as number, ns];
+    // concat: a list of exactly the samples (see FIRST).
+    else if (n <= EXACT_LIMIT) this.data = (this.data as number[]).concat(ns);
+    else if (n === EXACT_LIMIT + 1) this.data = addFolded(fold(this.data as number[]), ns);
+    else this.data = addFolded(this.data as number[], ns);
   }
 
   /** Percentile q in [0, 1], in ns. */
   quantileNs(q: number): number {
     if (this.count === 0) return 0;
-    if (this.exact) {
-      const sorted = [...this.exact].sort((a, b) => a - b);
+    if (this.count === 1) return this.data as number;
+    if (this.count <= EXACT_LIMIT) {
+      const sorted = [...(this.data as number[])].sort((a, b) => a - b);
       const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
       return sorted[idx];
     }
+    const f = this.data as number[];
     const rank = Math.max(1, Math.ceil(q * this.count));
     let seen = 0;
-    const buckets = this.buckets!;
-    for (let b = 0; b < buckets.length; b++) {
-      seen += buckets[b];
-      if (seen >= rank) return Math.min(this.maxNs, Math.max(this.minNs, bucketValue(b)));
+    for (let i = FIRST; i < f.length; i++) {
+      seen += f[i];
+      if (seen >= rank) return Math.min(f[MAX], Math.max(f[MIN], bucketValue(f[LO] + i - FIRST)));
     }
-    return this.maxNs;
+    return f[MAX];
+  }
+
+  private maxNs(): number {
+    if (this.count === 0) return 0;
+    if (this.count === 1) return this.data as number;
+    if (this.count <= EXACT_LIMIT) return Math.max(...(this.data as number[]));
+    return (this.data as number[])[MAX];
   }
 
   summary(): LatencySummary {
@@ -83,7 +124,7 @@ export class LatencyHistogram {
       p50: us(this.quantileNs(0.5)),
       p90: us(this.quantileNs(0.9)),
       p99: us(this.quantileNs(0.99)),
-      max: us(this.count ? this.maxNs : 0),
+      max: us(this.maxNs()),
     };
   }
 }

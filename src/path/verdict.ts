@@ -14,6 +14,7 @@ import type { KernelView, TraceEvent } from '../capture/event';
 import { hasPorts, protocolName } from '../vocabulary';
 import type { Prediction } from '../routing/types';
 import type { ObservedPacket } from './correlate';
+import { flat } from './flat';
 import type { Hop, PacketVerdict, Verdict, Warning } from './types';
 import { intentFindings } from '../routing/intent';
 import { CauseEvidence, chainText, missingWorkloadCause, podSideFindings, rpFilterCause, vxlanChain, wrongWorkloadInterface } from '../routing/causes';
@@ -40,7 +41,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const pred = p.predicted?.prediction;
   const hops = events.map(toHop);
   const ingressIface = p.ingress?.iface;
-  const predicted = pred ? [...(ingressIface ? [ingressIface] : []), ...pred.egressPath] : [];
+  const predicted = pred ? predictedPath(pred, ingressIface) : [];
   // Only the plain ingress hop's lookup routes the packet we predict: at the uplink the FIB routed the
   // outer VXLAN header (to the local VXLAN socket), which says nothing about the inner packet.
   const kernelEv = p.ingress?.kernel;
@@ -77,11 +78,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   if (first.proto === 1 || first.proto === 58) {
     base.icmp = { type: first.icmpType, code: first.icmpCode, id: first.icmpId, seq: first.icmpSeq };
   }
-  if (kernelEv) {
-    base.kernel = { result: kernelEv.resultName };
-    if (kernelEv.iface) base.kernel.iface = kernelEv.iface;
-    if (kernelEv.nexthop) base.kernel.nexthop = kernelEv.nexthop;
-  }
+  if (kernelEv) base.kernel = kernelOf(kernelEv);
   if (pred) {
     base.decision = pred.decision;
     if (pred.route) base.route = pred.route;
@@ -95,8 +92,8 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
   const evidence = ctx.evidence?.();
   const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision)
-    ? [...intentFindings(pred, evidence.state), ...podChecks(pred, ingressIface, evidence).side]
-    : [];
+    ? joined(intentFindings(pred, evidence.state), podChecks(pred, ingressIface, evidence).side)
+    : NO_FINDINGS;
   const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
     if (cause) base.cause = cause;
@@ -194,26 +191,22 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   }
 
   if (sameDevices(egress, expected, pred)) {
-    const tunnelHop = hops.find((h) => h.tunnel && h.dir === 'egress');
+    const encap = hops.find((h) => h.tunnel && h.dir === 'egress')?.tunnel;
     const arrived = hops.find((h) => h.tunnel && h.dir === 'ingress')?.tunnel;
-    const from = arrived ? `arrived encapsulated from ${arrived.outerSrc} (VNI ${arrived.vni}), ` : '';
     const wantOuter = pred.outer?.dst;
-    if (tunnelHop && wantOuter && tunnelHop.tunnel!.outerDst !== wantOuter) {
+    if (encap && wantOuter && encap.outerDst !== wantOuter) {
       return set(
         'DIVERGED',
-        `left via ${egress.join(' → ')} as predicted but encapsulated to ${tunnelHop.tunnel!.outerDst} ` +
+        `left via ${egress.join(' → ')} as predicted but encapsulated to ${encap.outerDst} ` +
           `instead of ${wantOuter} (the FDB entry for the VTEP): check \`bridge fdb show dev ${pred.outer!.vxlanDev}\``,
       );
     }
-    const encap = tunnelHop?.tunnel
-      ? `, encapsulated to ${tunnelHop.tunnel.outerDst} (VNI ${tunnelHop.tunnel.vni})`
-      : '';
     const wrong = evidence ? podChecks(pred, ingressIface, evidence).wrong : undefined;
     if (wrong) {
       base.warnings.push('CALICO_INTENT');
-      return set('MATCHED', `${from}left via ${egress.join(' → ')} as predicted by ${routeText(pred)}, but ${wrong}${tail}`, wrong);
+      return set('MATCHED', `${arrivedText(arrived)}left via ${egress.join(' → ')} as predicted by ${routeText(pred)}, but ${wrong}${tail}`, wrong);
     }
-    return set('MATCHED', `${from}left via ${egress.join(' → ')}${encap} as predicted by ${routeText(pred)}${tail}`);
+    return set('MATCHED', matchedText(pred, egress, arrived, encap, tail));
   }
 
   if (egress.length === 0 || isPrefix(egress, expected)) {
@@ -253,6 +246,82 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     'DIVERGED',
     `left via ${egress.join(' → ')} but ${routeText(pred)} predicted ${expected.join(' → ')}${after}${tail}`,
   );
+}
+
+/** Per prediction (cached per model generation upstream) and ingress device: the packets of one flow share it. */
+const predictedMemo = new WeakMap<Prediction, { iif: string | undefined; path: string[] }>();
+
+/**
+ * The predicted devices in order, ingress first. One list per prediction and ingress, shared by the
+ * verdicts of every packet that got that prediction (and by the flows that keep it): read-only.
+ */
+function predictedPath(pred: Prediction, iif: string | undefined): string[] {
+  const hit = predictedMemo.get(pred);
+  if (hit && hit.iif === iif) return hit.path;
+  const path = iif ? [iif, ...pred.egressPath] : pred.egressPath.slice();
+  predictedMemo.set(pred, { iif, path });
+  return path;
+}
+
+/** The findings of two checks as one read-only list (no copy when either has none, the usual case). */
+function joined(a: string[], b: string[]): string[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  return [...a, ...b];
+}
+
+const NO_FINDINGS: string[] = [];
+
+/** The kernel's answer as the verdict shows it (only the fields it knows, in one allocation). */
+function kernelOf(k: KernelView): NonNullable<PacketVerdict['kernel']> {
+  const result = k.resultName;
+  if (k.iface) return k.nexthop ? { result, iface: k.iface, nexthop: k.nexthop } : { result, iface: k.iface };
+  return k.nexthop ? { result, nexthop: k.nexthop } : { result };
+}
+
+/** The last MATCHED sentence built for a prediction, with what it was built from. */
+interface MatchedMemo {
+  egress: string[];
+  arrived: Hop['tunnel'];
+  encap: Hop['tunnel'];
+  tail: string;
+  text: string;
+}
+
+const matchedMemo = new WeakMap<Prediction, MatchedMemo>();
+
+/**
+ * The MATCHED sentence. The packets of a flow get the same one: it is built once per prediction and what
+ * it says (devices, tunnel ends, a drop beyond the node) and handed out again while that stays the same —
+ * one string for all of them, which also makes the flow table's "same reason as before?" a pointer test.
+ */
+function matchedText(pred: Prediction, egress: string[], arrived: Hop['tunnel'], encap: Hop['tunnel'], tail: string): string {
+  const m = matchedMemo.get(pred);
+  if (
+    m &&
+    m.tail === tail &&
+    sameList(m.egress, egress) &&
+    m.arrived?.outerSrc === arrived?.outerSrc &&
+    m.arrived?.vni === arrived?.vni &&
+    m.encap?.outerDst === encap?.outerDst &&
+    m.encap?.vni === encap?.vni
+  ) {
+    return m.text;
+  }
+  const encapText = encap ? `, encapsulated to ${encap.outerDst} (VNI ${encap.vni})` : '';
+  const text = flat(`${arrivedText(arrived)}left via ${egress.join(' → ')}${encapText} as predicted by ${routeText(pred)}${tail}`);
+  matchedMemo.set(pred, { egress, arrived, encap, tail, text });
+  return text;
+}
+
+function arrivedText(arrived: Hop['tunnel']): string {
+  return arrived ? `arrived encapsulated from ${arrived.outerSrc} (VNI ${arrived.vni}), ` : '';
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 interface PodChecks {
@@ -495,11 +564,9 @@ export function kernelAgrees(k: KernelView, pred: Prediction): boolean | undefin
     case 'frag_needed': {
       if (pred.decision !== 'unicast') return false;
       if (!k.iface) return undefined;
-      const devs = new Set<string>();
-      if (pred.dev) devs.add(pred.dev);
-      for (const n of pred.nexthops) if (n.dev) devs.add(n.dev);
-      if (pred.egressPath[0]) devs.add(pred.egressPath[0]);
-      return devs.has(k.iface);
+      if (pred.dev === k.iface || pred.egressPath[0] === k.iface) return true;
+      for (const n of pred.nexthops) if (n.dev === k.iface) return true;
+      return false;
     }
     case 'blackhole':
     case 'unreachable':
