@@ -364,12 +364,14 @@ int main(int argc, char **argv)
 			} else {
 				events_flush(); /* the ring is empty: what we have goes out as one frame */
 				next_drain = now + (__u64)env.wakeup_ms * 1000000;
-				/* Records were lost: say so right behind the records that survived, so the
-				 * collector knows before it judges their packets (not a second later). */
-				if (rb_fail_now() != st.rb_fail_reported) {
-					snap_flush(); /* snapshots before the STATS that counts their events */
-					send_stats(flows.records);
-				}
+			}
+			/* Records were lost: say so right behind the records that survived, after every
+			 * round (a backlog takes many), so the collector knows before it judges the
+			 * packets around the loss — not once the whole backlog is through. */
+			if (rb_fail_now() != st.rb_fail_reported) {
+				events_flush();
+				snap_flush(); /* snapshots before the STATS that counts their events */
+				send_stats(flows.records);
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
