@@ -47,6 +47,20 @@ function state(opts: { routes: string; rules?: Record<string, unknown>[]; links?
   };
 }
 
+/** A Calico VXLAN node's devices, address, VTEP neighbour and FDB entry (node1 of the lab, towards node2). */
+function vxlanNodeParts(): { links: Link[]; addrs: [string, string, number][]; neigh: Neighbour[]; fdb: FdbEntry[] } {
+  return {
+    links: [
+      link('ens3', { kind: 'veth', mtu: 1500 }),
+      link('vxlan.calico', { kind: 'vxlan', mtu: 1450, vxlan: { vni: 4096, port: 4789, local: '172.27.71.11', dev: 'ens3', learning: false } }),
+      link('cali11299111064', { kind: 'veth', mtu: 1500 }),
+    ],
+    addrs: [['ens3', '172.27.71.11', 24]],
+    neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:aa:bb:cc:dd:ee', state: ['PERMANENT'] }],
+    fdb: [{ mac: '66:aa:bb:cc:dd:ee', dev: 'vxlan.calico', dst: '172.27.71.12', state: 'permanent', flags: ['self'] }],
+  };
+}
+
 test('longest prefix wins regardless of the order of lines', () => {
   const s = state({
     routes: `
@@ -195,14 +209,7 @@ test('VXLAN egress: gateway → neighbour → FDB → underlay route → outer h
       default via 172.27.71.254 dev ens3 proto static
       172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11
       10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink`,
-    links: [
-      link('ens3', { kind: 'veth', mtu: 1500 }),
-      link('vxlan.calico', { kind: 'vxlan', mtu: 1450, vxlan: { vni: 4096, port: 4789, local: '172.27.71.11', dev: 'ens3', learning: false } }),
-      link('cali11299111064', { kind: 'veth', mtu: 1500 }),
-    ],
-    addrs: [['ens3', '172.27.71.11', 24]],
-    neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:aa:bb:cc:dd:ee', state: ['PERMANENT'] }],
-    fdb: [{ mac: '66:aa:bb:cc:dd:ee', dev: 'vxlan.calico', dst: '172.27.71.12', state: 'permanent', flags: ['self'] }],
+    ...vxlanNodeParts(),
   });
   const p = predict(s, { src: '10.233.101.222', dst: '10.233.100.130', iif: 'cali11299111064' });
   assert.equal(p.calico, 'vxlan-tunnel');
@@ -357,14 +364,7 @@ test('several default routes in a table: on the output path each one\'s next hop
 test('VXLAN whose remote VTEP has no underlay route: the chain says so; the path still ends on the VXLAN device\'s lower device', () => {
   const s = state({
     routes: `10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink`,
-    links: [
-      link('ens3', { kind: 'veth', mtu: 1500 }),
-      link('vxlan.calico', { kind: 'vxlan', mtu: 1450, vxlan: { vni: 4096, port: 4789, local: '172.27.71.11', dev: 'ens3', learning: false } }),
-      link('cali11299111064', { kind: 'veth', mtu: 1500 }),
-    ],
-    addrs: [['ens3', '172.27.71.11', 24]],
-    neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:aa:bb:cc:dd:ee', state: ['PERMANENT'] }],
-    fdb: [{ mac: '66:aa:bb:cc:dd:ee', dev: 'vxlan.calico', dst: '172.27.71.12', state: 'permanent', flags: ['self'] }],
+    ...vxlanNodeParts(),
   });
   const p = predict(s, { src: '10.233.101.222', dst: '10.233.100.130', iif: 'cali11299111064' });
   assert.equal(p.decision, 'unicast');
