@@ -67,7 +67,12 @@ test('explain names the cause the verdicts name: /32 missing, VTEP neighbour mis
         },
       ];
       for (const c of cases) {
+        const generation = h.rc.model.generation;
         await withFault(lab, { name: c.name, target: 'node1', inject: c.inject, repair: c.repair }, async () => {
+          // The cause is judged against the model that has seen the fault: a packet sent in the moment
+          // before the model hears of it is (rightly) STALE_MODEL. Up to 3 s for the model to move; if it
+          // does not, the verdicts below say what it believed.
+          await h.waitUntil(() => h.rc.model.generation > generation, 3000, `the route model to see: ${c.name}`).catch(() => undefined);
           const vs = await pingVerdicts(h, lab, POD_A, c.dst, { count: 2 });
           for (const v of vs) assert.match(v.cause ?? '', c.cause, `${c.name}: verdict\n${h.dump()}`);
           const text = await explainText(ns, c.dst, c.exit);
