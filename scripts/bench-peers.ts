@@ -2,10 +2,10 @@
 //   none            no tracer
 //   tcpdump-w       tcpdump -i any -w /dev/null        (copies every packet, decodes nothing)
 //   tcpdump-nn      tcpdump -i any -nn > /dev/null     (decodes and prints every packet)
-//   calitrace       the collector in its default mode (packet: a record per packet and hop, judged in
-//                   user space) — --mode picks another
-//   calitrace-case  the collector in case mode (every packet counted per path in the kernel, judged
-//                   once per path in user space)
+//   calitrace       the collector in packet mode (a record per packet and hop, judged in user space;
+//                   what `--mode packet` asks for) — --mode picks another
+//   calitrace-case  the collector in case mode, the default of trace and serve (every packet counted
+//                   per path in the kernel, judged once per path in user space)
 //   selection       the collector with a per-packet selection of the iperf3 flow (--src/--dst/--port),
 //                   paced at --selection-pps (default 50 000) as the target asks
 // each under iperf3 UDP 64-byte, unlimited rate, pod → pod through node1 (10.233.101.222 → .224), plus one
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '2'));
   const selectionPps = Number(arg('selection-pps', '50000'));
   console.log(`machine: ${os.cpus().length} CPUs, load average ${load()} (uptime: ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s)`);
-  console.log(`calitrace default mode: ${arg('mode', 'packet')}; ${seconds} s per run; selection paced at ${selectionPps} pps`);
+  console.log(`calitrace row: ${arg('mode', 'packet')} mode; calitrace-case row: case mode (the default of trace and serve); ${seconds} s per run; selection paced at ${selectionPps} pps`);
   const lab = await labUp({ prefix: randomPrefix() });
   let port = 5501;
   const tools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
