@@ -21,6 +21,8 @@ export interface CaptureSource {
   on(event: 'event', fn: (ev: TraceEvent) => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
   on(event: 'cases', fn: (c: CaseCounts) => void): unknown;
+  /** The loader's periodic report; its loss counts are in counters() by the time it is emitted. */
+  on(event: 'stats', fn: (s: unknown) => void): unknown;
   counters(): CaptureCounters;
   /** Case mode: the route model's generation is part of every case. */
   setGeneration?(generation: number): Promise<void>;
@@ -116,6 +118,12 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly chainVerdicts = new Map<string, ChainVerdict>();
   /** Case mode: packets whose path seemed to end at a case while the kernel resolves its next hop. */
   private readonly heldEnds = new Map<string, { packets: number; bytes: number; sinceMs: number }>();
+  /**
+   * INCOMPLETE packets judged before any loss was reported around them, waiting for the loader's next
+   * report: a backlog's records arrive (and are closed by the clock) before the STATS frame that counts
+   * what the ring lost meanwhile, and the verdict must say so if records were lost.
+   */
+  private readonly awaitingLossReport: { p: ObservedPacket; sinceMs: number }[] = [];
   private caseEntries: CaseCounts['entries'] = [];
   private caseLines = 0;
   private caseUnknown = 0;
@@ -153,6 +161,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     opts.capture.on('event', (ev) => this.push(ev));
     opts.capture.on('cases', (c) => this.onCases(c));
     opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
+    opts.capture.on('stats', () => this.releaseAwaitingLossReport(Infinity));
     this.sendSizes();
     opts.model.on('change', (ev: ModelChangeEvent) => {
       this.emit('route', ev);
@@ -167,6 +176,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       this.sampleLoss();
       this.correlator.tick(this.monotonicNs() - graceNs);
     });
+    // A loader that reports only on demand (--stats-ms 0) sends no STATS: then 1.5 s is the wait.
+    this.every(250, () => this.releaseAwaitingLossReport(Date.now() - 1500));
     this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
     this.every(1000, () => this.flowTable.expire(Date.now()));
     this.every(opts.countersMs ?? 1000, () => this.emit('counters', this.counters()));
@@ -224,6 +235,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   stop(): void {
     if (this.stopped) return;
     this.correlator.flush();
+    this.releaseAwaitingLossReport(Infinity);
     this.releaseHeld(Infinity);
     this.flushFlows();
     this.stopped = true;
@@ -451,6 +463,22 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
 
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
+    if (v.verdict === 'INCOMPLETE' && !this.stopped && p.events.length > 0 && this.lostNear(p.events[0].wallMs) === 0) {
+      this.awaitingLossReport.push({ p, sinceMs: Date.now() });
+      return;
+    }
+    this.publishPacket(p, v);
+  }
+
+  /** Judges again, now with the loss the loader has reported since, the packets held for it. */
+  private releaseAwaitingLossReport(heldBeforeMs: number): void {
+    const q = this.awaitingLossReport;
+    let n = 0;
+    while (n < q.length && q[n].sinceMs <= heldBeforeMs) n++;
+    for (const { p } of q.splice(0, n)) this.publishPacket(p, judge(p, this.ctx));
+  }
+
+  private publishPacket(p: ObservedPacket, v: PacketVerdict): void {
     // Case mode: a case's first packet is a verdict line; it is counted with its case's packets (its
     // hops, latency and warnings go to the flow now). A drop is counted here: it has its own record.
     if (!p.drop && p.events.some((e) => e.caseId !== undefined)) {
