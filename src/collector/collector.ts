@@ -208,7 +208,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       packets: this.packets,
       verdicts: { ...this.verdicts },
       correlatorEvictions: k.evictions,
-      correlatorPending: k.pending,
+      // Held for a loss report counts as pending: a reader that waits for 0 must see them judged.
+      correlatorPending: k.pending + this.awaitingLossReport.length,
       dropsAfterEgress: k.dropsAfterEgress,
       natPaired: k.natPaired,
       flowRecords: k.ignored,

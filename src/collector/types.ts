@@ -10,7 +10,7 @@ export interface CollectorCounters extends CaptureCounters {
   verdicts: VerdictCounts;
   /** Packets the correlator closed early because its table was full. */
   correlatorEvictions: number;
-  /** Packets waiting for more hops right now. */
+  /** Packets not judged yet: waiting for more hops, or (INCOMPLETE) for the loader's next loss report. */
   correlatorPending: number;
   /** Drop records of packets that had already left the node. */
   dropsAfterEgress: number;

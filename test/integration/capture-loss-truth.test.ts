@@ -30,11 +30,16 @@ async function stalledLoader(mode: 'packet' | 'case'): Promise<void> {
         ],
       });
       // Stall the ring's reader while the streams run: the 1 MiB ring fills within a fraction of a second.
+      // Only the packets astride the moment the ring fills or frees lose part of their records (a handful a
+      // stall; the rest lose all and are never seen), so stall three times to be sure of some.
       await new Promise((r) => setTimeout(r, 1500));
       const pid = rc.capture.loaderPid!;
-      process.kill(pid, 'SIGSTOP');
-      await new Promise((r) => setTimeout(r, 1000));
-      process.kill(pid, 'SIGCONT');
+      for (const [stallMs, resumeMs] of [[500, 300], [500, 300], [500, 0]]) {
+        process.kill(pid, 'SIGSTOP');
+        await new Promise((r) => setTimeout(r, stallMs));
+        process.kill(pid, 'SIGCONT');
+        await new Promise((r) => setTimeout(r, resumeMs));
+      }
       const results = await traffic;
       for (const r of results) assert.ok(r.received > 0, `${r.name}: ${r.detail}`);
       await rc.capture.requestStats();
@@ -63,13 +68,21 @@ async function stalledLoader(mode: 'packet' | 'case'): Promise<void> {
       assert.equal(count((v) => /martian/.test(v.reason)), 0, sample((v) => /martian/.test(v.reason)));
       assert.ok(count((v) => v.verdict === 'MATCHED' && v.dst === POD_B) > 1000, 'same-node packets are judged');
       assert.ok(count((v) => v.verdict === 'MATCHED' && v.dst === WEB_0) > 1000, 'cross-node packets are judged');
-      // The packets that lost a record say which one, and that records were lost.
+      // Every record that arrived is in exactly one packet's path: none vanished between ring and verdict.
+      assert.equal(verdicts.reduce((n, v) => n + v.observed.length, 0), c.received, 'records received = hops in verdicts');
+      // The ring loses whole packets, except the few astride the instant it fills: those lost part of their
+      // records. Whatever their number, a path short of its hooks is INCOMPLETE naming what is missing and
+      // the loss around it; a MATCHED path has every hook of its route.
+      const fullHops = (v: PacketVerdict) => (v.dst === WEB_0 || v.src === WEB_0 ? 3 : 2);
+      const short = verdicts.filter((v) => v.observed.length < fullHops(v));
       const incomplete = verdicts.filter((v) => v.verdict === 'INCOMPLETE');
-      assert.ok(incomplete.length > 0, 'some packets lost a record');
+      console.log(`# ${short.length} packets lost part of their records; ${incomplete.length} INCOMPLETE`);
+      for (const v of verdicts.filter((x) => x.verdict === 'MATCHED')) assert.equal(v.observed.length, fullHops(v), `MATCHED with hops ${v.observed.map((h) => h.iface).join(',')}`);
+      for (const v of short) assert.equal(v.verdict, 'INCOMPLETE', `${v.verdict} with hops ${v.observed.map((h) => h.iface).join(',')}: ${v.reason}`);
       for (const v of incomplete) {
         assert.match(v.reason, /record is missing|not seen on|no hook saw it/, v.reason);
+        assert.match(v.reason, /events were lost within a second of this packet/, v.reason);
       }
-      assert.ok(incomplete.some((v) => /events were lost within a second of this packet/.test(v.reason)), sample((v) => v.verdict === 'INCOMPLETE'));
       // Judged = every packet closed by the correlator: nothing open is left behind.
       assert.equal(c.packets, verdicts.length);
     } finally {
