@@ -40,6 +40,7 @@ export function storeSink(s: Store, changed: () => void = () => undefined): UiSi
   return {
     verdict: (v) => {
       s.ingest(v);
+      s.noteLag(v.timeMs, Date.now());
       changed();
     },
     stitched: (st) => {
@@ -70,6 +71,7 @@ export function storeSink(s: Store, changed: () => void = () => undefined): UiSi
       changed();
     },
     connection: (state, message) => {
+      if (state === 'connected' && s.connection.state !== 'connected') s.markConnected(Date.now());
       s.connection = { state, message };
       changed();
     },

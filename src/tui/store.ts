@@ -31,6 +31,9 @@ export type SortKey = 'last' | 'packets' | 'verdict' | 'latency' | 'src' | 'dst'
 export const SORT_KEYS: SortKey[] = ['last', 'packets', 'verdict', 'latency', 'src', 'dst'];
 
 /** Loss counters shown even before the server reports them, so a zero is visible as a zero. */
+/** How old a live item must be when taken in for the UI to say it is reading a backlog. */
+export const BEHIND_MS = 5000;
+
 export const KNOWN_LOSS_COUNTERS = ['kernel', 'pipe', 'collector', 'subscribers', 'this-client'];
 
 export interface FlowRow {
@@ -172,6 +175,11 @@ export class Store {
   status: NodeStatus = { node: '?', mode: '?', interfaces: [], subscribers: 0, counters: [] };
   connection: { state: 'connecting' | 'connected' | 'error'; message?: string } = { state: 'connecting' };
 
+  /** Items stamped before the stream (re)connected are history: they say nothing of lag. */
+  private liveSinceMs = Infinity;
+  /** How old the newest live item was when this client took it in, and when that was. */
+  private lag: { ms: number; atMs: number } | undefined;
+
   /** Every event this client ingested (keeps counting while paused). */
   eventsTotal = 0;
   /** Flows pushed out by the cap (not a loss of packets: a loss of history). */
@@ -199,6 +207,30 @@ export class Store {
   }
 
   // ---------------------------------------------------------------- ingest
+
+  /** The stream (re)connected at `nowMs`: what is stamped later is live. */
+  markConnected(nowMs: number): void {
+    this.liveSinceMs = nowMs;
+    this.lag = undefined;
+  }
+
+  /** A live item stamped `itemMs` was taken in at `nowMs`. */
+  noteLag(itemMs: number, nowMs: number): void {
+    if (itemMs >= this.liveSinceMs) this.lag = { ms: nowMs - itemMs, atMs: nowMs };
+  }
+
+  /**
+   * Whole seconds this client is behind the live stream while it reads a backlog, or undefined when it
+   * keeps up. A client slower than the storm reads items queued seconds ago (its server-side queue,
+   * gRPC's buffers), and hears of what its queue could not hold only when it reaches that point: the
+   * screen must say it is showing the past. Behind = the newest live item was older than BEHIND_MS when
+   * taken in (a packet held for ARP is judged ~3.5 s late, so less is not a backlog), and items still
+   * arrive (none for 2 s: caught up, or quiet).
+   */
+  backlogS(nowMs: number): number | undefined {
+    if (!this.lag || nowMs - this.lag.atMs > 2000 || this.lag.ms < BEHIND_MS) return undefined;
+    return Math.round(this.lag.ms / 1000);
+  }
 
   ingest(v: UiVerdict): void {
     this.eventsTotal++;

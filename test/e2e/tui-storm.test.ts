@@ -139,7 +139,7 @@ test('a UDP storm through the node: the UI keeps answering keys and counting', {
       console.log(
         `tui storm: events seen by the UI ${e0} → ${eventsOf(s.text())}; measured lower bounds, before the keys / across them: ` +
           `offered to the UI ${Math.round(before.offeredRate)} / ${Math.round(during.offeredRate)} verdicts/s, taken in by the UI ${before.uiRate.toFixed(1)} / ${during.uiRate.toFixed(1)} events/s; ` +
-          `events/s on screen ${rate}, key → screen ms ${keyLatencies.join(' ')}, lost: ${lost?.trim()}`,
+          `events/s on screen ${rate}, key → screen ms ${keyLatencies.join(' ')}, lost: ${lost?.trim()}, backlog shown: ${/(\d+s behind)/.exec(s.text())?.[1] ?? 'none'}`,
       );
       s.press('q');
       assert.equal((await s.exited).exitCode, 0);

@@ -332,3 +332,38 @@ test("through a relay: a flow seen by two nodes is the sum of each node's counts
   s.ingest(verdict('10.233.101.222', '10.233.100.130', 1300, { flowKey: 'x', node: 'node1' }));
   assert.deepEqual([s.flowRows()[0].packets, s.eventsTotal], [14, 14]);
 });
+
+test('a client reading a backlog says how far behind it is; history and a client that keeps up do not', () => {
+  const s = new Store();
+  const header = (now: number) => {
+    const real = Date.now;
+    Date.now = () => now; // the header reads the wall clock, like the status age above
+    try {
+      return headerLines(s, 200).map(stripTags).join('\n');
+    } finally {
+      Date.now = real;
+    }
+  };
+  s.markConnected(100_000);
+  // History sent on connect is old by nature: not a backlog.
+  s.ingest(verdict('10.0.0.1', '10.0.0.9', 40_000));
+  s.noteLag(40_000, 100_050);
+  assert.equal(s.backlogS(100_050), undefined);
+  assert.doesNotMatch(header(100_050), /behind/);
+  // Live items taken in 7 s after they were stamped: the screen shows the past.
+  s.ingest(verdict('10.0.0.1', '10.0.0.9', 101_000));
+  s.noteLag(101_000, 108_000);
+  assert.equal(s.backlogS(108_000), 7);
+  assert.match(header(108_000), /7s behind: reading a backlog/);
+  // A packet held ~3.5 s for ARP is judged late without any backlog.
+  s.noteLag(105_000, 108_600);
+  assert.equal(s.backlogS(108_600), undefined);
+  // Behind again, then nothing arrives for more than 2 s: caught up (or quiet), the warning goes.
+  s.noteLag(103_000, 109_000);
+  assert.equal(s.backlogS(110_900), 6);
+  assert.equal(s.backlogS(111_100), undefined);
+  // A reconnect starts over: what came before it is history again.
+  s.markConnected(200_000);
+  s.noteLag(150_000, 200_010);
+  assert.equal(s.backlogS(200_010), undefined);
+});

@@ -39,6 +39,9 @@ export function headerLines(store: Store, width: number): string[] {
     `subscribers ${s.subscribers}`,
   ];
   if (conn) first.push(conn.trim());
+  const behind = store.backlogS(Date.now());
+  // Slower than the storm: what is on screen is the past, and its losses are still ahead in the queue.
+  if (behind !== undefined) first.push(`{yellow-fg}{bold}${behind}s behind{/bold}: reading a backlog, its losses show when reached{/yellow-fg}`);
   out.push(...wrapParts('', first, width));
   const loss = store.lossCounters().map((c) => `${c.name} ${c.value}`);
   const anyLoss = store.lossCounters().some((c) => c.value > 0);
