@@ -178,6 +178,12 @@ export class NodeMetrics {
       registers: [r],
       collect: fromTotal(() => src.counters().predictErrors),
     });
+    new Counter({
+      name: 'calitrace_packets_unjudged_total',
+      help: 'Case mode: packets the kernel counted at a case whose first record was lost (ring buffer full), so no verdict is known for them. Counted here, never as MATCHED.',
+      registers: [r],
+      collect: fromTotal(() => src.counters().caseUnknown),
+    });
     new Gauge({
       name: 'calitrace_attached_interfaces',
       help: 'Interfaces with the tracer attached now, by hook kind.',

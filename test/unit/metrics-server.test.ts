@@ -26,7 +26,7 @@ function metrics(c: () => CollectorCounters): NodeMetrics {
 }
 
 test('loopback: plain HTTP; a token is required when one is set; 404 elsewhere', async () => {
-  let c = counters({ lostKernel: 3 });
+  let c = counters({ lostKernel: 3, caseUnknown: 7 });
   const m = metrics(() => c);
   const s = await startMetricsServer({ listen: '127.0.0.1:0', security: { token: 's3cret' }, render: () => m.text(), contentType: m.registry.contentType });
   try {
@@ -38,6 +38,8 @@ test('loopback: plain HTTP; a token is required when one is set; 404 elsewhere',
     assert.match(text, /^calitrace_lost_events_total\{source="kernel",node="n1"\} 3$/m);
     assert.match(text, /^calitrace_lost_events_total\{source="subscriber",node="n1"\} 5$/m);
     assert.match(text, /^calitrace_subscribers\{node="n1"\} 2$/m);
+    // Packets counted but never judged (case mode, first record lost) are visible, not folded into a verdict.
+    assert.match(text, /^calitrace_packets_unjudged_total\{node="n1"\} 7$/m);
     assert.match(text, /^calitrace_attached_interfaces\{hook_kind="workload",node="n1"\} 1$/m);
     assert.match(text, /^calitrace_attached_interfaces\{hook_kind="uplink",node="n1"\} 1$/m);
     assert.match(text, /^calitrace_attached_interfaces\{hook_kind="other",node="n1"\} 1$/m);
