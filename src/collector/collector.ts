@@ -24,6 +24,8 @@ export interface CaptureSource {
   /** The loader's periodic report; its loss counts are in counters() by the time it is emitted. */
   on(event: 'stats', fn: (s: unknown) => void): unknown;
   counters(): CaptureCounters;
+  /** Removes a listener this collector added (stop() does; a stand-in without it keeps them). */
+  off?(event: string, fn: (...args: any[]) => void): unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Case mode: the route model's generation is part of every case. */
   setGeneration?(generation: number): Promise<void>;
   /** Case mode: the frame lengths that change a verdict (the node's MTUs) are part of every case. */
@@ -31,7 +33,7 @@ export interface CaptureSource {
 }
 
 /** What the collector needs from the route model (src/routing's RouteModel fits). */
-export type ModelSource = Pick<RouteModel, 'state' | 'generation' | 'on'>;
+export type ModelSource = Pick<RouteModel, 'state' | 'generation' | 'on'> & Partial<Pick<RouteModel, 'off'>>;
 
 export type PredictFn = (state: RoutingState | RouteModel, q: Query) => Prediction;
 
@@ -127,6 +129,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private caseEntries: CaseCounts['entries'] = [];
   private caseLines = 0;
   private caseUnknown = 0;
+  private readonly unlisten: (() => void)[] = [];
   private caseMode = false;
   private readonly history = new WorkloadHistory();
 
@@ -157,20 +160,37 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       evidence: () => this.evidence(),
     };
     this.history.observe(opts.model.state);
-    opts.model.on('change', () => this.history.observe(opts.model.state));
-    opts.capture.on('event', (ev) => this.push(ev));
-    opts.capture.on('cases', (c) => this.onCases(c));
-    opts.capture.on('error', (err) => this.emit('error', new CollectorError(err.message, true)));
-    opts.capture.on('stats', () => this.releaseAwaitingLossReport(Infinity));
-    this.sendSizes();
-    opts.model.on('change', (ev: ModelChangeEvent) => {
+    // stop() removes the data listeners: a collector stopped while its capture and model live on (a
+    // session restarted over the same model) must not keep judging. The 'error' listeners stay: an
+    // emitter's error with no listener would throw, and a stopping model or loader may still report one.
+    const onHistory = () => this.history.observe(opts.model.state);
+    const onEvent = (ev: TraceEvent) => this.push(ev);
+    const onCases = (c: CaseCounts) => this.onCases(c);
+    const onCaptureError = (err: Error) => this.emit('error', new CollectorError(err.message, true));
+    const onStats = () => this.releaseAwaitingLossReport(Infinity);
+    const onChange = (ev: ModelChangeEvent) => {
       this.emit('route', ev);
       this.sendSizes();
       // Case mode: packets routed by the new model form new cases, judged again.
       if (this.caseMode) this.opts.capture.setGeneration?.(this.opts.model.generation).catch(() => undefined);
-    });
+    };
     // The live model marks what it recovers from (RouteModelError.fatal === false); anything else is fatal.
-    opts.model.on('error', (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false)));
+    const onModelError = (err: Error) => this.emit('error', new CollectorError(err.message, (err as { fatal?: boolean }).fatal !== false));
+    opts.model.on('change', onHistory);
+    opts.capture.on('event', onEvent);
+    opts.capture.on('cases', onCases);
+    opts.capture.on('error', onCaptureError);
+    opts.capture.on('stats', onStats);
+    this.sendSizes();
+    opts.model.on('change', onChange);
+    opts.model.on('error', onModelError);
+    this.unlisten.push(
+      () => opts.model.off?.('change', onHistory),
+      () => opts.model.off?.('change', onChange),
+      () => opts.capture.off?.('event', onEvent),
+      () => opts.capture.off?.('cases', onCases),
+      () => opts.capture.off?.('stats', onStats),
+    );
     const graceNs = (opts.deliveryGraceMs ?? 200) * 1e6;
     this.every(50, () => {
       this.sampleLoss();
@@ -241,6 +261,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.flushFlows();
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    for (const off of this.unlisten.splice(0)) off();
     this.emit('counters', this.counters());
   }
 
