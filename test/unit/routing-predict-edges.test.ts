@@ -173,3 +173,86 @@ test('multipath: when only some next hops pass the source check, the others are 
   assert.equal(bad.errno, 'EXDEV');
   assert.match(warnings(bad), /source 192\.0\.2\.9 refused on c \(reverse-path filter\)/);
 });
+
+test('the candidates a reader sees: why each route containing the destination was or was not the one', () => {
+  const s = state({
+    routes: `
+      10.233.101.224 dev cali2 scope link
+      10.233.101.192/26 dev cali3 scope link
+      10.233.101.224 dev cali4 scope link metric 50
+      blackhole 10.233.101.192/26 proto 80 metric 10
+      10.233.101.224 tos 0x10 dev cali5 scope link
+      10.233.101.224 dev cali6 scope link table 100
+      10.233.101.0/24 dev cali7 scope link table 200`,
+    rules: [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 10, src: '10.9.9.9', srclen: 32, table: '200' },
+      { priority: 32766, src: 'all', table: 'main' },
+      { priority: 32767, src: 'all', table: '100' },
+    ],
+    addrs: [['cali2', '10.9.9.9', 32]],
+  });
+  const p = predict(s, { dst: '10.233.101.224' });
+  const by = (route: string) => {
+    const c = p.candidates.find((x) => x.route === route);
+    assert.ok(c, `${route} is a candidate: ${JSON.stringify(p.candidates.map((x) => x.route))}`);
+    return c!;
+  };
+  assert.equal(p.route, '10.233.101.224 dev cali2 scope link');
+  assert.equal(by('10.233.101.224 dev cali2 scope link').verdict, 'selected');
+  assert.match(by('10.233.101.224 dev cali2 scope link').reason, /longest matching prefix \(\/32\) in table 254/);
+  assert.match(by('10.233.101.192/26 dev cali3 scope link').reason, /less specific \(\/26\) than the selected \/32/);
+  assert.equal(by('10.233.101.192/26 dev cali3 scope link').verdict, 'shadowed');
+  assert.match(by('10.233.101.224 dev cali4 scope link metric 50').reason, /same prefix, higher metric \(50 > 0\)/);
+  assert.match(by('10.233.101.224 tos 0x10 dev cali5 scope link').reason, /tos 0x10 does not match the packet/);
+  // Table 100 is reached only by the last rule, after main decided: it was never consulted.
+  assert.equal(by('10.233.101.224 dev cali6 table 100 scope link').verdict, 'not-consulted');
+  assert.match(by('10.233.101.224 dev cali6 table 100 scope link').reason, /table 100 was not consulted: no rule led to it before a decision/);
+  assert.equal(by('10.233.101.0/24 dev cali7 table 200 scope link').verdict, 'not-consulted', 'rule 10 does not match a packet without that source');
+  // From 10.9.9.9 rule 10 sends the lookup to table 200 first, and its /24 decides over main's /32.
+  const q = predict(s, { src: '10.9.9.9', dst: '10.233.101.224' });
+  assert.equal(q.route, '10.233.101.0/24 dev cali7 table 200 scope link');
+  const main32 = q.candidates.find((x) => x.route === '10.233.101.224 dev cali2 scope link')!;
+  assert.equal(main32.verdict, 'not-consulted');
+  // A consulted table whose route threw the lookup on: skipped, and why the other table decided.
+  const thrown = state({
+    routes: `
+      10.233.101.224 dev cali2 scope link
+      throw 10.233.101.224 table 200
+      10.233.101.192/26 dev cali3 table 300 scope link`,
+    rules: [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 10, src: 'all', table: '200' },
+      { priority: 20, src: 'all', table: '300' },
+      { priority: 32766, src: 'all', table: 'main' },
+    ],
+  });
+  const t = predict(thrown, { dst: '10.233.101.224' });
+  assert.equal(t.table, 300, 'the throw goes on to rule 20');
+  const throwRoute = t.candidates.find((x) => x.type === 'throw')!;
+  assert.equal(throwRoute.verdict, 'skipped');
+  assert.match(throwRoute.reason, /table 200 was consulted, but table 300 decided \(rule order, not prefix length, picks the table\)/);
+  // Per-packet use skips the candidates and the rule trace, nothing else.
+  const lean = predict(s, { src: '10.9.9.9', dst: '10.233.101.224' }, { detail: false });
+  assert.deepEqual(lean.candidates, []);
+  assert.equal(lean.route, q.route);
+  assert.deepEqual(lean.egressPath, q.egressPath);
+});
+
+test('a pasted `ip route` says what it cannot know, naming the addresses its routes do show', () => {
+  const s = state({ routes: '172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11\ndefault via 172.27.71.254 dev ens3' });
+  s.complete = { ...s.complete, rules: false, neighbours: false, fdb: false, links: false };
+  s.addresses = [{ family: 4, ifname: 'ens3', address: '172.27.71.11', prefixLen: 24, scope: 'global' }];
+  const p = predict(s, { dst: '10.0.0.1' });
+  const u = (p.unknowns ?? []).join('\n');
+  assert.match(u, /ip rules: .*only the main table was consulted/);
+  assert.match(u, /VXLAN FDB/);
+  assert.match(u, /rp_filter/);
+  assert.match(u, /the local table/);
+  assert.match(u, /only those the routes name with `src` \(172\.27\.71\.11\)/);
+  assert.match(u, /`ip maddr`/);
+  s.addresses = [];
+  assert.match((predict(s, { dst: '10.0.0.1' }).unknowns ?? []).join('\n'), /\(none in this paste\)/);
+  // A complete state has nothing unknown.
+  assert.equal(predict(node(), { dst: '10.0.0.1' }).unknowns, undefined);
+});
