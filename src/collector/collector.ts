@@ -16,6 +16,13 @@ import { TypedEmitter } from './emitter';
 import { PredictionCache } from './prediction-cache';
 import type { CollectorCounters, CollectorEventMap, CollectorEvents } from './types';
 
+/**
+ * How long an INCOMPLETE packet waits for the loader's next STATS frame before it is judged without one:
+ * the loader sends one a second by default, and one after every drain round that saw loss, so this only
+ * matters with --stats-ms 0 or a loader starved of CPU (then waiting longer is the truthful choice).
+ */
+const HOLD_FOR_REPORT_MS = 5000;
+
 /** What the collector needs from a running capture (src/capture's startCapture result fits). */
 export interface CaptureSource {
   on(event: 'event', fn: (ev: TraceEvent) => void): unknown;
@@ -125,7 +132,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
    * report: a backlog's records arrive (and are closed by the clock) before the STATS frame that counts
    * what the ring lost meanwhile, and the verdict must say so if records were lost.
    */
-  private readonly awaitingLossReport: { p: ObservedPacket; sinceMs: number }[] = [];
+  /** INCOMPLETE packets judged before any loss was reported around them; `untilNs`: by then every record of theirs was written or lost. */
+  private readonly awaitingLossReport: { p: ObservedPacket; sinceMs: number; untilNs: number }[] = [];
   private caseEntries: CaseCounts['entries'] = [];
   private caseLines = 0;
   private caseUnknown = 0;
@@ -167,7 +175,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     const onEvent = (ev: TraceEvent) => this.push(ev);
     const onCases = (c: CaseCounts) => this.onCases(c);
     const onCaptureError = (err: Error) => this.emit('error', new CollectorError(err.message, true));
-    const onStats = () => this.releaseAwaitingLossReport(Infinity);
+    const onStats = (s: unknown) => this.releaseReported((s as { tsNs?: number }).tsNs);
     const onChange = (ev: ModelChangeEvent) => {
       this.emit('route', ev);
       this.sendSizes();
@@ -196,8 +204,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       this.sampleLoss();
       this.correlator.tick(this.monotonicNs() - graceNs);
     });
-    // A loader that reports only on demand (--stats-ms 0) sends no STATS: then 1.5 s is the wait.
-    this.every(250, () => this.releaseAwaitingLossReport(Date.now() - 1500));
+    // A loader that reports only on demand (--stats-ms 0), or is starved, sends no STATS: then the wait ends.
+    this.every(250, () => this.releaseAwaitingLossReport(Date.now() - HOLD_FOR_REPORT_MS));
     this.every(opts.flowUpdateMs ?? 250, () => this.flushFlows());
     this.every(1000, () => this.flowTable.expire(Date.now()));
     this.every(opts.countersMs ?? 1000, () => this.emit('counters', this.counters()));
@@ -486,10 +494,32 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
     if (v.verdict === 'INCOMPLETE' && !this.stopped && p.events.length > 0 && this.lostNear(p.events[0].wallMs) === 0) {
-      this.awaitingLossReport.push({ p, sinceMs: Date.now() });
+      this.awaitingLossReport.push({ p, sinceMs: Date.now(), untilNs: p.events[0].timeNs + p.windowMs * 1e6 });
       return;
     }
     this.publishPacket(p, v);
+  }
+
+  /**
+   * A STATS frame sampled at `tsNs` (the loader's monotonic clock, the records' clock) counts every loss
+   * up to then: the packets whose records were all written or lost by that time are judged again now. An
+   * older frame still in the pipe (a busy collector reads behind the loader) releases nothing it cannot
+   * vouch for: under load, judging on the first frame to arrive wrongly said "no loss" (a lab run at load
+   * 15). A frame without a time releases everything, as before.
+   */
+  private releaseReported(tsNs: number | undefined): void {
+    const q = this.awaitingLossReport;
+    if (q.length === 0) return;
+    if (tsNs === undefined) return this.releaseAwaitingLossReport(Infinity);
+    const keep: typeof q = [];
+    const ready: ObservedPacket[] = [];
+    for (const h of q) {
+      if (h.untilNs <= tsNs) ready.push(h.p);
+      else keep.push(h);
+    }
+    if (ready.length === 0) return;
+    q.splice(0, q.length, ...keep);
+    for (const p of ready) this.publishPacket(p, judge(p, this.ctx));
   }
 
   /** Judges again, now with the loss the loader has reported since, the packets held for it. */
