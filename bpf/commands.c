@@ -208,7 +208,7 @@ static int cmd_mode(struct flow_reporter *flows, const char *arg, char *msg, siz
 	if (settings_put(&s))
 		return -errno;
 	if (st.mode == CT_MODE_FLOW && s.mode != CT_MODE_FLOW)
-		flow_flush(flows, st.skel); /* the counts since the last flush are not lost by leaving flow mode */
+		flow_flush(flows, st.skel, st.out); /* the counts since the last flush are not lost by leaving flow mode */
 	st.mode = s.mode;
 	return 0;
 }
@@ -270,11 +270,11 @@ static void handle_command(struct flow_reporter *flows, char *line)
 	} else if (!strcmp(cmd, "sizes")) {
 		status = cmd_sizes(&save, msg, sizeof(msg));
 	} else if (!strcmp(cmd, "stats")) {
-		send_stats(flows->records);
+		send_stats(st.out, st.skel, st.ncpus, links_attached_count(), flows->records);
 	} else if (!strcmp(cmd, "links")) {
 		for (int i = 0; i < st.nifs; i++)
 			if (st.ifs[i].attached)
-				send_link(&st.ifs[i], CT_LINK_ATTACHED);
+				send_link(st.out, &st.ifs[i], CT_LINK_ATTACHED);
 	} else if (!strcmp(cmd, "attach") || !strcmp(cmd, "detach")) {
 		arg = strtok_r(NULL, " \t", &save);
 		if (!arg) {
@@ -296,7 +296,7 @@ static void handle_command(struct flow_reporter *flows, char *line)
 	}
 	if (status && !msg[0])
 		snprintf(msg, sizeof(msg), "%s", strerror(-status));
-	send_ack(copy, status, msg);
+	send_ack(st.out, copy, status, msg);
 }
 
 /* Returns false at EOF. */
@@ -313,7 +313,7 @@ bool read_stdin(struct flow_reporter *flows)
 		if (buf[i] == '\n') {
 			st.line[st.line_len] = 0;
 			if (st.line_overflow)
-				send_ack("", -E2BIG, "command line longer than 1023 bytes ignored");
+				send_ack(st.out, "", -E2BIG, "command line longer than 1023 bytes ignored");
 			else
 				handle_command(flows, st.line);
 			st.line_len = 0;

@@ -30,7 +30,7 @@ void flow_reporter_close(struct flow_reporter *fr)
 	fr->rep_fd = -1;
 }
 
-void flow_flush(struct flow_reporter *fr, struct calitrace *skel)
+void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out)
 {
 	int flows = bpf_map__fd(skel->maps.ct_flows);
 	struct ct_flow_key key, next, *prev = NULL;
@@ -64,7 +64,7 @@ void flow_flush(struct flow_reporter *fr, struct calitrace *skel)
 			e.sport = key.sport, e.dport = key.dport;
 		memcpy(e.src, key.src, 16);
 		memcpy(e.dst, key.dst, 16);
-		event_add(&e);
+		event_add(out, &e);
 		fr->records++;
 		r.packets = v.packets;
 		r.bytes = v.bytes;

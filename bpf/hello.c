@@ -55,7 +55,7 @@ void *reason_table_build(void *arg)
 	return NULL;
 }
 
-int send_hello(__u32 netns_ino, struct reason_table *rt)
+int send_hello(struct output *out, __u32 netns_ino, struct reason_table *rt)
 {
 	struct ct_hello h = {
 		.protocol_version = CT_PROTOCOL_VERSION,
@@ -80,10 +80,10 @@ int send_hello(__u32 netns_ino, struct reason_table *rt)
 		rt->started = false;
 	}
 	h.reason_count = rt->count;
-	out_frame(CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, rt->bytes, rt->len);
+	out_frame(out, CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, rt->bytes, rt->len);
 	if (rt->err)
-		send_error(rt->err, false,
+		send_error(out, rt->err, false,
 			   "no enum skb_drop_reason in the kernel BTF (/sys/kernel/btf/vmlinux): drop reasons will have no names");
-	out_flush();
+	out_flush(out);
 	return 0;
 }

@@ -142,7 +142,7 @@ void detach_iface(struct iface *ifc, bool gone)
 		tc_detach_one(ifc->ifindex, BPF_TC_EGRESS);
 	}
 	ifc->attached = false;
-	send_link(ifc, CT_LINK_DETACHED);
+	send_link(st.out, ifc, CT_LINK_DETACHED);
 }
 
 static void evaluate_iface(struct iface *ifc)
@@ -161,7 +161,7 @@ static void evaluate_iface(struct iface *ifc)
 	if (ifc->attached) {
 		if (role != ifc->role) {
 			ifc->role = role;
-			send_link(ifc, CT_LINK_ATTACHED);
+			send_link(st.out, ifc, CT_LINK_ATTACHED);
 		}
 		return;
 	}
@@ -173,14 +173,14 @@ static void evaluate_iface(struct iface *ifc)
 		return; /* the device vanished while we attached: its RTM_DELLINK follows */
 	if (err) {
 		ifc->failed = true;
-		send_error(err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
+		send_error(st.out, err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
 			   strerror(-err),
 			   err == -EBUSY ? " (a filter that is not ours holds handle 0xca11 prio 1)" : "");
-		send_link(ifc, CT_LINK_FAILED);
+		send_link(st.out, ifc, CT_LINK_FAILED);
 		return;
 	}
 	ifc->attached = true;
-	send_link(ifc, CT_LINK_ATTACHED);
+	send_link(st.out, ifc, CT_LINK_ATTACHED);
 }
 
 static struct iface *iface_find(int ifindex)
@@ -215,6 +215,15 @@ static void iface_remove(struct iface *ifc)
 {
 	detach_iface(ifc, true);
 	*ifc = st.ifs[--st.nifs];
+}
+
+__u32 links_attached_count(void)
+{
+	__u32 n = 0;
+
+	for (int i = 0; i < st.nifs; i++)
+		n += st.ifs[i].attached;
+	return n;
 }
 
 void evaluate_all(void)
@@ -376,7 +385,7 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		snprintf(ifc->name, sizeof(ifc->name), "%s", name);
 		ifc->failed = false;
 		if (ifc->attached)
-			send_link(ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
+			send_link(st.out, ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
 	}
 	if (is_calico_vxlan(ifc->name) && linkinfo) {
 		int old = ifc->vxlan_link, vlink = 0, family = 0;

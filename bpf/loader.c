@@ -215,6 +215,7 @@ int main(int argc, char **argv)
 	__u64 next_stats, next_flush, next_drain;
 	struct case_clock cases = {};
 	struct flow_reporter flows = { .rep_fd = -1 };
+	struct output out;
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -224,9 +225,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked poll/write returns and we exit */
 	sigaction(SIGTERM, &sa, NULL);
-	st.out = malloc(OUT_CAP);
-	if (!st.out)
+	if (output_open(&out))
 		return 1;
+	st.out = &out;
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 	if (golden_snap)
 		return snap_write_golden();
 	if (env.golden)
-		return write_golden();
+		return write_golden(&out);
 
 	if (env.netns && enter_netns(env.netns))
 		return 1;
@@ -260,7 +261,7 @@ int main(int argc, char **argv)
 	/* open -> configure -> load */
 	st.skel = calitrace__open();
 	if (!st.skel) {
-		send_error(-errno, true, "opening the BPF object failed: %s", strerror(errno));
+		send_error(&out, -errno, true, "opening the BPF object failed: %s", strerror(errno));
 		goto cleanup;
 	}
 	st.skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
@@ -274,13 +275,13 @@ int main(int argc, char **argv)
 		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
 	err = calitrace__load(st.skel);
 	if (err) {
-		send_error(err, true,
+		send_error(&out, err, true,
 			   "loading the BPF programs failed: %s (run as root; -v shows the verifier log)",
 			   strerror(-err));
 		goto cleanup;
 	}
 	if ((err = flow_reporter_open(&flows))) {
-		send_error(err, true, "creating the flow report map failed: %s", strerror(-err));
+		send_error(&out, err, true, "creating the flow report map failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	{
@@ -294,7 +295,7 @@ int main(int argc, char **argv)
 		snprintf(f, sizeof(f), "%s", env.filter);
 		err = cmd_filter(f, msg, sizeof(msg));
 		if (err) {
-			send_error(err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
+			send_error(&out, err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
 			goto cleanup;
 		}
 	}
@@ -304,26 +305,26 @@ int main(int argc, char **argv)
 		st.drops_link = bpf_program__attach(st.skel->progs.ct_kfree_skb);
 		err = st.drops_link ? 0 : -errno;
 	}
-	send_hello((__u32)ns_st.st_ino, &reasons);
+	send_hello(&out, (__u32)ns_st.st_ino, &reasons);
 	if (!env.no_drops && !st.drops_link)
-		send_error(err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
+		send_error(&out, err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
 			   strerror(-err));
-	rb = ring_buffer__new(bpf_map__fd(st.skel->maps.ct_events), on_event, NULL, NULL);
+	rb = events_reader(&out, bpf_map__fd(st.skel->maps.ct_events));
 	if (!rb) {
-		send_error(-errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
+		send_error(&out, -errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
 		goto cleanup;
 	}
 	if ((err = snap_attach())) {
-		send_error(err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
+		send_error(&out, err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	st.nl_fd = nl_open();
 	if (st.nl_fd < 0) {
-		send_error(st.nl_fd, true, "opening rtnetlink failed: %s", strerror(-st.nl_fd));
+		send_error(&out, st.nl_fd, true, "opening rtnetlink failed: %s", strerror(-st.nl_fd));
 		goto cleanup;
 	}
 	if ((err = nl_dump_links())) {
-		send_error(err, true, "netlink link dump failed: %s", strerror(-err));
+		send_error(&out, err, true, "netlink link dump failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	{
@@ -333,7 +334,7 @@ int main(int argc, char **argv)
 		while (!exiting && !nl_read(seq))
 			poll(&p, 1, 1000);
 	}
-	out_flush();
+	out_flush(&out);
 
 	/* poll */
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
@@ -352,26 +353,25 @@ int main(int argc, char **argv)
 		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
-			send_error(-errno, true, "poll: %s", strerror(errno));
+			send_error(&out, -errno, true, "poll: %s", strerror(errno));
 			break;
 		}
 		now = now_mono_ns();
 		if ((n > 0 && (pfd[0].revents & POLLIN)) || now >= next_drain) {
-			st.consumed_in_round = 0;
 			/* -EAGAIN = a full round: the rest comes next turn, right after stdin/netlink. */
-			if (ring_buffer__consume(rb) == -EAGAIN) {
+			if (events_consume(&out, rb) == -EAGAIN) {
 				next_drain = now;
 			} else {
-				events_flush(); /* the ring is empty: what we have goes out as one frame */
+				events_flush(&out); /* the ring is empty: what we have goes out as one frame */
 				next_drain = now + (__u64)env.wakeup_ms * 1000000;
 			}
 			/* Records were lost: say so right behind the records that survived, after every
 			 * round (a backlog takes many), so the collector knows before it judges the
 			 * packets around the loss — not once the whole backlog is through. */
-			if (rb_fail_now() != st.rb_fail_reported) {
-				events_flush();
+			if (loss_unreported(&out, st.skel, st.ncpus)) {
+				events_flush(&out);
 				snap_flush(); /* snapshots before the STATS that counts their events */
-				send_stats(flows.records);
+				send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
@@ -387,51 +387,47 @@ int main(int argc, char **argv)
 		now = now_mono_ns();
 		if (st.mode == CT_MODE_CASE && now >= case_clock_due(&cases)) {
 			/* Every record of the ending epochs goes out before their counts. */
-			for (int round = 0; round < 16; round++) {
-				st.consumed_in_round = 0;
-				if (ring_buffer__consume(rb) != -EAGAIN)
+			for (int round = 0; round < 16; round++)
+				if (events_consume(&out, rb) != -EAGAIN)
 					break;
-			}
-			case_clock_tick(&cases, st.skel, now);
+			case_clock_tick(&cases, st.skel, &out, now);
 		} else if (st.mode != CT_MODE_CASE) {
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
 		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
-			flow_flush(&flows, st.skel);
+			flow_flush(&flows, st.skel, &out);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
 			snap_flush(); /* snapshots before the STATS that counts their events */
-			send_stats(flows.records);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
 		snap_tick(now_mono_ns());
-		if (st.out_len)
-			out_flush();
+		if (output_pending(&out))
+			out_flush(&out);
 	}
 	/* Whatever is still in the ring goes out before BYE (bounded: the programs are still attached). */
-	for (int round = 0; round < 64 && !st.out_broken; round++) {
-		st.consumed_in_round = 0;
-		if (ring_buffer__consume(rb) != -EAGAIN)
+	for (int round = 0; round < 64 && !output_broken(&out); round++)
+		if (events_consume(&out, rb) != -EAGAIN)
 			break;
-	}
 	if (st.mode == CT_MODE_FLOW)
-		flow_flush(&flows, st.skel);
+		flow_flush(&flows, st.skel, &out);
 	if (st.mode == CT_MODE_CASE)
-		case_clock_drain(&cases, st.skel);
+		case_clock_drain(&cases, st.skel, &out);
 	rc = 0;
 
 cleanup:
 	for (int i = 0; i < st.nifs; i++)
 		detach_iface(&st.ifs[i], false);
-	if (st.skel && !st.out_broken) {
-		events_flush();
+	if (st.skel && !output_broken(&out)) {
+		events_flush(&out);
 		snap_drain();
 		if (rc == 0) {
-			send_stats(flows.records);
-			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
+			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
-		out_flush();
+		out_flush(&out);
 	}
 	ring_buffer__free(rb);
 	bpf_link__destroy(st.drops_link);
@@ -443,6 +439,6 @@ cleanup:
 		pthread_join(reasons.thread, NULL);
 	free(reasons.bytes);
 	free(st.ifs);
-	free(st.out);
+	output_close(&out);
 	return rc;
 }

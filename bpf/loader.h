@@ -92,18 +92,7 @@ struct state {
 	int ncpus;
 	enum ct_mode mode;
 	bool tcx_unavailable;
-	/* output */
-	unsigned char *out;
-	size_t out_len;
-	__u32 seq;
-	bool out_broken;
-	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
-	struct ct_event batch[EV_BATCH];
-	int nbatch;
-	int consumed_in_round; /* records taken by the current ring_buffer__consume() */
-	/* counters for STATS */
-	__u64 events_sent, frames_sent;
-	__u64 rb_fail_reported; /* rb_fail_total of the last STATS frame */
+	struct output *out; /* main's, for the modules that do not own their state yet */
 	/* stdin */
 	char line[MAX_LINE];
 	size_t line_len;
@@ -111,6 +100,7 @@ struct state {
 };
 extern struct state st;
 
+struct output;
 extern volatile sig_atomic_t exiting;
 
 /* The drop-reason table for HELLO, built from the kernel's BTF on a thread while libbpf loads the
@@ -132,27 +122,48 @@ static inline __u64 now_mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* output.c */
-void out_flush(void);
-void out_frame(__u16 type, const void *p1, size_t n1, const void *p2, size_t n2, const void *p3, size_t n3);
-void events_flush(void);
-void event_add(const struct ct_event *e);
-int on_event(void *ctx, void *data, size_t size); /* ring_buffer callback */
-void send_error(int err, bool fatal, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void send_link(const struct iface *ifc, int state);
-void send_ack(const char *line, int status, const char *msg);
-void send_stats(__u64 flow_records);
-__u64 rb_fail_now(void);
-int write_golden(void);
+/* output.c: frames on stdout; owns the output buffer, the EVENTS batch, the frame numbering and what
+ * STATS says of them. */
+struct output {
+	unsigned char *buf; /* whole frames, written in large batches */
+	size_t len;
+	__u32 seq;          /* the next frame's seq */
+	bool broken;        /* nobody reads stdout any more (or a stuck reader outlived the exit deadline) */
+	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
+	struct ct_event batch[EV_BATCH];
+	int nbatch;
+	int consumed_in_round; /* records taken by the current events_consume() */
+	__u64 events_sent, frames_sent;
+	__u64 rb_fail_reported; /* rb_fail_total of the last STATS frame */
+};
+int output_open(struct output *o); /* 0 or -ENOMEM */
+void output_close(struct output *o);
+bool output_broken(const struct output *o);
+bool output_pending(const struct output *o); /* bytes buffered, not yet written */
+bool events_pending(const struct output *o); /* records batched, not yet in a frame */
+void out_flush(struct output *o);
+void out_frame(struct output *o, __u16 type, const void *p1, size_t n1, const void *p2, size_t n2,
+	       const void *p3, size_t n3);
+void events_flush(struct output *o);
+void event_add(struct output *o, const struct ct_event *e);
+struct ring_buffer *events_reader(struct output *o, int ringbuf_fd); /* records land in o's batch */
+int events_consume(struct output *o, struct ring_buffer *rb);
+void send_error(struct output *o, int err, bool fatal, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void send_link(struct output *o, const struct iface *ifc, enum ct_link_state state);
+void send_ack(struct output *o, const char *line, int status, const char *msg);
+void send_stats(struct output *o, struct calitrace *skel, int ncpus, __u32 links_attached, __u64 flow_records);
+bool loss_unreported(const struct output *o, struct calitrace *skel, int ncpus);
+int write_golden(struct output *o);
 
 /* hello.c */
 void *reason_table_build(void *arg); /* pthread entry: fills a struct reason_table */
-int send_hello(__u32 netns_ino, struct reason_table *rt);
+int send_hello(struct output *out, __u32 netns_ino, struct reason_table *rt);
 
 /* links.c */
 int pattern_add(const char *p);
 int pattern_del(const char *p);
 void evaluate_all(void);
+__u32 links_attached_count(void);
 void detach_iface(struct iface *ifc, bool gone);
 int nl_open(void);
 int nl_dump_links(void);
@@ -173,8 +184,8 @@ struct case_clock {
 };
 void case_clock_start(struct case_clock *cc, __u64 now, int epoch_ms);
 __u64 case_clock_due(const struct case_clock *cc);
-int case_clock_tick(struct case_clock *cc, struct calitrace *skel, __u64 now); /* 1 when an epoch ended */
-void case_clock_drain(struct case_clock *cc, struct calitrace *skel);
+int case_clock_tick(struct case_clock *cc, struct calitrace *skel, struct output *out, __u64 now); /* 1 when an epoch ended */
+void case_clock_drain(struct case_clock *cc, struct calitrace *skel, struct output *out);
 
 /* flows.c: flow mode's reports; owns its state. */
 struct flow_reporter {
@@ -184,7 +195,7 @@ struct flow_reporter {
 };
 int flow_reporter_open(struct flow_reporter *fr); /* 0 or -errno */
 void flow_reporter_close(struct flow_reporter *fr);
-void flow_flush(struct flow_reporter *fr, struct calitrace *skel);
+void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out);
 
 /* snap.c: packet snapshots for pcapng (snap.h) */
 void snap_set_len(__u32 n);

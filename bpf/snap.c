@@ -57,7 +57,7 @@ void snap_flush(void)
 	f.lost_total = snap_lost();
 	if (!snap_count && f.lost_total == lost_reported)
 		return;
-	out_frame(CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
+	out_frame(st.out, CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
 	lost_reported = f.lost_total;
 	snap_len = 0;
 	snap_count = 0;
@@ -67,7 +67,7 @@ void snap_flush(void)
  * all once their events have gone out (the poll timeout follows the drain timer only). */
 void snap_tick(__u64 now)
 {
-	if (snaplen && snap_count && (now >= snap_since + (__u64)env.wakeup_ms * 1000000 || st.nbatch == 0))
+	if (snaplen && snap_count && (now >= snap_since + (__u64)env.wakeup_ms * 1000000 || !events_pending(st.out)))
 		snap_flush();
 }
 
@@ -116,7 +116,7 @@ void snap_consume(void)
 
 void snap_drain(void)
 {
-	for (int round = 0; snap_rb && round < 64 && !st.out_broken; round++) {
+	for (int round = 0; snap_rb && round < 64 && !output_broken(st.out); round++) {
 		consumed = 0;
 		if (ring_buffer__consume(snap_rb) != -EAGAIN)
 			break;
@@ -159,8 +159,8 @@ int snap_write_golden(void)
 	{
 		struct ct_snap_frame f = { .count = snap_count, .snaplen = snaplen, .lost_total = 3 };
 
-		out_frame(CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
+		out_frame(st.out, CT_FRAME_SNAP, &f, sizeof(f), snap_buf, snap_len, NULL, 0);
 	}
-	out_flush();
-	return st.out_broken ? 1 : 0;
+	out_flush(st.out);
+	return output_broken(st.out) ? 1 : 0;
 }
