@@ -270,22 +270,20 @@ static void handle_command(struct flow_reporter *flows, char *line)
 	} else if (!strcmp(cmd, "sizes")) {
 		status = cmd_sizes(&save, msg, sizeof(msg));
 	} else if (!strcmp(cmd, "stats")) {
-		send_stats(st.out, st.skel, st.ncpus, links_attached_count(), flows->records);
+		send_stats(st.out, st.skel, st.ncpus, links_attached_count(st.links), flows->records);
 	} else if (!strcmp(cmd, "links")) {
-		for (int i = 0; i < st.nifs; i++)
-			if (st.ifs[i].attached)
-				send_link(st.out, &st.ifs[i], CT_LINK_ATTACHED);
+		links_announce(st.links);
 	} else if (!strcmp(cmd, "attach") || !strcmp(cmd, "detach")) {
 		arg = strtok_r(NULL, " \t", &save);
 		if (!arg) {
 			snprintf(msg, sizeof(msg), "usage: %s PATTERN", cmd);
 			status = -EINVAL;
 		} else {
-			status = cmd[0] == 'a' ? pattern_add(arg) : pattern_del(arg);
+			status = cmd[0] == 'a' ? pattern_add(st.links, arg) : pattern_del(st.links, arg);
 			if (status)
 				snprintf(msg, sizeof(msg), "%s", strerror(-status));
 			else
-				evaluate_all();
+				evaluate_all(st.links);
 		}
 	} else if (!strcmp(cmd, "quit")) {
 		exiting = 1;

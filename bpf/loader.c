@@ -31,7 +31,7 @@ struct env env = {
 	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
 	.epoch_ms = 200,
 };
-struct state st = { .nl_fd = -1 };
+struct state st;
 volatile sig_atomic_t exiting;
 static bool golden_snap; /* --golden-snap */
 
@@ -119,11 +119,13 @@ static long parse_num(const char *arg, long lo, long hi, struct argp_state *stat
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
+	struct links *links = state->input;
+
 	switch (key) {
 	case 'v': env.verbose = true; break;
 	case OPT_NETNS: env.netns = arg; break;
 	case 'i':
-		if (pattern_add(arg))
+		if (pattern_add(links, arg))
 			argp_error(state, "too many --iface patterns (at most %d)", MAX_PATTERNS);
 		break;
 	case OPT_NO_DEFAULTS: env.no_defaults = true; break;
@@ -216,10 +218,11 @@ int main(int argc, char **argv)
 	struct case_clock cases = {};
 	struct flow_reporter flows = { .rep_fd = -1 };
 	struct output out;
+	struct links links = LINKS_INIT;
 	int err, rc = 1;
 	bool stdin_open = true;
 
-	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	err = argp_parse(&argp, argc, argv, 0, NULL, &links);
 	if (err)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
@@ -228,6 +231,7 @@ int main(int argc, char **argv)
 	if (output_open(&out))
 		return 1;
 	st.out = &out;
+	st.links = &links;
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
@@ -245,9 +249,9 @@ int main(int argc, char **argv)
 		return show_iface(env.show);
 	}
 	if (!env.no_defaults) {
-		pattern_add("cali*");
-		pattern_add("vxlan.calico");
-		pattern_add("vxlan-v6.calico");
+		pattern_add(&links, "cali*");
+		pattern_add(&links, "vxlan.calico");
+		pattern_add(&links, "vxlan-v6.calico");
 	}
 	if (stat("/proc/self/ns/net", &ns_st)) {
 		fprintf(stderr, "calitrace-loader: stat /proc/self/ns/net: %s\n", strerror(errno));
@@ -318,21 +322,15 @@ int main(int argc, char **argv)
 		send_error(&out, err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
 		goto cleanup;
 	}
-	st.nl_fd = nl_open();
-	if (st.nl_fd < 0) {
-		send_error(&out, st.nl_fd, true, "opening rtnetlink failed: %s", strerror(-st.nl_fd));
+	links_configure(&links, &out, bpf_program__fd(st.skel->progs.ct_tc_ingress),
+			bpf_program__fd(st.skel->progs.ct_tc_egress), env.attach, !env.no_defaults);
+	if ((err = links_open(&links))) {
+		send_error(&out, err, true, "opening rtnetlink failed: %s", strerror(-err));
 		goto cleanup;
 	}
-	if ((err = nl_dump_links())) {
+	if ((err = links_dump(&links))) {
 		send_error(&out, err, true, "netlink link dump failed: %s", strerror(-err));
 		goto cleanup;
-	}
-	{
-		__u32 seq = st.nl_seq;
-		struct pollfd p = { .fd = st.nl_fd, .events = POLLIN };
-
-		while (!exiting && !nl_read(seq))
-			poll(&p, 1, 1000);
 	}
 	out_flush(&out);
 
@@ -344,7 +342,7 @@ int main(int argc, char **argv)
 	while (!exiting) {
 		struct pollfd pfd[4] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
-			{ .fd = st.nl_fd, .events = POLLIN },
+			{ .fd = links_fd(&links), .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
 			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
 		};
@@ -371,13 +369,13 @@ int main(int argc, char **argv)
 			if (loss_unreported(&out, st.skel, st.ncpus)) {
 				events_flush(&out);
 				snap_flush(); /* snapshots before the STATS that counts their events */
-				send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
+				send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
 			snap_consume();
 		if (n > 0 && (pfd[1].revents & POLLIN))
-			nl_read(0);
+			links_read(&links);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
 			if (!read_stdin(&flows)) {
 				stdin_open = false;
@@ -400,7 +398,7 @@ int main(int argc, char **argv)
 		}
 		if (env.stats_ms && now >= next_stats) {
 			snap_flush(); /* snapshots before the STATS that counts their events */
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
 		snap_tick(now_mono_ns());
@@ -418,27 +416,24 @@ int main(int argc, char **argv)
 	rc = 0;
 
 cleanup:
-	for (int i = 0; i < st.nifs; i++)
-		detach_iface(&st.ifs[i], false);
+	links_detach_all(&links);
 	if (st.skel && !output_broken(&out)) {
 		events_flush(&out);
 		snap_drain();
 		if (rc == 0) {
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(), flows.records);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
 			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
 		out_flush(&out);
 	}
 	ring_buffer__free(rb);
 	bpf_link__destroy(st.drops_link);
-	if (st.nl_fd >= 0)
-		close(st.nl_fd);
+	links_close(&links);
 	flow_reporter_close(&flows);
 	calitrace__destroy(st.skel);
 	if (reasons.started)
 		pthread_join(reasons.thread, NULL);
 	free(reasons.bytes);
-	free(st.ifs);
 	output_close(&out);
 	return rc;
 }

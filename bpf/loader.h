@@ -64,35 +64,16 @@ struct env {
 	int vxlan_port;
 	int wakeup_ms; /* ring drain timer */
 	int epoch_ms;  /* case mode: counting epoch */
-	char *patterns[MAX_PATTERNS];
-	int npatterns;
 };
 extern struct env env;
-
-struct iface {
-	int ifindex;
-	char name[IF_NAMESIZE];
-	int vxlan_link; /* a Calico VXLAN device: its underlay ifindex, the uplink (0 unknown) */
-	bool attached;
-	bool failed; /* attach failed; not retried on every link event */
-	bool seen;   /* listed by the resynchronising dump */
-	enum ct_link_how how;
-	__u8 role; /* enum ct_link_role bits */
-	int fd_in, fd_out; /* TCX link fds */
-};
 
 struct state {
 	struct calitrace *skel; /* calitrace.skel.h */
 	struct bpf_link *drops_link;
-	int nl_fd;
-	__u32 nl_seq;
-	__u32 resync_seq; /* sequence of a dump that replaces missed events (0: none running) */
-	struct iface *ifs;
-	int nifs, cap_ifs;
 	int ncpus;
 	enum ct_mode mode;
-	bool tcx_unavailable;
-	struct output *out; /* main's, for the modules that do not own their state yet */
+	struct output *out;  /* main's, for the modules that do not own their state yet */
+	struct links *links; /* main's, likewise */
 	/* stdin */
 	char line[MAX_LINE];
 	size_t line_len;
@@ -149,6 +130,7 @@ void event_add(struct output *o, const struct ct_event *e);
 struct ring_buffer *events_reader(struct output *o, int ringbuf_fd); /* records land in o's batch */
 int events_consume(struct output *o, struct ring_buffer *rb);
 void send_error(struct output *o, int err, bool fatal, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+struct iface;
 void send_link(struct output *o, const struct iface *ifc, enum ct_link_state state);
 void send_ack(struct output *o, const char *line, int status, const char *msg);
 void send_stats(struct output *o, struct calitrace *skel, int ncpus, __u32 links_attached, __u64 flow_records);
@@ -159,15 +141,48 @@ int write_golden(struct output *o);
 void *reason_table_build(void *arg); /* pthread entry: fills a struct reason_table */
 int send_hello(struct output *out, __u32 netns_ino, struct reason_table *rt);
 
-/* links.c */
-int pattern_add(const char *p);
-int pattern_del(const char *p);
-void evaluate_all(void);
-__u32 links_attached_count(void);
-void detach_iface(struct iface *ifc, bool gone);
-int nl_open(void);
-int nl_dump_links(void);
-int nl_read(__u32 until_seq); /* 1 once the dump with until_seq is complete */
+/* links.c: which interfaces carry the tracer, and how; owns the interface table, the attach patterns
+ * and the rtnetlink socket. */
+struct iface {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	int vxlan_link; /* a Calico VXLAN device: its underlay ifindex, the uplink (0 unknown) */
+	bool attached;
+	bool failed; /* attach failed; not retried on every link event */
+	bool seen;   /* listed by the resynchronising dump */
+	enum ct_link_how how;
+	enum ct_link_role role; /* a set of CT_ROLE_* bits */
+	int fd_in, fd_out; /* TCX link fds */
+};
+
+struct links {
+	struct output *out; /* where LINK and ERROR frames go */
+	int prog_in, prog_out; /* the tc programs */
+	enum attach_mode attach;
+	bool uplinks;         /* the underlay of a Calico VXLAN device is attached too */
+	bool tcx_unavailable; /* the kernel refused TCX once: clsact from then on */
+	char *patterns[MAX_PATTERNS];
+	int npatterns;
+	struct iface *ifs;
+	int nifs, cap_ifs;
+	int nl_fd;
+	__u32 nl_seq;
+	__u32 resync_seq; /* sequence of a dump that replaces missed events (0: none running) */
+};
+#define LINKS_INIT { .nl_fd = -1 }
+int pattern_add(struct links *l, const char *p);
+int pattern_del(struct links *l, const char *p);
+void links_configure(struct links *l, struct output *out, int prog_in, int prog_out, enum attach_mode attach,
+		     bool uplinks);
+int links_open(struct links *l); /* the rtnetlink socket; 0 or -errno */
+int links_dump(struct links *l); /* every current link evaluated; 0 or -errno */
+int links_fd(const struct links *l);
+void links_read(struct links *l); /* link events that arrived */
+void evaluate_all(struct links *l); /* after a pattern change: attach, detach, retry failed ones */
+void links_announce(struct links *l);
+__u32 links_attached_count(const struct links *l);
+void links_detach_all(struct links *l);
+void links_close(struct links *l);
 int show_iface(const char *name);
 
 /* commands.c */
