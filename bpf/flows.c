@@ -30,6 +30,11 @@ void flow_reporter_close(struct flow_reporter *fr)
 	fr->rep_fd = -1;
 }
 
+__u64 flow_records_sent(const struct flow_reporter *fr)
+{
+	return fr->records;
+}
+
 void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out)
 {
 	int flows = bpf_map__fd(skel->maps.ct_flows);

@@ -130,9 +130,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_DEFAULTS: env.no_defaults = true; break;
 	case OPT_MODE:
-		if (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))
+		if (mode_parse(arg, &env.mode))
 			argp_error(state, "--mode is 'packet', 'flow' or 'case', not '%s'", arg);
-		env.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 		break;
 	case OPT_FILTER: env.filter = arg; break;
 	case OPT_ATTACH:
@@ -189,17 +188,17 @@ static int enter_netns(const char *name)
 }
 
 /* How long poll may sleep: until the next ring drain, STATS frame or flow flush. */
-static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush,
-				    const struct case_clock *cc)
+static struct timespec poll_timeout(enum ct_mode mode, __u64 now, __u64 next_drain, __u64 next_stats,
+				    __u64 next_flush, const struct case_clock *cc)
 {
 	__u64 next = next_drain;
 	struct timespec ts;
 
-	if (st.mode == CT_MODE_CASE && case_clock_due(cc) < next)
+	if (mode == CT_MODE_CASE && case_clock_due(cc) < next)
 		next = case_clock_due(cc);
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
-	if (st.mode == CT_MODE_FLOW && next_flush < next)
+	if (mode == CT_MODE_FLOW && next_flush < next)
 		next = next_flush;
 	next = next > now ? next - now : 0;
 	ts.tv_sec = next / 1000000000ull;
@@ -219,6 +218,7 @@ int main(int argc, char **argv)
 	struct flow_reporter flows = { .rep_fd = -1 };
 	struct output out;
 	struct links links = LINKS_INIT;
+	struct commands cmds;
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -231,7 +231,6 @@ int main(int argc, char **argv)
 	if (output_open(&out))
 		return 1;
 	st.out = &out;
-	st.links = &links;
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
@@ -260,7 +259,6 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 	st.ncpus = libbpf_num_possible_cpus();
 	reasons.started = pthread_create(&reasons.thread, NULL, reason_table_build, &reasons) == 0;
-	st.mode = env.mode;
 
 	/* open -> configure -> load */
 	st.skel = calitrace__open();
@@ -291,18 +289,20 @@ int main(int argc, char **argv)
 	{
 		struct ct_settings s = { .mode = env.mode };
 
-		settings_put(&s);
+		settings_put(st.skel, &s);
 	}
 	if (env.filter) {
 		char f[MAX_LINE], msg[256] = "";
 
 		snprintf(f, sizeof(f), "%s", env.filter);
-		err = cmd_filter(f, msg, sizeof(msg));
+		err = cmd_filter(st.skel, f, msg, sizeof(msg));
 		if (err) {
 			send_error(&out, err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
 			goto cleanup;
 		}
 	}
+
+	commands_init(&cmds, st.skel, &out, &links, &flows, st.ncpus, env.mode);
 
 	/* attach: drops first (HELLO says whether that worked), then the interfaces of the netlink dump */
 	if (!env.no_drops) {
@@ -347,7 +347,8 @@ int main(int argc, char **argv)
 			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
-		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush, &cases);
+		struct timespec timeout = poll_timeout(commands_mode(&cmds), now, next_drain, next_stats, next_flush,
+						       &cases);
 		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
@@ -369,7 +370,7 @@ int main(int argc, char **argv)
 			if (loss_unreported(&out, st.skel, st.ncpus)) {
 				events_flush(&out);
 				snap_flush(); /* snapshots before the STATS that counts their events */
-				send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
+				send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
@@ -377,28 +378,28 @@ int main(int argc, char **argv)
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			links_read(&links);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (!read_stdin(&flows)) {
+			if (!read_stdin(&cmds)) {
 				stdin_open = false;
 				exiting = 1; /* EOF: the collector is gone or done */
 			}
 		}
 		now = now_mono_ns();
-		if (st.mode == CT_MODE_CASE && now >= case_clock_due(&cases)) {
+		if (commands_mode(&cmds) == CT_MODE_CASE && now >= case_clock_due(&cases)) {
 			/* Every record of the ending epochs goes out before their counts. */
 			for (int round = 0; round < 16; round++)
 				if (events_consume(&out, rb) != -EAGAIN)
 					break;
 			case_clock_tick(&cases, st.skel, &out, now);
-		} else if (st.mode != CT_MODE_CASE) {
+		} else if (commands_mode(&cmds) != CT_MODE_CASE) {
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
-		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
+		if (commands_mode(&cmds) == CT_MODE_FLOW && now >= next_flush) {
 			flow_flush(&flows, st.skel, &out);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
 			snap_flush(); /* snapshots before the STATS that counts their events */
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
 		snap_tick(now_mono_ns());
@@ -409,9 +410,9 @@ int main(int argc, char **argv)
 	for (int round = 0; round < 64 && !output_broken(&out); round++)
 		if (events_consume(&out, rb) != -EAGAIN)
 			break;
-	if (st.mode == CT_MODE_FLOW)
+	if (commands_mode(&cmds) == CT_MODE_FLOW)
 		flow_flush(&flows, st.skel, &out);
-	if (st.mode == CT_MODE_CASE)
+	if (commands_mode(&cmds) == CT_MODE_CASE)
 		case_clock_drain(&cases, st.skel, &out);
 	rc = 0;
 
@@ -421,7 +422,7 @@ cleanup:
 		events_flush(&out);
 		snap_drain();
 		if (rc == 0) {
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flows.records);
+			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
 		out_flush(&out);

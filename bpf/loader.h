@@ -71,13 +71,7 @@ struct state {
 	struct calitrace *skel; /* calitrace.skel.h */
 	struct bpf_link *drops_link;
 	int ncpus;
-	enum ct_mode mode;
 	struct output *out;  /* main's, for the modules that do not own their state yet */
-	struct links *links; /* main's, likewise */
-	/* stdin */
-	char line[MAX_LINE];
-	size_t line_len;
-	bool line_overflow;
 };
 extern struct state st;
 
@@ -185,11 +179,27 @@ void links_detach_all(struct links *l);
 void links_close(struct links *l);
 int show_iface(const char *name);
 
-/* commands.c */
-int settings_put(const struct ct_settings *s);
-int cmd_filter(char *args, char *msg, size_t msglen);
+/* commands.c: stdin commands; owns the line being read and the mode in effect, and names the modules
+ * the commands drive. */
 struct flow_reporter;
-bool read_stdin(struct flow_reporter *flows); /* false at EOF */
+struct commands {
+	struct calitrace *skel;
+	struct output *out;
+	struct links *links;
+	struct flow_reporter *flows;
+	int ncpus;
+	enum ct_mode mode; /* in effect in the kernel: --mode, then the mode command */
+	char line[MAX_LINE];
+	size_t line_len;
+	bool line_overflow;
+};
+void commands_init(struct commands *c, struct calitrace *skel, struct output *out, struct links *links,
+		   struct flow_reporter *flows, int ncpus, enum ct_mode mode);
+enum ct_mode commands_mode(const struct commands *c);
+bool read_stdin(struct commands *c); /* false at EOF */
+int mode_parse(const char *name, enum ct_mode *mode); /* 0 or -EINVAL */
+int settings_put(struct calitrace *skel, const struct ct_settings *s);
+int cmd_filter(struct calitrace *skel, char *args, char *msg, size_t msglen);
 
 /* cases.c: the case-mode epoch clock; owns its state. */
 struct case_clock {
@@ -210,6 +220,7 @@ struct flow_reporter {
 };
 int flow_reporter_open(struct flow_reporter *fr); /* 0 or -errno */
 void flow_reporter_close(struct flow_reporter *fr);
+__u64 flow_records_sent(const struct flow_reporter *fr);
 void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out);
 
 /* snap.c: packet snapshots for pcapng (snap.h) */
