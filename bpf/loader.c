@@ -148,7 +148,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
-	case OPT_SNAPLEN: snap_set_len(parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen")); break;
+	case OPT_SNAPLEN: env.snaplen = parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen"); break;
 	case OPT_EPOCH: env.epoch_ms = parse_num(arg, 20, 10000, state, "--epoch-ms"); break;
 	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
@@ -219,6 +219,7 @@ int main(int argc, char **argv)
 	struct output out;
 	struct links links = LINKS_INIT;
 	struct commands cmds;
+	static struct snapshots snaps; /* 60 KiB of batch */
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -231,13 +232,14 @@ int main(int argc, char **argv)
 	if (output_open(&out))
 		return 1;
 	st.out = &out;
+	snaps_init(&snaps, &out, env.snaplen, env.wakeup_ms);
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
 		return 2;
 	}
 	if (golden_snap)
-		return snap_write_golden();
+		return snap_write_golden(&snaps);
 	if (env.golden)
 		return write_golden(&out);
 
@@ -270,7 +272,7 @@ int main(int argc, char **argv)
 	st.skel->rodata->ct_cfg.fib_lookup = 1;
 	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
 	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
-	snap_configure(st.skel, env.ringbuf_mb);
+	snap_configure(&snaps, st.skel, env.ringbuf_mb, st.ncpus);
 	/* Records go in without waking us (we drain on a timer); a quarter-full ring wakes us at once. */
 	st.skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
 	if (env.no_drops)
@@ -318,7 +320,7 @@ int main(int argc, char **argv)
 		send_error(&out, -errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	if ((err = snap_attach())) {
+	if ((err = snap_attach(&snaps))) {
 		send_error(&out, err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
 		goto cleanup;
 	}
@@ -344,7 +346,7 @@ int main(int argc, char **argv)
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			{ .fd = links_fd(&links), .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
+			{ .fd = snap_poll_fd(&snaps), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
 		struct timespec timeout = poll_timeout(commands_mode(&cmds), now, next_drain, next_stats, next_flush,
@@ -369,12 +371,12 @@ int main(int argc, char **argv)
 			 * packets around the loss — not once the whole backlog is through. */
 			if (loss_unreported(&out, st.skel, st.ncpus)) {
 				events_flush(&out);
-				snap_flush(); /* snapshots before the STATS that counts their events */
+				snap_flush(&snaps); /* snapshots before the STATS that counts their events */
 				send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
-			snap_consume();
+			snap_consume(&snaps);
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			links_read(&links);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -398,11 +400,11 @@ int main(int argc, char **argv)
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
-			snap_flush(); /* snapshots before the STATS that counts their events */
+			snap_flush(&snaps); /* snapshots before the STATS that counts their events */
 			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
-		snap_tick(now_mono_ns());
+		snap_tick(&snaps, now_mono_ns());
 		if (output_pending(&out))
 			out_flush(&out);
 	}
@@ -420,7 +422,7 @@ cleanup:
 	links_detach_all(&links);
 	if (st.skel && !output_broken(&out)) {
 		events_flush(&out);
-		snap_drain();
+		snap_drain(&snaps);
 		if (rc == 0) {
 			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);

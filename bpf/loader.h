@@ -20,6 +20,7 @@
 #include <bpf/libbpf.h>
 #include "event.h"
 #include "maps.h"
+#include "snap.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "docs/protocol.md fixes little-endian integers; this host is big-endian"
@@ -64,6 +65,7 @@ struct env {
 	int vxlan_port;
 	int wakeup_ms; /* ring drain timer */
 	int epoch_ms;  /* case mode: counting epoch */
+	__u32 snaplen; /* 0: no snapshots */
 };
 extern struct env env;
 
@@ -223,15 +225,32 @@ void flow_reporter_close(struct flow_reporter *fr);
 __u64 flow_records_sent(const struct flow_reporter *fr);
 void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out);
 
-/* snap.c: packet snapshots for pcapng (snap.h) */
-void snap_set_len(__u32 n);
-void snap_configure(struct calitrace *skel, int ringbuf_mb);
-int snap_attach(void);
-int snap_poll_fd(void); /* -1 when off */
-void snap_consume(void);
-void snap_tick(__u64 now);
-void snap_flush(void);
-void snap_drain(void); /* at exit: what is left in the ring, then a frame */
-int snap_write_golden(void);
+/* snap.c: packet snapshots for pcapng (snap.h); owns their batch and their ring buffer reader. */
+#define SNAP_FLUSH (60 * 1024) /* one frame stays well under CT_FRAME_MAX_PAYLOAD */
+struct snapshots {
+	struct output *out;
+	struct calitrace *skel;
+	int ncpus;
+	__u32 snaplen;  /* 0: off */
+	__u64 wait_ns;  /* a batch waits this long at most: the drain interval */
+	unsigned char buf[SNAP_FLUSH + CT_SNAP_HDR_SIZE + CT_SNAP_MAX];
+	size_t len;
+	__u32 count;
+	__u64 since;          /* when the batch's first snapshot came */
+	__u64 lost_reported;  /* lost_total of the last SNAP frame */
+	/* A reader of its own: in one ring_buffer with the events, a flood of events (whose callback
+	 * stops a round with -EAGAIN) would keep libbpf from ever reaching the snapshot ring. */
+	struct ring_buffer *rb;
+	int consumed; /* snapshots taken by the current snap_consume() */
+};
+void snaps_init(struct snapshots *sn, struct output *out, __u32 snaplen, int wakeup_ms);
+void snap_configure(struct snapshots *sn, struct calitrace *skel, int ringbuf_mb, int ncpus); /* before load */
+int snap_attach(struct snapshots *sn); /* after load: the reader */
+int snap_poll_fd(const struct snapshots *sn); /* -1 when off */
+void snap_consume(struct snapshots *sn);
+void snap_tick(struct snapshots *sn, __u64 now);
+void snap_flush(struct snapshots *sn);
+void snap_drain(struct snapshots *sn); /* at exit: what is left in the ring, then a frame */
+int snap_write_golden(struct snapshots *sn);
 
 #endif /* CALITRACE_LOADER_H */
