@@ -6,7 +6,8 @@
  *
  * Flow: open -> configure -> load -> attach -> poll; every exit goes through one cleanup path that
  * detaches what we attached (and only that). This file is that flow plus the command line; the
- * pieces live in output.c, hello.c, links.c, commands.c and flows.c (see loader.h).
+ * pieces live in output.c, hello.c, links.c, commands.c, flows.c, cases.c and snap.c, each owning its
+ * state, which main creates here and passes to them (see loader.h).
  */
 #define _GNU_SOURCE
 #include <argp.h>
@@ -27,13 +28,30 @@
 #include "snap.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-struct env env = {
+/* The command line. main's own: the modules get what they need of it as arguments. */
+static struct env {
+	bool verbose;
+	bool golden;
+	bool golden_snap;
+	bool no_defaults;
+	bool no_drops;
+	const char *netns;
+	const char *filter;
+	const char *show;
+	enum ct_mode mode;
+	enum attach_mode attach;
+	int flush_ms;
+	int stats_ms;
+	int ringbuf_mb;
+	int vxlan_port;
+	int wakeup_ms; /* ring drain timer */
+	int epoch_ms;  /* case mode: counting epoch */
+	__u32 snaplen; /* 0: no snapshots */
+} env = {
 	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
 	.epoch_ms = 200,
 };
-struct state st;
 volatile sig_atomic_t exiting;
-static bool golden_snap; /* --golden-snap */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -153,7 +171,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
-	case OPT_GOLDEN_SNAP: golden_snap = true; break;
+	case OPT_GOLDEN_SNAP: env.golden_snap = true; break;
 	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
 	default: return ARGP_ERR_UNKNOWN;
@@ -209,6 +227,8 @@ static struct timespec poll_timeout(enum ct_mode mode, __u64 now, __u64 next_dra
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { .options = opts, .parser = parse_arg, .doc = doc };
+	struct calitrace *skel = NULL; /* calitrace.skel.h */
+	struct bpf_link *drops_link = NULL;
 	struct ring_buffer *rb = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct stat ns_st;
@@ -220,6 +240,7 @@ int main(int argc, char **argv)
 	struct links links = LINKS_INIT;
 	struct commands cmds;
 	static struct snapshots snaps; /* 60 KiB of batch */
+	int ncpus;
 	int err, rc = 1;
 	bool stdin_open = true;
 
@@ -231,14 +252,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	if (output_open(&out))
 		return 1;
-	st.out = &out;
 	snaps_init(&snaps, &out, env.snaplen, env.wakeup_ms);
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
 		return 2;
 	}
-	if (golden_snap)
+	if (env.golden_snap)
 		return snap_write_golden(&snaps);
 	if (env.golden)
 		return write_golden(&out);
@@ -259,25 +279,25 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	libbpf_set_print(libbpf_print);
-	st.ncpus = libbpf_num_possible_cpus();
+	ncpus = libbpf_num_possible_cpus();
 	reasons.started = pthread_create(&reasons.thread, NULL, reason_table_build, &reasons) == 0;
 
 	/* open -> configure -> load */
-	st.skel = calitrace__open();
-	if (!st.skel) {
+	skel = calitrace__open();
+	if (!skel) {
 		send_error(&out, -errno, true, "opening the BPF object failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	st.skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
-	st.skel->rodata->ct_cfg.fib_lookup = 1;
-	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
-	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
-	snap_configure(&snaps, st.skel, env.ringbuf_mb, st.ncpus);
+	skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
+	skel->rodata->ct_cfg.fib_lookup = 1;
+	skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
+	bpf_map__set_max_entries(skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
+	snap_configure(&snaps, skel, env.ringbuf_mb, ncpus);
 	/* Records go in without waking us (we drain on a timer); a quarter-full ring wakes us at once. */
-	st.skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
+	skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
 	if (env.no_drops)
-		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
-	err = calitrace__load(st.skel);
+		bpf_program__set_autoload(skel->progs.ct_kfree_skb, false);
+	err = calitrace__load(skel);
 	if (err) {
 		send_error(&out, err, true,
 			   "loading the BPF programs failed: %s (run as root; -v shows the verifier log)",
@@ -291,31 +311,36 @@ int main(int argc, char **argv)
 	{
 		struct ct_settings s = { .mode = env.mode };
 
-		settings_put(st.skel, &s);
+		settings_put(skel, &s);
 	}
 	if (env.filter) {
 		char f[MAX_LINE], msg[256] = "";
 
 		snprintf(f, sizeof(f), "%s", env.filter);
-		err = cmd_filter(st.skel, f, msg, sizeof(msg));
+		err = cmd_filter(skel, f, msg, sizeof(msg));
 		if (err) {
 			send_error(&out, err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
 			goto cleanup;
 		}
 	}
 
-	commands_init(&cmds, st.skel, &out, &links, &flows, st.ncpus, env.mode);
+	commands_init(&cmds, skel, &out, &links, &flows, ncpus, env.mode);
 
 	/* attach: drops first (HELLO says whether that worked), then the interfaces of the netlink dump */
 	if (!env.no_drops) {
-		st.drops_link = bpf_program__attach(st.skel->progs.ct_kfree_skb);
-		err = st.drops_link ? 0 : -errno;
+		drops_link = bpf_program__attach(skel->progs.ct_kfree_skb);
+		err = drops_link ? 0 : -errno;
 	}
-	send_hello(&out, (__u32)ns_st.st_ino, &reasons);
-	if (!env.no_drops && !st.drops_link)
+	{
+		struct hello_facts hf = { .netns_ino = (__u32)ns_st.st_ino, .ncpus = ncpus, .mode = env.mode,
+					  .attach = env.attach, .drops = drops_link != NULL };
+
+		send_hello(&out, &reasons, &hf);
+	}
+	if (!env.no_drops && !drops_link)
 		send_error(&out, err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
 			   strerror(-err));
-	rb = events_reader(&out, bpf_map__fd(st.skel->maps.ct_events));
+	rb = events_reader(&out, bpf_map__fd(skel->maps.ct_events));
 	if (!rb) {
 		send_error(&out, -errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
 		goto cleanup;
@@ -324,8 +349,8 @@ int main(int argc, char **argv)
 		send_error(&out, err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
 		goto cleanup;
 	}
-	links_configure(&links, &out, bpf_program__fd(st.skel->progs.ct_tc_ingress),
-			bpf_program__fd(st.skel->progs.ct_tc_egress), env.attach, !env.no_defaults);
+	links_configure(&links, &out, bpf_program__fd(skel->progs.ct_tc_ingress),
+			bpf_program__fd(skel->progs.ct_tc_egress), env.attach, !env.no_defaults);
 	if ((err = links_open(&links))) {
 		send_error(&out, err, true, "opening rtnetlink failed: %s", strerror(-err));
 		goto cleanup;
@@ -369,10 +394,10 @@ int main(int argc, char **argv)
 			/* Records were lost: say so right behind the records that survived, after every
 			 * round (a backlog takes many), so the collector knows before it judges the
 			 * packets around the loss — not once the whole backlog is through. */
-			if (loss_unreported(&out, st.skel, st.ncpus)) {
+			if (loss_unreported(&out, skel, ncpus)) {
 				events_flush(&out);
 				snap_flush(&snaps); /* snapshots before the STATS that counts their events */
-				send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
+				send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
@@ -391,17 +416,17 @@ int main(int argc, char **argv)
 			for (int round = 0; round < 16; round++)
 				if (events_consume(&out, rb) != -EAGAIN)
 					break;
-			case_clock_tick(&cases, st.skel, &out, now);
+			case_clock_tick(&cases, skel, &out, now);
 		} else if (commands_mode(&cmds) != CT_MODE_CASE) {
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
 		if (commands_mode(&cmds) == CT_MODE_FLOW && now >= next_flush) {
-			flow_flush(&flows, st.skel, &out);
+			flow_flush(&flows, skel, &out);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
 			snap_flush(&snaps); /* snapshots before the STATS that counts their events */
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
+			send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
 		snap_tick(&snaps, now_mono_ns());
@@ -413,27 +438,27 @@ int main(int argc, char **argv)
 		if (events_consume(&out, rb) != -EAGAIN)
 			break;
 	if (commands_mode(&cmds) == CT_MODE_FLOW)
-		flow_flush(&flows, st.skel, &out);
+		flow_flush(&flows, skel, &out);
 	if (commands_mode(&cmds) == CT_MODE_CASE)
-		case_clock_drain(&cases, st.skel, &out);
+		case_clock_drain(&cases, skel, &out);
 	rc = 0;
 
 cleanup:
 	links_detach_all(&links);
-	if (st.skel && !output_broken(&out)) {
+	if (skel && !output_broken(&out)) {
 		events_flush(&out);
 		snap_drain(&snaps);
 		if (rc == 0) {
-			send_stats(&out, st.skel, st.ncpus, links_attached_count(&links), flow_records_sent(&flows));
+			send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
 		out_flush(&out);
 	}
 	ring_buffer__free(rb);
-	bpf_link__destroy(st.drops_link);
+	bpf_link__destroy(drops_link);
 	links_close(&links);
 	flow_reporter_close(&flows);
-	calitrace__destroy(st.skel);
+	calitrace__destroy(skel);
 	if (reasons.started)
 		pthread_join(reasons.thread, NULL);
 	free(reasons.bytes);

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * What the loader's modules share: constants, the options (env), the run state (st), and the
- * functions one module offers the others. loader.c holds main (open -> configure -> load -> attach ->
- * poll -> cleanup); output.c writes frames; hello.c builds HELLO (drop reasons from BTF); links.c
- * attaches to interfaces and follows netlink; commands.c runs stdin commands; flows.c flushes flow
- * counters; cases.c runs case mode's epoch clock. flows.c and cases.c own their state (struct
- * flow_reporter, struct case_clock), which main creates and passes explicitly; the others still share
- * `st` (output buffer, links, netlink, stdin line) — splitting those is the next step.
+ * What the loader's modules offer each other. loader.c holds main (open -> configure -> load -> attach
+ * -> poll -> cleanup) and the command line; output.c writes frames; hello.c builds HELLO (drop reasons
+ * from BTF); links.c attaches to interfaces and follows netlink; commands.c runs stdin commands;
+ * flows.c flushes flow counters; cases.c runs case mode's epoch clock; snap.c batches packet snapshots.
+ * Each module owns its state in a struct of its own declared in its section below (struct output,
+ * links, commands, flow_reporter, case_clock, snapshots); main creates them and passes each, explicitly,
+ * to the functions that need it. No module reads another's fields: it calls the owner's functions.
+ * The only global is `exiting`, which a signal handler sets. docs/capture.md "The loader's modules".
  */
 #ifndef CALITRACE_LOADER_H
 #define CALITRACE_LOADER_H
@@ -36,10 +37,7 @@ struct calitrace; /* the skeleton (calitrace.skel.h) */
 #define CT_TC_HANDLE 0xca11
 #define CT_TC_PRIO 1
 
-struct flow_rep {
-	__u64 packets, bytes;
-};
-
+/* --attach-mode: TCX with the clsact fallback, TCX only, or clsact only. */
 enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 
 #define MAX_PATTERNS 32
@@ -49,35 +47,8 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 #define OUT_CAP (512 * 1024)
 #define CONSUME_ROUND 8192 /* records per ring_buffer__consume() before stdin/netlink get a turn */
 
-struct env {
-	bool verbose;
-	bool golden;
-	bool no_defaults;
-	bool no_drops;
-	const char *netns;
-	const char *filter;
-	const char *show;
-	enum ct_mode mode;
-	enum attach_mode attach;
-	int flush_ms;
-	int stats_ms;
-	int ringbuf_mb;
-	int vxlan_port;
-	int wakeup_ms; /* ring drain timer */
-	int epoch_ms;  /* case mode: counting epoch */
-	__u32 snaplen; /* 0: no snapshots */
-};
-extern struct env env;
-
-struct state {
-	struct calitrace *skel; /* calitrace.skel.h */
-	struct bpf_link *drops_link;
-	int ncpus;
-	struct output *out;  /* main's, for the modules that do not own their state yet */
-};
-extern struct state st;
-
-struct output;
+/* The one process-wide flag: set by SIGINT/SIGTERM (hence a global), by EOF on stdin, by the quit
+ * command and by a stdout nobody reads. */
 extern volatile sig_atomic_t exiting;
 
 /* The drop-reason table for HELLO, built from the kernel's BTF on a thread while libbpf loads the
@@ -133,9 +104,16 @@ void send_stats(struct output *o, struct calitrace *skel, int ncpus, __u32 links
 bool loss_unreported(const struct output *o, struct calitrace *skel, int ncpus);
 int write_golden(struct output *o);
 
-/* hello.c */
+/* hello.c: HELLO; stateless apart from the reason table main hands it. */
 void *reason_table_build(void *arg); /* pthread entry: fills a struct reason_table */
-int send_hello(struct output *out, __u32 netns_ino, struct reason_table *rt);
+struct hello_facts {
+	__u32 netns_ino;
+	int ncpus;
+	enum ct_mode mode;       /* the start mode */
+	enum attach_mode attach; /* as asked: CT_FEAT_CLSACT only for --attach-mode tc */
+	bool drops;              /* the kfree_skb reporter is attached */
+};
+int send_hello(struct output *out, struct reason_table *rt, const struct hello_facts *f);
 
 /* links.c: which interfaces carry the tracer, and how; owns the interface table, the attach patterns
  * and the rtnetlink socket. */
@@ -215,6 +193,9 @@ int case_clock_tick(struct case_clock *cc, struct calitrace *skel, struct output
 void case_clock_drain(struct case_clock *cc, struct calitrace *skel, struct output *out);
 
 /* flows.c: flow mode's reports; owns its state. */
+struct flow_rep {
+	__u64 packets, bytes;
+};
 struct flow_reporter {
 	int rep_fd;       /* user-space-only map: flow counters already reported */
 	unsigned flushes; /* for the periodic clean-up of evicted flows */
