@@ -31,7 +31,7 @@ static int slot_fd(struct calitrace *skel, __u32 slot)
 /* Every entry of one epoch's slot as CASES frames, emptying it: keys first (a walk that deletes as it
  * goes restarts from the first bucket every time), then lookup-and-delete each. The kernel does not
  * write this slot again before two more epochs, so nothing it adds can be lost in between. */
-static void emit_epoch(struct calitrace *skel, __u32 epoch)
+static void emit_epoch(struct calitrace *skel, struct output *o, __u32 epoch)
 {
 	int fd = slot_fd(skel, epoch);
 	struct ct_case_entry *out = calloc(CASES_PER_FRAME, sizeof(*out));
@@ -48,7 +48,7 @@ static void emit_epoch(struct calitrace *skel, __u32 epoch)
 		keys[nkeys] = next;
 		prev = &keys[nkeys++];
 	}
-	events_flush(); /* the records of these cases go before their counts */
+	events_flush(o); /* the records of these cases go before their counts */
 	for (__u32 i = 0; i < nkeys; i++) {
 		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &c)) {
 			if (bpf_map_lookup_elem(fd, &keys[i], &c))
@@ -61,14 +61,14 @@ static void emit_epoch(struct calitrace *skel, __u32 epoch)
 		if (++n == CASES_PER_FRAME) {
 			struct ct_cases_hdr h = { .epoch = epoch, .count = n, .entry_size = sizeof(*out) };
 
-			out_frame(CT_FRAME_CASES, &h, sizeof(h), out, n * sizeof(*out), NULL, 0);
+			out_frame(o, CT_FRAME_CASES, &h, sizeof(h), out, n * sizeof(*out), NULL, 0);
 			n = 0;
 		}
 	}
 	{
 		struct ct_cases_hdr h = { .epoch = epoch, .count = n, .entry_size = sizeof(*out), .last = 1 };
 
-		out_frame(CT_FRAME_CASES, &h, sizeof(h), out, n * sizeof(*out), NULL, 0);
+		out_frame(o, CT_FRAME_CASES, &h, sizeof(h), out, n * sizeof(*out), NULL, 0);
 	}
 	free(out);
 	free(keys);
@@ -104,7 +104,7 @@ __u64 case_clock_due(const struct case_clock *cc)
 	return cc->next_ns;
 }
 
-int case_clock_tick(struct case_clock *cc, struct calitrace *skel, __u64 now)
+int case_clock_tick(struct case_clock *cc, struct calitrace *skel, struct output *out, __u64 now)
 {
 	struct ct_settings s;
 	__u32 zero = 0;
@@ -120,15 +120,15 @@ int case_clock_tick(struct case_clock *cc, struct calitrace *skel, __u64 now)
 		return -errno;
 	cc->epoch = s.epoch;
 	if (s.epoch >= 2)
-		emit_epoch(skel, s.epoch - 2);
+		emit_epoch(skel, out, s.epoch - 2);
 	if (s.epoch % KNOWN_IDLE_EPOCHS == 0)
 		age_known(skel, s.epoch);
 	return 1;
 }
 
 /* Leaving case mode: the epochs still counting go out now (their packets are as judged as they get). */
-void case_clock_drain(struct case_clock *cc, struct calitrace *skel)
+void case_clock_drain(struct case_clock *cc, struct calitrace *skel, struct output *out)
 {
 	for (__u32 e = cc->epoch >= 1 ? cc->epoch - 1 : 0; e <= cc->epoch; e++)
-		emit_epoch(skel, e);
+		emit_epoch(skel, out, e);
 }

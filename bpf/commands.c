@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Commands on stdin, one per line: filter, mode, stats, attach, detach, links, quit. Each gets an
- * ACK frame; a filter or mode is in effect in the kernel when its ACK is written.
+ * ACK frame; a filter or mode is in effect in the kernel when its ACK is written. Its state is its own
+ * (struct commands: the line being read, the mode in effect) and names the modules the commands drive.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -96,32 +97,65 @@ static void lpm_clear(int fd)
 			break;
 }
 
-static int settings_get(struct ct_settings *s)
+static int settings_get(struct calitrace *skel, struct ct_settings *s)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_settings), &zero, s);
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.ct_settings), &zero, s);
 }
 
-int settings_put(const struct ct_settings *s)
+int settings_put(struct calitrace *skel, const struct ct_settings *s)
 {
 	__u32 zero = 0;
 
-	return bpf_map_update_elem(bpf_map__fd(st.skel->maps.ct_settings), &zero, s, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.ct_settings), &zero, s, BPF_ANY);
+}
+
+/* "packet", "flow" or "case" (--mode and the mode command). */
+int mode_parse(const char *name, enum ct_mode *mode)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "packet"))
+		*mode = CT_MODE_PACKET;
+	else if (!strcmp(name, "flow"))
+		*mode = CT_MODE_FLOW;
+	else if (!strcmp(name, "case"))
+		*mode = CT_MODE_CASE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void commands_init(struct commands *c, struct calitrace *skel, struct output *out, struct links *links,
+		   struct flow_reporter *flows, int ncpus, enum ct_mode mode)
+{
+	memset(c, 0, sizeof(*c));
+	c->skel = skel;
+	c->out = out;
+	c->links = links;
+	c->flows = flows;
+	c->ncpus = ncpus;
+	c->mode = mode;
+}
+
+enum ct_mode commands_mode(const struct commands *c)
+{
+	return c->mode;
 }
 
 /* `filter …`: parsed completely before anything changes, so a bad filter leaves the old one. */
-int cmd_filter(char *args, char *msg, size_t msglen)
+int cmd_filter(struct calitrace *skel, char *args, char *msg, size_t msglen)
 {
 	struct ct_lpm_key keys[3][16];
 	int nkeys[3] = {};
 	struct ct_settings s;
 	char *save = NULL, *w;
-	int fds[3] = { bpf_map__fd(st.skel->maps.ct_filter_src), bpf_map__fd(st.skel->maps.ct_filter_dst),
-		       bpf_map__fd(st.skel->maps.ct_filter_host) };
+	int fds[3] = { bpf_map__fd(skel->maps.ct_filter_src), bpf_map__fd(skel->maps.ct_filter_dst),
+		       bpf_map__fd(skel->maps.ct_filter_host) };
 	__u8 one = 1;
 
-	if (settings_get(&s))
+	if (settings_get(skel, &s))
 		return -errno;
 	s.filter = 0;
 	s.proto = 0;
@@ -179,7 +213,7 @@ int cmd_filter(char *args, char *msg, size_t msglen)
 		struct ct_settings off = s;
 
 		off.filter = 0;
-		settings_put(&off);
+		settings_put(skel, &off);
 	}
 	for (int k = 0; k < 3; k++) {
 		lpm_clear(fds[k]);
@@ -189,33 +223,34 @@ int cmd_filter(char *args, char *msg, size_t msglen)
 				return -errno;
 			}
 	}
-	if (settings_put(&s))
+	if (settings_put(skel, &s))
 		return -errno;
 	return 0;
 }
 
-static int cmd_mode(struct flow_reporter *flows, const char *arg, char *msg, size_t msglen)
+static int cmd_mode(struct commands *c, const char *arg, char *msg, size_t msglen)
 {
 	struct ct_settings s;
+	enum ct_mode mode;
 
-	if (!arg || (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))) {
+	if (mode_parse(arg, &mode)) {
 		snprintf(msg, msglen, "mode is 'packet', 'flow' or 'case'");
 		return -EINVAL;
 	}
-	if (settings_get(&s))
+	if (settings_get(c->skel, &s))
 		return -errno;
-	s.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
-	if (settings_put(&s))
+	s.mode = mode;
+	if (settings_put(c->skel, &s))
 		return -errno;
-	if (st.mode == CT_MODE_FLOW && s.mode != CT_MODE_FLOW)
-		flow_flush(flows, st.skel); /* the counts since the last flush are not lost by leaving flow mode */
-	st.mode = s.mode;
+	if (c->mode == CT_MODE_FLOW && mode != CT_MODE_FLOW)
+		flow_flush(c->flows, c->skel, c->out); /* the counts since the last flush are not lost by leaving flow mode */
+	c->mode = mode;
 	return 0;
 }
 
 /* Case mode: "sizes L..." — up to CT_SIZE_MARKS frame lengths that change a verdict (the collector's
  * MTUs); how many a packet exceeds is part of its case. "sizes" alone clears them. */
-static int cmd_sizes(char **save, char *msg, size_t msglen)
+static int cmd_sizes(struct calitrace *skel, char **save, char *msg, size_t msglen)
 {
 	struct ct_settings s;
 	__u16 marks[CT_SIZE_MARKS] = {};
@@ -231,15 +266,15 @@ static int cmd_sizes(char **save, char *msg, size_t msglen)
 		}
 		marks[n++] = (__u16)v;
 	}
-	if (settings_get(&s))
+	if (settings_get(skel, &s))
 		return -errno;
 	memcpy(s.size_marks, marks, sizeof(marks));
-	if (settings_put(&s))
+	if (settings_put(skel, &s))
 		return -errno;
 	return 0;
 }
 
-static void handle_command(struct flow_reporter *flows, char *line)
+static void handle_command(struct commands *c, char *line)
 {
 	char copy[MAX_LINE], msg[256] = "";
 	char *save = NULL, *cmd, *arg;
@@ -250,9 +285,9 @@ static void handle_command(struct flow_reporter *flows, char *line)
 	if (!cmd)
 		return; /* blank line */
 	if (!strcmp(cmd, "filter")) {
-		status = cmd_filter(save ? save : (char *)"", msg, sizeof(msg));
+		status = cmd_filter(c->skel, save ? save : (char *)"", msg, sizeof(msg));
 	} else if (!strcmp(cmd, "mode")) {
-		status = cmd_mode(flows, strtok_r(NULL, " \t", &save), msg, sizeof(msg));
+		status = cmd_mode(c, strtok_r(NULL, " \t", &save), msg, sizeof(msg));
 	} else if (!strcmp(cmd, "generation")) {
 		/* Case mode: the route model changed; packets from now on form new cases (judged again). */
 		struct ct_settings s;
@@ -264,28 +299,26 @@ static void handle_command(struct flow_reporter *flows, char *line)
 		if (!arg || *end || g < 0 || g > 0xffffffffL) {
 			snprintf(msg, sizeof(msg), "usage: generation N (0-4294967295)");
 			status = -EINVAL;
-		} else if (settings_get(&s) || (s.generation = (__u32)g, settings_put(&s))) {
+		} else if (settings_get(c->skel, &s) || (s.generation = (__u32)g, settings_put(c->skel, &s))) {
 			status = -errno;
 		}
 	} else if (!strcmp(cmd, "sizes")) {
-		status = cmd_sizes(&save, msg, sizeof(msg));
+		status = cmd_sizes(c->skel, &save, msg, sizeof(msg));
 	} else if (!strcmp(cmd, "stats")) {
-		send_stats(flows->records);
+		send_stats(c->out, c->skel, c->ncpus, links_attached_count(c->links), flow_records_sent(c->flows));
 	} else if (!strcmp(cmd, "links")) {
-		for (int i = 0; i < st.nifs; i++)
-			if (st.ifs[i].attached)
-				send_link(&st.ifs[i], CT_LINK_ATTACHED);
+		links_announce(c->links);
 	} else if (!strcmp(cmd, "attach") || !strcmp(cmd, "detach")) {
 		arg = strtok_r(NULL, " \t", &save);
 		if (!arg) {
 			snprintf(msg, sizeof(msg), "usage: %s PATTERN", cmd);
 			status = -EINVAL;
 		} else {
-			status = cmd[0] == 'a' ? pattern_add(arg) : pattern_del(arg);
+			status = cmd[0] == 'a' ? pattern_add(c->links, arg) : pattern_del(c->links, arg);
 			if (status)
 				snprintf(msg, sizeof(msg), "%s", strerror(-status));
 			else
-				evaluate_all();
+				evaluate_all(c->links);
 		}
 	} else if (!strcmp(cmd, "quit")) {
 		exiting = 1;
@@ -296,11 +329,11 @@ static void handle_command(struct flow_reporter *flows, char *line)
 	}
 	if (status && !msg[0])
 		snprintf(msg, sizeof(msg), "%s", strerror(-status));
-	send_ack(copy, status, msg);
+	send_ack(c->out, copy, status, msg);
 }
 
 /* Returns false at EOF. */
-bool read_stdin(struct flow_reporter *flows)
+bool read_stdin(struct commands *c)
 {
 	char buf[4096];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
@@ -311,17 +344,17 @@ bool read_stdin(struct flow_reporter *flows)
 		return errno == EINTR || errno == EAGAIN;
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] == '\n') {
-			st.line[st.line_len] = 0;
-			if (st.line_overflow)
-				send_ack("", -E2BIG, "command line longer than 1023 bytes ignored");
+			c->line[c->line_len] = 0;
+			if (c->line_overflow)
+				send_ack(c->out, "", -E2BIG, "command line longer than 1023 bytes ignored");
 			else
-				handle_command(flows, st.line);
-			st.line_len = 0;
-			st.line_overflow = false;
-		} else if (st.line_len < MAX_LINE - 1) {
-			st.line[st.line_len++] = buf[i] == '\r' ? ' ' : buf[i];
+				handle_command(c, c->line);
+			c->line_len = 0;
+			c->line_overflow = false;
+		} else if (c->line_len < MAX_LINE - 1) {
+			c->line[c->line_len++] = buf[i] == '\r' ? ' ' : buf[i];
 		} else {
-			st.line_overflow = true;
+			c->line_overflow = true;
 		}
 	}
 	return true;

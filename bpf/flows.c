@@ -30,7 +30,12 @@ void flow_reporter_close(struct flow_reporter *fr)
 	fr->rep_fd = -1;
 }
 
-void flow_flush(struct flow_reporter *fr, struct calitrace *skel)
+__u64 flow_records_sent(const struct flow_reporter *fr)
+{
+	return fr->records;
+}
+
+void flow_flush(struct flow_reporter *fr, struct calitrace *skel, struct output *out)
 {
 	int flows = bpf_map__fd(skel->maps.ct_flows);
 	struct ct_flow_key key, next, *prev = NULL;
@@ -64,7 +69,7 @@ void flow_flush(struct flow_reporter *fr, struct calitrace *skel)
 			e.sport = key.sport, e.dport = key.dport;
 		memcpy(e.src, key.src, 16);
 		memcpy(e.dst, key.dst, 16);
-		event_add(&e);
+		event_add(out, &e);
 		fr->records++;
 		r.packets = v.packets;
 		r.bytes = v.bytes;

@@ -55,15 +55,15 @@ void *reason_table_build(void *arg)
 	return NULL;
 }
 
-int send_hello(__u32 netns_ino, struct reason_table *rt)
+int send_hello(struct output *out, struct reason_table *rt, const struct hello_facts *f)
 {
 	struct ct_hello h = {
 		.protocol_version = CT_PROTOCOL_VERSION,
 		.record_size = sizeof(struct ct_event),
-		.ncpus = st.ncpus,
+		.ncpus = f->ncpus,
 		.pid = getpid(),
-		.mode = env.mode,
-		.netns_ino = netns_ino,
+		.mode = f->mode,
+		.netns_ino = f->netns_ino,
 	};
 	struct timespec rtc, mono;
 	struct utsname u;
@@ -71,8 +71,8 @@ int send_hello(__u32 netns_ino, struct reason_table *rt)
 	clock_gettime(CLOCK_REALTIME, &rtc);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	h.realtime_offset_ns = ((__s64)rtc.tv_sec - mono.tv_sec) * 1000000000ll + (rtc.tv_nsec - mono.tv_nsec);
-	h.features = CT_FEAT_FIB | CT_FEAT_FLOW_MODE | (st.drops_link ? CT_FEAT_DROPS : 0) |
-		     (env.attach == ATTACH_TC ? CT_FEAT_CLSACT : CT_FEAT_TCX);
+	h.features = CT_FEAT_FIB | CT_FEAT_FLOW_MODE | (f->drops ? CT_FEAT_DROPS : 0) |
+		     (f->attach == ATTACH_TC ? CT_FEAT_CLSACT : CT_FEAT_TCX);
 	uname(&u);
 	h.kernel_release_len = strlen(u.release);
 	if (rt->started) {
@@ -80,10 +80,10 @@ int send_hello(__u32 netns_ino, struct reason_table *rt)
 		rt->started = false;
 	}
 	h.reason_count = rt->count;
-	out_frame(CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, rt->bytes, rt->len);
+	out_frame(out, CT_FRAME_HELLO, &h, sizeof(h), u.release, h.kernel_release_len, rt->bytes, rt->len);
 	if (rt->err)
-		send_error(rt->err, false,
+		send_error(out, rt->err, false,
 			   "no enum skb_drop_reason in the kernel BTF (/sys/kernel/btf/vmlinux): drop reasons will have no names");
-	out_flush();
+	out_flush(out);
 	return 0;
 }

@@ -3,7 +3,8 @@
  * Which interfaces get the tracer, and how: patterns + the uplink (the underlay of vxlan.calico /
  * vxlan-v6.calico),
  * netlink (initial dump, then link add/remove/rename), TCX at the head of the chain or the clsact
- * fallback in a dedicated slot. We only ever remove what is ours.
+ * fallback in a dedicated slot. We only ever remove what is ours. Its state is its own (struct links:
+ * the interface table, the patterns, the netlink socket), created by main and passed to every function.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,16 +20,17 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-static bool is_uplink(int ifindex);
+static bool is_uplink(const struct links *l, int ifindex);
 
-static bool name_matches(const char *name)
+static bool name_matches(const struct links *l, const char *name)
 {
-	for (int i = 0; i < env.npatterns; i++)
-		if (fnmatch(env.patterns[i], name, 0) == 0)
+	for (int i = 0; i < l->npatterns; i++)
+		if (fnmatch(l->patterns[i], name, 0) == 0)
 			return true;
 	return false;
 }
@@ -86,13 +88,12 @@ static void tc_detach_one(int ifindex, enum bpf_tc_attach_point point)
 	}
 }
 
-static int attach_iface(struct iface *ifc)
+static int attach_iface(struct links *l, struct iface *ifc)
 {
-	int in_fd = bpf_program__fd(st.skel->progs.ct_tc_ingress);
-	int out_fd = bpf_program__fd(st.skel->progs.ct_tc_egress);
+	int in_fd = l->prog_in, out_fd = l->prog_out;
 	int err = 0;
 
-	if (env.attach != ATTACH_TC && !st.tcx_unavailable) {
+	if (l->attach != ATTACH_TC && !l->tcx_unavailable) {
 		LIBBPF_OPTS(bpf_link_create_opts, o, .flags = CT_BPF_F_BEFORE);
 
 		ifc->fd_in = bpf_link_create(in_fd, ifc->ifindex, CT_BPF_TCX_INGRESS, &o);
@@ -108,11 +109,11 @@ static int attach_iface(struct iface *ifc)
 			err = -errno;
 		}
 		ifc->fd_in = ifc->fd_out = -1;
-		if (env.attach == ATTACH_TCX || err == -ENODEV || err == -ENXIO)
+		if (l->attach == ATTACH_TCX || err == -ENODEV || err == -ENXIO)
 			return err;
 		/* The kernel does not know the TCX attach types: use clsact from now on. */
 		if (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP)
-			st.tcx_unavailable = true;
+			l->tcx_unavailable = true;
 		else
 			return err;
 	}
@@ -129,7 +130,7 @@ static int attach_iface(struct iface *ifc)
 }
 
 /* gone: the device no longer exists (nothing left to detach in the kernel). */
-void detach_iface(struct iface *ifc, bool gone)
+static void detach_iface(struct links *l, struct iface *ifc, bool gone)
 {
 	if (!ifc->attached)
 		return;
@@ -142,87 +143,110 @@ void detach_iface(struct iface *ifc, bool gone)
 		tc_detach_one(ifc->ifindex, BPF_TC_EGRESS);
 	}
 	ifc->attached = false;
-	send_link(ifc, CT_LINK_DETACHED);
+	send_link(l->out, ifc, CT_LINK_DETACHED);
 }
 
-static void evaluate_iface(struct iface *ifc)
+static void evaluate_iface(struct links *l, struct iface *ifc)
 {
-	int role = 0;
+	enum ct_link_role role = 0; /* a set of CT_ROLE_* bits */
 	int err;
 
-	if (name_matches(ifc->name))
+	if (name_matches(l, ifc->name))
 		role |= CT_ROLE_PATTERN;
-	if (is_uplink(ifc->ifindex))
+	if (is_uplink(l, ifc->ifindex))
 		role |= CT_ROLE_UPLINK;
 	if (!role) {
-		detach_iface(ifc, false);
+		detach_iface(l, ifc, false);
 		return;
 	}
 	if (ifc->attached) {
 		if (role != ifc->role) {
 			ifc->role = role;
-			send_link(ifc, CT_LINK_ATTACHED);
+			send_link(l->out, ifc, CT_LINK_ATTACHED);
 		}
 		return;
 	}
 	if (ifc->failed)
 		return; /* tried already; a rename or an attach/detach command tries again */
 	ifc->role = role;
-	err = attach_iface(ifc);
+	err = attach_iface(l, ifc);
 	if (err == -ENODEV || err == -ENXIO)
 		return; /* the device vanished while we attached: its RTM_DELLINK follows */
 	if (err) {
 		ifc->failed = true;
-		send_error(err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
+		send_error(l->out, err, false, "attach to %s (ifindex %d) failed: %s%s", ifc->name, ifc->ifindex,
 			   strerror(-err),
 			   err == -EBUSY ? " (a filter that is not ours holds handle 0xca11 prio 1)" : "");
-		send_link(ifc, CT_LINK_FAILED);
+		send_link(l->out, ifc, CT_LINK_FAILED);
 		return;
 	}
 	ifc->attached = true;
-	send_link(ifc, CT_LINK_ATTACHED);
+	send_link(l->out, ifc, CT_LINK_ATTACHED);
 }
 
-static struct iface *iface_find(int ifindex)
+static struct iface *iface_find(struct links *l, int ifindex)
 {
-	for (int i = 0; i < st.nifs; i++)
-		if (st.ifs[i].ifindex == ifindex)
-			return &st.ifs[i];
+	for (int i = 0; i < l->nifs; i++)
+		if (l->ifs[i].ifindex == ifindex)
+			return &l->ifs[i];
 	return NULL;
 }
 
-static struct iface *iface_add(int ifindex)
+static struct iface *iface_add(struct links *l, int ifindex)
 {
 	struct iface *ifc;
 
-	if (st.nifs == st.cap_ifs) {
-		int cap = st.cap_ifs ? st.cap_ifs * 2 : 64;
-		struct iface *n = realloc(st.ifs, cap * sizeof(*n));
+	if (l->nifs == l->cap_ifs) {
+		int cap = l->cap_ifs ? l->cap_ifs * 2 : 64;
+		struct iface *n = realloc(l->ifs, cap * sizeof(*n));
 
 		if (!n)
 			return NULL;
-		st.ifs = n;
-		st.cap_ifs = cap;
+		l->ifs = n;
+		l->cap_ifs = cap;
 	}
-	ifc = &st.ifs[st.nifs++];
+	ifc = &l->ifs[l->nifs++];
 	memset(ifc, 0, sizeof(*ifc));
 	ifc->ifindex = ifindex;
 	ifc->fd_in = ifc->fd_out = -1;
 	return ifc;
 }
 
-static void iface_remove(struct iface *ifc)
+static void iface_remove(struct links *l, struct iface *ifc)
 {
-	detach_iface(ifc, true);
-	*ifc = st.ifs[--st.nifs];
+	detach_iface(l, ifc, true);
+	*ifc = l->ifs[--l->nifs];
 }
 
-void evaluate_all(void)
+__u32 links_attached_count(const struct links *l)
 {
-	for (int i = 0; i < st.nifs; i++) {
-		st.ifs[i].failed = false;
-		evaluate_iface(&st.ifs[i]);
+	__u32 n = 0;
+
+	for (int i = 0; i < l->nifs; i++)
+		n += l->ifs[i].attached;
+	return n;
+}
+
+/* A LINK frame for every attached interface (the `links` command). */
+void links_announce(struct links *l)
+{
+	for (int i = 0; i < l->nifs; i++)
+		if (l->ifs[i].attached)
+			send_link(l->out, &l->ifs[i], CT_LINK_ATTACHED);
+}
+
+void evaluate_all(struct links *l)
+{
+	for (int i = 0; i < l->nifs; i++) {
+		l->ifs[i].failed = false;
+		evaluate_iface(l, &l->ifs[i]);
 	}
+}
+
+void links_detach_all(struct links *l)
+{
+	for (int i = 0; i < l->nifs; i++)
+		detach_iface(l, &l->ifs[i], false);
 }
 
 /* A Calico VXLAN device without IFLA_VXLAN_LINK: the uplink is the device holding its local
@@ -255,30 +279,43 @@ static bool is_calico_vxlan(const char *name)
 
 /* An uplink is the underlay device of a Calico VXLAN device we know (only with the default patterns:
  * the uplink belongs to Calico's set of devices). */
-static bool is_uplink(int ifindex)
+static bool is_uplink(const struct links *l, int ifindex)
 {
-	if (env.no_defaults || !ifindex)
+	if (!l->uplinks || !ifindex)
 		return false;
-	for (int i = 0; i < st.nifs; i++)
-		if (st.ifs[i].vxlan_link == ifindex && is_calico_vxlan(st.ifs[i].name))
+	for (int i = 0; i < l->nifs; i++)
+		if (l->ifs[i].vxlan_link == ifindex && is_calico_vxlan(l->ifs[i].name))
 			return true;
 	return false;
 }
 
 /* The underlay of a VXLAN device changed (appeared, moved, vanished): re-decide for both ends. */
-static void underlay_changed(int old_ifindex, int new_ifindex)
+static void underlay_changed(struct links *l, int old_ifindex, int new_ifindex)
 {
 	struct iface *ifc;
 
 	if (old_ifindex == new_ifindex)
 		return;
-	if (old_ifindex && (ifc = iface_find(old_ifindex)))
-		evaluate_iface(ifc);
-	if (new_ifindex && (ifc = iface_find(new_ifindex)))
-		evaluate_iface(ifc);
+	if (old_ifindex && (ifc = iface_find(l, old_ifindex)))
+		evaluate_iface(l, ifc);
+	if (new_ifindex && (ifc = iface_find(l, new_ifindex)))
+		evaluate_iface(l, ifc);
 }
 
-int nl_open(void)
+/* What attaching needs, known once the programs are loaded. uplinks: also the underlay of a Calico VXLAN
+ * device (with the default patterns only: the uplink belongs to Calico's set of devices). */
+void links_configure(struct links *l, struct output *out, int prog_in, int prog_out, enum attach_mode attach,
+		     bool uplinks)
+{
+	l->out = out;
+	l->prog_in = prog_in;
+	l->prog_out = prog_out;
+	l->attach = attach;
+	l->uplinks = uplinks;
+}
+
+/* The rtnetlink socket that tells us of links coming, going and renamed. */
+int links_open(struct links *l)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
 	int rcvbuf = 4 << 20;
@@ -293,21 +330,27 @@ int nl_open(void)
 		close(fd);
 		return err;
 	}
-	return fd;
+	l->nl_fd = fd;
+	return 0;
 }
 
-int nl_dump_links(void)
+int links_fd(const struct links *l)
+{
+	return l->nl_fd;
+}
+
+static int nl_dump_links(struct links *l)
 {
 	struct {
 		struct nlmsghdr nh;
 		struct ifinfomsg ifi;
 	} req = {
 		.nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++st.nl_seq },
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++l->nl_seq },
 		.ifi = { .ifi_family = AF_UNSPEC },
 	};
 
-	if (send(st.nl_fd, &req, sizeof(req), 0) < 0)
+	if (send(l->nl_fd, &req, sizeof(req), 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -336,7 +379,7 @@ static void nl_parse_linkinfo(struct rtattr *li, int *vxlan_link, int *family, u
 	}
 }
 
-static void nl_handle_link(struct nlmsghdr *nh)
+static void nl_handle_link(struct links *l, struct nlmsghdr *nh)
 {
 	struct ifinfomsg *ifi = NLMSG_DATA(nh);
 	int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi));
@@ -352,22 +395,22 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		else if (a->rta_type == IFLA_LINKINFO)
 			linkinfo = a;
 	}
-	ifc = iface_find(ifi->ifi_index);
+	ifc = iface_find(l, ifi->ifi_index);
 	if (ifc)
 		ifc->seen = true;
 	if (nh->nlmsg_type == RTM_DELLINK) {
 		if (ifc) {
 			int underlay = ifc->vxlan_link;
 
-			iface_remove(ifc);
-			underlay_changed(underlay, 0); /* no VXLAN device, no uplink (unless a pattern) */
+			iface_remove(l, ifc);
+			underlay_changed(l, underlay, 0); /* no VXLAN device, no uplink (unless a pattern) */
 		}
 		return;
 	}
 	if (!name)
 		return;
 	if (!ifc) {
-		ifc = iface_add(ifi->ifi_index);
+		ifc = iface_add(l, ifi->ifi_index);
 		if (!ifc)
 			return;
 		ifc->seen = true;
@@ -376,7 +419,7 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		snprintf(ifc->name, sizeof(ifc->name), "%s", name);
 		ifc->failed = false;
 		if (ifc->attached)
-			send_link(ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
+			send_link(l->out, ifc, CT_LINK_ATTACHED); /* renamed: tell the collector the new name */
 	}
 	if (is_calico_vxlan(ifc->name) && linkinfo) {
 		int old = ifc->vxlan_link, vlink = 0, family = 0;
@@ -386,19 +429,19 @@ static void nl_handle_link(struct nlmsghdr *nh)
 		if (!vlink && family)
 			vlink = ifindex_of_addr(family, local);
 		ifc->vxlan_link = vlink;
-		underlay_changed(old, vlink);
+		underlay_changed(l, old, vlink);
 	}
-	evaluate_iface(ifc);
+	evaluate_iface(l, ifc);
 }
 
 /* Returns 1 when the dump with sequence `until_seq` is complete. */
-int nl_read(__u32 until_seq)
+static int nl_read(struct links *l, __u32 until_seq)
 {
 	char buf[64 * 1024];
 	int done = 0;
 
 	for (;;) {
-		ssize_t n = recv(st.nl_fd, buf, sizeof(buf), 0);
+		ssize_t n = recv(l->nl_fd, buf, sizeof(buf), 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -406,10 +449,10 @@ int nl_read(__u32 until_seq)
 			if (errno == ENOBUFS) {
 				/* We missed link events: resynchronise with a fresh dump, and at its end
 				 * forget the devices it did not list (their RTM_DELLINK was lost). */
-				for (int i = 0; i < st.nifs; i++)
-					st.ifs[i].seen = false;
-				if (nl_dump_links() == 0)
-					st.resync_seq = st.nl_seq;
+				for (int i = 0; i < l->nifs; i++)
+					l->ifs[i].seen = false;
+				if (nl_dump_links(l) == 0)
+					l->resync_seq = l->nl_seq;
 				continue;
 			}
 			return done; /* EAGAIN: drained */
@@ -418,42 +461,76 @@ int nl_read(__u32 until_seq)
 			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
 				if (until_seq && nh->nlmsg_seq == until_seq)
 					done = 1;
-				if (st.resync_seq && nh->nlmsg_seq == st.resync_seq) {
-					st.resync_seq = 0;
-					for (int i = st.nifs - 1; i >= 0; i--)
-						if (!st.ifs[i].seen)
-							iface_remove(&st.ifs[i]);
+				if (l->resync_seq && nh->nlmsg_seq == l->resync_seq) {
+					l->resync_seq = 0;
+					for (int i = l->nifs - 1; i >= 0; i--)
+						if (!l->ifs[i].seen)
+							iface_remove(l, &l->ifs[i]);
 				}
 				continue;
 			}
 			if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
-				nl_handle_link(nh);
+				nl_handle_link(l, nh);
 		}
 		if (done)
 			return done;
 	}
 }
 
-int pattern_add(const char *p)
+/* Every link the kernel has now, attached or not by the rules; returns once the dump is complete. */
+int links_dump(struct links *l)
 {
-	for (int i = 0; i < env.npatterns; i++)
-		if (!strcmp(env.patterns[i], p))
-			return 0;
-	if (env.npatterns == MAX_PATTERNS)
-		return -E2BIG;
-	env.patterns[env.npatterns] = strdup(p);
-	if (!env.patterns[env.npatterns])
-		return -ENOMEM;
-	env.npatterns++;
+	struct pollfd p = { .fd = l->nl_fd, .events = POLLIN };
+	__u32 seq;
+	int err = nl_dump_links(l);
+
+	if (err)
+		return err;
+	seq = l->nl_seq;
+	while (!exiting && !nl_read(l, seq))
+		poll(&p, 1, 1000);
 	return 0;
 }
 
-int pattern_del(const char *p)
+/* Link events since the last call (the socket is non-blocking). */
+void links_read(struct links *l)
 {
-	for (int i = 0; i < env.npatterns; i++)
-		if (!strcmp(env.patterns[i], p)) {
-			free(env.patterns[i]);
-			env.patterns[i] = env.patterns[--env.npatterns];
+	nl_read(l, 0);
+}
+
+void links_close(struct links *l)
+{
+	if (l->nl_fd >= 0)
+		close(l->nl_fd);
+	l->nl_fd = -1;
+	free(l->ifs);
+	l->ifs = NULL;
+	l->nifs = l->cap_ifs = 0;
+	for (int i = 0; i < l->npatterns; i++)
+		free(l->patterns[i]);
+	l->npatterns = 0;
+}
+
+int pattern_add(struct links *l, const char *p)
+{
+	for (int i = 0; i < l->npatterns; i++)
+		if (!strcmp(l->patterns[i], p))
+			return 0;
+	if (l->npatterns == MAX_PATTERNS)
+		return -E2BIG;
+	l->patterns[l->npatterns] = strdup(p);
+	if (!l->patterns[l->npatterns])
+		return -ENOMEM;
+	l->npatterns++;
+	return 0;
+}
+
+int pattern_del(struct links *l, const char *p)
+{
+	for (int i = 0; i < l->npatterns; i++)
+		if (!strcmp(l->patterns[i], p)) {
+			free(l->patterns[i]);
+			l->patterns[i] = l->patterns[--l->npatterns];
 			return 0;
 		}
 	return -ENOENT;

@@ -6,7 +6,8 @@
  *
  * Flow: open -> configure -> load -> attach -> poll; every exit goes through one cleanup path that
  * detaches what we attached (and only that). This file is that flow plus the command line; the
- * pieces live in output.c, hello.c, links.c, commands.c and flows.c (see loader.h).
+ * pieces live in output.c, hello.c, links.c, commands.c, flows.c, cases.c and snap.c, each owning its
+ * state, which main creates here and passes to them (see loader.h).
  */
 #define _GNU_SOURCE
 #include <argp.h>
@@ -27,13 +28,30 @@
 #include "snap.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
-struct env env = {
+/* The command line. main's own: the modules get what they need of it as arguments. */
+static struct env {
+	bool verbose;
+	bool golden;
+	bool golden_snap;
+	bool no_defaults;
+	bool no_drops;
+	const char *netns;
+	const char *filter;
+	const char *show;
+	enum ct_mode mode;
+	enum attach_mode attach;
+	int flush_ms;
+	int stats_ms;
+	int ringbuf_mb;
+	int vxlan_port;
+	int wakeup_ms; /* ring drain timer */
+	int epoch_ms;  /* case mode: counting epoch */
+	__u32 snaplen; /* 0: no snapshots */
+} env = {
 	.flush_ms = 1000, .stats_ms = 1000, .ringbuf_mb = 4, .vxlan_port = CT_VXLAN_PORT, .wakeup_ms = 5,
 	.epoch_ms = 200,
 };
-struct state st = { .nl_fd = -1 };
 volatile sig_atomic_t exiting;
-static bool golden_snap; /* --golden-snap */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -119,18 +137,19 @@ static long parse_num(const char *arg, long lo, long hi, struct argp_state *stat
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
+	struct links *links = state->input;
+
 	switch (key) {
 	case 'v': env.verbose = true; break;
 	case OPT_NETNS: env.netns = arg; break;
 	case 'i':
-		if (pattern_add(arg))
+		if (pattern_add(links, arg))
 			argp_error(state, "too many --iface patterns (at most %d)", MAX_PATTERNS);
 		break;
 	case OPT_NO_DEFAULTS: env.no_defaults = true; break;
 	case OPT_MODE:
-		if (strcmp(arg, "packet") && strcmp(arg, "flow") && strcmp(arg, "case"))
+		if (mode_parse(arg, &env.mode))
 			argp_error(state, "--mode is 'packet', 'flow' or 'case', not '%s'", arg);
-		env.mode = !strcmp(arg, "flow") ? CT_MODE_FLOW : !strcmp(arg, "case") ? CT_MODE_CASE : CT_MODE_PACKET;
 		break;
 	case OPT_FILTER: env.filter = arg; break;
 	case OPT_ATTACH:
@@ -147,12 +166,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--ringbuf-mb must be a power of 2");
 		break;
 	case OPT_NO_DROPS: env.no_drops = true; break;
-	case OPT_SNAPLEN: snap_set_len(parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen")); break;
+	case OPT_SNAPLEN: env.snaplen = parse_num(arg, 1, CT_SNAP_MAX, state, "--snaplen"); break;
 	case OPT_EPOCH: env.epoch_ms = parse_num(arg, 20, 10000, state, "--epoch-ms"); break;
 	case OPT_WAKEUP: env.wakeup_ms = parse_num(arg, 1, 1000, state, "--wakeup-ms"); break;
 	case OPT_VXLAN_PORT: env.vxlan_port = parse_num(arg, 1, 65535, state, "--vxlan-port"); break;
 	case OPT_GOLDEN: env.golden = true; break;
-	case OPT_GOLDEN_SNAP: golden_snap = true; break;
+	case OPT_GOLDEN_SNAP: env.golden_snap = true; break;
 	case OPT_SHOW: env.show = arg; break;
 	case ARGP_KEY_ARG: argp_usage(state); break;
 	default: return ARGP_ERR_UNKNOWN;
@@ -187,17 +206,17 @@ static int enter_netns(const char *name)
 }
 
 /* How long poll may sleep: until the next ring drain, STATS frame or flow flush. */
-static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stats, __u64 next_flush,
-				    const struct case_clock *cc)
+static struct timespec poll_timeout(enum ct_mode mode, __u64 now, __u64 next_drain, __u64 next_stats,
+				    __u64 next_flush, const struct case_clock *cc)
 {
 	__u64 next = next_drain;
 	struct timespec ts;
 
-	if (st.mode == CT_MODE_CASE && case_clock_due(cc) < next)
+	if (mode == CT_MODE_CASE && case_clock_due(cc) < next)
 		next = case_clock_due(cc);
 	if (env.stats_ms && next_stats < next)
 		next = next_stats;
-	if (st.mode == CT_MODE_FLOW && next_flush < next)
+	if (mode == CT_MODE_FLOW && next_flush < next)
 		next = next_flush;
 	next = next > now ? next - now : 0;
 	ts.tv_sec = next / 1000000000ull;
@@ -208,6 +227,8 @@ static struct timespec poll_timeout(__u64 now, __u64 next_drain, __u64 next_stat
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { .options = opts, .parser = parse_arg, .doc = doc };
+	struct calitrace *skel = NULL; /* calitrace.skel.h */
+	struct bpf_link *drops_link = NULL;
 	struct ring_buffer *rb = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct stat ns_st;
@@ -215,27 +236,32 @@ int main(int argc, char **argv)
 	__u64 next_stats, next_flush, next_drain;
 	struct case_clock cases = {};
 	struct flow_reporter flows = { .rep_fd = -1 };
+	struct output out;
+	struct links links = LINKS_INIT;
+	struct commands cmds;
+	static struct snapshots snaps; /* 60 KiB of batch */
+	int ncpus;
 	int err, rc = 1;
 	bool stdin_open = true;
 
-	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	err = argp_parse(&argp, argc, argv, 0, NULL, &links);
 	if (err)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: a blocked poll/write returns and we exit */
 	sigaction(SIGTERM, &sa, NULL);
-	st.out = malloc(OUT_CAP);
-	if (!st.out)
+	if (output_open(&out))
 		return 1;
+	snaps_init(&snaps, &out, env.snaplen, env.wakeup_ms);
 	if (!env.show && isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "calitrace-loader: stdout is a terminal, and the loader writes binary frames.\n"
 				"Pipe it (calitrace-loader | xxd) or run `calitrace trace` for readable output.\n");
 		return 2;
 	}
-	if (golden_snap)
-		return snap_write_golden();
+	if (env.golden_snap)
+		return snap_write_golden(&snaps);
 	if (env.golden)
-		return write_golden();
+		return write_golden(&out);
 
 	if (env.netns && enter_netns(env.netns))
 		return 1;
@@ -244,96 +270,96 @@ int main(int argc, char **argv)
 		return show_iface(env.show);
 	}
 	if (!env.no_defaults) {
-		pattern_add("cali*");
-		pattern_add("vxlan.calico");
-		pattern_add("vxlan-v6.calico");
+		pattern_add(&links, "cali*");
+		pattern_add(&links, "vxlan.calico");
+		pattern_add(&links, "vxlan-v6.calico");
 	}
 	if (stat("/proc/self/ns/net", &ns_st)) {
 		fprintf(stderr, "calitrace-loader: stat /proc/self/ns/net: %s\n", strerror(errno));
 		return 1;
 	}
 	libbpf_set_print(libbpf_print);
-	st.ncpus = libbpf_num_possible_cpus();
+	ncpus = libbpf_num_possible_cpus();
 	reasons.started = pthread_create(&reasons.thread, NULL, reason_table_build, &reasons) == 0;
-	st.mode = env.mode;
 
 	/* open -> configure -> load */
-	st.skel = calitrace__open();
-	if (!st.skel) {
-		send_error(-errno, true, "opening the BPF object failed: %s", strerror(errno));
+	skel = calitrace__open();
+	if (!skel) {
+		send_error(&out, -errno, true, "opening the BPF object failed: %s", strerror(errno));
 		goto cleanup;
 	}
-	st.skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
-	st.skel->rodata->ct_cfg.fib_lookup = 1;
-	st.skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
-	bpf_map__set_max_entries(st.skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
-	snap_configure(st.skel, env.ringbuf_mb);
+	skel->rodata->ct_cfg.netns_ino = (__u32)ns_st.st_ino;
+	skel->rodata->ct_cfg.fib_lookup = 1;
+	skel->rodata->ct_cfg.vxlan_port = env.vxlan_port;
+	bpf_map__set_max_entries(skel->maps.ct_events, (__u32)env.ringbuf_mb << 20);
+	snap_configure(&snaps, skel, env.ringbuf_mb, ncpus);
 	/* Records go in without waking us (we drain on a timer); a quarter-full ring wakes us at once. */
-	st.skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
+	skel->rodata->ct_cfg.wakeup_bytes = ((__u32)env.ringbuf_mb << 20) / 4;
 	if (env.no_drops)
-		bpf_program__set_autoload(st.skel->progs.ct_kfree_skb, false);
-	err = calitrace__load(st.skel);
+		bpf_program__set_autoload(skel->progs.ct_kfree_skb, false);
+	err = calitrace__load(skel);
 	if (err) {
-		send_error(err, true,
+		send_error(&out, err, true,
 			   "loading the BPF programs failed: %s (run as root; -v shows the verifier log)",
 			   strerror(-err));
 		goto cleanup;
 	}
 	if ((err = flow_reporter_open(&flows))) {
-		send_error(err, true, "creating the flow report map failed: %s", strerror(-err));
+		send_error(&out, err, true, "creating the flow report map failed: %s", strerror(-err));
 		goto cleanup;
 	}
 	{
 		struct ct_settings s = { .mode = env.mode };
 
-		settings_put(&s);
+		settings_put(skel, &s);
 	}
 	if (env.filter) {
 		char f[MAX_LINE], msg[256] = "";
 
 		snprintf(f, sizeof(f), "%s", env.filter);
-		err = cmd_filter(f, msg, sizeof(msg));
+		err = cmd_filter(skel, f, msg, sizeof(msg));
 		if (err) {
-			send_error(err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
+			send_error(&out, err, true, "--filter: %s", msg[0] ? msg : strerror(-err));
 			goto cleanup;
 		}
 	}
 
+	commands_init(&cmds, skel, &out, &links, &flows, ncpus, env.mode);
+
 	/* attach: drops first (HELLO says whether that worked), then the interfaces of the netlink dump */
 	if (!env.no_drops) {
-		st.drops_link = bpf_program__attach(st.skel->progs.ct_kfree_skb);
-		err = st.drops_link ? 0 : -errno;
-	}
-	send_hello((__u32)ns_st.st_ino, &reasons);
-	if (!env.no_drops && !st.drops_link)
-		send_error(err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
-			   strerror(-err));
-	rb = ring_buffer__new(bpf_map__fd(st.skel->maps.ct_events), on_event, NULL, NULL);
-	if (!rb) {
-		send_error(-errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
-		goto cleanup;
-	}
-	if ((err = snap_attach())) {
-		send_error(err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
-		goto cleanup;
-	}
-	st.nl_fd = nl_open();
-	if (st.nl_fd < 0) {
-		send_error(st.nl_fd, true, "opening rtnetlink failed: %s", strerror(-st.nl_fd));
-		goto cleanup;
-	}
-	if ((err = nl_dump_links())) {
-		send_error(err, true, "netlink link dump failed: %s", strerror(-err));
-		goto cleanup;
+		drops_link = bpf_program__attach(skel->progs.ct_kfree_skb);
+		err = drops_link ? 0 : -errno;
 	}
 	{
-		__u32 seq = st.nl_seq;
-		struct pollfd p = { .fd = st.nl_fd, .events = POLLIN };
+		struct hello_facts hf = { .netns_ino = (__u32)ns_st.st_ino, .ncpus = ncpus, .mode = env.mode,
+					  .attach = env.attach, .drops = drops_link != NULL };
 
-		while (!exiting && !nl_read(seq))
-			poll(&p, 1, 1000);
+		send_hello(&out, &reasons, &hf);
 	}
-	out_flush();
+	if (!env.no_drops && !drops_link)
+		send_error(&out, err, false, "attaching tp_btf/kfree_skb failed: %s (drops will not be reported)",
+			   strerror(-err));
+	rb = events_reader(&out, bpf_map__fd(skel->maps.ct_events));
+	if (!rb) {
+		send_error(&out, -errno, true, "creating the ring buffer reader failed: %s", strerror(errno));
+		goto cleanup;
+	}
+	if ((err = snap_attach(&snaps))) {
+		send_error(&out, err, true, "reading the snapshot ring buffer failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	links_configure(&links, &out, bpf_program__fd(skel->progs.ct_tc_ingress),
+			bpf_program__fd(skel->progs.ct_tc_egress), env.attach, !env.no_defaults);
+	if ((err = links_open(&links))) {
+		send_error(&out, err, true, "opening rtnetlink failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	if ((err = links_dump(&links))) {
+		send_error(&out, err, true, "netlink link dump failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	out_flush(&out);
 
 	/* poll */
 	next_stats = now_mono_ns() + (__u64)env.stats_ms * 1000000;
@@ -343,106 +369,99 @@ int main(int argc, char **argv)
 	while (!exiting) {
 		struct pollfd pfd[4] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
-			{ .fd = st.nl_fd, .events = POLLIN },
+			{ .fd = links_fd(&links), .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN },
-			{ .fd = snap_poll_fd(), .events = POLLIN }, /* -1 unless --snaplen */
+			{ .fd = snap_poll_fd(&snaps), .events = POLLIN }, /* -1 unless --snaplen */
 		};
 		__u64 now = now_mono_ns();
-		struct timespec timeout = poll_timeout(now, next_drain, next_stats, next_flush, &cases);
+		struct timespec timeout = poll_timeout(commands_mode(&cmds), now, next_drain, next_stats, next_flush,
+						       &cases);
 		int n = ppoll(pfd, 4, &timeout, NULL);
 
 		if (n < 0 && errno != EINTR) {
-			send_error(-errno, true, "poll: %s", strerror(errno));
+			send_error(&out, -errno, true, "poll: %s", strerror(errno));
 			break;
 		}
 		now = now_mono_ns();
 		if ((n > 0 && (pfd[0].revents & POLLIN)) || now >= next_drain) {
-			st.consumed_in_round = 0;
 			/* -EAGAIN = a full round: the rest comes next turn, right after stdin/netlink. */
-			if (ring_buffer__consume(rb) == -EAGAIN) {
+			if (events_consume(&out, rb) == -EAGAIN) {
 				next_drain = now;
 			} else {
-				events_flush(); /* the ring is empty: what we have goes out as one frame */
+				events_flush(&out); /* the ring is empty: what we have goes out as one frame */
 				next_drain = now + (__u64)env.wakeup_ms * 1000000;
 			}
 			/* Records were lost: say so right behind the records that survived, after every
 			 * round (a backlog takes many), so the collector knows before it judges the
 			 * packets around the loss — not once the whole backlog is through. */
-			if (rb_fail_now() != st.rb_fail_reported) {
-				events_flush();
-				snap_flush(); /* snapshots before the STATS that counts their events */
-				send_stats(flows.records);
+			if (loss_unreported(&out, skel, ncpus)) {
+				events_flush(&out);
+				snap_flush(&snaps); /* snapshots before the STATS that counts their events */
+				send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			}
 		}
 		if (n > 0 && (pfd[3].revents & POLLIN))
-			snap_consume();
+			snap_consume(&snaps);
 		if (n > 0 && (pfd[1].revents & POLLIN))
-			nl_read(0);
+			links_read(&links);
 		if (n > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (!read_stdin(&flows)) {
+			if (!read_stdin(&cmds)) {
 				stdin_open = false;
 				exiting = 1; /* EOF: the collector is gone or done */
 			}
 		}
 		now = now_mono_ns();
-		if (st.mode == CT_MODE_CASE && now >= case_clock_due(&cases)) {
+		if (commands_mode(&cmds) == CT_MODE_CASE && now >= case_clock_due(&cases)) {
 			/* Every record of the ending epochs goes out before their counts. */
-			for (int round = 0; round < 16; round++) {
-				st.consumed_in_round = 0;
-				if (ring_buffer__consume(rb) != -EAGAIN)
+			for (int round = 0; round < 16; round++)
+				if (events_consume(&out, rb) != -EAGAIN)
 					break;
-			}
-			case_clock_tick(&cases, st.skel, now);
-		} else if (st.mode != CT_MODE_CASE) {
+			case_clock_tick(&cases, skel, &out, now);
+		} else if (commands_mode(&cmds) != CT_MODE_CASE) {
 			case_clock_start(&cases, now, env.epoch_ms);
 		}
-		if (st.mode == CT_MODE_FLOW && now >= next_flush) {
-			flow_flush(&flows, st.skel);
+		if (commands_mode(&cmds) == CT_MODE_FLOW && now >= next_flush) {
+			flow_flush(&flows, skel, &out);
 			next_flush = now + (__u64)env.flush_ms * 1000000;
 		}
 		if (env.stats_ms && now >= next_stats) {
-			snap_flush(); /* snapshots before the STATS that counts their events */
-			send_stats(flows.records);
+			snap_flush(&snaps); /* snapshots before the STATS that counts their events */
+			send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
 			next_stats = now + (__u64)env.stats_ms * 1000000;
 		}
-		snap_tick(now_mono_ns());
-		if (st.out_len)
-			out_flush();
+		snap_tick(&snaps, now_mono_ns());
+		if (output_pending(&out))
+			out_flush(&out);
 	}
 	/* Whatever is still in the ring goes out before BYE (bounded: the programs are still attached). */
-	for (int round = 0; round < 64 && !st.out_broken; round++) {
-		st.consumed_in_round = 0;
-		if (ring_buffer__consume(rb) != -EAGAIN)
+	for (int round = 0; round < 64 && !output_broken(&out); round++)
+		if (events_consume(&out, rb) != -EAGAIN)
 			break;
-	}
-	if (st.mode == CT_MODE_FLOW)
-		flow_flush(&flows, st.skel);
-	if (st.mode == CT_MODE_CASE)
-		case_clock_drain(&cases, st.skel);
+	if (commands_mode(&cmds) == CT_MODE_FLOW)
+		flow_flush(&flows, skel, &out);
+	if (commands_mode(&cmds) == CT_MODE_CASE)
+		case_clock_drain(&cases, skel, &out);
 	rc = 0;
 
 cleanup:
-	for (int i = 0; i < st.nifs; i++)
-		detach_iface(&st.ifs[i], false);
-	if (st.skel && !st.out_broken) {
-		events_flush();
-		snap_drain();
+	links_detach_all(&links);
+	if (skel && !output_broken(&out)) {
+		events_flush(&out);
+		snap_drain(&snaps);
 		if (rc == 0) {
-			send_stats(flows.records);
-			out_frame(CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
+			send_stats(&out, skel, ncpus, links_attached_count(&links), flow_records_sent(&flows));
+			out_frame(&out, CT_FRAME_BYE, NULL, 0, NULL, 0, NULL, 0);
 		}
-		out_flush();
+		out_flush(&out);
 	}
 	ring_buffer__free(rb);
-	bpf_link__destroy(st.drops_link);
-	if (st.nl_fd >= 0)
-		close(st.nl_fd);
+	bpf_link__destroy(drops_link);
+	links_close(&links);
 	flow_reporter_close(&flows);
-	calitrace__destroy(st.skel);
+	calitrace__destroy(skel);
 	if (reasons.started)
 		pthread_join(reasons.thread, NULL);
 	free(reasons.bytes);
-	free(st.ifs);
-	free(st.out);
+	output_close(&out);
 	return rc;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Frames on stdout (docs/protocol.md): a buffer of whole frames written in large batches, records
- * coalesced into EVENTS frames, and the helpers that build every other frame type.
+ * coalesced into EVENTS frames, and the helpers that build every other frame type. Its state is its own
+ * (struct output): main creates it and every module that writes a frame is handed it.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,92 +17,121 @@
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
+int output_open(struct output *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->buf = malloc(OUT_CAP);
+	return o->buf ? 0 : -ENOMEM;
+}
+
+void output_close(struct output *o)
+{
+	free(o->buf);
+	o->buf = NULL;
+	o->len = 0;
+}
+
+bool output_broken(const struct output *o)
+{
+	return o->broken;
+}
+
+bool output_pending(const struct output *o)
+{
+	return o->len > 0;
+}
+
+bool events_pending(const struct output *o)
+{
+	return o->nbatch > 0;
+}
+
 /* Writes everything, riding out EINTR, EAGAIN (a non-blocking pipe) and short writes. */
-void out_flush(void)
+void out_flush(struct output *o)
 {
 	size_t done = 0;
 
-	while (done < st.out_len && !st.out_broken) {
-		ssize_t n = write(STDOUT_FILENO, st.out + done, st.out_len - done);
+	while (done < o->len && !o->broken) {
+		ssize_t n = write(STDOUT_FILENO, o->buf + done, o->len - done);
 
 		if (n > 0) {
 			done += n;
 		} else if (n < 0 && errno == EAGAIN) {
 			struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
 
-			if (exiting && !st.exit_deadline)
-				st.exit_deadline = now_mono_ns() + 2000000000ull;
-			if (st.exit_deadline && now_mono_ns() > st.exit_deadline) {
-				st.out_broken = true;
+			if (exiting && !o->exit_deadline)
+				o->exit_deadline = now_mono_ns() + 2000000000ull;
+			if (o->exit_deadline && now_mono_ns() > o->exit_deadline) {
+				o->broken = true;
 				break;
 			}
 			poll(&p, 1, 100);
 		} else if (n < 0 && errno == EINTR) {
 			/* A signal asked us to exit while the reader is stuck: give it 2 s to drain, then
 			 * stop writing so the detach is not held hostage by a full pipe. */
-			if (exiting && !st.exit_deadline)
-				st.exit_deadline = now_mono_ns() + 2000000000ull;
-			if (st.exit_deadline && now_mono_ns() > st.exit_deadline)
-				st.out_broken = true;
+			if (exiting && !o->exit_deadline)
+				o->exit_deadline = now_mono_ns() + 2000000000ull;
+			if (o->exit_deadline && now_mono_ns() > o->exit_deadline)
+				o->broken = true;
 		} else {
 			/* EPIPE (SIGPIPE is ignored) or worse: nobody reads us any more, so stop cleanly. */
-			st.out_broken = true;
+			o->broken = true;
 			exiting = 1;
 		}
 	}
-	st.out_len = 0;
+	o->len = 0;
 }
 
-void out_frame(__u16 type, const void *p1, size_t n1, const void *p2, size_t n2,
-		      const void *p3, size_t n3)
+void out_frame(struct output *o, __u16 type, const void *p1, size_t n1, const void *p2, size_t n2,
+	       const void *p3, size_t n3)
 {
 	struct ct_frame_hdr h = {
 		.magic = CT_FRAME_MAGIC,
 		.version = CT_PROTOCOL_VERSION,
 		.type = type,
 		.length = (__u32)(n1 + n2 + n3),
-		.seq = st.seq++,
+		.seq = o->seq++,
 	};
 	size_t total = sizeof(h) + n1 + n2 + n3;
 
-	if (st.out_len + total > OUT_CAP)
-		out_flush();
-	memcpy(st.out + st.out_len, &h, sizeof(h));
-	st.out_len += sizeof(h);
+	if (o->len + total > OUT_CAP)
+		out_flush(o);
+	memcpy(o->buf + o->len, &h, sizeof(h));
+	o->len += sizeof(h);
 	if (n1)
-		memcpy(st.out + st.out_len, p1, n1);
-	st.out_len += n1;
+		memcpy(o->buf + o->len, p1, n1);
+	o->len += n1;
 	if (n2)
-		memcpy(st.out + st.out_len, p2, n2);
-	st.out_len += n2;
+		memcpy(o->buf + o->len, p2, n2);
+	o->len += n2;
 	if (n3)
-		memcpy(st.out + st.out_len, p3, n3);
-	st.out_len += n3;
-	st.frames_sent++;
-	if (st.out_len >= OUT_FLUSH)
-		out_flush();
+		memcpy(o->buf + o->len, p3, n3);
+	o->len += n3;
+	o->frames_sent++;
+	if (o->len >= OUT_FLUSH)
+		out_flush(o);
 }
 
-void events_flush(void)
+void events_flush(struct output *o)
 {
-	struct ct_events_hdr eh = { .count = st.nbatch, .record_size = sizeof(struct ct_event) };
+	struct ct_events_hdr eh = { .count = o->nbatch, .record_size = sizeof(struct ct_event) };
 
-	if (!st.nbatch)
+	if (!o->nbatch)
 		return;
-	out_frame(CT_FRAME_EVENTS, &eh, sizeof(eh), st.batch, st.nbatch * sizeof(struct ct_event),
+	out_frame(o, CT_FRAME_EVENTS, &eh, sizeof(eh), o->batch, o->nbatch * sizeof(struct ct_event),
 		  NULL, 0);
-	st.events_sent += st.nbatch;
-	st.nbatch = 0;
+	o->events_sent += o->nbatch;
+	o->nbatch = 0;
 }
 
-void event_add(const struct ct_event *e)
+void event_add(struct output *o, const struct ct_event *e)
 {
-	st.batch[st.nbatch++] = *e;
-	if (st.nbatch == EV_BATCH)
-		events_flush();
+	o->batch[o->nbatch++] = *e;
+	if (o->nbatch == EV_BATCH)
+		events_flush(o);
 }
 
-void send_error(int err, bool fatal, const char *fmt, ...)
+void send_error(struct output *o, int err, bool fatal, const char *fmt, ...)
 {
 	char msg[512];
 	struct ct_error h = { .err = err, .fatal = fatal };
@@ -117,13 +147,13 @@ void send_error(int err, bool fatal, const char *fmt, ...)
 		n = sizeof(msg) - 1;
 	fprintf(stderr, "calitrace-loader: %s\n", msg);
 	h.msg_len = n;
-	if (st.out) {
-		events_flush();
-		out_frame(CT_FRAME_ERROR, &h, sizeof(h), msg, n, NULL, 0);
+	if (o && o->buf) {
+		events_flush(o);
+		out_frame(o, CT_FRAME_ERROR, &h, sizeof(h), msg, n, NULL, 0);
 	}
 }
 
-void send_link(const struct iface *ifc, int state)
+void send_link(struct output *o, const struct iface *ifc, enum ct_link_state state)
 {
 	struct ct_link l = {
 		.ifindex = ifc->ifindex,
@@ -133,27 +163,28 @@ void send_link(const struct iface *ifc, int state)
 		.name_len = strlen(ifc->name),
 	};
 
-	events_flush(); /* records before the link change stay before it */
-	out_frame(CT_FRAME_LINK, &l, sizeof(l), ifc->name, l.name_len, NULL, 0);
+	events_flush(o); /* records before the link change stay before it */
+	out_frame(o, CT_FRAME_LINK, &l, sizeof(l), ifc->name, l.name_len, NULL, 0);
 }
 
-void send_ack(const char *line, int status, const char *msg)
+void send_ack(struct output *o, const char *line, int status, const char *msg)
 {
 	struct ct_ack a = { .status = status, .line_len = strlen(line), .msg_len = strlen(msg) };
 
-	events_flush();
-	out_frame(CT_FRAME_ACK, &a, sizeof(a), line, a.line_len, msg, a.msg_len);
+	events_flush(o);
+	out_frame(o, CT_FRAME_ACK, &a, sizeof(a), line, a.line_len, msg, a.msg_len);
 }
 
-void send_stats(__u64 flow_records)
+/* STATS: the kernel's counters (summed over CPUs), this output's, and what the caller's modules count. */
+void send_stats(struct output *o, struct calitrace *skel, int ncpus, __u32 links_attached, __u64 flow_records)
 {
-	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = st.ncpus };
+	struct ct_stats s = { .ts_ns = now_mono_ns(), .ncpus = ncpus };
 	__u64 totals[CT_CNT_MAX] = {}, *vals, *rb_fail;
-	size_t sz = st.ncpus * sizeof(__u64);
-	int fd = bpf_map__fd(st.skel->maps.ct_counters);
+	size_t sz = ncpus * sizeof(__u64);
+	int fd = bpf_map__fd(skel->maps.ct_counters);
 
-	vals = calloc(st.ncpus, sizeof(__u64));
-	rb_fail = calloc(st.ncpus, sizeof(__u64));
+	vals = calloc(ncpus, sizeof(__u64));
+	rb_fail = calloc(ncpus, sizeof(__u64));
 	if (!vals || !rb_fail) {
 		free(vals);
 		free(rb_fail);
@@ -162,39 +193,38 @@ void send_stats(__u64 flow_records)
 	for (__u32 k = 0; k < CT_CNT_MAX; k++) {
 		if (bpf_map_lookup_elem(fd, &k, vals))
 			continue;
-		for (int c = 0; c < st.ncpus; c++) {
+		for (int c = 0; c < ncpus; c++) {
 			totals[k] += vals[c];
 			if (k == CT_CNT_RB_FAIL)
 				rb_fail[c] = vals[c];
 		}
 	}
-	events_flush();
-	s.events_sent = st.events_sent;
-	s.frames_sent = st.frames_sent;
+	events_flush(o);
+	s.events_sent = o->events_sent;
+	s.frames_sent = o->frames_sent;
 	s.rb_fail_total = totals[CT_CNT_RB_FAIL];
-	st.rb_fail_reported = s.rb_fail_total;
+	o->rb_fail_reported = s.rb_fail_total;
 	s.pkts_seen = totals[CT_CNT_SEEN];
 	s.pkts_matched = totals[CT_CNT_MATCHED];
 	s.drops_seen = totals[CT_CNT_DROPS];
 	s.flow_records = flow_records;
-	for (int i = 0; i < st.nifs; i++)
-		s.links_attached += st.ifs[i].attached;
-	out_frame(CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
+	s.links_attached = links_attached;
+	out_frame(o, CT_FRAME_STATS, &s, sizeof(s), rb_fail, sz, NULL, 0);
 	free(vals);
 	free(rb_fail);
 }
 
-/* Ring-buffer reserve failures so far, all CPUs. */
-__u64 rb_fail_now(void)
+/* Whether the kernel lost records (ring-buffer reserve failures, all CPUs) since the last STATS frame. */
+bool loss_unreported(const struct output *o, struct calitrace *skel, int ncpus)
 {
 	__u32 k = CT_CNT_RB_FAIL;
-	__u64 *vals = calloc(st.ncpus, sizeof(__u64)), sum = 0;
+	__u64 *vals = calloc(ncpus, sizeof(__u64)), sum = 0;
 
-	if (vals && !bpf_map_lookup_elem(bpf_map__fd(st.skel->maps.ct_counters), &k, vals))
-		for (int c = 0; c < st.ncpus; c++)
+	if (vals && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.ct_counters), &k, vals))
+		for (int c = 0; c < ncpus; c++)
 			sum += vals[c];
 	free(vals);
-	return sum;
+	return sum != o->rb_fail_reported;
 }
 
 static void put_ip4(__u8 *dst, const char *a)
@@ -202,7 +232,7 @@ static void put_ip4(__u8 *dst, const char *a)
 	inet_pton(AF_INET, a, dst);
 }
 
-int write_golden(void)
+int write_golden(struct output *o)
 {
 	struct ct_event e;
 
@@ -246,19 +276,34 @@ int write_golden(void)
 	e.case_id = 0xC0FFEE0011223344ull;
 	e.prev_case = 0x0BADCAFE55667788ull;
 	e.epoch = 0x00070809;
-	event_add(&e);
-	events_flush();
-	out_flush();
-	return st.out_broken ? 1 : 0;
+	event_add(o, &e);
+	events_flush(o);
+	out_flush(o);
+	return o->broken ? 1 : 0;
 }
 
-int on_event(void *ctx, void *data, size_t size)
+/* The ring buffer's callback (ctx: the struct output). */
+static int on_event(void *ctx, void *data, size_t size)
 {
+	struct output *o = ctx;
+
 	if (size >= sizeof(struct ct_event))
-		event_add(data);
+		event_add(o, data);
 	/* libbpf 1.1 keeps consuming while the kernel keeps producing; under a flood that would starve
 	 * stdin and netlink (a new pod would wait). Stop after a round's worth; the record is consumed. */
-	if (++st.consumed_in_round >= CONSUME_ROUND)
+	if (++o->consumed_in_round >= CONSUME_ROUND)
 		return -EAGAIN;
 	return 0;
+}
+
+struct ring_buffer *events_reader(struct output *o, int ringbuf_fd)
+{
+	return ring_buffer__new(ringbuf_fd, on_event, o, NULL);
+}
+
+/* One round of the event ring: -EAGAIN when it stopped at CONSUME_ROUND records (more may wait). */
+int events_consume(struct output *o, struct ring_buffer *rb)
+{
+	o->consumed_in_round = 0;
+	return ring_buffer__consume(rb);
 }
