@@ -21,7 +21,10 @@ export interface ClientOptions {
   serverName?: string;
   /** Bearer token, sent as `authorization: Bearer <token>`. */
   token?: string;
+  /** HTTP/2 receive window in bytes, per stream and for the connection (grpc-js's default when absent). */
+  flowControlWindow?: number;
 }
+
 
 export type ObserveMessage = calitrace.v1.ObserveResponse;
 
@@ -65,6 +68,7 @@ export class CalitraceClient {
     const creds = channelCredentials(options);
     const channelOptions: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
     if (options.serverName) channelOptions['grpc.ssl_target_name_override'] = options.serverName;
+    if (options.flowControlWindow) channelOptions['grpc-node.flow_control_window'] = options.flowControlWindow;
     this.client = new ServiceClient(options.server, creds, channelOptions) as never;
     this.health = new HealthClient(options.server, creds, channelOptions) as never;
   }
