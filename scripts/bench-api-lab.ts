@@ -218,7 +218,24 @@ async function stageServerMain(netns: string, mode: string, listen: string, iper
   // for all subscribers): timing that call splits the hub queue from the transport behind it.
   const feed = api.feed;
   const encode = feed.encode.bind(feed);
+  // And how much encoding one event-loop turn does (items, ms from the first to the last encode before
+  // the loop gets to its check phase): the work the capture's pipe reader waits behind.
+  const burstItems: number[] = [];
+  const burstMs: number[] = [];
+  let inBurst = 0;
+  let burstStart = 0;
+  let burstLast = 0;
   feed.encode = (item) => {
+    if (inBurst === 0) {
+      burstStart = hr();
+      setImmediate(() => {
+        burstItems.push(inBurst);
+        burstMs.push((burstLast - burstStart) / 1e6);
+        inBurst = 0;
+      });
+    }
+    inBurst++;
+    burstLast = hr();
     const v = item.value.type === 'VERDICT' ? item.value.message.verdict : undefined;
     const c = v && v.protocol === 17 ? cls(v.dport ?? 0) : undefined;
     if (c) {
@@ -234,6 +251,9 @@ async function stageServerMain(netns: string, mode: string, listen: string, iper
   const out: Record<string, LatencySummary> = {};
   for (const [k, xs] of Object.entries(rec)) out[k] = summarise(xs);
   out['serve event-loop lag (1 ms timer)'] = lag.stop();
+  // Not latencies: items encoded in one turn (n = turns), and the span of that encoding in ms.
+  out['pump: items encoded per turn (count)'] = summarise(burstItems);
+  out['pump: encoding span per turn'] = summarise(burstMs);
   await api.close();
   await running.stop();
   process.stdout.write(`STAGES ${JSON.stringify(out)}\n`, () => process.exit(0));
