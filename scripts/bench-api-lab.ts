@@ -1,6 +1,7 @@
 // Benchmark (issue 10): packet → gRPC subscriber latency at ~100 k pps, end to end on a fresh lab.
 //
 //   node dist/scripts/bench-api.js --lab [--rounds 3] [--seconds 5] [--rate 100000] [--probe-rate 500] [--no-stages]
+//     [--modes case,packet] [--windows 0,65536] [--compare-cli DIR] [--profile DIR] [--verbose]
 //
 // Per round, interleaved:
 //   case     `calitrace serve --netns <node1>` (the real CLI, its default case mode) while iperf3 sends UDP
@@ -327,21 +328,25 @@ interface RunResult {
   serverLog: string;
 }
 
-async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: 'cli' | 'stages', window: number, seconds: number, rate: number, probeRate: number, port: number): Promise<RunResult> {
+type How = 'cli' | 'compare' | 'stages';
+
+async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: number, seconds: number, rate: number, probeRate: number, port: number): Promise<RunResult> {
   const netns = nodeNetns(lab.prefix, 'node1');
   const sock = path.join(os.tmpdir(), `ct-bench-api-${lab.prefix}-${port}.sock`);
   fs.rmSync(sock, { force: true });
   const listen = `unix:${sock}`;
+  // --compare-cli DIR: another build's CLI (DIR/bin/calitrace.js), e.g. the commit before a fix.
+  const cli = how === 'compare' ? path.join(arg('compare-cli', ''), 'bin', 'calitrace.js') : CLI;
   const server =
-    how === 'cli'
-      ? spawn(process.execPath, [CLI, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+    how !== 'stages'
+      ? spawn(process.execPath, [cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(process.execPath, [...profile(), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = lines(server, 'stdout');
   const err = lines(server, 'stderr');
   const closed = new Promise<void>((r) => server.on('close', () => r()));
   let sub: ChildProcess | undefined;
   try {
-    if (how === 'cli') await err.waitFor(/API on /, 30_000, 'calitrace serve did not start');
+    if (how !== 'stages') await err.waitFor(/API on /, 30_000, 'calitrace serve did not start');
     else await out.waitFor(/READY/, 30_000, 'the stage server did not start');
     // Case mode: everything (a few verdict lines and flow counts). Packet mode: the iperf3 flow's verdicts.
     const request: calitrace.v1.IObserveRequest = { follow: true, batch: 256 };
@@ -379,7 +384,8 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: 'cli' | 'stag
     await closed;
     const serverLog = err.text().trim();
     const win = window ? `, client window ${(window / 1024).toFixed(0)} KiB` : '';
-    return { label: `${mode} (${how === 'cli' ? 'calitrace serve' : 'stages'}${win})`, iperf, probesSent, report, status, stages, serveCpuS, idle, serverLog };
+    const what = { cli: 'calitrace serve', compare: `calitrace serve from ${arg('compare-cli', '')}`, stages: 'stages' }[how];
+    return { label: `${mode} (${what}${win})`, iperf, probesSent, report, status, stages, serveCpuS, idle, serverLog };
   } finally {
     sub?.kill();
     if (server.exitCode === null) server.kill('SIGKILL');
@@ -426,8 +432,11 @@ export async function labMain(): Promise<void> {
     const modes = arg('modes', 'case,packet').split(',') as ('case' | 'packet')[];
     // --windows 0,4194304: each run once per client HTTP/2 window (0: the client's default).
     const windows = arg('windows', '0').split(',').map(Number);
-    const plan: ['case' | 'packet', 'cli' | 'stages', number][] = [];
-    for (const how of stages ? (['cli', 'stages'] as const) : (['cli'] as const)) for (const m of modes) for (const w of windows) plan.push([m, how, w]);
+    const hows: How[] = ['cli'];
+    if (arg('compare-cli', '')) hows.push('compare');
+    if (stages) hows.push('stages');
+    const plan: ['case' | 'packet', How, number][] = [];
+    for (const how of hows) for (const m of modes) for (const w of windows) plan.push([m, how, w]);
     for (let r = 1; r <= rounds; r++) {
       console.log(`\nround ${r}, load average ${uptime()}`);
       for (const [mode, how, window] of plan) {
