@@ -439,7 +439,8 @@ export async function labMain(): Promise<void> {
     for (const how of hows) for (const m of modes) for (const w of windows) plan.push([m, how, w]);
     for (let r = 1; r <= rounds; r++) {
       console.log(`\nround ${r}, load average ${uptime()}`);
-      for (const [mode, how, window] of plan) {
+      // Every other round in reverse order, so no variant always runs first (the load drifts).
+      for (const [mode, how, window] of r % 2 === 0 ? [...plan].reverse() : plan) {
         const res = await runOnce(lab, mode, how, window, seconds, rate, probeRate, port++);
         (all[res.label] ??= []).push(res);
         printRun(res, seconds);
