@@ -152,8 +152,6 @@ export function statusMessage(feed: ObserveFeed, backend: ApiBackend): calitrace
 }
 
 const MAX_BATCH = 1024;
-/** Items a subscriber's pump encodes before it lets the event loop run (BATCH: one full batch). */
-export const YIELD_ITEMS = 256;
 // ObserveResponse.batch is field 20, length-delimited: tag (20 << 3 | 2) as a varint.
 const BATCH_TAG = Buffer.from([0xa2, 0x01]);
 
@@ -214,17 +212,8 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
   call.on('drain', () => wakeDrain?.());
   const batch = Math.max(1, Math.min(req.batch || 1, MAX_BATCH));
   const encode = (d: NonNullable<ReturnType<typeof sub.pull>>) => (d.kind === 'item' ? feed.encode(d.item) : feed.subscriberLost(d.count, d.total));
-  let sinceYield = 0;
   try {
     while (!cancelled) {
-      // The pump runs from a microtask chain: left alone it encodes the whole queue (thousands of items,
-      // hundreds of ms on a busy node) in one event-loop turn, while the capture's records wait in the
-      // pipe and the collector's timers wait too. One batch's worth per turn, then the loop's other work.
-      if (sinceYield >= YIELD_ITEMS) {
-        sinceYield = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
-      }
       const d = sub.pull();
       if (!d) {
         if (sub.done) break;
@@ -232,19 +221,14 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
         continue;
       }
       let bytes = encode(d);
-      sinceYield++;
       if (batch > 1) {
         const parts = [bytes];
         for (let next = parts.length < batch ? sub.pull() : undefined; next; next = parts.length < batch ? sub.pull() : undefined) parts.push(encode(next));
         bytes = encodeBatch(parts);
-        sinceYield += parts.length - 1;
       }
       // write() false: grpc-js has its 16 messages queued for this client; wait for them instead of
       // piling up there, so this subscriber's backlog stays in its own bounded hub queue.
-      if (!call.write(bytes)) {
-        await new Promise<void>((resolve) => (wakeDrain = resolve));
-        sinceYield = 0; // 'drain' comes in a later turn
-      }
+      if (!call.write(bytes)) await new Promise<void>((resolve) => (wakeDrain = resolve));
       wakeDrain = undefined;
     }
     if (!cancelled) call.end();
