@@ -32,7 +32,7 @@ import * as readline from 'node:readline';
 import * as dgram from 'node:dgram';
 import { labUp, labDown, randomPrefix, nodeNetns, runTraffic, labExecArgv, LabInfo, FlowResult } from '../src/lab';
 import { CalitraceClient, ObserveMessage } from '../src/api/client';
-import type { calitrace } from '../src/api/proto';
+import { calitrace } from '../src/api/proto';
 
 const A = '10.233.101.222';
 const B = '10.233.101.224';
@@ -128,7 +128,7 @@ async function subscriberMain(address: string, requestJson: string, iperfPort: n
     const list = m.batch.length > 0 ? (m.batch as ObserveMessage[]) : [m];
     for (const it of list) {
       if (it.lost) {
-        const src = String(it.lost.source);
+        const src = calitrace.v1.LostEvents.Source[it.lost.source as number] ?? String(it.lost.source);
         lost[src] = (lost[src] ?? 0) + Number(it.lost.count);
         continue;
       }
@@ -370,7 +370,8 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
     const j1 = cpuJiffies();
     const idle = (j1.idle - j0.idle) / Math.max(1, j1.all - j0.all);
     const probesSent = probe ? await probe : undefined;
-    // Case mode flushes its counts every second (loader) and publishes flow updates every 250 ms.
+    // Case mode hands over its counts every 200 ms (loader CASES frames) and publishes flow updates every
+    // 250 ms: 2 s lets the last of them, and anything queued, arrive.
     await new Promise((r) => setTimeout(r, 2000));
     const serveCpuS = cpuTree(server.pid!) - cpu0;
     const status = await client.status();
