@@ -4,6 +4,7 @@
 // no filters, no conversion), i.e. the transport's own ceiling.
 //
 //   node dist/scripts/bench-api.js [--seconds S]
+//   node dist/scripts/bench-api.js --lab [--rounds 3] [--seconds 5] [--rate 100000]   (see bench-api-lab.ts)
 //
 // The latency figure is from publish (the collector handing a verdict to the hub) to the subscriber
 // having decoded it; each item carries process.hrtime at publish in Packet.time_ns (CLOCK_MONOTONIC,
@@ -17,6 +18,7 @@ import { VERSION } from '../src/util/version';
 import { CalitraceClient } from '../src/api/client';
 import { calitrace, calitraceServiceDefinition } from '../src/api/proto';
 import type { TraceEvent } from '../src/capture/event';
+import { labMain } from './bench-api-lab';
 
 const nowNs = () => Number(process.hrtime.bigint());
 
@@ -251,6 +253,11 @@ async function hubRun(streams: number, seconds: number, batch: number): Promise<
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--subscriber') return subscriber(args[1], Number(args[2]), Number(args[3]));
+  // Packet → subscriber latency on a lab, through the real CLI (issue 10's target): scripts/bench-api-lab.ts.
+  if (args.includes('--lab')) {
+    await labMain();
+    process.exit(0);
+  }
   const seconds = args[0] === '--seconds' ? Number(args[1]) : 3;
   const os = require('node:os') as typeof import('node:os');
   console.log(`bench-api: ${seconds} s per phase, subscribers in a separate process, loopback TCP, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(1)}`);

@@ -21,7 +21,18 @@ export interface ClientOptions {
   serverName?: string;
   /** Bearer token, sent as `authorization: Bearer <token>`. */
   token?: string;
+  /** HTTP/2 receive window in bytes, per stream and for the connection (default CLIENT_WINDOW). */
+  flowControlWindow?: number;
 }
+
+/**
+ * The receive window a client announces. A batch of BATCH verdicts is ≈ 100 KB: with grpc-js's 64 KiB
+ * default every batch waited for the client's acknowledgement, a round trip that costs event-loop turns
+ * on both sides of a busy node (docs/benchmarks.md, issue 10: 2–3× fewer verdicts/s, seconds more
+ * latency). 4 MiB holds dozens of batches; a client that stops reading still stops the server (it then
+ * buffers at most this much).
+ */
+export const CLIENT_WINDOW = 4 * 1024 * 1024;
 
 export type ObserveMessage = calitrace.v1.ObserveResponse;
 
@@ -65,6 +76,7 @@ export class CalitraceClient {
     const creds = channelCredentials(options);
     const channelOptions: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
     if (options.serverName) channelOptions['grpc.ssl_target_name_override'] = options.serverName;
+    channelOptions['grpc-node.flow_control_window'] = options.flowControlWindow ?? CLIENT_WINDOW;
     this.client = new ServiceClient(options.server, creds, channelOptions) as never;
     this.health = new HealthClient(options.server, creds, channelOptions) as never;
   }
