@@ -30,7 +30,8 @@ test('trace --no-ui serves the API (same verdicts as its output); --no-api does 
     const trace = start(['trace', '--no-ui', '-o', 'json', '--netns', netns, '--listen', `unix:${sock}`]);
     const client = new CalitraceClient({ server: `unix:${sock}` });
     try {
-      await waitUntil(() => /API on unix:/.test(trace.stderr()) || trace.proc.exitCode !== null, 'the trace to serve the API', 30000);
+      // The session says "API on …" as soon as it listens and "judging …" once the trace starts printing: wait for both.
+      await waitUntil(() => (/API on unix:/.test(trace.stderr()) && /judging /.test(trace.stderr())) || trace.proc.exitCode !== null, 'the trace to serve the API and start judging', 30000);
       assert.match(trace.stderr(), /API on unix:/, trace.stderr());
       // The default: case mode, said once on stderr with how to get every packet's line.
       assert.match(trace.stderr(), /\(case mode: a verdict line per new path and per drop, every packet judged and counted .*--mode packet for a line per packet/);
