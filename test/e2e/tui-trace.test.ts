@@ -15,7 +15,8 @@ test('calitrace trace (UI): live verdicts on screen, q ends the tracer and resto
     const ui = new PtyScreen(process.execPath, [BIN, 'trace', '--netns', nodeNetns(lab.prefix, 'node1')], { cols: 160, rows: 40 });
     const pings: ChildProcess[] = [];
     try {
-      await ui.waitForText(/node ems203-w2/, 60_000);
+      // The header's node (from Status), not the tracer's start-up lines that name it before the UI draws.
+      await ui.waitForText(/node ems203-w2\s+mode case/, 60_000);
       const argv = labExecArgv(lab.prefix, '10.233.101.222', ['ping', '-n', '-q', '-i', '0.2', '-W', '1', '10.233.100.130']);
       pings.push(spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
       const row = await ui.waitFor(
@@ -24,7 +25,8 @@ test('calitrace trace (UI): live verdicts on screen, q ends the tracer and resto
         60_000,
       );
       assert.match(row, /cali11299111064>vxlan\.calico>ens3/);
-      assert.match(ui.text(), /subscribers 1/);
+      // The UI is the API's one subscriber; Status, polled once a second, says so (not at once: wait for it).
+      await ui.waitForText(/events\/s \d+\s+events \d+\s+subscribers 1\b/, 10_000);
       ui.press('q');
       const exit = await ui.exited;
       assert.equal(exit.exitCode, 0, ui.text());
