@@ -213,6 +213,10 @@ test('ROUTE_CHANGED when only the predicted devices change: the same multipath r
   t.observe(same);
   assert.deepEqual(same.warnings, []);
   assert.deepEqual(t.get(same.flowKey!)!.forward.predicted, ['eth7', 'ens4', 'ens3'], 'the summary shows the latest prediction');
+  const swapped = pkt({ ...toWeb, timeMs: T0 + 4, predicted: ['eth8', 'ens3', 'ens4'] });
+  t.observe(swapped);
+  assert.deepEqual(swapped.warnings, ['ROUTE_CHANGED']);
+  assert.deepEqual(t.get(same.flowKey!)!.forward.predicted, ['eth8', 'ens3', 'ens4'], 'every device differs: still the latest');
 });
 
 test('ROUTE_CHANGED when only the decision changes: a policy rule that prohibited now says unreachable', () => {
@@ -488,4 +492,30 @@ test('a summary is the caller\'s copy: changing it changes nothing in the table'
   t.get(key)!.warnings.push('ROUTE_CHANGED');
   assert.deepEqual(t.get(key)!.forward.observed, [CALI_A, CALI_B]);
   assert.deepEqual(t.get(key)!.warnings, []);
+});
+
+test('a direction\'s path is the latest packet\'s, whatever changed in it: a hop more, other devices, a drop instead of a departure', () => {
+  const t = new FlowTable();
+  const flow = (observed: Hop[], ms: number) => pkt({ dst: WEB_0, sport: 48000, timeMs: T0 + ms, latencyUs: undefined, observed, predicted: [CALI_A, 'vxlan.calico', 'ens3'] });
+  const key = t.observe(flow([at(CALI_A, 'ingress', 0), at('vxlan.calico', 'egress', 10)], 0)); // the uplink record lost
+  t.observe(flow([at(CALI_A, 'ingress', 0), at('vxlan.calico', 'egress', 10), at('ens3', 'egress', 20, TUN_OUT)], 1));
+  assert.deepEqual(t.get(key)!.forward.observed, [CALI_A, 'vxlan.calico', 'ens3']);
+  t.observe(flow([at(CALI_B, 'ingress', 0), at('ens4', 'egress', 10)], 2));
+  assert.deepEqual(t.get(key)!.forward.observed, [CALI_B, 'ens4']);
+  t.observe(flow([at(CALI_B, 'ingress', 0), at('ens4', 'drop', 10)], 3));
+  const f = t.get(key)!.forward;
+  assert.deepEqual(f.observed, [CALI_B, 'ens4']);
+  assert.equal(f.hopLatency.ens4.samples, 1, 'a drop is no departure: no hop latency for it');
+});
+
+test('a packet seen only at one encapsulated hop, then only at the same hop plain, then encapsulated again', () => {
+  const t = new FlowTable();
+  // web-0 → pod A: its outer packet alone (the rest of its records lost), predicted from the outer header.
+  const flow = (over: Partial<PacketVerdict>, ms: number) => pkt({ src: WEB_0, dst: POD_A, sport: 50010, dport: 80, timeMs: T0 + ms, latencyUs: undefined, ...over });
+  const outer = { observed: [at('ens3', 'ingress', 0, TUN_IN)], predicted: ['ens3'], decision: 'local', route: 'local 172.27.71.11 dev ens3 table local' };
+  const plain = { observed: [at('ens3', 'ingress', 0)], predicted: ['ens3', CALI_A], route: '10.233.101.222 dev cali11299111064 scope link' };
+  const seq = [flow(outer, 0), flow(plain, 1), flow(outer, 2)];
+  for (const v of seq) t.observe(v);
+  assert.deepEqual(seq.map((v) => v.warnings), [[], [], []]);
+  assert.deepEqual(t.get(seq[0].flowKey!)!.forward.predicted, ['ens3', CALI_A], 'the plain hop\'s prediction is the reference');
 });
