@@ -275,11 +275,14 @@ test('no rule answers: kind none, no next hops; the last throw route met is kept
 
 test('suppress_prefixlength never suppresses unreachable or prohibit routes either', () => {
   for (const type of ['unreachable', 'prohibit']) {
-    const fib = ruled([{ priority: 10, src: 'all', table: '100', suppress_prefixlen: 23 }, MAIN], 4, `${type} 203.0.113.0/24 table 100`);
+    // A /24 under `suppress_prefixlength 24` would be suppressed were it a unicast route.
+    const fib = ruled([{ priority: 10, src: 'all', table: '100', suppress_prefixlen: 24 }, MAIN], 4, `${type} 203.0.113.0/24 table 100`);
     const r = fib.lookup(to('203.0.113.5'));
     assert.equal(r.route?.route.type, type);
     assert.equal(r.table, 100);
   }
+  const unicast = ruled([{ priority: 10, src: 'all', table: '100', suppress_prefixlen: 24 }, MAIN], 4, '203.0.113.0/24 dev hit table 100');
+  assert.equal(unicast.lookup(to('203.0.113.5')).table, 254, 'the same /24 as a unicast route is suppressed: main answers');
 });
 
 test('suppress_ifgroup with a route that names no device, or a device not in the link list: not suppressed', () => {
