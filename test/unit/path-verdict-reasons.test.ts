@@ -344,3 +344,113 @@ test('the packets of one flow get one MATCHED sentence while what it says stays;
   assert.match(once(true).reason, re(`arrived encapsulated from ${NODE1_IP} (VNI 4096)`));
   assert.doesNotMatch(once(false).reason, /arrived encapsulated/);
 });
+
+test('one multipath prediction, its packets leaving by either next hop: each MATCHED sentence names the device it left by', () => {
+  const multi: Prediction = {
+    query: { src: POD_A, dst: '198.51.100.7', iif: CALI_A },
+    family: 4,
+    decision: 'unicast',
+    table: 254,
+    route: 'default nexthop via 172.27.71.254 dev ens3 weight 1 nexthop via 172.27.72.254 dev ens4 weight 1',
+    dev: 'ens3',
+    gateway: '172.27.71.254',
+    nexthops: [
+      { gateway: '172.27.71.254', dev: 'ens3', weight: 1, onlink: false, flags: [] },
+      { gateway: '172.27.72.254', dev: 'ens4', weight: 1, onlink: false, flags: [] },
+    ],
+    candidates: [],
+    rulesWalked: [],
+    egressPath: ['ens3'],
+  };
+  const leave = (dev: string) => {
+    const f = fp();
+    return judge(packet([
+      ev({ t: 0, iface: CALI_A, dst: '198.51.100.7', fingerprint: f }),
+      ev({ t: 4, iface: dev, dir: 'egress', dst: '198.51.100.7', fingerprint: f }),
+    ], multi));
+  };
+  assert.match(leave('ens3').reason, /^left via ens3 as predicted/);
+  assert.match(leave('ens4').reason, /^left via ens4 as predicted/);
+  assert.match(leave('ens3').reason, /^left via ens3 as predicted/);
+});
+
+test('one prediction seen with and without its ingress: the predicted path starts at the ingress device only when there is one', () => {
+  const pred = predictSameNode();
+  const f = fp();
+  const withIn = judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: f }), ev({ t: 3, iface: CALI_B, dir: 'egress', fingerprint: f })], pred));
+  assert.deepEqual(withIn.predicted, [CALI_A, CALI_B]);
+  const g = fp();
+  const without = judge(packet([ev({ t: 3, iface: CALI_B, dir: 'egress', fingerprint: g })], pred, { ingress: undefined }));
+  assert.deepEqual(without.predicted, [CALI_B]);
+  assert.deepEqual(pred.egressPath, [CALI_B], 'the prediction itself is left as it was');
+  const h = fp();
+  assert.deepEqual(judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: h })], pred, { closedBy: 'window' })).predicted, [CALI_A, CALI_B]);
+});
+
+test('the observed hops keep the drop reason and the tunnel ends; a device seen twice in a row leaving counts once', () => {
+  const f = fp();
+  const tunnel = { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096, sport: 31000, dport: 4789, family: 4 } as never;
+  const v = judge(packet([
+    ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }),
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }),
+    ev({ t: 3, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f, tunnel }),
+    ev({ t: 4, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f, tunnel }),
+    ev({ t: 9, iface: 'ens3', kind: 'drop', dst: WEB_0, fingerprint: f, dropReasonName: 'SKB_DROP_REASON_QDISC_DROP' }),
+  ], predictCrossNode()));
+  assert.equal(v.verdict, 'MATCHED', v.reason);
+  assert.match(v.reason, /^left via vxlan\.calico → ens3, encapsulated/);
+  assert.deepEqual(v.observed.map((h) => h.dir), ['ingress', 'egress', 'egress', 'egress', 'drop']);
+  assert.deepEqual(v.observed[2].tunnel, { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096 });
+  assert.equal(v.observed[0].tunnel, undefined);
+  assert.equal(v.observed[4].dropReason, 'QDISC_DROP');
+  assert.equal(v.observed[1].dropReason, undefined);
+});
+
+test('an MTU drop reason is an MTU warning whatever the sizes known; other drops warn of nothing', () => {
+  const small = (reason: string) => {
+    const f = fp();
+    return judge(packet([
+      ev({ t: 0, iface: CALI_A, fingerprint: f, ...UDP }),
+      ev({ t: 5, iface: CALI_B, kind: 'drop', fingerprint: f, ...UDP, dropReasonName: reason }),
+    ], predictSameNode())).warnings;
+  };
+  assert.deepEqual(small('PKT_TOO_BIG'), ['MTU_EXCEEDED']);
+  assert.deepEqual(small('FRAG_REASM_TIMEOUT'), ['MTU_EXCEEDED']);
+  assert.deepEqual(small('QDISC_DROP'), []);
+  // A big UDP packet without any MTU known: nothing to compare with.
+  const f = fp();
+  assert.deepEqual(judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: f, len: 9014, ...UDP })], predictSameNode(), { closedBy: 'window' })).warnings, []);
+});
+
+test('NAT said alone in each direction, and both in one sentence', () => {
+  const send = (nat: ObservedPacket['nat']) => {
+    const f = fp();
+    return judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: f }), ev({ t: 5, iface: CALI_B, dir: 'egress', fingerprint: f })], predictSameNode(), { nat }));
+  };
+  const src = send({ src: { from: `${POD_A}:40000`, to: `${NODE1_IP}:40000` } });
+  assert.match(src.reason, /^NAT on this node: source 10\.233\.101\.222:40000 → 172\.27\.71\.11:40000 \(SNAT\/masquerade, or a Service backend's reply; after routing\); left via/);
+  assert.doesNotMatch(src.reason, /destination|DNAT/);
+  const dst = send({ dst: { from: '10.96.0.10:53', to: `${POD_B}:53` } });
+  assert.match(dst.reason, /^NAT on this node: destination 10\.96\.0\.10:53 → 10\.233\.101\.224:53 \(DNAT[^)]*\); left via/);
+  assert.doesNotMatch(dst.reason, /SNAT/);
+  const both = send({ dst: { from: '10.96.0.10:53', to: `${POD_B}:53` }, src: { from: `${POD_A}:40000`, to: `${NODE1_IP}:40000` } });
+  assert.match(both.reason, /routed by the new destination\), source 10\.233\.101\.222:40000/);
+  // A rewritten source does not excuse a FIB answer that disagrees: only a rewritten destination does.
+  const g = fp();
+  const stale = judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: g, kernel: fib('success', 'ens3') }), ev({ t: 5, iface: CALI_B, dir: 'egress', fingerprint: g })], predictSameNode(), {
+    nat: { src: { from: `${POD_A}:40000`, to: `${NODE1_IP}:40000` } },
+  }));
+  assert.equal(stale.verdict, 'STALE_MODEL');
+});
+
+test('a wait for ARP is said only when a drop ended it; a drop record alone gets no untraced-ingress note', () => {
+  const f = fp();
+  const v = judge(packet([ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f })], predictCrossNode(), { closedBy: 'window', pendingOn: 'ARP for 10.233.100.128 on vxlan.calico' }));
+  assert.doesNotMatch(v.reason, /its verdict waited/);
+  const g = fp();
+  const drop = ev({ t: 0, iface: CALI_B, kind: 'drop', fingerprint: g, dropReasonName: 'QDISC_DROP' });
+  const alone = judge(packet([drop], predictSameNode(), { ingress: undefined }));
+  assert.equal(alone.verdict, 'DROPPED');
+  assert.match(alone.reason, /the node is congested$/);
+  assert.doesNotMatch(alone.reason, /its ingress was not traced/);
+});
