@@ -212,3 +212,99 @@ test('a packet delivered to the node itself is not checked against Calico\'s int
   assert.deepEqual(w.warnings, ['CALICO_INTENT']);
   assert.match(w.reason, /MTU 9000/);
 });
+
+test('a drop record with an egress before it but no ingress is judged, not set aside as a lone drop; the node\'s second address counts as its own', () => {
+  const s = node1();
+  const f = fp();
+  const v = judged(s, [
+    ev({ t: 0, iface: CALI_B, dir: 'egress', src: '192.0.2.50', fingerprint: f }),
+    ev({ t: 4, iface: CALI_B, kind: 'drop', src: '192.0.2.50', fingerprint: f, dropReasonName: 'QDISC_DROP' }),
+  ], { ingress: undefined });
+  assert.doesNotMatch(v.reason, /only the kernel's drop record/);
+  assert.match(v.reason, /\(its ingress was not traced: it came from this node or through an interface without a hook\)/);
+  // The drop-only sentence says what is not known and why.
+  const g = fp();
+  const alone = judged(s, [ev({ t: 0, iface: 'ens3', kind: 'drop', src: '192.0.2.50', dst: POD_B, fingerprint: g, dropReasonName: 'QDISC_DROP' })], { ingress: undefined });
+  assert.match(alone.reason, /no hook saw this packet enter or leave/);
+  assert.match(alone.reason, /where it came from is unknown and it is not judged against a route/);
+  // vxlan.calico's own address is the node's too: a drop of a packet from it is judged as sent here.
+  const two: RoutingState = { ...s, addresses: [...s.addresses, { family: 4, ifname: 'vxlan.calico', address: '10.233.101.192', prefixLen: 32, scope: 'global' }] };
+  const h = fp();
+  const own = judged(two, [ev({ t: 0, iface: 'ens3', kind: 'drop', src: NODE1_IP, dst: NODE2_IP, fingerprint: h, dropReasonName: 'NETFILTER_DROP' })], { ingress: undefined });
+  assert.equal(own.verdict, 'DROPPED');
+  const k = fp();
+  const fromVtep = judged(two, [ev({ t: 0, iface: 'ens3', kind: 'drop', src: '10.233.101.192', dst: NODE2_IP, fingerprint: k, dropReasonName: 'NETFILTER_DROP' })], { ingress: undefined });
+  assert.doesNotMatch(fromVtep.reason, /only the kernel's drop record/);
+});
+
+test('the reverse-path filter\'s refusal is its own cause, not dressed as the IPAM-block blackhole', () => {
+  const s = node1({ links: node1().links.map((l) => (l.name === CALI_A ? { ...l, rpFilter: 1 } : l)) });
+  const spoofed = '10.233.100.77';
+  const f = fp();
+  const v = judged(s, [
+    ev({ t: 0, iface: CALI_A, src: spoofed, dst: POD_B, fingerprint: f }),
+    ev({ t: 4, iface: CALI_A, kind: 'drop', src: spoofed, dst: POD_B, fingerprint: f, dropReasonName: 'IP_RPFILTER' }),
+  ]);
+  assert.equal(v.verdict, 'EXPECTED_DROP');
+  assert.ok(v.reason.startsWith(`dropped as predicted: the reverse-path filter, strict (rp_filter=1) on ${CALI_A}, refused source ${spoofed}`), v.reason);
+  assert.doesNotMatch(v.reason, /IPAM/);
+});
+
+test('a healthy VXLAN chain and a FIB that had no neighbour yet: a queue drop is not blamed on a neighbour', () => {
+  const s = node1();
+  const f = fp();
+  const v = judged(s, [
+    ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f, kernel: fib('no_neigh', 'vxlan.calico', VTEP2) }),
+    ev({ t: 4, iface: 'vxlan.calico', kind: 'drop', dst: WEB_0, fingerprint: f, dropReasonName: 'QDISC_DROP' }),
+  ]);
+  assert.equal(v.verdict, 'DROPPED');
+  assert.equal(v.cause, undefined);
+  assert.doesNotMatch(v.reason, /neighbour entry/);
+  assert.match(v.reason, /queue overflowed/);
+});
+
+test('the VXLAN chain\'s other links are listed without the broken one, in order', () => {
+  const s = node1({ neigh: node1().neighbours.filter((n) => n.dst !== NODE2_IP) });
+  const f = fp();
+  const v = judged(s, [
+    ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }),
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }),
+    ev({ t: 900, iface: 'ens3', kind: 'drop', dst: WEB_0, fingerprint: f, dropReasonName: 'NEIGH_FAILED' }),
+  ]);
+  const rest = /\(the rest of the VXLAN chain: (.*)\)$/.exec(v.reason)?.[1] ?? '';
+  assert.match(rest, re(`(permanent neighbour on vxlan.calico); FDB 66:e2:e9:96:9f:82 → dst ${NODE2_IP}`));
+  assert.doesNotMatch(rest, /FAILED/);
+});
+
+test('the neighbour named for a local pod is the pod\'s own entry on its interface, not another address\'s or another device\'s', () => {
+  const neigh = [
+    { family: 4 as const, dst: POD_B, dev: CALI_A, lladdr: '02:00:00:00:00:99', state: ['STALE'] },
+    { family: 4 as const, dst: '10.233.101.250', dev: CALI_B, lladdr: '02:00:00:00:00:98', state: ['REACHABLE'] },
+    { family: 4 as const, dst: POD_B, dev: CALI_B, state: ['INCOMPLETE'] },
+    ...node1().neighbours.filter((n) => n.dst !== POD_B),
+  ];
+  const s = node1({ neigh });
+  const f = fp();
+  const v = judged(s, [
+    ev({ t: 0, iface: CALI_A, fingerprint: f }),
+    ev({ t: 900, iface: CALI_B, kind: 'drop', fingerprint: f, dropReasonName: 'NEIGH_FAILED' }),
+  ]);
+  assert.equal(v.verdict, 'DROPPED');
+  assert.match(v.reason, re(`the neighbour entry for ${POD_B} on ${CALI_B} is INCOMPLETE`));
+});
+
+test('one prediction asked from two ingress devices: the pod-side finding follows the ingress, not the first answer', () => {
+  const s = node1();
+  const pred = predict(s, { src: POD_A, dst: POD_B, iif: CALI_A });
+  const evidence = () => ({ state: s, podSide: bigPodMtu });
+  const f = fp();
+  const events = [ev({ t: 0, iface: CALI_A, fingerprint: f }), ev({ t: 3, iface: CALI_B, dir: 'egress', fingerprint: f })];
+  const a = judge({ fingerprint: f, events, ingress: events[0], predicted: { prediction: pred, generation: 5 }, closedBy: 'complete', windowMs: 100 }, { evidence });
+  assert.match(a.reason, /MTU 9000/);
+  const g = fp();
+  const out = [ev({ t: 3, iface: CALI_B, dir: 'egress', fingerprint: g })];
+  const b = judge({ fingerprint: g, events: out, ingress: undefined, predicted: { prediction: pred, generation: 5 }, closedBy: 'complete', windowMs: 100 }, { evidence });
+  assert.equal(b.verdict, 'MATCHED');
+  assert.doesNotMatch(b.reason, /MTU 9000/);
+  assert.deepEqual(b.warnings, []);
+});
