@@ -225,14 +225,14 @@ test('a predicted egress seen while records were lost: the missing record is nam
     ev({ t: 5, iface: 'ens3', dir: 'egress', fingerprint: k }),
   ], predictSameNode()));
   assert.equal(longer.verdict, 'DIVERGED');
-  assert.match(longer.reason, re(`left via ${CALI_B} → ens3 but`));
+  assert.ok(longer.reason.endsWith(`left via ${CALI_B} → ens3 but \`${POD_B} dev ${CALI_B} scope link\` predicted ${CALI_B}`), longer.reason);
 });
 
 test('not seen on the predicted device while events were lost, a missing record with its loss counted', () => {
   const f = fp();
   const v = judge(packet([ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f })], predictCrossNode(), { closedBy: 'window', windowMs: 300 }), { lostEvents: () => 4 });
   assert.equal(v.verdict, 'INCOMPLETE');
-  assert.match(v.reason, /not seen on vxlan\.calico → ens3 .* and no drop within 300 ms: no hook saw it there \(4 events were lost within a second of this packet, it may be one of them\)$/);
+  assert.match(v.reason, /^not seen on vxlan\.calico → ens3 .* and no drop within 300 ms: no hook saw it there \(4 events were lost within a second of this packet, it may be one of them\)$/);
   const g = fp();
   const quiet = judge(packet([ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: g })], predictCrossNode(), { closedBy: 'window' }));
   assert.match(quiet.reason, /: no hook saw it there$/);
@@ -453,4 +453,147 @@ test('a wait for ARP is said only when a drop ended it; a drop record alone gets
   assert.equal(alone.verdict, 'DROPPED');
   assert.match(alone.reason, /the node is congested$/);
   assert.doesNotMatch(alone.reason, /its ingress was not traced/);
+});
+
+test('broadcast and multicast deliveries are the local stack\'s: its reasons, each for its own protocol and drop reason', () => {
+  const bcast = localDelivery({ decision: 'broadcast', route: 'broadcast 172.27.71.255 dev ens3 table local proto kernel scope link src 172.27.71.11', query: { src: '172.27.71.50', dst: '172.27.71.255', iif: 'ens3' } });
+  const mcast = localDelivery({ decision: 'multicast', route: undefined, query: { src: POD_A, dst: '239.1.1.1', iif: CALI_A } });
+  const drop = (pred: Prediction, reason: string, over: Partial<TraceEvent>) => {
+    const f = fp();
+    const { src, dst, iif } = pred.query;
+    return judge(packet([
+      ev({ t: 0, iface: iif!, src, dst, fingerprint: f, ...over }),
+      ev({ t: 6, iface: '', kind: 'drop', src, dst, fingerprint: f, dropReasonName: reason, ...over }),
+    ], pred)).reason;
+  };
+  assert.match(drop(bcast, 'NO_SOCKET', { proto: 17, sport: 68, dport: 67, icmpType: 0 }), /own stack.*nothing listens on UDP port 67 here/);
+  // An echo request to a group, dropped for another reason than INVALID_PROTO: not the echo-ignore sysctl, not a UDP port.
+  const echo = drop(mcast, 'NOT_SPECIFIED', { proto: 1, icmpType: 8 });
+  assert.match(echo, /own stack.*see the kernel drop reason/);
+  assert.doesNotMatch(echo, /icmp_echo_ignore_broadcasts|UDP port/);
+  // UDP to a group dropped for another reason than NOT_SPECIFIED: no "nobody listens for the group".
+  const other = drop(mcast, 'IP_INADDRERRORS', { proto: 17, sport: 4000, dport: 5000, icmpType: 0 });
+  assert.match(other, /see the kernel drop reason/);
+  assert.doesNotMatch(other, /for the group/);
+});
+
+test('the kernel FIB and a neighbourless lookup: no_neigh agrees by device like success; a local route\'s device does not make it forwarding', () => {
+  const cross = predictCrossNode();
+  assert.equal(kernelAgrees(fib('no_neigh', 'vxlan.calico')!, cross), true);
+  assert.equal(kernelAgrees(fib('no_neigh', 'ens3')!, cross), false);
+  assert.equal(kernelAgrees(fib('success', 'ens3')!, localDelivery({ dev: 'ens3' })), false);
+  const f = fp();
+  const v = judge(packet([ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f, kernel: fib('no_neigh', 'ens3', '172.27.71.254') })], cross, { closedBy: 'window' }));
+  assert.equal(v.verdict, 'STALE_MODEL');
+  assert.match(v.reason, /the kernel FIB chose ens3 via 172\.27\.71\.254 \(no_neigh\)/);
+});
+
+test('left by the predicted first device and then another uplink: another path, with the FIB\'s device when it agreed', () => {
+  const f = fp();
+  const v = judge(packet([
+    ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }),
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: f }),
+    ev({ t: 4, iface: 'ens4', dir: 'egress', dst: WEB_0, fingerprint: f }),
+  ], predictCrossNode()));
+  assert.equal(v.verdict, 'DIVERGED');
+  assert.ok(v.reason.endsWith('left via vxlan.calico → ens4 but `10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink` predicted vxlan.calico → ens3'), v.reason);
+  // A FIB answer that cannot be compared (success without a device): no claim about what moved it.
+  const g = fp();
+  const blind = judge(packet([
+    ev({ t: 0, iface: CALI_A, fingerprint: g, kernel: { result: 0, resultName: 'success', ifindex: 0 } }),
+    ev({ t: 3, iface: 'ens3', dir: 'egress', fingerprint: g }),
+  ], predictSameNode()));
+  assert.equal(blind.verdict, 'DIVERGED');
+  assert.doesNotMatch(blind.reason, /the kernel FIB chose/);
+  // Multipath: the FIB picked the second next hop, the packet left by a third device — the FIB's own choice is named.
+  const multi: Prediction = {
+    ...predictSameNode('198.51.100.7', 'ens3'),
+    route: 'default nexthop via 172.27.71.254 dev ens3 weight 1 nexthop via 172.27.72.254 dev ens4 weight 1',
+    calico: undefined,
+    nexthops: [
+      { gateway: '172.27.71.254', dev: 'ens3', weight: 1, onlink: false, flags: [] },
+      { gateway: '172.27.72.254', dev: 'ens4', weight: 1, onlink: false, flags: [] },
+    ],
+  };
+  const h = fp();
+  const moved = judge(packet([
+    ev({ t: 0, iface: CALI_A, dst: '198.51.100.7', fingerprint: h, kernel: fib('success', 'ens4', '172.27.72.254') }),
+    ev({ t: 3, iface: 'ens5', dir: 'egress', dst: '198.51.100.7', fingerprint: h }),
+  ], multi));
+  assert.equal(moved.verdict, 'DIVERGED');
+  assert.match(moved.reason, /the kernel FIB chose ens4 too, so something after the route lookup moved it/);
+});
+
+test('a copy dropped before the packet left is this node\'s drop; the latency ends at the last egress, not at a later drop', () => {
+  const f = fp();
+  const v = judge(packet([
+    ev({ t: 0, iface: CALI_A, fingerprint: f }),
+    ev({ t: 2, iface: CALI_A, kind: 'drop', fingerprint: f, dropReasonName: 'QDISC_DROP' }),
+    ev({ t: 4, iface: CALI_B, dir: 'egress', fingerprint: f }),
+  ], predictSameNode()));
+  assert.equal(v.verdict, 'DROPPED');
+  assert.match(v.reason, re(`the kernel dropped it at ${CALI_A} `));
+  assert.match(v.reason, /with reason QDISC_DROP/);
+  const g = fp();
+  const w = judge(packet([
+    ev({ t: 0, iface: CALI_A, fingerprint: g }),
+    ev({ t: 4, iface: CALI_B, dir: 'egress', fingerprint: g }),
+    ev({ t: 9, iface: CALI_B, kind: 'drop', fingerprint: g, dropReasonName: 'NO_SOCKET' }),
+  ], predictSameNode()));
+  assert.equal(w.verdict, 'MATCHED');
+  assert.equal(w.latencyUs, 4);
+});
+
+test('the underlay MTU with no link table at hand: no warning and no failure', () => {
+  const cross = predictCrossNode();
+  const noMtu: Prediction = { ...cross, outer: { ...cross.outer!, underlayMtu: undefined } };
+  const f = fp();
+  const v = judge(packet([ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f, len: 14 + 1480, ...UDP })], noMtu, { closedBy: 'window' }));
+  assert.deepEqual(v.warnings, []);
+  assert.equal(v.verdict, 'INCOMPLETE');
+});
+
+test('the MATCHED sentence of one prediction follows the arriving VNI and an encapsulation the route did not predict', () => {
+  const same = predictSameNode(POD_A, CALI_A);
+  const arrive = (vni: number) => {
+    const f = fp();
+    return judge(packet([
+      ev({ t: 0, iface: 'ens3', src: WEB_0, dst: POD_A, fingerprint: f, tunnel: { outerSrc: NODE2_IP, outerDst: NODE1_IP, vni, sport: 1, dport: 4789, family: 4 } as never }),
+      ev({ t: 1, iface: 'vxlan.calico', src: WEB_0, dst: POD_A, fingerprint: f }),
+      ev({ t: 3, iface: CALI_A, dir: 'egress', src: WEB_0, dst: POD_A, fingerprint: f }),
+    ], same));
+  };
+  assert.match(arrive(4096).reason, /^arrived encapsulated from 172\.27\.71\.12 \(VNI 4096\)/);
+  assert.match(arrive(4097).reason, /^arrived encapsulated from 172\.27\.71\.12 \(VNI 4097\)/);
+  // A plain route whose packets left encapsulated anyway (another tunnel on the uplink): where to, each time.
+  const plain: Prediction = { ...predictSameNode(WEB_0, 'ens3'), calico: undefined };
+  const leave = (outerDst: string) => {
+    const f = fp();
+    return judge(packet([
+      ev({ t: 0, iface: CALI_A, dst: WEB_0, fingerprint: f }),
+      ev({ t: 3, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: f, tunnel: { outerSrc: NODE1_IP, outerDst, vni: 7, sport: 1, dport: 4789, family: 4 } as never }),
+    ], plain));
+  };
+  assert.ok(leave(NODE2_IP).reason.startsWith(`left via ens3, encapsulated to ${NODE2_IP} (VNI 7)`));
+  assert.match(leave('172.27.71.13').reason, /^left via ens3, encapsulated to 172\.27\.71\.13 \(VNI 7\)/);
+  // Seen only leaving, the uplink's record carrying the tunnel: that is where it was sent, not where it came from.
+  const g = fp();
+  const untraced = judge(packet([
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', dst: WEB_0, fingerprint: g }),
+    ev({ t: 4, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: g, tunnel: { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 4096, sport: 1, dport: 4789, family: 4 } as never }),
+  ], predictCrossNode(), { ingress: undefined }));
+  assert.equal(untraced.verdict, 'MATCHED');
+  assert.ok(untraced.reason.startsWith(`left via vxlan.calico → ens3, encapsulated to ${NODE2_IP}`), untraced.reason);
+  const h = fp();
+  const plainOnly = judge(packet([
+    ev({ t: 3, iface: 'ens3', dir: 'egress', dst: WEB_0, fingerprint: h, tunnel: { outerSrc: NODE1_IP, outerDst: NODE2_IP, vni: 7, sport: 1, dport: 4789, family: 4 } as never }),
+  ], plain, { ingress: undefined }));
+  assert.match(plainOnly.reason, /^left via ens3, encapsulated to/);
+});
+
+test('the verdict of a packet with no prediction predicts no devices', () => {
+  const f = fp();
+  const v = judge(packet([ev({ t: 0, iface: CALI_A, fingerprint: f })], undefined));
+  assert.deepEqual(v.predicted, []);
+  assert.equal(v.decision, undefined);
 });
