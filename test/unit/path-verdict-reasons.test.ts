@@ -597,3 +597,26 @@ test('the verdict of a packet with no prediction predicts no devices', () => {
   assert.deepEqual(v.predicted, []);
   assert.equal(v.decision, undefined);
 });
+
+test('relayed between two other nodes: the tunnel it left in is judged, not the one it came in; each arrival names its own sender', () => {
+  const relay: Prediction = { ...predictCrossNode(), query: { src: '10.233.102.5', dst: WEB_0, iif: 'vxlan.calico' } };
+  const tunnel = (outerSrc: string, outerDst: string) => ({ outerSrc, outerDst, vni: 4096, sport: 1, dport: 4789, family: 4 }) as never;
+  const f = fp();
+  const v = judge(packet([
+    ev({ t: 0, iface: 'ens3', src: '10.233.102.5', dst: WEB_0, fingerprint: f, tunnel: tunnel('172.27.71.13', NODE1_IP) }),
+    ev({ t: 1, iface: 'vxlan.calico', src: '10.233.102.5', dst: WEB_0, fingerprint: f }),
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', src: '10.233.102.5', dst: WEB_0, fingerprint: f }),
+    ev({ t: 3, iface: 'ens3', dir: 'egress', src: '10.233.102.5', dst: WEB_0, fingerprint: f, tunnel: tunnel(NODE1_IP, NODE2_IP) }),
+  ], relay));
+  assert.equal(v.verdict, 'MATCHED', v.reason);
+  assert.ok(v.reason.startsWith(`arrived encapsulated from 172.27.71.13 (VNI 4096), left via vxlan.calico → ens3, encapsulated to ${NODE2_IP} (VNI 4096)`), v.reason);
+  // The same prediction, the next packet sent by another node: that node is named.
+  const g = fp();
+  const w = judge(packet([
+    ev({ t: 0, iface: 'ens3', src: '10.233.102.5', dst: WEB_0, fingerprint: g, tunnel: tunnel('172.27.71.14', NODE1_IP) }),
+    ev({ t: 1, iface: 'vxlan.calico', src: '10.233.102.5', dst: WEB_0, fingerprint: g }),
+    ev({ t: 2, iface: 'vxlan.calico', dir: 'egress', src: '10.233.102.5', dst: WEB_0, fingerprint: g }),
+    ev({ t: 3, iface: 'ens3', dir: 'egress', src: '10.233.102.5', dst: WEB_0, fingerprint: g, tunnel: tunnel(NODE1_IP, NODE2_IP) }),
+  ], relay));
+  assert.ok(w.reason.startsWith('arrived encapsulated from 172.27.71.14 (VNI 4096)'), w.reason);
+});
