@@ -148,7 +148,8 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   }
 
   if (nodeDrop) {
-    const where = dropPlace(p.drop!, egress);
+    // Where it died, by what it had left through *before* the drop (a copy dropped first did not "leave").
+    const where = dropPlace(p.drop!, egressDevices(events.filter((e) => e.timeNs <= p.drop!.timeNs && e !== p.drop)));
     const why = dropReasonName(p.drop!);
     if (REFUSING.has(pred.decision)) {
       const cause = evidence ? refusalOf(pred, ingressIface, evidence) : undefined;
