@@ -150,6 +150,8 @@ test('a paste says what it cannot know: rules, neighbours/FDB, interface state, 
   has(/`ip maddr`/);
   has(/224\.0\.0\.1/);
   assert.equal(u.length, 6);
+  const two = parsePastedRoutes('172.27.71.0/24 dev ens3 proto kernel scope link src 172.27.71.11\n10.0.9.0/24 dev ens4 proto kernel scope link src 10.0.9.11').state;
+  assert.ok(predict(two, { dst: '8.8.8.8' }).unknowns?.some((x) => x.includes('172.27.71.11, 10.0.9.11')));
   // A paste with no `src` at all says it has no address.
   const bare = parsePastedRoutes('default via 172.27.71.254 dev ens3').state;
   assert.ok(predict(bare, { dst: '8.8.8.8' }).unknowns?.some((x) => /none in this paste/.test(x)));
@@ -299,7 +301,7 @@ test('IPv6 underlay: 70 bytes of overhead, the source from the underlay device\'
       fd00:71::/64 dev ens3 proto kernel metric 256
       10.233.100.128/26 via 10.233.100.128 dev vxlan.calico onlink`,
     links: [link('ens3', { mtu: 1500 }), link('vxlan.calico', { kind: 'vxlan', mtu: 1430, vxlan: { vni: 4096, port: 4789, dev: 'ens3', learning: false } }), link('cali11299111064', { mtu: 1430 })],
-    addrs: [['ens3', '172.27.71.11', 24], ['ens3', 'fd00:71::11', 64]],
+    addrs: [['cali11299111064', 'fe80::ecee:eeff:feee:eeee', 64], ['ens3', '172.27.71.11', 24], ['ens3', 'fd00:71::11', 64]],
     neigh: [{ family: 4, dst: '10.233.100.128', dev: 'vxlan.calico', lladdr: '66:e2:e9:96:9f:82', state: ['PERMANENT'] }],
     fdb: [{ mac: '66:e2:e9:96:9f:82', dev: 'vxlan.calico', dst: 'fd00:71::12', state: 'permanent', flags: ['self'] }],
   });

@@ -35,6 +35,8 @@ test('unusable queries are refused with what is wrong in them', () => {
   assert.throws(() => predict(s, { dst: 'web-0' }), (e: Error) => e instanceof QueryError && /'web-0' is not an IP address/.test(e.message));
   assert.throws(() => predict(s, { dst: '10.0.0.300' }), (e: Error) => e instanceof QueryError && /'10\.0\.0\.300'/.test(e.message));
   assert.throws(() => predict(s, { src: 'pod-a', dst: '10.0.1.5' }), (e: Error) => e instanceof QueryError && /'pod-a' is not an IP address/.test(e.message));
+  assert.throws(() => predict(s, { src: 'fd00::g1', dst: 'fd00::5' }), (e: Error) => e instanceof QueryError && /'fd00::g1' is not an IP address/.test(e.message));
+  assert.throws(() => predict(s, { dst: 'fd00:::5' }), (e: Error) => e instanceof QueryError && /'fd00:::5' is not an IP address/.test(e.message));
   // Mixed families, both ways round: the message names both addresses.
   assert.throws(() => predict(s, { src: 'fd00::1', dst: '10.0.1.5' }), (e: Error) => e instanceof QueryError && /fd00::1.*10\.0\.1\.5.*same IP family/.test(e.message));
   assert.throws(() => predict(s, { src: '10.0.0.1', dst: 'fd00::5' }), (e: Error) => e instanceof QueryError && /10\.0\.0\.1.*fd00::5.*same IP family/.test(e.message));
@@ -87,6 +89,12 @@ test('output path: multicast and broadcast with a source leave the device that o
   assert.equal(brd.decision, 'broadcast');
   assert.equal(brd.dev, 'a');
   assert.deepEqual(brd.egressPath, ['a']);
+  // The subnet's broadcast address sent from the node: out of a, to everyone's MAC (no gateway).
+  const subnet = predict(s, { dst: '10.0.0.255' });
+  assert.equal(subnet.decision, 'broadcast');
+  assert.equal(subnet.table, 255);
+  assert.deepEqual([subnet.dev, subnet.gateway], ['a', undefined]);
+  assert.deepEqual(subnet.egressPath, ['a']);
   // Without a source the route picks the device, the group's class the type.
   const byRoute = predict(s, { dst: '239.1.2.3' });
   assert.equal(byRoute.decision, 'multicast');
