@@ -277,6 +277,12 @@ test('VXLAN egress when the chain is broken: the lower device is the VXLAN devic
   assert.deepEqual(noLocal.egressPath, ['vxlan.calico']);
   const unknown = predict(vxlanNode({ neigh: [], vxlan: null }), FROM_POD);
   assert.deepEqual(unknown.egressPath, ['vxlan.calico']);
+  // A route through a VXLAN device the link dump does not have (taken mid-change): the chain and the
+  // egress end at that device, with the missing details named.
+  const s = vxlanNode({ neigh: [] });
+  const gone = predict({ ...s, links: s.links.filter((l) => l.name !== 'vxlan.calico') }, FROM_POD);
+  assert.deepEqual(gone.egressPath, ['vxlan.calico']);
+  assert.ok(gone.outer?.missing.some((m) => /no VXLAN details for vxlan\.calico/.test(m)));
 });
 
 test('VXLAN without a gateway: each destination\'s own neighbour; with a gateway: one chain per route, each prediction its own copy', () => {

@@ -60,6 +60,8 @@ test('a live model not loaded yet has no routes: nothing is decided by a route',
   const p = predict(new LiveRouteModel(), { dst: '10.0.0.1' });
   assert.equal(p.decision, 'no_route');
   assert.equal(p.errno, 'ENETUNREACH');
+  assert.equal(p.dev, undefined);
+  assert.deepEqual(p.egressPath, [], 'nothing leaves');
 });
 
 test('output path: a source that is not unicast is EINVAL, one that is not this node\'s is ENETUNREACH, each named', () => {
@@ -236,6 +238,9 @@ test('rp_filter: off takes any source, strict wants the route back through the i
   const strict = predict(twoLegs({ rpA: 1 }), q);
   assert.deepEqual([strict.decision, strict.errno], ['martian', 'EXDEV']);
   assert.ok(strict.warnings?.some((w) => w.includes('source 192.168.1.1') && /refused on a/.test(w) && /reverse-path filter/.test(w)), String(strict.warnings));
+  // Refused: the route was found, but no next hop, device or path is the packet's.
+  assert.equal(strict.route, '10.0.2.0/24 dev c proto kernel scope link');
+  assert.deepEqual([strict.nexthops, strict.dev, strict.egressPath], [[], undefined, []]);
   assert.equal(predict(twoLegs({ rpA: 2 }), q).decision, 'unicast');
   // Strict, and the source does route back via a (the default route): accepted.
   assert.equal(predict(twoLegs({ rpA: 1 }), { ...q, src: '8.8.8.8' }).decision, 'unicast');
@@ -423,6 +428,15 @@ test('IPv6: unicast, local, refusing routes and the rules of the IPv6 family', (
   assert.equal(predict(u, { dst: '2001:db8::1' }).decision, 'prohibit');
   assert.equal(predict(u, { src: '2001:db8::9', dst: '2001:db8::1', iif: 'eth1' }).decision, 'unicast');
   assert.equal(predict(u, { src: '8.8.4.4', dst: '8.8.8.8', iif: 'eth1' }).decision, 'prohibit');
+  // IPv6 source-based rules see the query's source.
+  const from = nodeState({
+    routes: 'default via fd00:71::fe dev ens3 metric 1024\ndefault via fd00:72::fe dev eth1 metric 1024 table 100',
+    links: [link('ens3'), link('eth1')],
+    addrs: [['eth1', 'fd00:72::11', 64]],
+    rules6: [{ priority: 0, src: 'all', table: 'local' }, { priority: 5, src: 'fd00:72::', srclen: 64, table: '100' }, { priority: 32766, src: 'all', table: 'main' }],
+  });
+  assert.equal(predict(from, { src: 'fd00:72::11', dst: '2001:db8::1' }).gateway, 'fd00:72::fe');
+  assert.equal(predict(from, { dst: '2001:db8::1' }).gateway, 'fd00:71::fe');
 });
 
 test('IPv6 multicast: received only when joined (ff02::1 by every interface), no errno; sent by the ff00::/8 route', () => {
