@@ -93,6 +93,10 @@ test('candidates of other tables: not consulted, consulted but decided elsewhere
   assert.match(def.reason, /table 254 was consulted/);
   assert.match(def.reason, /table 200 decided/);
   assert.match(def.reason, /earlier rule/);
+  // A consulted table whose route is as long as the deciding one: the earlier rule's table, not rule order.
+  const same = predict({ ...s, routes: [...s.routes.filter((r) => r.table !== 100), ...nodeState({ routes: 'throw 10.0.0.0/8 table 100' }).routes] }, { dst: '10.7.1.1' });
+  assert.equal(same.table, 200);
+  assert.match(cand(same, 'throw 10.0.0.0/8 table 100').reason, /earlier rule/);
   // No rule leads to table 300.
   const t300 = cand(p, '10.7.0.0/16 via 10.0.0.9 dev a table 300');
   assert.equal(t300.verdict, 'not-consulted');

@@ -87,10 +87,15 @@ test('output path: multicast and broadcast with a source leave the device that o
   assert.equal(mc.dev, 'b');
   assert.deepEqual(mc.egressPath, ['b']);
   assert.equal(mc.route, undefined, 'no route lookup');
-  const brd = predict(s, { src: '10.0.0.1', dst: '255.255.255.255' });
+  const brd = predict(s, { src: '10.0.1.1', dst: '255.255.255.255' });
   assert.equal(brd.decision, 'broadcast');
-  assert.equal(brd.dev, 'a');
-  assert.deepEqual(brd.egressPath, ['a']);
+  assert.equal(brd.dev, 'b', 'the owner of the source, not the default route\'s device');
+  assert.deepEqual(brd.egressPath, ['b']);
+  // Without address lists (nothing says who owns the source) the route decides.
+  const blind = predict({ ...s, addresses: [], complete: { ...s.complete, links: false } }, { src: '10.0.1.1', dst: '239.1.2.3' });
+  assert.equal(blind.decision, 'multicast');
+  assert.equal(blind.route, '239.0.0.0/8 dev c');
+  assert.equal(blind.dev, 'c');
   // The subnet's broadcast address sent from the node: out of a, to everyone's MAC (no gateway).
   const subnet = predict(s, { dst: '10.0.0.255' });
   assert.equal(subnet.decision, 'broadcast');
@@ -171,6 +176,7 @@ test('input path martians: each refusal says which address is wrong and why', ()
   assert.deepEqual([loDst.decision, loDst.errno], ['martian', 'EINVAL']);
   assert.ok(loDst.warnings?.some((w) => /martian destination/.test(w) && /loopback/.test(w)), String(loDst.warnings));
   const loSrc = predict(s, { src: '127.0.0.1', dst: '10.0.1.5', iif: 'a' });
+  assert.deepEqual([loSrc.decision, loSrc.errno], ['martian', 'EINVAL']);
   assert.ok(loSrc.warnings?.some((w) => /martian source/.test(w) && /loopback/.test(w)), String(loSrc.warnings));
   // 0.0.0.0/8 as a destination is routed like any other (the default route here).
   const zeroDst = predict(s, { src: '10.0.0.7', dst: '0.1.2.3', iif: 'a' });
@@ -242,6 +248,9 @@ test('rp_filter: off takes any source, strict wants the route back through the i
   assert.equal(strict.route, '10.0.2.0/24 dev c proto kernel scope link');
   assert.deepEqual([strict.nexthops, strict.dev, strict.egressPath], [[], undefined, []]);
   assert.equal(predict(twoLegs({ rpA: 2 }), q).decision, 'unicast');
+  // Strict, and the way back is multipath with one hop through a: accepted (any hop on the interface will do).
+  const ecmpBack = twoLegs({ rpA: 1, extra: '192.168.7.0/24 nexthop via 10.0.1.254 dev b nexthop via 10.0.0.254 dev a' });
+  assert.equal(predict(ecmpBack, { ...q, src: '192.168.7.1' }).decision, 'unicast');
   // Strict, and the source does route back via a (the default route): accepted.
   assert.equal(predict(twoLegs({ rpA: 1 }), { ...q, src: '8.8.8.8' }).decision, 'unicast');
   // A source whose way back is a blackhole: refused by strict and by loose, accepted with rp_filter off.
@@ -367,10 +376,12 @@ test('multicast received: membership, then the source (0.0.0.0 only for link-loc
   assert.deepEqual([ntp.decision, ntp.errno], ['martian', 'EINVAL']);
   assert.ok(ntp.warnings?.some((x) => /martian source 0\.0\.0\.0/.test(x) && /224\.0\.1\.1/.test(x)), String(ntp.warnings));
   const bcSrc = predict(s, { src: '255.255.255.255', dst: '224.0.0.251', iif: 'a' });
+  assert.deepEqual([bcSrc.decision, bcSrc.errno], ['martian', 'EINVAL']);
   assert.ok(bcSrc.warnings?.some((x) => /martian source/.test(x) && /multicast or broadcast/.test(x)), String(bcSrc.warnings));
   const mcSrc = predict(s, { src: '224.0.0.9', dst: '224.0.0.251', iif: 'a' });
   assert.equal(mcSrc.decision, 'martian');
   const loSrc = predict(s, { src: '127.0.0.1', dst: '224.0.0.251', iif: 'a' });
+  assert.deepEqual([loSrc.decision, loSrc.errno], ['martian', 'EINVAL']);
   assert.ok(loSrc.warnings?.some((x) => /martian source/.test(x) && /loopback/.test(x)), String(loSrc.warnings));
   const own = predict(s, { src: '10.0.1.1', dst: '224.0.0.251', iif: 'a' });
   assert.deepEqual([own.decision, own.errno], ['martian', 'EINVAL']);
@@ -452,6 +463,7 @@ test('IPv6 multicast: received only when joined (ff02::1 by every interface), no
   assert.match(w, /ens3 has not joined multicast group ff02::1:ff00:99/);
   assert.match(w, /ip maddr show dev ens3/);
   assert.doesNotMatch(w, /before routing/, 'IPv6 checks membership after the route lookup');
+  assert.match(w, /discards it$/);
   // Group lists unknown: all-nodes is joined, any other group (even one differing in a single word) is not.
   const paste = v6Node();
   assert.equal(predict(paste, { src: 'fe80::1', dst: 'ff02::1', iif: 'ens3' }).decision, 'multicast');
