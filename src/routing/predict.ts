@@ -140,7 +140,8 @@ export function decide(fib: Fib, q: Query): CoreAnswer {
   const d4 = parseV4(q.dst);
   const family: Family | undefined = Number.isNaN(d4) ? familyOf(q.dst) : 4;
   if (!family) throw new QueryError(`'${q.dst}' is not an IP address`);
-  const dst = family === 4 ? [d4] : addrWords(q.dst, family);
+  // A dotted text that is no IPv4 address (10.0.0.300) has family 4 but no words.
+  const dst = family === 4 ? (Number.isNaN(d4) ? undefined : [d4]) : addrWords(q.dst, family);
   if (!dst) throw new QueryError(`'${q.dst}' is not an IP address`);
   let src: number[] | undefined;
   const s4 = family === 4 && q.src !== undefined ? parseV4(q.src) : NaN;
@@ -341,7 +342,8 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
     let nhs = res!.nexthops;
     // Output path, several default routes in the table: the kernel's fib_select_default() picks among them
     // by neighbour state, so every default route's next hops are possible.
-    if (!q.iif && c.route.prefixLen === 0 && c.route.type === 'unicast' && fib.tableDefaults(c.route.table, ans.family) > 1) {
+    // (fib_select_path() skips it for a socket bound to a device: the lookup already kept that device's hop.)
+    if (!q.iif && !q.oif && c.route.prefixLen === 0 && c.route.type === 'unicast' && fib.tableDefaults(c.route.table, ans.family) > 1) {
       nhs = fib
         .containing(ans.family, dst)
         .filter((x) => x.route.table === c.route.table && x.route.prefixLen === 0 && x.route.type === 'unicast')
