@@ -2,6 +2,7 @@
 // The predictions are written from the seed's routing table, by hand: they stand for the route model.
 import type { TraceEvent } from '../../src/capture/event';
 import type { Prediction } from '../../src/routing/types';
+import type { ObservedPacket } from '../../src/path/correlate';
 
 export const POD_A = '10.233.101.222';
 export const POD_B = '10.233.101.224';
@@ -135,5 +136,19 @@ export function predictBlackhole(dst = NO_POD): Prediction {
     route: 'blackhole 10.233.101.192/26 proto 80',
     calico: 'ipam-block-blackhole',
     egressPath: [],
+  };
+}
+
+/** A correlated packet as the correlator hands it to judge(): ingress, drop and prediction filled in from `events`. */
+export function observedPacket(events: TraceEvent[], prediction: Prediction | undefined, over: Partial<ObservedPacket> = {}, generation = 7): ObservedPacket {
+  return {
+    fingerprint: events[0].fingerprint,
+    events,
+    ingress: events.find((e) => e.kind !== 'drop' && e.dir === 'ingress' && !e.tunnel),
+    drop: events.find((e) => e.kind === 'drop'),
+    predicted: prediction ? { prediction, generation } : undefined,
+    closedBy: 'complete',
+    windowMs: 100,
+    ...over,
   };
 }

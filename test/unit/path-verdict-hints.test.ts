@@ -9,20 +9,9 @@ import type { ObservedPacket } from '../../src/path/correlate';
 import type { TraceEvent } from '../../src/capture/event';
 import type { Decision, Prediction } from '../../src/routing/types';
 import { judge } from '../../src/path/verdict';
-import { CALI_A, CALI_B, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp, predictCrossNode, predictSameNode } from '../helpers/path-fixtures';
+import { CALI_A, CALI_B, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp, observedPacket, predictCrossNode, predictSameNode } from '../helpers/path-fixtures';
 
-function packet(events: TraceEvent[], prediction: Prediction | undefined, over: Partial<ObservedPacket> = {}): ObservedPacket {
-  return {
-    fingerprint: events[0].fingerprint,
-    events,
-    ingress: events.find((e) => e.kind !== 'drop' && e.dir === 'ingress' && !e.tunnel),
-    drop: events.find((e) => e.kind === 'drop'),
-    predicted: prediction ? { prediction, generation: 7 } : undefined,
-    closedBy: 'complete',
-    windowMs: 100,
-    ...over,
-  };
-}
+const packet = (events: TraceEvent[], prediction: Prediction | undefined, over: Partial<ObservedPacket> = {}) => observedPacket(events, prediction, over);
 
 /** Pod A → pod B (same node), dropped at `iface` 20 µs after it entered, with the kernel's `reason`. */
 function droppedSameNode(reason: string, over: Partial<TraceEvent> = {}, iface = CALI_B) {

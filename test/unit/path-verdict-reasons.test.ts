@@ -9,22 +9,11 @@ import type { ObservedPacket } from '../../src/path/correlate';
 import type { KernelView, TraceEvent } from '../../src/capture/event';
 import type { Prediction } from '../../src/routing/types';
 import { judge, kernelAgrees } from '../../src/path/verdict';
-import { CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp, predictCrossNode, predictSameNode } from '../helpers/path-fixtures';
+import { CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp, observedPacket, predictCrossNode, predictSameNode } from '../helpers/path-fixtures';
 
 const re = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
 
-function packet(events: TraceEvent[], prediction: Prediction | undefined, over: Partial<ObservedPacket> = {}): ObservedPacket {
-  return {
-    fingerprint: events[0].fingerprint,
-    events,
-    ingress: events.find((e) => e.kind !== 'drop' && e.dir === 'ingress' && !e.tunnel),
-    drop: events.find((e) => e.kind === 'drop'),
-    predicted: prediction ? { prediction, generation: 11 } : undefined,
-    closedBy: 'complete',
-    windowMs: 100,
-    ...over,
-  };
-}
+const packet = (events: TraceEvent[], prediction: Prediction | undefined, over: Partial<ObservedPacket> = {}) => observedPacket(events, prediction, over, 11);
 
 /** Pod A → this node's own address, delivered by the local table. */
 function localDelivery(over: Partial<Prediction> = {}): Prediction {
