@@ -2,11 +2,14 @@
 # The test suite with node's built-in test runner, by group:
 #   bash scripts/test.sh            # everything: set-up (only what is missing), full build, unit+integration+e2e
 #   bash scripts/test.sh unit       # the inner loop: any user, TypeScript build only, seconds
+#   bash scripts/test.sh cli        # the real CLI's help and usage checks (spawns bin/calitrace.js), any user
 #   bash scripts/test.sh integration e2e
 #   bash scripts/test.sh --coverage unit   # the same under c8: text summary + reports/coverage/index.html
 # Integration and e2e tests need root (they build network namespaces and load BPF programs) and the full
-# build; they never touch the root network namespace. Unit tests need neither: they run pure code and the
-# CLI's argument checks, so `npm run test:unit` works as a normal user on a clone without clang or bpftool.
+# build; they never touch the root network namespace. Unit and CLI tests need neither: they run pure code
+# and the CLI's argument checks, so `npm run test:unit` works as a normal user on a clone without clang or
+# bpftool. The CLI tests spawn the real command tens of times, which is most of their time: they are their
+# own group so the inner loop stays in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 coverage=()
@@ -18,13 +21,13 @@ if [ "${1:-}" = --coverage ]; then
     --include='dist/src/**' --exclude='dist/src/**/generated/**' --all=false)
 fi
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(unit integration e2e)
+[ ${#groups[@]} -gt 0 ] || groups=(unit cli integration e2e)
 unit_only=1
 for g in "${groups[@]}"; do
   case $g in
-    unit) ;;
+    unit | cli) ;;
     integration | e2e) unit_only=0 ;;
-    *) echo "test: unknown group '$g' (unit | integration | e2e)" >&2; exit 2 ;;
+    *) echo "test: unknown group '$g' (unit | cli | integration | e2e)" >&2; exit 2 ;;
   esac
 done
 
@@ -47,7 +50,7 @@ lab_files=()
 for g in "${groups[@]}"; do
   for t in test/"$g"/*.test.ts; do
     [ -e "$t" ] || continue
-    if [ "$g" = unit ]; then unit_files+=("dist/${t%.ts}.js"); else lab_files+=("dist/${t%.ts}.js"); fi
+    if [ "$g" = unit ] || [ "$g" = cli ]; then unit_files+=("dist/${t%.ts}.js"); else lab_files+=("dist/${t%.ts}.js"); fi
   done
 done
 # A test that hangs fails after 10 minutes instead of holding CI to its limit, and a file whose tests are
