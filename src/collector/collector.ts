@@ -130,9 +130,9 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   /**
    * INCOMPLETE packets judged before any loss was reported around them, waiting for the loader's next
    * report: a backlog's records arrive (and are closed by the clock) before the STATS frame that counts
-   * what the ring lost meanwhile, and the verdict must say so if records were lost.
+   * what the ring lost meanwhile, and the verdict must say so if records were lost. `untilNs`: by then
+   * (loader clock) every record of the packet was written or lost; `sinceMs`: when it was held.
    */
-  /** INCOMPLETE packets judged before any loss was reported around them; `untilNs`: by then every record of theirs was written or lost. */
   private readonly awaitingLossReport: { p: ObservedPacket; sinceMs: number; untilNs: number }[] = [];
   private caseEntries: CaseCounts['entries'] = [];
   private caseLines = 0;
