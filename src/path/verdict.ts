@@ -46,7 +46,9 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   // outer VXLAN header (to the local VXLAN socket), which says nothing about the inner packet.
   const kernelEv = p.ingress?.kernel;
   const egress = egressDevices(events);
-  const nodeDrop = p.drop && isNodeDrop(p.drop, events, pred);
+  // The devices it had left through when the kernel dropped it: whose drop it is, and where it was.
+  const leftBeforeDrop = p.drop ? egressDevices(events.filter((e) => e.timeNs <= p.drop!.timeNs && e !== p.drop)) : [];
+  const nodeDrop = p.drop && isNodeDrop(leftBeforeDrop, pred);
 
   // Every field is present from the start (undefined when unknown): verdicts then share one hidden
   // class, which keeps every consumer's property access monomorphic.
@@ -149,7 +151,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
 
   if (nodeDrop) {
     // Where it died, by what it had left through *before* the drop (a copy dropped first did not "leave").
-    const where = dropPlace(p.drop!, egressDevices(events.filter((e) => e.timeNs <= p.drop!.timeNs && e !== p.drop)));
+    const where = dropPlace(p.drop!, leftBeforeDrop);
     const why = dropReasonName(p.drop!);
     if (REFUSING.has(pred.decision)) {
       const cause = evidence ? refusalOf(pred, ingressIface, evidence) : undefined;
@@ -426,8 +428,7 @@ function egressDevices(events: TraceEvent[]): string[] {
  * A drop belongs to this node unless the packet had already left: nothing left before it, or it left
  * only through the first devices of the predicted path (dropped between vxlan.calico and the uplink).
  */
-function isNodeDrop(drop: TraceEvent, events: TraceEvent[], pred: Prediction | undefined): boolean {
-  const before = egressDevices(events.filter((e) => e.timeNs <= drop.timeNs && e !== drop));
+function isNodeDrop(before: string[], pred: Prediction | undefined): boolean {
   if (before.length === 0) return true;
   const expected = pred?.egressPath ?? [];
   return before.length < expected.length && isPrefix(before, expected);
