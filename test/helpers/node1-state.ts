@@ -45,3 +45,15 @@ export function node1(over: { drop?: string[]; add?: string[]; links?: Link[]; n
   };
 }
 
+
+/** node1 with a policy rule (priority 100) that sends pod A's traffic to table 100, whose default leaves by ens3: against Calico's intent. */
+export function node1WithPodRule(): RoutingState {
+  return node1({
+    add: ['default via 172.27.71.254 dev ens3 table 100'],
+    rules: [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 100, src: POD_A, srclen: 32, table: '100' },
+      { priority: 32766, src: 'all', table: 'main' },
+    ],
+  });
+}

@@ -10,7 +10,7 @@ import { intentFindings } from '../../src/routing/intent';
 import { Correlator, ObservedPacket } from '../../src/path/correlate';
 import { judge } from '../../src/path/verdict';
 import { CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp, predictCrossNode } from '../helpers/path-fixtures';
-import { POD_B_MAC, POD_B_NAME, VTEP2, node1 } from '../helpers/node1-state';
+import { POD_B_MAC, POD_B_NAME, VTEP2, node1, node1WithPodRule } from '../helpers/node1-state';
 
 const KNOWN = new Set([NODE1_IP, NODE2_IP]);
 
@@ -85,14 +85,7 @@ test('intent: a policy rule, a foreign route that beats Calico\'s, VXLAN setting
   assert.deepEqual(intentFindings(predict(healthy, { src: POD_A, dst: WEB_0, iif: CALI_A }), healthy), []);
   assert.deepEqual(intentFindings(predict(healthy, { src: POD_A, dst: '10.233.101.230', iif: CALI_A }), healthy), []);
 
-  const ruled = node1({
-    add: ['default via 172.27.71.254 dev ens3 table 100'],
-    rules: [
-      { priority: 0, src: 'all', table: 'local' },
-      { priority: 100, src: POD_A, srclen: 32, table: '100' },
-      { priority: 32766, src: 'all', table: 'main' },
-    ],
-  });
+  const ruled = node1WithPodRule();
   const [f1] = intentFindings(predict(ruled, { src: POD_A, dst: POD_B, iif: CALI_A }), ruled);
   assert.match(f1, /Calico routes it by `10\.233\.101\.224 dev caliaa479e31ff6 scope link` in the main table \(local-workload\), but the lookup used `default via 172\.27\.71\.254 dev ens3 table 100` \(rule `100: from 10\.233\.101\.222\/?3?2? lookup 100` sent the lookup to table 100\)/);
 

@@ -13,7 +13,7 @@ import type { CauseEvidence } from '../../src/routing/causes';
 import { predict } from '../../src/routing/predict';
 import { judge } from '../../src/path/verdict';
 import { CALI_A, CALI_B, NODE1_IP, NODE2_IP, POD_A, POD_B, WEB_0, ev, fib, fp } from '../helpers/path-fixtures';
-import { VTEP2, node1 } from '../helpers/node1-state';
+import { VTEP2, node1, node1WithPodRule } from '../helpers/node1-state';
 
 const re = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
 
@@ -171,14 +171,7 @@ test('the IPAM-block cause is told again, the same, to the flow\'s next packet',
 });
 
 test("several findings against Calico's intent are all said, the warning once, a cause already named kept first", () => {
-  const ruled = node1({
-    add: ['default via 172.27.71.254 dev ens3 table 100'],
-    rules: [
-      { priority: 0, src: 'all', table: 'local' },
-      { priority: 100, src: POD_A, srclen: 32, table: '100' },
-      { priority: 32766, src: 'all', table: 'main' },
-    ],
-  });
+  const ruled = node1WithPodRule();
   const f = fp();
   const v = judged(ruled, [ev({ t: 0, iface: CALI_A, fingerprint: f }), ev({ t: 5, iface: 'ens3', dir: 'egress', fingerprint: f })], {}, { podSide: bigPodMtu });
   assert.equal(v.verdict, 'MATCHED');

@@ -10,7 +10,7 @@ import type { CauseEvidence } from '../../src/routing/causes';
 import { predict } from '../../src/routing/predict';
 import { judge } from '../../src/path/verdict';
 import { CALI_A, CALI_B, NODE2_IP, POD_A, POD_B, WEB_0, NO_POD, ev, fib, fp } from '../helpers/path-fixtures';
-import { POD_B_MAC, VTEP2, node1 } from '../helpers/node1-state';
+import { POD_B_MAC, VTEP2, node1, node1WithPodRule } from '../helpers/node1-state';
 
 const re = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
 
@@ -159,14 +159,7 @@ test('refused by the reverse-path filter: its mode on the ingress device, the so
 });
 
 test("against Calico's intent: a policy rule that sends pod traffic elsewhere is named on a MATCHED packet", () => {
-  const ruled = node1({
-    add: ['default via 172.27.71.254 dev ens3 table 100'],
-    rules: [
-      { priority: 0, src: 'all', table: 'local' },
-      { priority: 100, src: POD_A, srclen: 32, table: '100' },
-      { priority: 32766, src: 'all', table: 'main' },
-    ],
-  });
+  const ruled = node1WithPodRule();
   const f = fp();
   const v = judged(ruled, [
     ev({ t: 0, iface: CALI_A, fingerprint: f }),
