@@ -8,6 +8,7 @@ import { Correlator, ObservedPacket, Origin, PredictionAt, UnfinishedPacket } fr
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
+import { senderNamesDevice } from '../routing/addr';
 import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
 import { WorkloadHistory } from '../routing/history';
 import type { PodSide } from '../routing/peers';
@@ -296,10 +297,15 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       let extra = ev.mark ? `${ev.mark}` : '';
       if (this.rulesUsePorts(model.state)) extra += `|${ev.proto}|${ports ? ev.sport : 0}|${ports ? ev.dport : 0}`;
       else if (ev.src === '0.0.0.0') extra += `|${ev.proto}`;
+      // Sent by this node to a group or a link-local address: the device it left through is the one its
+      // sender named (what the kernel's lookup is given as oif), not the table's first of many equal routes.
+      const oif = !iif && ev.dir === 'egress' && senderNamesDevice(ev.dst) ? ev.iface : undefined;
+      if (oif) extra += `|oif ${oif}`;
       let prediction = this.cache.get(generation, iif ?? '', ev.src, ev.dst, extra);
       if (!prediction) {
         const q: Query = { src: ev.src, dst: ev.dst, ipproto: ev.proto };
         if (iif) q.iif = iif;
+        if (oif) q.oif = oif;
         if (ev.mark) q.mark = ev.mark;
         if (ports) {
           q.sport = ev.sport;

@@ -110,6 +110,16 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     return base;
   };
 
+  if (p.missing && p.drop && !events.some((e) => e.kind !== 'drop') && ctx.lostEvents?.(first.wallMs) === 0) {
+    // Only a drop, and the loader vouches that no record was lost around it: not a lost ingress record.
+    base.verdict = 'INCOMPLETE';
+    base.reason =
+      `only the kernel's drop record was seen (${dropReasonName(p.drop)} ${p.drop.iface ? `at ${p.drop.iface}` : 'with no device'}) and no record ` +
+      `was lost around it, so no hook saw this packet while tracing: a copy of a packet judged before (a socket's ` +
+      `unread clone is freed with QUEUE_PURGE when the socket closes) or a packet that entered before tracing started; ` +
+      'not judged against a route';
+    return base;
+  }
   if (p.missing) {
     // Loss, not behaviour: without its ingress record the packet cannot be predicted (it did not
     // originate here: it entered through a traced device), so nothing is claimed about its route.
@@ -159,6 +169,15 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
         ? `${first.dst} is in this node's IPAM block but has no /32 route, so Calico's IPAM-block blackhole \`${pred.route}\` catches it: ${cause}`
         : cause ?? refusalText(pred, first.dst);
       return set('EXPECTED_DROP', `dropped as predicted: ${text}; the kernel dropped it ${where} (${why})`, cause);
+    }
+    if (DELIVERED_HERE.has(pred.decision) && why === 'NO_SOCKET' && isEchoReply(first)) {
+      // icmp_rcv()/icmpv6_rcv() hand an echo reply to ping sockets only, after raw_local_deliver() gave every
+      // raw ICMP socket its copy: a `ping` run as root (raw socket) read it, and the original is freed.
+      return set(
+        'MATCHED',
+        `delivered to this node's stack as predicted: ${predictionText(pred)}; the kernel then freed it ${where} (NO_SOCKET) as it ` +
+          'frees every echo reply no ping socket claims, after raw ICMP sockets (`ping` run as root) got their copy: not a loss',
+      );
     }
     let hint = DELIVERED_HERE.has(pred.decision) && pred.query.iif ? localStackHint(why, first, pred.decision) : dropHint(why, where);
     const dev = pred.egressPath[0];
@@ -442,6 +461,10 @@ function dropPlace(drop: TraceEvent, egress: string[]): string {
 export function dropReasonName(ev: TraceEvent): string {
   const name = ev.dropReasonName ?? (ev.dropReason !== undefined ? `reason ${ev.dropReason}` : 'unknown reason');
   return name.replace(/^SKB_DROP_REASON_/, '');
+}
+
+function isEchoReply(ev: TraceEvent): boolean {
+  return (ev.proto === 1 && ev.icmpType === 0) || (ev.proto === 58 && ev.icmpType === 129);
 }
 
 /** Decisions that hand the packet to this node's own stack. */

@@ -90,6 +90,25 @@ export function parseAddr(text: string): Addr | undefined {
   return undefined;
 }
 
+/**
+ * Whether the sender, not the routing table, names the device a packet to `dst` leaves through: a
+ * multicast group (IP_MULTICAST_IF / IPV6_MULTICAST_IF, or the device the group was joined on — MLD
+ * reports, neighbour solicitations, router solicitations) or an IPv6 link-local address (its scope id,
+ * `fe80::1%eth0`). Every device has its own `fe80::/64` and `multicast ff00::/8` route, so the table's
+ * first one says nothing about which of them a node-sent packet takes.
+ */
+export function senderNamesDevice(dst: string): boolean {
+  const colon = dst.indexOf(':');
+  if (colon < 0) {
+    const first = parseInt(dst, 10);
+    return first >= 224 && first <= 239;
+  }
+  // The first group must have four digits: ff00::/8 and fe80::/10 are about its top bits ('ff::' is 0x00ff).
+  if (colon !== 4) return false;
+  const g = parseInt(dst.slice(0, 4), 16);
+  return g >= 0xff00 || (g & 0xffc0) === 0xfe80;
+}
+
 export function formatV4(v: number): string {
   return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }

@@ -352,8 +352,9 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
     }
     p.nexthops = nhs;
     if (ans.decision === 'local') p.dev = 'lo';
-    else if ((ans.decision === 'multicast' || ans.decision === 'broadcast') && !q.iif && ans.family === 4) {
-      // Sent out of the route's device to the group's (or everyone's) MAC: no gateway.
+    else if ((ans.decision === 'multicast' || ans.decision === 'broadcast') && !q.iif) {
+      // Sent out of the route's device (the sender's, when it named one: q.oif) to the group's (or
+      // everyone's) MAC: no gateway. IPv6 as IPv4: MLD reports and neighbour solicitations leave too.
       p.dev = nhs[0]?.dev;
       p.egressPath = p.dev ? [p.dev] : [];
     } else {
