@@ -351,7 +351,8 @@ export function predict(model: RouteModel | RoutingState, q: Query, opts: Predic
       p.warnings!.push('several default routes in this table: the kernel picks one by neighbour reachability');
     }
     p.nexthops = nhs;
-    if (ans.decision === 'local') p.dev = 'lo';
+    // Delivered here: the kernel's answer names lo (`ip route get 10.0.0.255 iif eth0` says `dev lo`).
+    if (ans.decision === 'local' || (ans.decision === 'broadcast' && q.iif)) p.dev = 'lo';
     else if ((ans.decision === 'multicast' || ans.decision === 'broadcast') && !q.iif) {
       // Sent out of the route's device (the sender's, when it named one: q.oif) to the group's (or
       // everyone's) MAC: no gateway. IPv6 as IPv4: MLD reports and neighbour solicitations leave too.

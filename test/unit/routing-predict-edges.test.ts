@@ -99,6 +99,8 @@ test('input path: a broadcast route of the local table, and a local route, valid
   const brd = predict(s, { src: '172.27.71.50', dst: '172.27.71.255', iif: 'ens3' });
   assert.equal(brd.decision, 'broadcast');
   assert.match(brd.route ?? '', /^broadcast 172\.27\.71\.255/);
+  // Received: delivered to the node's own stack, which `ip route get 172.27.71.255 iif ens3 from …` shows as dev lo.
+  assert.deepEqual([brd.dev, brd.egressPath, brd.gateway], ['lo', [], undefined]);
   const brdBad = predict(s, { src: '172.27.71.50', dst: '172.27.71.255', iif: 'cali1' });
   assert.equal(brdBad.decision, 'martian');
   assert.equal(brdBad.errno, 'EXDEV');
