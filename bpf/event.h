@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The one definition of calitrace's wire format: the event record the BPF programs put in the ring
- * buffer and the loader copies unchanged into EVENTS frames on stdout, plus the frame header and the
- * fixed parts of the other frames. docs/protocol.md documents the same bytes for decoders; the
+ * The one definition of calitrace's wire format: the event record (struct ct_rec and its optional
+ * parts, written by record.h's one encoder) the BPF programs put in the ring buffer and the loader copies
+ * unchanged into EVENTS frames on stdout, plus the frame header and the fixed parts of the other frames.
+ * (struct ct_event, the programs' full view of a packet, is here too but is not on the wire.) docs/protocol.md documents the same bytes for decoders; the
  * _Static_asserts at the end pin every offset that document names, so the two cannot drift apart
  * silently.
  *

@@ -4,7 +4,7 @@
 //
 // Integers are little-endian; addresses are network-order bytes (see event.h).
 
-import { PART, PART_SIZES, PARTS_KNOWN, REC, REC_BASE_SIZE, REC_CASE, REC_COUNTS, REC_DROP, REC_FIB, REC_IP6, REC_MAX_SIZE, REC_TUN } from './generated/event-layout';
+import * as layout from './generated/event-layout';
 
 export const PROTOCOL_VERSION = 2;
 /** "TCTR" on the wire: 54 43 54 52, read as a little-endian u32. */
@@ -44,13 +44,25 @@ export const CASE_ENTRY = { caseId: 0, packets: 8, bytes: 16, size: 24 } as cons
 /** struct ct_events_hdr, then `count` records back to back, each as long as its own `size` field. */
 export const EVENTS_HDR = { count: 0, baseSize: 4, size: 8 } as const;
 
-/** The record (struct ct_rec and its parts): offsets generated from the BPF object's BTF (see
- * scripts/gen-event-layout.js). Part offsets count from the part's start. */
-export { PART, PARTS_KNOWN, PART_SIZES, REC, REC_BASE_SIZE, REC_MAX_SIZE, REC_IP6, REC_FIB, REC_TUN, REC_CASE, REC_COUNTS, REC_DROP };
+// The record (struct ct_rec and its parts): offsets generated from the BPF object's BTF (see
+// scripts/gen-event-layout.js). Part offsets count from the part's start. Copied into constants of this
+// module rather than re-exported: a re-export compiles to a getter, called on every field read.
+export const REC = layout.REC;
+export const REC_BASE_SIZE = layout.REC_BASE_SIZE;
+export const REC_MAX_SIZE = layout.REC_MAX_SIZE;
+export const PART = layout.PART;
+export const PARTS_KNOWN = layout.PARTS_KNOWN;
+export const PART_SIZES = layout.PART_SIZES;
+export const REC_IP6 = layout.REC_IP6;
+export const REC_FIB = layout.REC_FIB;
+export const REC_TUN = layout.REC_TUN;
+export const REC_CASE = layout.REC_CASE;
+export const REC_COUNTS = layout.REC_COUNTS;
+export const REC_DROP = layout.REC_DROP;
 
 /** Bytes of the parts a `parts` bit set announces, for every bit set of the known parts. */
 export const PARTS_BYTES: Uint16Array = (() => {
-  const t = new Uint16Array(PARTS_KNOWN + 1);
+  const t = new Uint16Array(layout.PARTS_KNOWN + 1);
   for (let set = 0; set <= PARTS_KNOWN; set++) {
     for (let i = 0; i < PART_SIZES.length; i++) if (set & (1 << i)) t[set] += PART_SIZES[i];
   }
