@@ -390,14 +390,28 @@ function newEvent(): TraceEvent {
   };
 }
 
-/** Why a record's parts do not fit its kind, family or size; undefined when they do. */
-function partsProblem(kind: number, family: number, parts: number, size: number): string | undefined {
+/** Record size for every value of the parts byte: base + the parts' sizes; 0 when a bit is unknown. */
+const SIZE_OF_PARTS: Uint16Array = (() => {
+  const t = new Uint16Array(256);
+  for (let set = 0; set <= PARTS_KNOWN; set++) t[set] = REC_BASE_SIZE + PARTS_BYTES[set];
+  return t;
+})();
+/** The parts whose presence a record's kind and family decide. */
+const REQUIRED_MASK = PART.IP6 | PART.COUNTS | PART.DROP;
+const IP6_BYTES = PARTS_BYTES[PART.IP6];
+const FIB_BYTES = PARTS_BYTES[PART.FIB];
+const TUN_BYTES = PARTS_BYTES[PART.TUN];
+const CASE_BYTES = PARTS_BYTES[PART.CASE];
+const COUNTS_BYTES = PARTS_BYTES[PART.COUNTS];
+
+/** Why a record's parts do not fit its kind, family or size. */
+function partsProblem(kind: number, family: number, parts: number, size: number): string {
   if (parts & ~PARTS_KNOWN) return `unknown parts 0x${(parts & ~PARTS_KNOWN).toString(16)}`;
   if (size !== REC_BASE_SIZE + PARTS_BYTES[parts]) return `size ${size} but its parts 0x${parts.toString(16)} make ${REC_BASE_SIZE + PARTS_BYTES[parts]}`;
   if ((family === 6) !== ((parts & PART.IP6) !== 0)) return `family ${family} ${family === 6 ? 'without' : 'with'} the IPv6 addresses part`;
   if ((kind === Kind.FLOW) !== ((parts & PART.COUNTS) !== 0)) return `kind ${kind} ${kind === Kind.FLOW ? 'without' : 'with'} the counts part`;
   if ((kind === Kind.DROP) !== ((parts & PART.DROP) !== 0)) return `kind ${kind} ${kind === Kind.DROP ? 'without' : 'with'} the drop part`;
-  return undefined;
+  return 'no inconsistency found';
 }
 
 /**
@@ -412,9 +426,11 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
   const parts = buf[off + REC.parts];
   const kind = buf[off + REC.kind];
   const family = buf[off + REC.family];
-  if ((recordSize !== undefined && recordSize !== size) || size !== REC_BASE_SIZE + PARTS_BYTES[parts & PARTS_KNOWN] || (parts & ~PARTS_KNOWN) !== 0 ||
-      (family === 6) !== ((parts & PART.IP6) !== 0) || (kind === Kind.FLOW) !== ((parts & PART.COUNTS) !== 0) || (kind === Kind.DROP) !== ((parts & PART.DROP) !== 0)) {
-    const why = recordSize !== undefined && recordSize !== size ? `its size field says ${size}, the frame gave it ${recordSize} bytes` : partsProblem(kind, family, parts, size);
+  // One table read checks size against parts (an unknown bit expects 0: never a size), one comparison
+  // checks the parts a kind and a family require.
+  if (size !== SIZE_OF_PARTS[parts] || (recordSize !== undefined && recordSize !== size) ||
+      (parts & REQUIRED_MASK) !== ((family === 6 ? PART.IP6 : 0) | (kind === Kind.FLOW ? PART.COUNTS : 0) | (kind === Kind.DROP ? PART.DROP : 0))) {
+    const why = recordSize !== undefined && recordSize !== size && size === SIZE_OF_PARTS[parts] ? `its size field says ${size}, the frame gave it ${recordSize} bytes` : partsProblem(kind, family, parts, size);
     throw new DecodeError(`inconsistent event record: ${why}`);
   }
   const ev = into ?? newEvent();
@@ -447,7 +463,7 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
   if (parts & PART.IP6) {
     ev.src = formatIpv6(buf, p + REC_IP6.src);
     ev.dst = formatIpv6(buf, p + REC_IP6.dst);
-    p += PARTS_BYTES[PART.IP6];
+    p += IP6_BYTES;
   } else if (family === 4) {
     ev.src = formatIpv4(buf, off + REC.src4);
     ev.dst = formatIpv4(buf, off + REC.dst4);
@@ -470,7 +486,7 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
     if (nhFamily === 4 || nhFamily === 6) k.nexthop = formatAddr(nhFamily, buf, p + REC_FIB.nexthop);
     else if (k.nexthop !== undefined) k.nexthop = undefined;
     ev.kernel = k;
-    p += PARTS_BYTES[PART.FIB];
+    p += FIB_BYTES;
   } else if (ev.kernel) ev.kernel = undefined;
 
   if (parts & PART.TUN) {
@@ -482,14 +498,14 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
     t.udpSport = buf.readUInt16LE(p + REC_TUN.sport);
     t.udpDport = buf.readUInt16LE(p + REC_TUN.dport);
     ev.tunnel = t;
-    p += PARTS_BYTES[PART.TUN];
+    p += TUN_BYTES;
   } else if (ev.tunnel) ev.tunnel = undefined;
 
   if (parts & PART.CASE) {
     ev.caseId = formatU64Hex(buf, p + REC_CASE.caseId);
     ev.prevCase = formatU64Hex(buf, p + REC_CASE.prevCase);
     ev.epoch = buf.readUInt32LE(p + REC_CASE.epoch);
-    p += PARTS_BYTES[PART.CASE];
+    p += CASE_BYTES;
   } else if (ev.caseId !== undefined) {
     ev.caseId = undefined;
     ev.prevCase = undefined;
@@ -499,7 +515,7 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
   if (parts & PART.COUNTS) {
     ev.packets = readU64(buf, p + REC_COUNTS.packets);
     ev.bytes = readU64(buf, p + REC_COUNTS.bytes);
-    p += PARTS_BYTES[PART.COUNTS];
+    p += COUNTS_BYTES;
   } else if (ev.packets !== undefined) {
     ev.packets = undefined;
     ev.bytes = undefined;
