@@ -102,10 +102,10 @@ static __u64 drained, fib_answered;
 
 static int count_record(void *ctx, void *data, size_t size)
 {
-	const struct ct_event *e = data;
+	const struct ct_rec *r = data;
 
 	drained++;
-	fib_answered += e->fib_result != CT_FIB_NOT_RUN;
+	fib_answered += (r->parts & CT_PART_FIB) != 0;
 	return 0;
 }
 

@@ -12,6 +12,11 @@
 #define CALITRACE_COMMON_BPF_H
 
 #include "event.h"
+#include "record.h"
+
+#ifndef CT_WIRE_SLOT
+#error "define CT_WIRE_SLOT (this program's slot in ct_wire) before including common.bpf.h"
+#endif
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -179,6 +184,18 @@ static __always_inline int ct_filter_match(const struct ct_settings *cfg, const 
 }
 
 /*
+ * The wire record is built in a per-CPU buffer and copied into the ring at its own size (a reserve needs
+ * a constant size; the record's depends on its parts). One slot per program kind (CT_WIRE_SLOT): a tc
+ * program may interrupt the kfree_skb program on the same CPU while it builds its record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct ct_rec_max);
+} ct_wire SEC(".maps") __weak;
+
+/*
  * No wakeup per record: a wakeup costs the producer an irq_work and the consumer a trip through epoll
  * for every record it has already caught up with (about 3 us a record at 140 k records/s). The loader
  * drains the ring on a short timer (--wakeup-ms); only when the ring fills past ct_cfg.wakeup_bytes
@@ -187,10 +204,19 @@ static __always_inline int ct_filter_match(const struct ct_settings *cfg, const 
 static __always_inline int ct_submit(struct ct_event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u32 slot = CT_WIRE_SLOT, n;
+	struct ct_rec_max *w = bpf_map_lookup_elem(&ct_wire, &slot);
 
+	if (!w) {
+		ct_count(CT_CNT_RB_FAIL);
+		return -1;
+	}
+	n = ct_record_encode(e, w);
+	if (n > sizeof(*w)) /* never: tells the verifier the size is within the buffer */
+		return -1;
 	if (bpf_ringbuf_query(&ct_events, BPF_RB_AVAIL_DATA) >= ct_cfg.wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&ct_events, e, sizeof(*e), flags)) {
+	if (bpf_ringbuf_output(&ct_events, w, n, flags)) {
 		ct_count(CT_CNT_RB_FAIL);
 		return -1;
 	}

@@ -21,6 +21,7 @@ struct ct_src {
 		 ? -1                                                                    \
 		 : bpf_probe_read_kernel((dst), (len), (src)->base + (__u32)(off)))
 
+#define CT_WIRE_SLOT 1 /* kfree_skb */
 #include "common.bpf.h"
 #include "snap.bpf.h"
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The one definition of calitrace's wire format: the event record the BPF programs put in the ring
- * buffer and the loader copies unchanged into EVENTS frames on stdout, plus the frame header and the
- * fixed parts of the other frames. docs/protocol.md documents the same bytes for decoders; the
+ * The one definition of calitrace's wire format: the event record (struct ct_rec and its optional
+ * parts, written by record.h's one encoder) the BPF programs put in the ring buffer and the loader copies
+ * unchanged into EVENTS frames on stdout, plus the frame header and the fixed parts of the other frames.
+ * (struct ct_event, the programs' full view of a packet, is here too but is not on the wire.) docs/protocol.md documents the same bytes for decoders; the
  * _Static_asserts at the end pin every offset that document names, so the two cannot drift apart
  * silently.
  *
@@ -17,9 +18,9 @@
 #include <linux/types.h>
 #endif
 
-/* Bumped on any incompatible change to a frame or the record. Adding fields at the end of the record
- * is compatible: EVENTS frames carry the record size, and decoders read the prefix they know. */
-#define CT_PROTOCOL_VERSION 1
+/* Bumped on any incompatible change to a frame or the record. Protocol 2: variable-length records
+ * (struct ct_rec and its optional parts) instead of protocol 1's fixed 200-byte struct ct_event. */
+#define CT_PROTOCOL_VERSION 2
 #define CT_FRAME_MAGIC 0x52544354u /* bytes on the wire: 54 43 54 52 ("TCTR") */
 
 enum ct_kind {
@@ -55,8 +56,10 @@ enum ct_anomaly {
 #define CT_FIB_NOT_RUN 0xff /* ct_event.fib_result when no FIB lookup was made (egress, drops) */
 
 /*
- * One event. 176 bytes, 8-byte aligned, no implicit padding. For VXLAN packets the L3/L4 fields and
- * the fingerprint describe the INNER packet and the tun_* fields the outer one.
+ * The programs' full view of one packet at one hook: the per-CPU scratch record the parser, the filter,
+ * the flow and case accounting fill. NOT on the wire since protocol 2: ct_record_encode() (record.h)
+ * writes the compact record (struct ct_rec + the parts that apply) from it. For VXLAN packets the L3/L4
+ * fields and the fingerprint describe the INNER packet and the tun_* fields the outer one.
  */
 struct ct_event {
 	__u64 ts_ns;       /*   0 bpf_ktime_get_ns() (CLOCK_MONOTONIC); flow: time of the last packet */
@@ -106,6 +109,109 @@ struct ct_event {
 
 #define CT_EVENT_SIZE 200
 
+/*
+ * The wire record (protocol 2): every record is a struct ct_rec (the base), then, in the order of their
+ * bits in `parts`, the optional parts that apply — so the common case (an IPv4 packet at an egress hook)
+ * is the 72-byte base alone. `size` is the record's total length; a decoder walks an EVENTS frame by it
+ * and refuses a record whose size disagrees with its parts. All sizes are multiples of 8, so every part
+ * and every u64 stays 8-byte aligned in the ring and in the frame.
+ */
+struct ct_rec {
+	__u16 size;        /*  0 bytes of this record: sizeof(struct ct_rec) + the sizes of its parts */
+	__u8 parts;        /*  2 enum ct_rec_part bits: which parts follow the base, in bit order */
+	__u8 kind;         /*  3 enum ct_kind */
+	__u8 dir;          /*  4 enum ct_dir */
+	__u8 family;       /*  5 4 or 6 (inner packet); 0 when not IP */
+	__u8 proto;        /*  6 IP protocol of the (inner) packet */
+	__u8 tcp_flags;    /*  7 TCP flags byte */
+	__u64 ts_ns;       /*  8 bpf_ktime_get_ns() (CLOCK_MONOTONIC); flow: time of the last packet */
+	__u64 fingerprint; /* 16 same packet => same value at every hop, on every node; flow: 0 */
+	__u32 ifindex;     /* 24 device of the hook; drops: skb->dev (0 when none) */
+	__u32 len;         /* 28 skb->len at the hook */
+	__u32 mark;        /* 32 skb->mark */
+	__u32 anomalies;   /* 36 enum ct_anomaly bits */
+	__u32 ip_id;       /* 40 IPv4 id, or IPv6 fragment id (0 when none) */
+	__u32 nat_fp;      /* 44 fingerprint of what NAT keeps; 0 when not IP */
+	__u8 ttl;          /* 48 IPv4 TTL / IPv6 hop limit */
+	__u8 icmp_type;    /* 49 ICMP / ICMPv6 type */
+	__u8 icmp_code;    /* 50 ICMP / ICMPv6 code */
+	__u8 _pad0;        /* 51 zero */
+	__u16 sport;       /* 52 TCP/UDP source port (host order) */
+	__u16 dport;       /* 54 TCP/UDP destination port (host order) */
+	__u16 icmp_id;     /* 56 echo identifier (host order) */
+	__u16 icmp_seq;    /* 58 echo sequence (host order) */
+	__u16 vlan;        /* 60 outermost VLAN id (0 none) */
+	__u16 _pad1;       /* 62 zero */
+	__u8 src4[4];      /* 64 IPv4 source address (family 4; zero otherwise: IPv6 is in part ip6) */
+	__u8 dst4[4];      /* 68 IPv4 destination address */
+};                         /* 72 */
+
+/* Which optional parts follow the base. Bit i is member i + 1 of struct ct_rec_max (its order is the
+ * order of the parts in a record; scripts/gen-event-layout.js derives the TypeScript bits from it). */
+enum ct_rec_part {
+	CT_PART_IP6 = 1u << 0,    /* family 6: the addresses */
+	CT_PART_FIB = 1u << 1,    /* a bpf_fib_lookup() was made (ingress) */
+	CT_PART_TUN = 1u << 2,    /* a VXLAN packet: the outer header */
+	CT_PART_CASE = 1u << 3,   /* case mode: the hop's case */
+	CT_PART_COUNTS = 1u << 4, /* kind FLOW: the counters */
+	CT_PART_DROP = 1u << 5,   /* kind DROP: the kernel's reason */
+};
+#define CT_PARTS_KNOWN 0x3fu
+
+struct ct_rec_ip6 {
+	__u8 src[16]; /*  0 */
+	__u8 dst[16]; /* 16 */
+};                    /* 32 */
+
+struct ct_rec_fib {
+	__u32 ifindex;      /*  0 egress ifindex the FIB chose (0 when none) */
+	__u8 result;        /*  4 BPF_FIB_LKUP_RET_* */
+	__u8 nexthop_family; /* 5 family of nexthop: 0 none (directly connected), 4, 6 */
+	__u16 _pad0;        /*  6 zero */
+	__u8 nexthop[16];   /*  8 the gateway (IPv4 in the first 4 bytes) */
+};                          /* 24 */
+
+struct ct_rec_tun {
+	__u32 vni;         /*  0 VXLAN VNI */
+	__u16 sport;       /*  4 outer UDP source port */
+	__u16 dport;       /*  6 outer UDP destination port */
+	__u8 family;       /*  8 outer family: 4 or 6 */
+	__u8 _pad0[7];     /*  9 zero */
+	__u8 src[16];      /* 16 outer source address (IPv4 in the first 4 bytes) */
+	__u8 dst[16];      /* 32 outer destination address */
+};                         /* 48 */
+
+struct ct_rec_case {
+	__u64 case_id;   /*  0 this hop's case */
+	__u64 prev_case; /*  8 the case of the packet's previous hop on this node (0: first hop) */
+	__u32 epoch;     /* 16 counting epoch of the packet (its first hop) */
+	__u32 _pad0;     /* 20 zero */
+};                       /* 24 */
+
+struct ct_rec_counts {
+	__u64 packets; /* 0 packets since the previous flush */
+	__u64 bytes;   /* 8 bytes since the previous flush */
+};                     /* 16 */
+
+struct ct_rec_drop {
+	__u32 reason; /* 0 enum skb_drop_reason value */
+	__u32 _pad0;  /* 4 zero */
+};                    /* 8 */
+
+/* The largest record: the base and every part, in their order. Also the BPF side's per-CPU buffer. */
+struct ct_rec_max {
+	struct ct_rec base;
+	struct ct_rec_ip6 ip6;
+	struct ct_rec_fib fib;
+	struct ct_rec_tun tun;
+	struct ct_rec_case cse;
+	struct ct_rec_counts counts;
+	struct ct_rec_drop drop;
+};
+
+#define CT_REC_BASE_SIZE 72
+#define CT_REC_MAX_SIZE 224
+
 /* Every frame on stdout starts with this header; `length` payload bytes follow it. */
 struct ct_frame_hdr {
 	__u32 magic;   /*  0 CT_FRAME_MAGIC */
@@ -144,11 +250,11 @@ struct ct_case_entry {
 	__u64 bytes;   /* 16 */
 };                     /* 24 */
 
-/* EVENTS payload: this, then `count` records of `record_size` bytes each. */
+/* EVENTS payload: this, then `count` records back to back, each `ct_rec.size` bytes long. */
 struct ct_events_hdr {
-	__u32 count;       /* 0 */
-	__u32 record_size; /* 4 CT_EVENT_SIZE for protocol 1 */
-};                         /* 8 */
+	__u32 count;     /* 0 */
+	__u32 base_size; /* 4 sizeof(struct ct_rec): CT_REC_BASE_SIZE in protocol 2 */
+};                       /* 8 */
 
 /* HELLO features bits. */
 enum ct_feature {
@@ -164,7 +270,7 @@ enum ct_feature {
  * SKB_DROP_REASON_ prefix, from the running kernel's BTF). */
 struct ct_hello {
 	__u16 protocol_version;   /*  0 CT_PROTOCOL_VERSION */
-	__u16 record_size;        /*  2 CT_EVENT_SIZE */
+	__u16 record_size;        /*  2 CT_REC_BASE_SIZE: the base of a record (parts follow it) */
 	__u32 features;           /*  4 enum ct_feature bits */
 	__u32 ncpus;              /*  8 possible CPUs (length of the per-CPU arrays in STATS) */
 	__u32 pid;                /* 12 loader pid */
@@ -242,44 +348,56 @@ struct ct_ack {
 	_Static_assert(__builtin_offsetof(struct type, field) == (off), #type "." #field " offset")
 
 _Static_assert(sizeof(struct ct_event) == CT_EVENT_SIZE, "ct_event size");
-CT_OFFSET_CHECK(ct_event, ts_ns, 0);
-CT_OFFSET_CHECK(ct_event, fingerprint, 8);
-CT_OFFSET_CHECK(ct_event, packets, 16);
-CT_OFFSET_CHECK(ct_event, bytes, 24);
-CT_OFFSET_CHECK(ct_event, ifindex, 32);
-CT_OFFSET_CHECK(ct_event, len, 36);
-CT_OFFSET_CHECK(ct_event, mark, 40);
-CT_OFFSET_CHECK(ct_event, anomalies, 44);
-CT_OFFSET_CHECK(ct_event, ip_id, 48);
-CT_OFFSET_CHECK(ct_event, drop_reason, 52);
-CT_OFFSET_CHECK(ct_event, fib_ifindex, 56);
-CT_OFFSET_CHECK(ct_event, vni, 60);
-CT_OFFSET_CHECK(ct_event, kind, 64);
-CT_OFFSET_CHECK(ct_event, dir, 65);
-CT_OFFSET_CHECK(ct_event, family, 66);
-CT_OFFSET_CHECK(ct_event, proto, 67);
-CT_OFFSET_CHECK(ct_event, tcp_flags, 68);
-CT_OFFSET_CHECK(ct_event, ttl, 69);
-CT_OFFSET_CHECK(ct_event, icmp_type, 70);
-CT_OFFSET_CHECK(ct_event, icmp_code, 71);
-CT_OFFSET_CHECK(ct_event, sport, 72);
-CT_OFFSET_CHECK(ct_event, dport, 74);
-CT_OFFSET_CHECK(ct_event, icmp_id, 76);
-CT_OFFSET_CHECK(ct_event, icmp_seq, 78);
-CT_OFFSET_CHECK(ct_event, fib_result, 80);
-CT_OFFSET_CHECK(ct_event, fib_family, 81);
-CT_OFFSET_CHECK(ct_event, tun_family, 82);
-CT_OFFSET_CHECK(ct_event, vlan, 84);
-CT_OFFSET_CHECK(ct_event, tun_sport, 86);
-CT_OFFSET_CHECK(ct_event, tun_dport, 88);
-CT_OFFSET_CHECK(ct_event, src, 96);
-CT_OFFSET_CHECK(ct_event, dst, 112);
-CT_OFFSET_CHECK(ct_event, fib_nexthop, 128);
-CT_OFFSET_CHECK(ct_event, tun_src, 144);
-CT_OFFSET_CHECK(ct_event, tun_dst, 160);
-CT_OFFSET_CHECK(ct_event, case_id, 176);
-CT_OFFSET_CHECK(ct_event, prev_case, 184);
-CT_OFFSET_CHECK(ct_event, epoch, 192);
+_Static_assert(sizeof(struct ct_rec) == CT_REC_BASE_SIZE, "ct_rec size");
+CT_OFFSET_CHECK(ct_rec, size, 0);
+CT_OFFSET_CHECK(ct_rec, parts, 2);
+CT_OFFSET_CHECK(ct_rec, kind, 3);
+CT_OFFSET_CHECK(ct_rec, dir, 4);
+CT_OFFSET_CHECK(ct_rec, family, 5);
+CT_OFFSET_CHECK(ct_rec, proto, 6);
+CT_OFFSET_CHECK(ct_rec, tcp_flags, 7);
+CT_OFFSET_CHECK(ct_rec, ts_ns, 8);
+CT_OFFSET_CHECK(ct_rec, fingerprint, 16);
+CT_OFFSET_CHECK(ct_rec, ifindex, 24);
+CT_OFFSET_CHECK(ct_rec, len, 28);
+CT_OFFSET_CHECK(ct_rec, mark, 32);
+CT_OFFSET_CHECK(ct_rec, anomalies, 36);
+CT_OFFSET_CHECK(ct_rec, ip_id, 40);
+CT_OFFSET_CHECK(ct_rec, nat_fp, 44);
+CT_OFFSET_CHECK(ct_rec, ttl, 48);
+CT_OFFSET_CHECK(ct_rec, icmp_type, 49);
+CT_OFFSET_CHECK(ct_rec, icmp_code, 50);
+CT_OFFSET_CHECK(ct_rec, sport, 52);
+CT_OFFSET_CHECK(ct_rec, dport, 54);
+CT_OFFSET_CHECK(ct_rec, icmp_id, 56);
+CT_OFFSET_CHECK(ct_rec, icmp_seq, 58);
+CT_OFFSET_CHECK(ct_rec, vlan, 60);
+CT_OFFSET_CHECK(ct_rec, src4, 64);
+CT_OFFSET_CHECK(ct_rec, dst4, 68);
+_Static_assert(sizeof(struct ct_rec_ip6) == 32, "ct_rec_ip6 size");
+_Static_assert(sizeof(struct ct_rec_fib) == 24, "ct_rec_fib size");
+CT_OFFSET_CHECK(ct_rec_fib, result, 4);
+CT_OFFSET_CHECK(ct_rec_fib, nexthop_family, 5);
+CT_OFFSET_CHECK(ct_rec_fib, nexthop, 8);
+_Static_assert(sizeof(struct ct_rec_tun) == 48, "ct_rec_tun size");
+CT_OFFSET_CHECK(ct_rec_tun, sport, 4);
+CT_OFFSET_CHECK(ct_rec_tun, dport, 6);
+CT_OFFSET_CHECK(ct_rec_tun, family, 8);
+CT_OFFSET_CHECK(ct_rec_tun, src, 16);
+CT_OFFSET_CHECK(ct_rec_tun, dst, 32);
+_Static_assert(sizeof(struct ct_rec_case) == 24, "ct_rec_case size");
+CT_OFFSET_CHECK(ct_rec_case, prev_case, 8);
+CT_OFFSET_CHECK(ct_rec_case, epoch, 16);
+_Static_assert(sizeof(struct ct_rec_counts) == 16, "ct_rec_counts size");
+_Static_assert(sizeof(struct ct_rec_drop) == 8, "ct_rec_drop size");
+/* The parts in struct ct_rec_max follow each other in the order of their bits, with no gap. */
+CT_OFFSET_CHECK(ct_rec_max, ip6, CT_REC_BASE_SIZE);
+CT_OFFSET_CHECK(ct_rec_max, fib, CT_REC_BASE_SIZE + 32);
+CT_OFFSET_CHECK(ct_rec_max, tun, CT_REC_BASE_SIZE + 32 + 24);
+CT_OFFSET_CHECK(ct_rec_max, cse, CT_REC_BASE_SIZE + 32 + 24 + 48);
+CT_OFFSET_CHECK(ct_rec_max, counts, CT_REC_BASE_SIZE + 32 + 24 + 48 + 24);
+CT_OFFSET_CHECK(ct_rec_max, drop, CT_REC_BASE_SIZE + 32 + 24 + 48 + 24 + 16);
+_Static_assert(sizeof(struct ct_rec_max) == CT_REC_MAX_SIZE, "ct_rec_max size");
 _Static_assert(sizeof(struct ct_cases_hdr) == 16, "ct_cases_hdr size");
 _Static_assert(sizeof(struct ct_case_entry) == 24, "ct_case_entry size");
 _Static_assert(sizeof(struct ct_frame_hdr) == CT_FRAME_HDR_SIZE, "ct_frame_hdr size");

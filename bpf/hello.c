@@ -59,7 +59,7 @@ int send_hello(struct output *out, struct reason_table *rt, const struct hello_f
 {
 	struct ct_hello h = {
 		.protocol_version = CT_PROTOCOL_VERSION,
-		.record_size = sizeof(struct ct_event),
+		.record_size = sizeof(struct ct_rec),
 		.ncpus = f->ncpus,
 		.pid = getpid(),
 		.mode = f->mode,

@@ -89,7 +89,7 @@ static const char doc[] =
 	"  echo 'filter dst 10.233.101.224 port 80' | calitrace-loader\n"
 	"  # what is attached to a device (nothing of ours after we exit)\n"
 	"  calitrace-loader --netns ct-node1 --show cali11299111064\n"
-	"  # the fixed golden record documented in docs/protocol.md\n"
+	"  # the fixed golden records (one of each shape) documented in docs/protocol.md\n"
 	"  calitrace-loader --golden | xxd\n";
 
 enum {

@@ -20,6 +20,7 @@
 #include <net/if.h>
 #include <bpf/libbpf.h>
 #include "event.h"
+#include "record.h"
 #include "maps.h"
 #include "snap.h"
 
@@ -42,7 +43,7 @@ enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_TC };
 
 #define MAX_PATTERNS 32
 #define MAX_LINE 1024
-#define EV_BATCH 360            /* records per EVENTS frame: ~63 KiB */
+#define EV_BATCH_BYTES (63 * 1024) /* record bytes per EVENTS frame at most */
 #define OUT_FLUSH (64 * 1024)   /* write stdout once this much is buffered */
 #define OUT_CAP (512 * 1024)
 #define CONSUME_ROUND 8192 /* records per ring_buffer__consume() before stdin/netlink get a turn */
@@ -78,7 +79,8 @@ struct output {
 	__u32 seq;          /* the next frame's seq */
 	bool broken;        /* nobody reads stdout any more (or a stuck reader outlived the exit deadline) */
 	__u64 exit_deadline; /* while exiting: stop waiting for a stuck reader after this */
-	struct ct_event batch[EV_BATCH];
+	unsigned char batch[EV_BATCH_BYTES]; /* wire records back to back (each ct_rec.size long) */
+	size_t batch_len;
 	int nbatch;
 	int consumed_in_round; /* records taken by the current events_consume() */
 	__u64 events_sent, frames_sent;
@@ -93,7 +95,8 @@ void out_flush(struct output *o);
 void out_frame(struct output *o, __u16 type, const void *p1, size_t n1, const void *p2, size_t n2,
 	       const void *p3, size_t n3);
 void events_flush(struct output *o);
-void event_add(struct output *o, const struct ct_event *e);
+void event_add(struct output *o, const struct ct_event *e); /* encodes it (record.h) */
+void record_add(struct output *o, const void *rec, size_t size); /* a wire record as it is */
 struct ring_buffer *events_reader(struct output *o, int ringbuf_fd); /* records land in o's batch */
 int events_consume(struct output *o, struct ring_buffer *rb);
 void send_error(struct output *o, int err, bool fatal, const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -114,21 +114,30 @@ void out_frame(struct output *o, __u16 type, const void *p1, size_t n1, const vo
 
 void events_flush(struct output *o)
 {
-	struct ct_events_hdr eh = { .count = o->nbatch, .record_size = sizeof(struct ct_event) };
+	struct ct_events_hdr eh = { .count = o->nbatch, .base_size = sizeof(struct ct_rec) };
 
 	if (!o->nbatch)
 		return;
-	out_frame(o, CT_FRAME_EVENTS, &eh, sizeof(eh), o->batch, o->nbatch * sizeof(struct ct_event),
-		  NULL, 0);
+	out_frame(o, CT_FRAME_EVENTS, &eh, sizeof(eh), o->batch, o->batch_len, NULL, 0);
 	o->events_sent += o->nbatch;
 	o->nbatch = 0;
+	o->batch_len = 0;
+}
+
+void record_add(struct output *o, const void *rec, size_t size)
+{
+	if (o->batch_len + size > sizeof(o->batch))
+		events_flush(o);
+	memcpy(o->batch + o->batch_len, rec, size);
+	o->batch_len += size;
+	o->nbatch++;
 }
 
 void event_add(struct output *o, const struct ct_event *e)
 {
-	o->batch[o->nbatch++] = *e;
-	if (o->nbatch == EV_BATCH)
-		events_flush(o);
+	struct ct_rec_max r;
+
+	record_add(o, &r, ct_record_encode(e, &r));
 }
 
 void send_error(struct output *o, int err, bool fatal, const char *fmt, ...)
@@ -227,28 +236,55 @@ bool loss_unreported(const struct output *o, struct calitrace *skel, int ncpus)
 	return sum != o->rb_fail_reported;
 }
 
-static void put_ip4(__u8 *dst, const char *a)
+static void put_ip(__u8 *dst, const char *a)
 {
-	inet_pton(AF_INET, a, dst);
+	if (inet_pton(AF_INET, a, dst) != 1)
+		inet_pton(AF_INET6, a, dst);
 }
 
-int write_golden(struct output *o)
+/* The fields every golden record shares, then what makes each one its shape. */
+static struct ct_event golden_base(__u8 kind, __u8 dir, __u8 proto, const char *src, const char *dst)
 {
 	struct ct_event e;
 
 	memset(&e, 0, sizeof(e));
+	e.kind = kind;
+	e.dir = dir;
+	e.family = strchr(src, ':') ? 6 : 4;
+	e.proto = proto;
+	e.ts_ns = 0x0000000100000002ull;
+	e.fingerprint = 0x0102030405060708ull;
+	e.ifindex = 7;
+	e.len = 84;
+	e.ttl = 64;
+	e.ip_id = 0x1234;
+	e.nat_fp = 0x11223344u;
+	e.fib_result = CT_FIB_NOT_RUN;
+	put_ip(e.src, src);
+	put_ip(e.dst, dst);
+	return e;
+}
+
+/* docs/protocol.md "Golden records": one EVENTS frame with a record of each shape. */
+int write_golden(struct output *o)
+{
+	struct ct_event e;
+
+	/* 1. plain IPv4 egress: the base alone */
+	e = golden_base(CT_KIND_PACKET, CT_DIR_EGRESS, 17, "10.233.101.222", "10.233.101.230");
+	e.sport = 40000;
+	e.dport = 53;
+	event_add(o, &e);
+
+	/* 2. ingress with the FIB's answer and a gateway; every base field distinctive */
+	memset(&e, 0, sizeof(e));
 	e.ts_ns = 0x000A0B0C0D0E0F10ull;
 	e.fingerprint = 0x8877665544332211ull;
-	e.packets = 7;
-	e.bytes = 0x0000000100000203ull;
 	e.ifindex = 0x00012345;
 	e.len = 1514;
 	e.mark = 0xCA11CA11u;
 	e.anomalies = CT_ANOM_FRAGMENT | CT_ANOM_NON_FIRST_FRAG;
 	e.ip_id = 0xBEEF;
-	e.drop_reason = 77;
-	e.fib_ifindex = 0x0000ABCD;
-	e.vni = 4096;
 	e.kind = CT_KIND_PACKET;
 	e.dir = CT_DIR_INGRESS;
 	e.family = 4;
@@ -261,22 +297,62 @@ int write_golden(struct output *o)
 	e.dport = 443;
 	e.icmp_id = 0x0D0E;
 	e.icmp_seq = 0x0F10;
-	e.fib_result = 7;
-	e.fib_family = 4;
-	e.tun_family = 4;
 	e.vlan = 100;
+	e.nat_fp = 0x5A4B3C2Du;
+	put_ip(e.src, "10.233.101.222");
+	put_ip(e.dst, "10.233.100.130");
+	e.fib_result = 7;
+	e.fib_ifindex = 0x0000ABCD;
+	e.fib_family = 4;
+	put_ip(e.fib_nexthop, "10.233.100.128");
+	event_add(o, &e);
+
+	/* 3. VXLAN at the uplink's ingress: the FIB answers for the outer header (local delivery) */
+	e = golden_base(CT_KIND_PACKET, CT_DIR_INGRESS, 6, "10.233.101.222", "10.233.100.130");
+	e.ifindex = 2;
+	e.len = 134;
+	e.sport = 43981;
+	e.dport = 443;
+	e.tcp_flags = 0x10;
+	e.fib_result = 4;
+	e.tun_family = 4;
+	e.vni = 4096;
 	e.tun_sport = 0xC0DE;
 	e.tun_dport = 4789;
-	e.nat_fp = 0x5A4B3C2Du;
-	put_ip4(e.src, "10.233.101.222");
-	put_ip4(e.dst, "10.233.100.130");
-	put_ip4(e.fib_nexthop, "10.233.100.128");
-	put_ip4(e.tun_src, "172.27.71.11");
-	put_ip4(e.tun_dst, "172.27.71.12");
+	put_ip(e.tun_src, "172.27.71.11");
+	put_ip(e.tun_dst, "172.27.71.12");
+	event_add(o, &e);
+
+	/* 4. case mode, a case's first record (at the packet's second hop on the node) */
+	e = golden_base(CT_KIND_PACKET, CT_DIR_EGRESS, 17, "10.233.101.222", "10.233.101.230");
 	e.case_id = 0xC0FFEE0011223344ull;
 	e.prev_case = 0x0BADCAFE55667788ull;
 	e.epoch = 0x00070809;
 	event_add(o, &e);
+
+	/* 5. flow mode: a flush's counts (no fingerprint) */
+	e = golden_base(CT_KIND_FLOW, CT_DIR_EGRESS, 17, "10.233.101.222", "10.233.101.230");
+	e.fingerprint = 0;
+	e.ip_id = 0;
+	e.nat_fp = 0;
+	e.packets = 7;
+	e.bytes = 0x0000000100000203ull;
+	event_add(o, &e);
+
+	/* 6. a drop with the kernel's reason */
+	e = golden_base(CT_KIND_DROP, CT_DIR_NONE, 17, "10.233.101.222", "10.233.101.230");
+	e.drop_reason = 77;
+	event_add(o, &e);
+
+	/* 7. IPv6 (ICMPv6 echo request) at an egress hook */
+	e = golden_base(CT_KIND_PACKET, CT_DIR_EGRESS, 58, "fd00:10:233:101::de", "fd00:10:233:100::82");
+	e.len = 104;
+	e.ip_id = 0;
+	e.icmp_type = 128;
+	e.icmp_id = 0x0D0E;
+	e.icmp_seq = 3;
+	event_add(o, &e);
+
 	events_flush(o);
 	out_flush(o);
 	return o->broken ? 1 : 0;
@@ -287,8 +363,9 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct output *o = ctx;
 
-	if (size >= sizeof(struct ct_event))
-		event_add(o, data);
+	/* Records are copied as the kernel wrote them; the size check only guards the frame's framing. */
+	if (size >= sizeof(struct ct_rec) && size <= CT_REC_MAX_SIZE && ((const struct ct_rec *)data)->size == size)
+		record_add(o, data, size);
 	/* libbpf 1.1 keeps consuming while the kernel keeps producing; under a flood that would starve
 	 * stdin and netlink (a new pod would wait). Stop after a round's worth; the record is consumed. */
 	if (++o->consumed_in_round >= CONSUME_ROUND)

@@ -25,13 +25,17 @@ static struct {
 	bool ingress;
 } opt;
 
-static struct ct_event records[16];
+static unsigned char records[16 * CT_REC_MAX_SIZE]; /* wire records as the program wrote them */
+static size_t records_len;
 static int nrecords;
 
 static int keep(void *ctx, void *data, size_t size)
 {
-	if (nrecords < 16 && size >= sizeof(struct ct_event))
-		memcpy(&records[nrecords++], data, sizeof(struct ct_event));
+	if (nrecords < 16 && size <= CT_REC_MAX_SIZE) {
+		memcpy(records + records_len, data, size);
+		records_len += size;
+		nrecords++;
+	}
 	return 0;
 }
 
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
 	struct calitrace *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct ct_frame_hdr h = { .magic = CT_FRAME_MAGIC, .version = CT_PROTOCOL_VERSION, .type = CT_FRAME_EVENTS };
-	struct ct_events_hdr eh = { .record_size = sizeof(struct ct_event) };
+	struct ct_events_hdr eh = { .base_size = sizeof(struct ct_rec) };
 	int len, rc = 1;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
@@ -121,9 +125,9 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__consume(rb);
 	eh.count = nrecords;
-	h.length = sizeof(eh) + nrecords * sizeof(struct ct_event);
+	h.length = sizeof(eh) + records_len;
 	if (fwrite(&h, sizeof(h), 1, stdout) != 1 || fwrite(&eh, sizeof(eh), 1, stdout) != 1 ||
-	    (nrecords && fwrite(records, sizeof(struct ct_event), nrecords, stdout) != (size_t)nrecords))
+	    (records_len && fwrite(records, records_len, 1, stdout) != 1))
 		goto out;
 	rc = fflush(stdout) ? 1 : 0;
 out:

@@ -23,9 +23,9 @@ enum ct_snap_link {
 
 /* One snapshot: this header, then cap_len bytes, then zero padding to a multiple of 8. */
 struct ct_snap {
-	__u64 ts_ns;       /*  0 same value as the event record of this hook run (ct_event.ts_ns) */
+	__u64 ts_ns;       /*  0 same value as the event record of this hook run (ct_rec.ts_ns) */
 	__u64 fingerprint; /*  8 same value as the event record's fingerprint */
-	__u32 ifindex;     /* 16 same as ct_event.ifindex */
+	__u32 ifindex;     /* 16 same as ct_rec.ifindex */
 	__u32 wire_len;    /* 20 bytes of the packet at this hook (from the first byte snapped) */
 	__u16 cap_len;     /* 24 bytes that follow the header (<= wire_len, <= CT_SNAP_MAX) */
 	__u8 dir;          /* 26 enum ct_dir: 0 ingress, 1 egress, 2 drop */

@@ -14,6 +14,7 @@ struct ct_src {
 };
 #define CT_LOAD(src, off, dst, len) bpf_skb_load_bytes((src)->skb, (off), (dst), (len))
 
+#define CT_WIRE_SLOT 0 /* tc hooks */
 #include "common.bpf.h"
 #include "snap.bpf.h"
 

@@ -77,16 +77,17 @@ async function loss(cap: Capture): Promise<{ kernel: number; pipe: number }> {
   return { kernel: c.lostKernel, pipe: c.lostPipe };
 }
 
-/** Decoder alone, on one core: the loader's golden record replicated into 256-record EVENTS frames. */
+/** Decoder alone, on one core: the loader's golden records (one of each shape) repeated into EVENTS frames
+ * of 259 records (37 × the 7 shapes). */
 function decoderThroughput(reuse: boolean): number {
   const golden = execFileSync(defaultLoaderPath(), ['--golden']);
-  const size = golden.readUInt32LE(20);
-  const rec = golden.subarray(24, 24 + size);
-  const perFrame = 256;
-  const payload = Buffer.alloc(8 + perFrame * size);
-  payload.writeUInt32LE(perFrame, 0);
-  payload.writeUInt32LE(size, 4);
-  for (let i = 0; i < perFrame; i++) rec.copy(payload, 8 + i * size);
+  const shapes = golden.readUInt32LE(16);
+  const records = golden.subarray(24); // every golden record, back to back
+  const repeat = 37;
+  const payload = Buffer.alloc(8 + repeat * records.length);
+  payload.writeUInt32LE(repeat * shapes, 0);
+  golden.copy(payload, 4, 20, 24); // base_size
+  for (let i = 0; i < repeat; i++) records.copy(payload, 8 + i * records.length);
   const frames = 4000;
   const stream = Buffer.alloc(frames * (16 + payload.length));
   for (let f = 0; f < frames; f++) {
@@ -101,7 +102,7 @@ function decoderThroughput(reuse: boolean): number {
   let n = 0;
   let sink = 0;
   const parser = new FrameParser((_t, _s, buf, off, len) => {
-    forEachRecord(buf, off, len, (b, ro) => {
+    forEachRecord(buf, off, len, (b, ro, size) => {
       const ev = decodeRecord(b, ro, ctx, target, size);
       sink += ev.sport;
       n++;

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FrameParser } from '../src/capture/frames';
 import { decodeRecord, forEachRecord, newDecodeContext, DecodeContext, CaseCounts } from '../src/capture/decode';
 import type { CaptureCounters, TraceEvent } from '../src/capture/event';
-import { EV, EVENT_SIZE, EVENTS_HDR, FRAME, FRAME_HDR_SIZE, FRAME_MAGIC, FrameType, Kind, Dir, PROTOCOL_VERSION } from '../src/capture/wire';
+import { EVENTS_HDR, FRAME, FRAME_HDR_SIZE, FRAME_MAGIC, FrameType, Kind, Dir, PART, PARTS_BYTES, PROTOCOL_VERSION, REC, REC_BASE_SIZE, REC_DROP, REC_FIB, REC_TUN } from '../src/capture/wire';
 import { Collector } from '../src/collector/collector';
 import { labDown, labUp, nodeNetns, randomPrefix } from '../src/lab';
 import { createRouteModel } from '../src/routing/model';
@@ -45,44 +45,59 @@ interface Rec {
   dropReason?: number;
 }
 
-function encode(buf: Buffer, off: number, r: Rec): void {
-  buf.fill(0, off, off + EVENT_SIZE);
-  buf.writeBigUInt64LE(r.ts, off + EV.tsNs);
-  buf.writeBigUInt64LE(r.fp, off + EV.fingerprint);
+/** The record's parts (wire.ts PART bits) and so its size. */
+function partsOf(r: Rec): number {
+  return (r.fib ? PART.FIB : 0) | (r.tun ? PART.TUN : 0) | (r.kind === Kind.DROP ? PART.DROP : 0);
+}
+
+function recordSize(r: Rec): number {
+  return REC_BASE_SIZE + PARTS_BYTES[partsOf(r)];
+}
+
+/** Writes the record at buf[off] as the kernel would (protocol 2: base + parts); returns its size. */
+function encode(buf: Buffer, off: number, r: Rec): number {
+  const parts = partsOf(r);
+  const size = recordSize(r);
+  buf.fill(0, off, off + size);
+  buf.writeUInt16LE(size, off + REC.size);
+  buf[off + REC.parts] = parts;
+  buf.writeBigUInt64LE(r.ts, off + REC.tsNs);
+  buf.writeBigUInt64LE(r.fp, off + REC.fingerprint);
   // As the kernel fills it: never 0 for an IP packet, the same at every hop of a packet.
-  buf.writeUInt32LE((Number(r.fp & 0xffffffffn) | 1) >>> 0, off + EV.natFp);
-  buf.writeBigUInt64LE(1n, off + EV.packets);
-  buf.writeBigUInt64LE(BigInt(r.len), off + EV.bytes);
-  buf.writeUInt32LE(r.ifindex, off + EV.ifindex);
-  buf.writeUInt32LE(r.len, off + EV.len);
-  buf.writeUInt32LE((Number(r.fp & 0xffffn)) >>> 0, off + EV.ipId);
-  buf[off + EV.kind] = r.kind;
-  buf[off + EV.dir] = r.dir;
-  buf[off + EV.family] = 4;
-  buf[off + EV.proto] = 17;
-  buf[off + EV.ttl] = 64;
-  buf.writeUInt16LE(r.sport, off + EV.sport);
-  buf.writeUInt16LE(r.dport, off + EV.dport);
-  Buffer.from(r.src).copy(buf, off + EV.src);
-  Buffer.from(r.dst).copy(buf, off + EV.dst);
-  buf[off + EV.fibResult] = 0xff;
+  buf.writeUInt32LE((Number(r.fp & 0xffffffffn) | 1) >>> 0, off + REC.natFp);
+  buf.writeUInt32LE(r.ifindex, off + REC.ifindex);
+  buf.writeUInt32LE(r.len, off + REC.len);
+  buf.writeUInt32LE((Number(r.fp & 0xffffn)) >>> 0, off + REC.ipId);
+  buf[off + REC.kind] = r.kind;
+  buf[off + REC.dir] = r.dir;
+  buf[off + REC.family] = 4;
+  buf[off + REC.proto] = 17;
+  buf[off + REC.ttl] = 64;
+  buf.writeUInt16LE(r.sport, off + REC.sport);
+  buf.writeUInt16LE(r.dport, off + REC.dport);
+  Buffer.from(r.src).copy(buf, off + REC.src4);
+  Buffer.from(r.dst).copy(buf, off + REC.dst4);
+  let p = off + REC_BASE_SIZE;
   if (r.fib) {
-    buf[off + EV.fibResult] = r.fib.result;
-    buf.writeUInt32LE(r.fib.ifindex, off + EV.fibIfindex);
+    buf[p + REC_FIB.result] = r.fib.result;
+    buf.writeUInt32LE(r.fib.ifindex, p + REC_FIB.ifindex);
     if (r.fib.nh) {
-      buf[off + EV.fibFamily] = 4;
-      Buffer.from(r.fib.nh).copy(buf, off + EV.fibNexthop);
+      buf[p + REC_FIB.nexthopFamily] = 4;
+      Buffer.from(r.fib.nh).copy(buf, p + REC_FIB.nexthop);
     }
+    p += PARTS_BYTES[PART.FIB];
   }
   if (r.tun) {
-    buf[off + EV.tunFamily] = 4;
-    buf.writeUInt32LE(4096, off + EV.vni);
-    buf.writeUInt16LE(40000 + (r.sport % 20000), off + EV.tunSport);
-    buf.writeUInt16LE(4789, off + EV.tunDport);
-    Buffer.from(r.tun.src).copy(buf, off + EV.tunSrc);
-    Buffer.from(r.tun.dst).copy(buf, off + EV.tunDst);
+    buf[p + REC_TUN.family] = 4;
+    buf.writeUInt32LE(4096, p + REC_TUN.vni);
+    buf.writeUInt16LE(40000 + (r.sport % 20000), p + REC_TUN.sport);
+    buf.writeUInt16LE(4789, p + REC_TUN.dport);
+    Buffer.from(r.tun.src).copy(buf, p + REC_TUN.src);
+    Buffer.from(r.tun.dst).copy(buf, p + REC_TUN.dst);
+    p += PARTS_BYTES[PART.TUN];
   }
-  if (r.dropReason !== undefined) buf.writeUInt32LE(r.dropReason, off + EV.dropReason);
+  if (r.dropReason !== undefined) buf.writeUInt32LE(r.dropReason, p + REC_DROP.reason);
+  return size;
 }
 
 interface Ifs {
@@ -134,11 +149,11 @@ function traffic(packets: number, flows: number, ifs: Ifs, replies: boolean): Re
 /** EVENTS frames as the loader writes them, seq 0, 1, 2… */
 function frames(recs: Rec[]): Buffer {
   const nFrames = Math.ceil(recs.length / RECORDS_PER_FRAME);
-  const buf = Buffer.alloc(nFrames * (FRAME_HDR_SIZE + EVENTS_HDR.size) + recs.length * EVENT_SIZE);
+  const buf = Buffer.alloc(nFrames * (FRAME_HDR_SIZE + EVENTS_HDR.size) + recs.reduce((n, r) => n + recordSize(r), 0));
   let off = 0;
   for (let fi = 0; fi < nFrames; fi++) {
     const chunk = recs.slice(fi * RECORDS_PER_FRAME, (fi + 1) * RECORDS_PER_FRAME);
-    const payloadLen = EVENTS_HDR.size + chunk.length * EVENT_SIZE;
+    const payloadLen = EVENTS_HDR.size + chunk.reduce((n, r) => n + recordSize(r), 0);
     buf.writeUInt32LE(FRAME_MAGIC, off + FRAME.magic);
     buf.writeUInt16LE(PROTOCOL_VERSION, off + FRAME.version);
     buf.writeUInt16LE(FrameType.EVENTS, off + FRAME.type);
@@ -146,8 +161,9 @@ function frames(recs: Rec[]): Buffer {
     buf.writeUInt32LE(fi, off + FRAME.seq);
     const p = off + FRAME_HDR_SIZE;
     buf.writeUInt32LE(chunk.length, p + EVENTS_HDR.count);
-    buf.writeUInt32LE(EVENT_SIZE, p + EVENTS_HDR.recordSize);
-    chunk.forEach((r, i) => encode(buf, p + EVENTS_HDR.size + i * EVENT_SIZE, r));
+    buf.writeUInt32LE(REC_BASE_SIZE, p + EVENTS_HDR.baseSize);
+    let at = p + EVENTS_HDR.size;
+    for (const r of chunk) at += encode(buf, at, r);
     off += FRAME_HDR_SIZE + payloadLen;
   }
   return buf;
@@ -159,7 +175,7 @@ function replay(stream: Buffer, ctx: DecodeContext, each: (ev: TraceEvent) => vo
   const into = reuse ? ({} as TraceEvent) : undefined;
   const parser = new FrameParser((type, _seq, buf, off, len) => {
     if (type !== FrameType.EVENTS) return;
-    n += forEachRecord(buf, off, len, (b, recOff) => each(decodeRecord(b, recOff, ctx, into)));
+    n += forEachRecord(buf, off, len, (b, recOff, size) => each(decodeRecord(b, recOff, ctx, into, size)));
   });
   for (let off = 0; off < stream.length; off += 65536) parser.push(stream.subarray(off, Math.min(stream.length, off + 65536)));
   return n;

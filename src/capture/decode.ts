@@ -10,12 +10,9 @@ import {
   ACK,
   Dir,
   ERROR,
-  EV,
   CASES_HDR,
   CASE_ENTRY,
-  EVENT_MIN_SIZE,
   EVENTS_HDR,
-  FIB_NOT_RUN,
   FIB_RESULT_NAMES,
   HELLO,
   Kind,
@@ -24,6 +21,17 @@ import {
   LINK_STATE_NAMES,
   LinkRole,
   STATS,
+  PART,
+  PARTS_BYTES,
+  PARTS_KNOWN,
+  REC,
+  REC_BASE_SIZE,
+  REC_CASE,
+  REC_COUNTS,
+  REC_DROP,
+  REC_FIB,
+  REC_IP6,
+  REC_TUN,
   readI64,
   readU64,
 } from './wire';
@@ -285,19 +293,30 @@ export function newDecodeContext(): DecodeContext {
   return { linkNames: new Map(), dropReasons: new Map(), realtimeOffsetNs: 0 };
 }
 
-/** Calls `each(buf, recordOffset, recordSize)` for every record of an EVENTS payload; returns the count. */
+/**
+ * Calls `each(buf, recordOffset, recordSize)` for every record of an EVENTS payload; returns the count.
+ * Records are back to back, each as long as its own `size` field: a frame whose records do not tile it
+ * exactly is refused (no silent garbage from a misaligned walk).
+ */
 export function forEachRecord(buf: Buffer, off: number, len: number, each: (buf: Buffer, recordOff: number, recordSize: number) => void): number {
   need(len, EVENTS_HDR.size, 'EVENTS');
   const count = buf.readUInt32LE(off + EVENTS_HDR.count);
-  const size = buf.readUInt32LE(off + EVENTS_HDR.recordSize);
-  if (size < EVENT_MIN_SIZE) {
-    throw new DecodeError(`EVENTS frame: record size ${size} is smaller than protocol 1's ${EVENT_MIN_SIZE}: rebuild the loader`);
+  const base = buf.readUInt32LE(off + EVENTS_HDR.baseSize);
+  if (base !== REC_BASE_SIZE) {
+    throw new DecodeError(`EVENTS frame: record base of ${base} bytes, this collector knows ${REC_BASE_SIZE}: rebuild the loader and the collector from one checkout`);
   }
-  if (EVENTS_HDR.size + count * size > len) {
-    throw new DecodeError(`EVENTS frame: ${count} records of ${size} bytes do not fit in ${len} bytes`);
-  }
+  const end = off + len;
   let p = off + EVENTS_HDR.size;
-  for (let i = 0; i < count; i++, p += size) each(buf, p, size);
+  for (let i = 0; i < count; i++) {
+    if (p + REC_BASE_SIZE > end) throw new DecodeError(`EVENTS frame: record ${i} of ${count} starts ${p - off} bytes in, past the ${len}-byte frame`);
+    const size = buf.readUInt16LE(p + REC.size);
+    if (size < REC_BASE_SIZE || p + size > end) {
+      throw new DecodeError(`EVENTS frame: record ${i} of ${count} says it is ${size} bytes: ${size < REC_BASE_SIZE ? `less than its ${REC_BASE_SIZE}-byte base` : `it runs past the ${len}-byte frame`}`);
+    }
+    each(buf, p, size);
+    p += size;
+  }
+  if (p !== end) throw new DecodeError(`EVENTS frame: ${end - p} bytes left after its ${count} records`);
   return count;
 }
 
@@ -371,70 +390,139 @@ function newEvent(): TraceEvent {
   };
 }
 
+/** Record size for every value of the parts byte: base + the parts' sizes; 0 when a bit is unknown. */
+const SIZE_OF_PARTS: Uint16Array = (() => {
+  const t = new Uint16Array(256);
+  for (let set = 0; set <= PARTS_KNOWN; set++) t[set] = REC_BASE_SIZE + PARTS_BYTES[set];
+  return t;
+})();
+/** The parts whose presence a record's kind and family decide. */
+const REQUIRED_MASK = PART.IP6 | PART.COUNTS | PART.DROP;
+const IP6_BYTES = PARTS_BYTES[PART.IP6];
+const FIB_BYTES = PARTS_BYTES[PART.FIB];
+const TUN_BYTES = PARTS_BYTES[PART.TUN];
+const CASE_BYTES = PARTS_BYTES[PART.CASE];
+const COUNTS_BYTES = PARTS_BYTES[PART.COUNTS];
+
+/** Why a record's parts do not fit its kind, family or size. */
+function partsProblem(kind: number, family: number, parts: number, size: number): string {
+  if (parts & ~PARTS_KNOWN) return `unknown parts 0x${(parts & ~PARTS_KNOWN).toString(16)}`;
+  if (size !== REC_BASE_SIZE + PARTS_BYTES[parts]) return `size ${size} but its parts 0x${parts.toString(16)} make ${REC_BASE_SIZE + PARTS_BYTES[parts]}`;
+  if ((family === 6) !== ((parts & PART.IP6) !== 0)) return `family ${family} ${family === 6 ? 'without' : 'with'} the IPv6 addresses part`;
+  if ((kind === Kind.FLOW) !== ((parts & PART.COUNTS) !== 0)) return `kind ${kind} ${kind === Kind.FLOW ? 'without' : 'with'} the counts part`;
+  if ((kind === Kind.DROP) !== ((parts & PART.DROP) !== 0)) return `kind ${kind} ${kind === Kind.DROP ? 'without' : 'with'} the drop part`;
+  return 'no inconsistency found';
+}
+
 /**
  * Decodes the record at buf[off] into `into` (or a new object). Optional fields absent from this
  * record are set to undefined on a reused target (no delete: keeps the object's shape stable);
- * kernel/tunnel sub-objects of a reused target are refilled.
+ * kernel/tunnel sub-objects of a reused target are refilled. A record whose size, parts, kind and family
+ * disagree is refused with a DecodeError. `recordSize`, when given (forEachRecord's), must equal the
+ * record's own size field.
  */
-export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent, recordSize: number = EVENT_MIN_SIZE): TraceEvent {
+export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?: TraceEvent, recordSize?: number): TraceEvent {
+  const size = buf.readUInt16LE(off + REC.size);
+  const parts = buf[off + REC.parts];
+  const kind = buf[off + REC.kind];
+  const family = buf[off + REC.family];
+  // One table read checks size against parts (an unknown bit expects 0: never a size), one comparison
+  // checks the parts a kind and a family require.
+  if (size !== SIZE_OF_PARTS[parts] || (recordSize !== undefined && recordSize !== size) ||
+      (parts & REQUIRED_MASK) !== ((family === 6 ? PART.IP6 : 0) | (kind === Kind.FLOW ? PART.COUNTS : 0) | (kind === Kind.DROP ? PART.DROP : 0))) {
+    const why = recordSize !== undefined && recordSize !== size && size === SIZE_OF_PARTS[parts] ? `its size field says ${size}, the frame gave it ${recordSize} bytes` : partsProblem(kind, family, parts, size);
+    throw new DecodeError(`inconsistent event record: ${why}`);
+  }
   const ev = into ?? newEvent();
-  const tsNs = readU64(buf, off + EV.tsNs);
-  const kind = buf[off + EV.kind];
-  const family = buf[off + EV.family];
-  const ifindex = buf.readUInt32LE(off + EV.ifindex);
+  const tsNs = readU64(buf, off + REC.tsNs);
+  const ifindex = buf.readUInt32LE(off + REC.ifindex);
   ev.kind = KIND_NAMES[kind] ?? 'packet';
   ev.timeNs = tsNs;
   ev.wallMs = (tsNs + ctx.realtimeOffsetNs) / 1e6;
   ev.ifindex = ifindex;
   ev.iface = ifindex === 0 ? '' : (ctx.linkNames.get(ifindex) ?? `if${ifindex}`);
-  ev.dir = buf[off + EV.dir] === Dir.EGRESS ? 'egress' : 'ingress';
-  ev.len = buf.readUInt32LE(off + EV.len);
+  ev.dir = buf[off + REC.dir] === Dir.EGRESS ? 'egress' : 'ingress';
+  ev.len = buf.readUInt32LE(off + REC.len);
   ev.family = family as 4 | 6; // 0 for a non-IP frame (the anomalies say why it was reported)
-  ev.proto = buf[off + EV.proto];
-  ev.src = formatAddr(family, buf, off + EV.src);
-  ev.dst = formatAddr(family, buf, off + EV.dst);
-  ev.sport = buf.readUInt16LE(off + EV.sport);
-  ev.dport = buf.readUInt16LE(off + EV.dport);
-  ev.tcpFlags = buf[off + EV.tcpFlags];
-  ev.icmpType = buf[off + EV.icmpType];
-  ev.icmpCode = buf[off + EV.icmpCode];
-  ev.icmpId = buf.readUInt16LE(off + EV.icmpId);
-  ev.icmpSeq = buf.readUInt16LE(off + EV.icmpSeq);
-  ev.ipId = buf.readUInt32LE(off + EV.ipId);
-  ev.ttl = buf[off + EV.ttl];
-  ev.mark = buf.readUInt32LE(off + EV.mark);
-  ev.fingerprint = formatU64Hex(buf, off + EV.fingerprint);
-  ev.natFingerprint = buf.readUInt32LE(off + EV.natFp);
+  ev.proto = buf[off + REC.proto];
+  ev.sport = buf.readUInt16LE(off + REC.sport);
+  ev.dport = buf.readUInt16LE(off + REC.dport);
+  ev.tcpFlags = buf[off + REC.tcpFlags];
+  ev.icmpType = buf[off + REC.icmpType];
+  ev.icmpCode = buf[off + REC.icmpCode];
+  ev.icmpId = buf.readUInt16LE(off + REC.icmpId);
+  ev.icmpSeq = buf.readUInt16LE(off + REC.icmpSeq);
+  ev.ipId = buf.readUInt32LE(off + REC.ipId);
+  ev.ttl = buf[off + REC.ttl];
+  ev.mark = buf.readUInt32LE(off + REC.mark);
+  ev.fingerprint = formatU64Hex(buf, off + REC.fingerprint);
+  ev.natFingerprint = buf.readUInt32LE(off + REC.natFp);
 
-  const fib = buf[off + EV.fibResult];
-  if (fib !== FIB_NOT_RUN) {
+  // The parts follow the base in the order of their bits.
+  let p = off + REC_BASE_SIZE;
+  if (parts & PART.IP6) {
+    ev.src = formatIpv6(buf, p + REC_IP6.src);
+    ev.dst = formatIpv6(buf, p + REC_IP6.dst);
+    p += IP6_BYTES;
+  } else if (family === 4) {
+    ev.src = formatIpv4(buf, off + REC.src4);
+    ev.dst = formatIpv4(buf, off + REC.dst4);
+  } else {
+    ev.src = '';
+    ev.dst = '';
+  }
+
+  if (parts & PART.FIB) {
     const k: KernelView = ev.kernel ?? ({} as KernelView);
-    const fibIf = buf.readUInt32LE(off + EV.fibIfindex);
-    const nhFamily = buf[off + EV.fibFamily];
+    const fib = buf[p + REC_FIB.result];
+    const fibIf = buf.readUInt32LE(p + REC_FIB.ifindex);
+    const nhFamily = buf[p + REC_FIB.nexthopFamily];
     k.result = fib;
     k.resultName = fibResultName(fib);
     k.ifindex = fibIf;
     const name = fibIf === 0 ? undefined : ctx.linkNames.get(fibIf);
     if (name !== undefined) k.iface = name;
     else if (k.iface !== undefined) k.iface = undefined;
-    if (nhFamily === 4 || nhFamily === 6) k.nexthop = formatAddr(nhFamily, buf, off + EV.fibNexthop);
+    if (nhFamily === 4 || nhFamily === 6) k.nexthop = formatAddr(nhFamily, buf, p + REC_FIB.nexthop);
     else if (k.nexthop !== undefined) k.nexthop = undefined;
     ev.kernel = k;
+    p += FIB_BYTES;
   } else if (ev.kernel) ev.kernel = undefined;
 
-  const tunFamily = buf[off + EV.tunFamily];
-  if (tunFamily === 4 || tunFamily === 6) {
+  if (parts & PART.TUN) {
     const t: TunnelInfo = ev.tunnel ?? ({} as TunnelInfo);
-    t.outerSrc = formatAddr(tunFamily, buf, off + EV.tunSrc);
-    t.outerDst = formatAddr(tunFamily, buf, off + EV.tunDst);
-    t.vni = buf.readUInt32LE(off + EV.vni);
-    t.udpSport = buf.readUInt16LE(off + EV.tunSport);
-    t.udpDport = buf.readUInt16LE(off + EV.tunDport);
+    const tunFamily = buf[p + REC_TUN.family];
+    t.outerSrc = formatAddr(tunFamily, buf, p + REC_TUN.src);
+    t.outerDst = formatAddr(tunFamily, buf, p + REC_TUN.dst);
+    t.vni = buf.readUInt32LE(p + REC_TUN.vni);
+    t.udpSport = buf.readUInt16LE(p + REC_TUN.sport);
+    t.udpDport = buf.readUInt16LE(p + REC_TUN.dport);
     ev.tunnel = t;
+    p += TUN_BYTES;
   } else if (ev.tunnel) ev.tunnel = undefined;
 
-  if (kind === Kind.DROP) {
-    const reason = buf.readUInt32LE(off + EV.dropReason);
+  if (parts & PART.CASE) {
+    ev.caseId = formatU64Hex(buf, p + REC_CASE.caseId);
+    ev.prevCase = formatU64Hex(buf, p + REC_CASE.prevCase);
+    ev.epoch = buf.readUInt32LE(p + REC_CASE.epoch);
+    p += CASE_BYTES;
+  } else if (ev.caseId !== undefined) {
+    ev.caseId = undefined;
+    ev.prevCase = undefined;
+    ev.epoch = undefined;
+  }
+
+  if (parts & PART.COUNTS) {
+    ev.packets = readU64(buf, p + REC_COUNTS.packets);
+    ev.bytes = readU64(buf, p + REC_COUNTS.bytes);
+    p += COUNTS_BYTES;
+  } else if (ev.packets !== undefined) {
+    ev.packets = undefined;
+    ev.bytes = undefined;
+  }
+
+  if (parts & PART.DROP) {
+    const reason = buf.readUInt32LE(p + REC_DROP.reason);
     ev.dropReason = reason;
     ev.dropReasonName = ctx.dropReasons.get(reason) ?? `reason_${reason}`;
   } else if (ev.dropReason !== undefined) {
@@ -442,31 +530,11 @@ export function decodeRecord(buf: Buffer, off: number, ctx: DecodeContext, into?
     ev.dropReasonName = undefined;
   }
 
-  if (kind === Kind.FLOW) {
-    ev.packets = readU64(buf, off + EV.packets);
-    ev.bytes = readU64(buf, off + EV.bytes);
-  } else if (ev.packets !== undefined) {
-    ev.packets = undefined;
-    ev.bytes = undefined;
-  }
-
-  const anomalies = buf.readUInt32LE(off + EV.anomalies);
+  const anomalies = buf.readUInt32LE(off + REC.anomalies);
   if (anomalies !== 0) ev.anomalies = anomalyNames(anomalies) as string[];
   else if (ev.anomalies) ev.anomalies = undefined;
 
-  // Case mode: the hop's case and its predecessor (records of older loaders end before these fields).
-  const hasCase = recordSize >= EV.epoch + 4 && (buf.readUInt32LE(off + EV.caseId) !== 0 || buf.readUInt32LE(off + EV.caseId + 4) !== 0);
-  if (hasCase) {
-    ev.caseId = formatU64Hex(buf, off + EV.caseId);
-    ev.prevCase = formatU64Hex(buf, off + EV.prevCase);
-    ev.epoch = buf.readUInt32LE(off + EV.epoch);
-  } else if (ev.caseId !== undefined) {
-    ev.caseId = undefined;
-    ev.prevCase = undefined;
-    ev.epoch = undefined;
-  }
-
-  const vlan = buf.readUInt16LE(off + EV.vlan);
+  const vlan = buf.readUInt16LE(off + REC.vlan);
   if (vlan !== 0) ev.vlan = vlan;
   else if (ev.vlan !== undefined) ev.vlan = undefined;
   return ev;

@@ -4,9 +4,9 @@
 //
 // Integers are little-endian; addresses are network-order bytes (see event.h).
 
-import { EVENT_OFFSETS, EVENT_RECORD_SIZE } from './generated/event-layout';
+import * as layout from './generated/event-layout';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** "TCTR" on the wire: 54 43 54 52, read as a little-endian u32. */
 export const FRAME_MAGIC = 0x52544354;
 export const FRAME_HDR_SIZE = 16;
@@ -41,19 +41,36 @@ export const FRAME_TYPE_NAMES: Record<number, string> = {
 export const CASES_HDR = { epoch: 0, count: 4, entrySize: 8, last: 12, size: 16 } as const;
 export const CASE_ENTRY = { caseId: 0, packets: 8, bytes: 16, size: 24 } as const;
 
-/** struct ct_events_hdr, then `count` records of `record_size` bytes. */
-export const EVENTS_HDR = { count: 0, recordSize: 4, size: 8 } as const;
+/** struct ct_events_hdr, then `count` records back to back, each as long as its own `size` field. */
+export const EVENTS_HDR = { count: 0, baseSize: 4, size: 8 } as const;
 
-/** struct ct_event: offsets generated from the BPF object's BTF (see scripts/gen-event-layout.js). */
-export const EVENT_SIZE = EVENT_RECORD_SIZE;
-/** The smallest record a decoder accepts: protocol 1's first layout (no case fields). */
-export const EVENT_MIN_SIZE = 176;
-export const EV = EVENT_OFFSETS;
+// The record (struct ct_rec and its parts): offsets generated from the BPF object's BTF (see
+// scripts/gen-event-layout.js). Part offsets count from the part's start. Copied into constants of this
+// module rather than re-exported: a re-export compiles to a getter, called on every field read.
+export const REC = layout.REC;
+export const REC_BASE_SIZE = layout.REC_BASE_SIZE;
+export const REC_MAX_SIZE = layout.REC_MAX_SIZE;
+export const PART = layout.PART;
+export const PARTS_KNOWN = layout.PARTS_KNOWN;
+export const PART_SIZES = layout.PART_SIZES;
+export const REC_IP6 = layout.REC_IP6;
+export const REC_FIB = layout.REC_FIB;
+export const REC_TUN = layout.REC_TUN;
+export const REC_CASE = layout.REC_CASE;
+export const REC_COUNTS = layout.REC_COUNTS;
+export const REC_DROP = layout.REC_DROP;
+
+/** Bytes of the parts a `parts` bit set announces, for every bit set of the known parts. */
+export const PARTS_BYTES: Uint16Array = (() => {
+  const t = new Uint16Array(layout.PARTS_KNOWN + 1);
+  for (let set = 0; set <= PARTS_KNOWN; set++) {
+    for (let i = 0; i < PART_SIZES.length; i++) if (set & (1 << i)) t[set] += PART_SIZES[i];
+  }
+  return t;
+})();
 
 export const Kind = { PACKET: 1, FLOW: 2, DROP: 3 } as const;
 export const Dir = { INGRESS: 0, EGRESS: 1, NONE: 2 } as const;
-/** ct_event.fib_result when no lookup ran (egress, drops). */
-export const FIB_NOT_RUN = 0xff;
 
 /** enum ct_anomaly bit → the name TraceEvent.anomalies uses. */
 export const ANOMALY_BITS: readonly [number, string][] = [

@@ -1,5 +1,6 @@
-// Golden bytes: the record the C side writes (`calitrace-loader --golden`) decodes in TypeScript to the
-// values documented in docs/protocol.md, field by field. Expected values are typed in from the document.
+// Golden bytes: the records the C side writes (`calitrace-loader --golden`, one of each shape) decode in
+// TypeScript to the values documented in docs/protocol.md, field by field. Expected values are typed in
+// from the document.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -7,7 +8,7 @@ import { FrameParser } from '../../src/capture/frames';
 import { decodeRecord, forEachRecord, newDecodeContext } from '../../src/capture/decode';
 import { defaultLoaderPath } from '../../src/capture/loader-process';
 import type { TraceEvent } from '../../src/capture/event';
-import { assertDocumentedGolden } from '../helpers/golden';
+import { assertDocumentedGoldens, GOLDEN_SHAPES } from '../helpers/golden';
 
 function golden(): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -15,9 +16,9 @@ function golden(): Promise<Buffer> {
   });
 }
 
-test('calitrace-loader --golden decodes to the documented values', async () => {
+test('calitrace-loader --golden decodes to the documented values, one record of each shape', async () => {
   const bytes = await golden();
-  assert.equal(bytes.length, 224, 'one EVENTS frame: 16 + 8 + 200 bytes');
+  assert.equal(bytes.length, 704, 'one EVENTS frame: 16 + 8 + 680 bytes');
   const frames: { type: number; seq: number; payload: Buffer }[] = [];
   const parser = new FrameParser((type, seq, buf, off, len) => frames.push({ type, seq, payload: Buffer.from(buf.subarray(off, off + len)) }));
   parser.push(bytes);
@@ -28,44 +29,29 @@ test('calitrace-loader --golden decodes to the documented values', async () => {
   const ctx = newDecodeContext();
   ctx.linkNames.set(74565, 'golden-if');
   ctx.linkNames.set(43981, 'golden-fib-if');
-  const events: TraceEvent[] = [];
-  const offsets: number[] = [];
-  const count = forEachRecord(frames[0].payload, 0, frames[0].payload.length, (b, off) => {
-    offsets.push(off);
-    events.push(decodeRecord(b, off, ctx, undefined, 200));
-  });
-  assert.equal(count, 1);
-  const ev = events[0];
-  assertDocumentedGolden(ev, { iface: 'golden-if', fibIface: 'golden-fib-if' });
-
-  // packets, bytes and drop_reason only surface for flow / drop records: flip the kind byte (offset 64
-  // per the document) of the loader's own bytes and decode again.
-  const rec = Buffer.from(frames[0].payload.subarray(offsets[0], offsets[0] + 200));
-  rec[64] = 2;
-  const flow = decodeRecord(rec, 0, ctx);
-  assert.equal(flow.kind, 'flow');
-  assert.equal(flow.packets, 7);
-  assert.equal(flow.bytes, 4294967811);
-  rec[64] = 3;
   ctx.dropReasons.set(77, 'GOLDEN_REASON');
-  const drop = decodeRecord(rec, 0, ctx);
-  assert.equal(drop.kind, 'drop');
-  assert.equal(drop.dropReason, 77);
-  assert.equal(drop.dropReasonName, 'GOLDEN_REASON');
+  const events: TraceEvent[] = [];
+  const sizes: number[] = [];
+  const count = forEachRecord(frames[0].payload, 0, frames[0].payload.length, (b, off, size) => {
+    sizes.push(size);
+    events.push(decodeRecord(b, off, ctx, undefined, size));
+  });
+  assert.equal(count, 7);
+  assert.deepEqual(sizes, GOLDEN_SHAPES.map((s) => s.size), 'the documented record sizes');
+  assertDocumentedGoldens(events, { iface: 'golden-if', fibIface: 'golden-fib-if' });
 });
 
 test('the TypeScript layout of the record is generated from the BPF object (one definition: bpf/event.h)', async () => {
-  const { EVENT_OFFSETS, EVENT_RECORD_SIZE } = await import('../../src/capture/generated/event-layout');
+  const layout = await import('../../src/capture/generated/event-layout');
   const bytes = await golden();
-  assert.equal(bytes.readUInt32LE(20), EVENT_RECORD_SIZE, 'the loader writes records of the generated size');
-  // The case fields of the golden record sit where the generated offsets say.
-  const rec = bytes.subarray(24);
-  assert.equal(rec.readBigUInt64LE(EVENT_OFFSETS.caseId), 0xc0ffee0011223344n);
-  assert.equal(rec.readBigUInt64LE(EVENT_OFFSETS.prevCase), 0x0badcafe55667788n);
-  assert.equal(rec.readUInt32LE(EVENT_OFFSETS.epoch), 0x00070809);
-  assert.equal(rec.readUInt16LE(EVENT_OFFSETS.tunDport), 4789);
-  const ev = decodeRecord(bytes, 24, newDecodeContext(), undefined, EVENT_RECORD_SIZE);
-  assert.equal(ev.caseId, 'c0ffee0011223344');
-  assert.equal(ev.prevCase, '0badcafe55667788');
-  assert.equal(ev.epoch, 460809);
+  assert.equal(bytes.readUInt32LE(20), layout.REC_BASE_SIZE, 'the loader writes records on the generated base size');
+  // Record 4 (case mode) carries the case part right after its base, where the generated offsets say.
+  let off = 24;
+  for (let i = 0; i < 3; i++) off += bytes.readUInt16LE(off + layout.REC.size);
+  assert.equal(bytes[off + layout.REC.parts], layout.PART.CASE);
+  const part = off + layout.REC_BASE_SIZE;
+  assert.equal(bytes.readBigUInt64LE(part + layout.REC_CASE.caseId), 0xc0ffee0011223344n);
+  assert.equal(bytes.readBigUInt64LE(part + layout.REC_CASE.prevCase), 0x0badcafe55667788n);
+  assert.equal(bytes.readUInt32LE(part + layout.REC_CASE.epoch), 0x00070809);
+  assert.equal(layout.REC_BASE_SIZE + layout.PART_SIZES.reduce((a, b) => a + b, 0), layout.REC_MAX_SIZE, 'the parts tile struct ct_rec_max');
 });

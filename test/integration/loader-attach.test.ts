@@ -83,7 +83,7 @@ class Loader {
     this.pending = Buffer.concat([this.pending, chunk]);
     while (this.pending.length >= 16) {
       assert.equal(this.pending.readUInt32LE(0), 0x52544354, 'frame magic');
-      assert.equal(this.pending.readUInt16LE(4), 1, 'protocol version');
+      assert.equal(this.pending.readUInt16LE(4), 2, 'protocol version (docs/protocol.md)');
       const len = this.pending.readUInt32LE(8);
       if (this.pending.length < 16 + len) break;
       this.frames.push({
@@ -125,19 +125,23 @@ class Loader {
   records(): Rec[] {
     const out: Rec[] = [];
     for (const f of this.frames.filter((x) => x.type === FRAME.EVENTS)) {
+      // docs/protocol.md "EVENTS": count, base_size, then records back to back, each `size` (u16 at 0)
+      // bytes; the lab is IPv4, whose addresses are in the base (src4 at 64, dst4 at 68).
       const count = f.payload.readUInt32LE(0);
-      const size = f.payload.readUInt32LE(4);
+      assert.equal(f.payload.readUInt32LE(4), 72, 'base_size');
+      let off = 8;
       for (let i = 0; i < count; i++) {
-        const r = f.payload.subarray(8 + i * size, 8 + (i + 1) * size);
+        const r = f.payload.subarray(off, off + f.payload.readUInt16LE(off));
         const ip = (o: number) => [...r.subarray(o, o + 4)].join('.');
         out.push({
-          ifindex: r.readUInt32LE(32),
-          kind: r[64],
-          dir: r[65],
-          src: ip(96),
-          dst: ip(112),
-          fingerprint: r.readBigUInt64LE(8).toString(16).padStart(16, '0'),
+          ifindex: r.readUInt32LE(24),
+          kind: r[3],
+          dir: r[4],
+          src: ip(64),
+          dst: ip(68),
+          fingerprint: r.readBigUInt64LE(16).toString(16).padStart(16, '0'),
         });
+        off += r.length;
       }
     }
     return out;

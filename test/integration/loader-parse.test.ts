@@ -42,32 +42,54 @@ function parse(frame: Buffer): Rec[] {
   assert.equal(out.readUInt32LE(0), 0x52544354);
   assert.equal(out.readUInt16LE(6), 2, 'an EVENTS frame');
   const count = out.readUInt32LE(16);
-  const size = out.readUInt32LE(20);
+  assert.equal(out.readUInt32LE(20), 72, 'base_size');
   const recs: Rec[] = [];
+  // Protocol 2 (docs/protocol.md "EVENTS"): a 72-byte base, then the parts its `parts` bits name, in bit
+  // order: ip6 (bit 0, 32 bytes), fib (bit 1, 24), tun (bit 2, 48), case (bit 3, 24), counts (16), drop (8).
+  const PART_SIZES = [32, 24, 48, 24, 16, 8];
+  let off = 24;
   for (let i = 0; i < count; i++) {
-    const r = out.subarray(24 + i * size, 24 + (i + 1) * size);
+    const r = out.subarray(off, off + out.readUInt16LE(off));
+    const parts = r[2];
+    const partAt = (bit: number): number => {
+      let at = 72;
+      for (let b = 0; b < bit; b++) if (parts & (1 << b)) at += PART_SIZES[b];
+      return at;
+    };
+    const src = Buffer.alloc(16);
+    const dst = Buffer.alloc(16);
+    if (parts & 1) {
+      r.copy(src, 0, partAt(0), partAt(0) + 16);
+      r.copy(dst, 0, partAt(0) + 16, partAt(0) + 32);
+    } else {
+      r.copy(src, 0, 64, 68);
+      r.copy(dst, 0, 68, 72);
+    }
+    const tun = parts & 4 ? r.subarray(partAt(2), partAt(2) + 48) : Buffer.alloc(48);
     recs.push({
-      fingerprint: r.readBigUInt64LE(8).toString(16).padStart(16, '0'),
-      anomalies: r.readUInt32LE(44),
-      ipId: r.readUInt32LE(48),
-      vni: r.readUInt32LE(60),
-      family: r[66],
-      proto: r[67],
-      ttl: r[69],
-      icmpType: r[70],
-      sport: r.readUInt16LE(72),
-      dport: r.readUInt16LE(74),
-      icmpId: r.readUInt16LE(76),
-      icmpSeq: r.readUInt16LE(78),
-      tunFamily: r[82],
-      vlan: r.readUInt16LE(84),
-      tunDport: r.readUInt16LE(88),
-      src: Buffer.from(r.subarray(96, 112)),
-      dst: Buffer.from(r.subarray(112, 128)),
-      tunSrc: Buffer.from(r.subarray(144, 160)),
-      tunDst: Buffer.from(r.subarray(160, 176)),
+      fingerprint: r.readBigUInt64LE(16).toString(16).padStart(16, '0'),
+      anomalies: r.readUInt32LE(36),
+      ipId: r.readUInt32LE(40),
+      vni: tun.readUInt32LE(0),
+      family: r[5],
+      proto: r[6],
+      ttl: r[48],
+      icmpType: r[49],
+      sport: r.readUInt16LE(52),
+      dport: r.readUInt16LE(54),
+      icmpId: r.readUInt16LE(56),
+      icmpSeq: r.readUInt16LE(58),
+      tunFamily: tun[8],
+      vlan: r.readUInt16LE(60),
+      tunDport: tun.readUInt16LE(6),
+      src,
+      dst,
+      tunSrc: Buffer.from(tun.subarray(16, 32)),
+      tunDst: Buffer.from(tun.subarray(32, 48)),
     });
+    off += r.length;
   }
+  assert.equal(off, out.length, 'the records tile the frame');
   return recs;
 }
 

@@ -76,12 +76,12 @@ test('random chunkings (seeded) yield the same frames', () => {
 });
 
 test('a frame larger than the reassembly buffer is reassembled', () => {
-  const recs = Array.from({ length: 600 }, (_, i) => record({ ifindex: i + 1 })); // ~105 KiB
+  const recs = Array.from({ length: 1500 }, (_, i) => record({ ifindex: i + 1 })); // ~105 KiB of 72-byte records
   const big = frame(2, 0, eventsPayload(recs));
   const { parser, seen } = collect();
   for (let pos = 0; pos < big.length; pos += 4096) parser.push(big.subarray(pos, pos + 4096));
   assert.equal(seen.length, 1);
-  assert.equal(seen[0].payload.length / 2, 8 + 600 * 176);
+  assert.equal(seen[0].payload.length / 2, 8 + 1500 * 72);
 });
 
 test('a cut EVENTS frame reports how many records it carried', () => {
@@ -110,7 +110,7 @@ test('wrong magic is a FrameError naming the bytes seen, and the parser stays fa
 
 test('a different protocol version says to rebuild', () => {
   const { parser } = collect();
-  assert.throws(() => parser.push(frame(1, 0, helloPayload({}), { version: 2 })), /protocol v2 but this collector speaks v1: rebuild/);
+  assert.throws(() => parser.push(frame(1, 0, helloPayload({}), { version: 1 })), /protocol v1 but this collector speaks v2: rebuild/);
 });
 
 test('an absurd length is corruption, reported before waiting for the bytes', () => {
