@@ -5,8 +5,13 @@
  * No interface is attached and no traffic is sent, so the figures do not depend on a traffic
  * generator; a one-instruction-ish tc program (bpf/test/fixture_tc.bpf.o) run the same way is the
  * baseline. Cases: filter miss, packet mode (a thread drains the ring buffer meanwhile), flow mode,
- * for plain and VXLAN-encapsulated packets, at egress (parse) and ingress (parse + FIB lookup).
- * Prints one line per case: ns/packet and the difference to the baseline.
+ * case mode, for plain and VXLAN-encapsulated packets, at egress (parse) and ingress (parse + FIB
+ * lookup). Prints one line per case: ns/packet and the difference to the baseline.
+ *
+ * Case mode twice: "case-same" runs one packet N times, so every run after the first finds its own
+ * fingerprint in the in-flight table (the cheap path); "case-fresh" is what traffic does — every packet
+ * has a fingerprint of its own, the in-flight tables are full beforehand (so an LRU must evict), and each
+ * packet runs once at ingress and then once at egress, where it finds the hop before it.
  */
 #define _GNU_SOURCE
 #include <argp.h>
@@ -33,7 +38,8 @@ static struct {
 	const char *iface;
 	int ifindex;
 	int repeat;
-} opt = { .fixture = "bpf/.output/fixture_tc.bpf.o", .repeat = 200000 };
+	int fresh;
+} opt = { .fixture = "bpf/.output/fixture_tc.bpf.o", .repeat = 200000, .fresh = 20000 };
 
 static volatile int draining = 1;
 
@@ -51,7 +57,8 @@ static __u16 csum(const void *p, size_t n)
 	return htons(~s & 0xffff);
 }
 
-/* Ethernet + IPv4 + ICMP echo (56 bytes of payload, as ping sends): 98 bytes. Returns the length. */
+/* Ethernet + IPv4 + ICMP echo (56 bytes of payload, as ping sends): 98 bytes. Returns the length.
+ * seq is also the IP id: two packets with different seq have different fingerprints. */
 static size_t icmp_packet(__u8 *p, const char *src, const char *dst, __u16 seq)
 {
 	__u8 *ip = p + 14, *icmp = ip + 20;
@@ -60,7 +67,7 @@ static size_t icmp_packet(__u8 *p, const char *src, const char *dst, __u16 seq)
 	memcpy(p, "\xee\xee\xee\xee\xee\xee\x02\x00\x00\x00\x00\x01\x08\x00", 14);
 	ip[0] = 0x45;
 	*(__u16 *)(ip + 2) = htons(84);
-	*(__u16 *)(ip + 4) = htons(0x1234);
+	*(__u16 *)(ip + 4) = htons(seq);
 	ip[8] = 64;
 	ip[9] = 1;
 	inet_pton(AF_INET, src, ip + 12);
@@ -74,16 +81,17 @@ static size_t icmp_packet(__u8 *p, const char *src, const char *dst, __u16 seq)
 }
 
 /* The same ICMP packet inside VXLAN (VNI 4096) between two node addresses: 148 bytes. */
-static size_t vxlan_packet(__u8 *p)
+static size_t vxlan_packet(__u8 *p, __u16 seq)
 {
 	__u8 inner[98];
 	__u8 *ip = p + 14, *udp = ip + 20, *vx = udp + 8;
-	size_t n = icmp_packet(inner, "10.233.101.222", "10.233.100.130", 1);
+	size_t n = icmp_packet(inner, "10.233.101.222", "10.233.100.130", seq);
 
 	memset(p, 0, 50);
 	memcpy(p, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00", 14);
 	ip[0] = 0x45;
 	*(__u16 *)(ip + 2) = htons(20 + 8 + 8 + n);
+	*(__u16 *)(ip + 4) = htons(seq);
 	ip[8] = 64;
 	ip[9] = 17;
 	inet_pton(AF_INET, "172.27.71.11", ip + 12);
@@ -135,13 +143,13 @@ static int set_mode(struct calitrace *skel, __u32 mode, bool miss)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.ct_settings), &zero, &s, BPF_ANY) ? -errno : 0;
 }
 
-static double run(int prog_fd, const __u8 *pkt, size_t len)
+static double run_n(int prog_fd, const __u8 *pkt, size_t len, int repeat)
 {
 	__u8 out[256];
 	/* The packet "arrives" on --iface, so the ingress FIB lookup has a device to route from. */
 	struct __sk_buff ctx = { .ifindex = opt.ifindex, .ingress_ifindex = opt.ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len, .data_out = out,
-		    .data_size_out = sizeof(out), .repeat = opt.repeat,
+		    .data_size_out = sizeof(out), .repeat = repeat,
 		    .ctx_in = opt.ifindex ? &ctx : NULL, .ctx_size_in = opt.ifindex ? sizeof(ctx) : 0);
 
 	if (bpf_prog_test_run_opts(prog_fd, &o)) {
@@ -151,12 +159,74 @@ static double run(int prog_fd, const __u8 *pkt, size_t len)
 	return o.duration; /* mean ns per run */
 }
 
+static double run(int prog_fd, const __u8 *pkt, size_t len)
+{
+	return run_n(prog_fd, pkt, len, opt.repeat);
+}
+
+/* Fills a case-mode in-flight table with hops of packets that never come back, as a busy node leaves
+ * it: an LRU hash (keys = fingerprints) is then full and evicts on every new packet; a direct-mapped
+ * array (keys = slot numbers) holds an older packet in every slot. */
+static int fill_inflight(struct bpf_map *map)
+{
+	int fd = bpf_map__fd(map);
+	__u32 n = bpf_map__max_entries(map), ksz = bpf_map__key_size(map), vsz = bpf_map__value_size(map);
+	bool array = bpf_map__type(map) == BPF_MAP_TYPE_ARRAY;
+	__u8 *val = calloc(1, vsz);
+	__u64 x = 0x9e3779b97f4a7c15ULL;
+
+	if (!val)
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++) {
+		__u64 key = 0;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: keys unlike any real fingerprint */
+		memcpy(val, &x, vsz < 8 ? vsz : 8);
+		if (array)
+			key = i;
+		else
+			memcpy(&key, &x, ksz < 8 ? ksz : 8);
+		if (bpf_map_update_elem(fd, &key, val, BPF_ANY)) {
+			free(val);
+			return -errno;
+		}
+	}
+	free(val);
+	return 0;
+}
+
+/* case-fresh: opt.fresh packets, each with its own fingerprint, each once at ingress then once at
+ * egress. The mean includes a clock read per run, so the baseline is measured the same way. */
+static void case_fresh(struct calitrace *skel, const char *name, bool vxlan, double base1)
+{
+	int ing = bpf_program__fd(skel->progs.ct_tc_ingress), eg = bpf_program__fd(skel->progs.ct_tc_egress);
+	double sum_in = 0, sum_eg = 0;
+	__u8 p[160];
+
+	for (int i = 0; i < opt.fresh; i++) {
+		__u16 seq = (__u16)(i * 7919 + 1); /* a new IP id and ICMP sequence for every packet */
+		size_t len = vxlan ? vxlan_packet(p, seq) : icmp_packet(p, "10.233.101.222", "10.233.101.224", seq);
+
+		sum_in += run_n(ing, p, len, 1);
+		sum_eg += run_n(eg, p, len, 1);
+	}
+	printf("%-10s %-8s %-14s %12.1f %+14.1f\n", name, "ingress", "case-fresh", sum_in / opt.fresh,
+	       sum_in / opt.fresh - base1);
+	printf("%-10s %-8s %-14s %12.1f %+14.1f\n", name, "egress", "case-fresh", sum_eg / opt.fresh,
+	       sum_eg / opt.fresh - base1);
+}
+
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
 	case 'n': opt.netns = arg; break;
 	case 'f': opt.fixture = arg; break;
 	case 'i': opt.iface = arg; break;
+	case 'p':
+		opt.fresh = atoi(arg);
+		if (opt.fresh < 100 || opt.fresh > 65535)
+			argp_error(state, "--fresh must be between 100 and 65535");
+		break;
 	case 'r':
 		opt.repeat = atoi(arg);
 		if (opt.repeat < 1000)
@@ -175,6 +245,7 @@ int main(int argc, char **argv)
 		{ "fixture", 'f', "OBJ", 0, "baseline tc program (default bpf/.output/fixture_tc.bpf.o)", 0 },
 		{ "repeat", 'r', "N", 0, "runs per case (default 200000)", 0 },
 		{ "iface", 'i', "IFNAME", 0, "device the packets arrive on (for the ingress FIB lookup)", 0 },
+		{ "fresh", 'p', "N", 0, "case-fresh: distinct packets, each run once per hook (default 20000)", 0 },
 		{},
 	};
 	static const struct argp argp = {
@@ -213,7 +284,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	icmp_len = icmp_packet(icmp, "10.233.101.222", "10.233.101.224", 1);
-	vxlan_len = vxlan_packet(vxlan);
+	vxlan_len = vxlan_packet(vxlan, 1);
 
 	fixture = bpf_object__open_file(opt.fixture, NULL);
 	if (!fixture || bpf_object__load(fixture)) {
@@ -240,7 +311,8 @@ int main(int argc, char **argv)
 	printf("%-10s %-8s %-14s %12s %14s\n", "packet", "hook", "case", "ns/packet", "over baseline");
 	{
 		static const struct { const char *name; __u32 mode; bool miss; } cases[] = {
-			{ "filter-miss", 0, true }, { "packet-mode", 0, false }, { "flow-mode", 1, false },
+			{ "filter-miss", CT_MODE_PACKET, true }, { "packet-mode", CT_MODE_PACKET, false },
+			{ "flow-mode", CT_MODE_FLOW, false }, { "case-same", CT_MODE_CASE, false },
 		};
 		const struct { const char *name; const __u8 *p; size_t len; } pkts[] = {
 			{ "icmp", icmp, icmp_len }, { "vxlan+icmp", vxlan, vxlan_len },
@@ -252,7 +324,7 @@ int main(int argc, char **argv)
 
 		for (size_t p = 0; p < 2; p++)
 			for (size_t h = 0; h < 2; h++)
-				for (size_t c = 0; c < 3; c++) {
+				for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 					double ns;
 
 					if (set_mode(skel, cases[c].mode, cases[c].miss))
@@ -261,6 +333,25 @@ int main(int argc, char **argv)
 					printf("%-10s %-8s %-14s %12.1f %+14.1f\n", pkts[p].name, hooks[h].name,
 					       cases[c].name, ns, ns - base);
 				}
+	}
+	{
+		double base1 = 0;
+		int fixture_fd = bpf_program__fd(bpf_object__next_program(fixture, NULL));
+
+		for (int i = 0; i < opt.fresh; i++)
+			base1 += run_n(fixture_fd, icmp, icmp_len, 1);
+		base1 /= opt.fresh;
+		printf("case-fresh: %d distinct packets, in-flight tables filled first; baseline run once per packet: "
+		       "%.1f ns/packet\n", opt.fresh, base1);
+		if (set_mode(skel, CT_MODE_CASE, false) || fill_inflight(skel->maps.ct_inflight) ||
+		    fill_inflight(skel->maps.ct_inflight_nat)) {
+			fprintf(stderr, "calitrace-bench: cannot prepare case mode: %s\n", strerror(errno));
+			goto out;
+		}
+		case_fresh(skel, "icmp", false, base1);
+		if (fill_inflight(skel->maps.ct_inflight) || fill_inflight(skel->maps.ct_inflight_nat))
+			goto out;
+		case_fresh(skel, "vxlan+icmp", true, base1);
 	}
 	{
 		__u64 *vals = calloc(libbpf_num_possible_cpus(), sizeof(__u64)), lost = 0;
