@@ -17,6 +17,12 @@
 // its CPU is that process plus the BPF loader it spawns.
 //
 //   node dist/scripts/bench-peers.js [--seconds 5] [--rounds 2] [--selection-pps 50000] [--mode packet]
+//                                    [--only calitrace-case,tcpdump-w] [--no-vxlan]
+//                                    [--alt-loader /tmp/old/bpf/.output/calitrace-loader]
+// --alt-loader adds a row case-alt: case mode with another build of the loader (and its BPF programs), run
+// in the same rounds as calitrace-case, so a change to the kernel side is measured against the old one.
+// --only keeps the listed rows (the no-tracer row always runs: every ratio is to it); --no-vxlan skips the
+// VXLAN round.
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -64,7 +70,8 @@ async function childMain(): Promise<void> {
   const mode = arg('mode', 'packet') as CaptureMode;
   const sel = arg('select', '');
   const filter = sel ? parseFilter(JSON.parse(sel) as Record<string, string>) : undefined;
-  const rc = await startCollector({ netns, mode, filter });
+  const loaderPath = arg('loader', '') || undefined;
+  const rc = await startCollector({ netns, mode, filter, loaderPath });
   let verdictLines = 0;
   rc.collector.on('verdict', () => verdictLines++);
   process.stdout.write(`READY ${rc.capture.loaderPid}\n`);
@@ -129,9 +136,10 @@ async function startTcpdump(netns: string, args: string[]): Promise<Tool> {
   };
 }
 
-async function startCalitrace(netns: string, mode: string, select?: Record<string, string>): Promise<Tool> {
+async function startCalitrace(netns: string, mode: string, select?: Record<string, string>, loader?: string): Promise<Tool> {
   const args = [__filename, '--child', '--netns', netns, '--mode', mode];
   if (select) args.push('--select', JSON.stringify(select));
+  if (loader) args.push('--loader', loader);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -172,6 +180,7 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   else if (tool === 'tcpdump-nn') t = await startTcpdump(netns, ['-nn']);
   else if (tool === 'calitrace') t = await startCalitrace(netns, mode);
   else if (tool === 'calitrace-case') t = await startCalitrace(netns, 'case');
+  else if (tool === 'case-alt') t = await startCalitrace(netns, 'case', undefined, arg('alt-loader', ''));
   else if (tool === 'selection') t = await startCalitrace(netns, 'packet', { src: A, dst: to, proto: 'udp', port: String(port) });
   // CPU from just before the traffic to the tool's stop (a tool's last work is draining what it holds).
   const pids = t?.pids() ?? [];
@@ -205,17 +214,25 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '2'));
   const selectionPps = Number(arg('selection-pps', '50000'));
   console.log(`machine: ${os.cpus().length} CPUs, load average ${load()} (uptime: ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s)`);
+  if (arg('alt-loader', '')) console.log(`case-alt row: case mode with the loader ${arg('alt-loader', '')}`);
   console.log(`calitrace row: ${arg('mode', 'packet')} mode; calitrace-case row: case mode (the default of trace and serve); ${seconds} s per run; selection paced at ${selectionPps} pps`);
   const lab = await labUp({ prefix: randomPrefix() });
   let port = 5501;
-  const tools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
+  const allTools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
+  if (arg('alt-loader', '')) allTools.splice(allTools.indexOf('calitrace-case') + 1, 0, 'case-alt');
+  const only = arg('only', '').split(',').filter(Boolean);
+  const unknown = only.filter((t) => !allTools.includes(t));
+  if (unknown.length) throw new Error(`--only: unknown row ${unknown.join(', ')} (rows: ${allTools.join(', ')})`);
+  // case-alt goes with calitrace-case: it is that row with the other loader.
+  const kept = (t: string) => t === 'none' || only.includes(t) || (t === 'case-alt' && only.includes('calitrace-case'));
+  const tools = only.length ? allTools.filter(kept) : allTools;
   const summary: Record<string, { ratio: number[]; cpuPerPkt: number[] }> = {};
   try {
     console.log(`lab ${lab.prefix}: iperf3 UDP 64-byte ${A} → ${B} through node1 (and one round → ${WEB_0} through VXLAN)`);
     await runTraffic({ prefix: lab.prefix, flows: [{ name: 'warm', kind: 'udp', from: A, to: B, rate: 10000, durationS: 1, size: 64, port: port++ }] });
     const plan: { round: string; to: string }[] = [];
     for (let i = 1; i <= rounds; i++) plan.push({ round: `${i}`, to: B });
-    plan.push({ round: 'vxlan', to: WEB_0 });
+    if (!process.argv.includes('--no-vxlan')) plan.push({ round: 'vxlan', to: WEB_0 });
     for (const { round, to } of plan) {
       console.log(`\nround ${round} (→ ${to}), load average ${load()}`);
       let base = 0;
@@ -249,7 +266,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log(`\nsummary (load average now ${load()}): min / median over the ${rounds} pod→pod rounds and the VXLAN round`);
+    console.log(`\nsummary (load average now ${load()}): min / median over the ${rounds} pod→pod rounds${plan.length > rounds ? ' and the VXLAN round' : ''}`);
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const [tool, s] of Object.entries(summary)) {
       console.log(
