@@ -12,14 +12,21 @@
  * fingerprint in the in-flight table (the cheap path); "case-fresh" is what traffic does — every packet
  * has a fingerprint of its own, the in-flight tables are full beforehand (so an LRU must evict), and each
  * packet runs once at ingress and then once at egress, where it finds the hop before it.
+ *
+ * --prog-stats-of PID measures real traffic instead: it turns on the kernel's run-time statistics
+ * (BPF_ENABLE_STATS, held by a file descriptor and undone when it closes; never the sysctl), prints READY,
+ * and on SIGINT/SIGTERM prints, per BPF program the process PID holds (a running calitrace-loader), the runs
+ * and the nanoseconds spent in them meanwhile as one JSON line. scripts/bench-peers.ts uses it.
  */
 #define _GNU_SOURCE
 #include <argp.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +46,7 @@ static struct {
 	int ifindex;
 	int repeat;
 	int fresh;
+	int stats_pid;
 } opt = { .fixture = "bpf/.output/fixture_tc.bpf.o", .repeat = 200000, .fresh = 20000 };
 
 static volatile int draining = 1;
@@ -216,12 +224,118 @@ static void run_fresh(struct calitrace *skel, const char *name, const char *labe
 	       sum_eg / opt.fresh - base1);
 }
 
+/* --prog-stats-of: the BPF programs a process holds, from the prog_id lines of its fds' fdinfo. */
+#define MAX_PROGS 32
+
+struct prog_sample {
+	__u32 id;
+	int fd;
+	char name[BPF_OBJ_NAME_LEN];
+	__u64 cnt0, ns0;
+};
+
+static int progs_of(int pid, struct prog_sample *p)
+{
+	char path[64], line[128];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) && n < MAX_PROGS) {
+		char fpath[320];
+		FILE *f;
+		__u32 id = 0;
+
+		snprintf(fpath, sizeof(fpath), "%s/%s", path, d->d_name);
+		f = fopen(fpath, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "prog_id: %u", &id) == 1)
+				break;
+		fclose(f);
+		for (int i = 0; i < n && id; i++)
+			if (p[i].id == id)
+				id = 0; /* the same program held twice (a link and the program itself) */
+		if (id)
+			p[n++].id = id;
+	}
+	closedir(dir);
+	return n;
+}
+
+static int sample(struct prog_sample *p, __u64 *cnt, __u64 *ns)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(p->fd, &info, &len))
+		return -errno;
+	memcpy(p->name, info.name, sizeof(p->name));
+	*cnt = info.run_cnt;
+	*ns = info.run_time_ns;
+	return 0;
+}
+
+static volatile sig_atomic_t stop_stats;
+
+static void on_stop(int sig)
+{
+	stop_stats = 1;
+}
+
+static int prog_stats(int pid)
+{
+	struct prog_sample p[MAX_PROGS] = {};
+	int n = progs_of(pid, p), stats_fd, kept = 0;
+
+	if (n <= 0) {
+		fprintf(stderr, "calitrace-bench: no BPF program held by pid %d\n", pid);
+		return 1;
+	}
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0) {
+		fprintf(stderr, "calitrace-bench: BPF_ENABLE_STATS: %s\n", strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		p[kept] = p[i];
+		p[kept].fd = bpf_prog_get_fd_by_id(p[i].id);
+		if (p[kept].fd >= 0 && !sample(&p[kept], &p[kept].cnt0, &p[kept].ns0))
+			kept++;
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	printf("READY %d programs\n", kept);
+	fflush(stdout);
+	while (!stop_stats)
+		pause();
+	printf("{\"programs\":[");
+	for (int i = 0; i < kept; i++) {
+		__u64 cnt, ns;
+
+		if (sample(&p[i], &cnt, &ns))
+			cnt = p[i].cnt0, ns = p[i].ns0;
+		printf("%s{\"id\":%u,\"name\":\"%s\",\"runs\":%llu,\"ns\":%llu}", i ? "," : "", p[i].id, p[i].name,
+		       (unsigned long long)(cnt - p[i].cnt0), (unsigned long long)(ns - p[i].ns0));
+		close(p[i].fd);
+	}
+	printf("]}\n");
+	close(stats_fd); /* the statistics stop with the last holder */
+	return 0;
+}
+
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
 	case 'n': opt.netns = arg; break;
 	case 'f': opt.fixture = arg; break;
 	case 'i': opt.iface = arg; break;
+	case 's': opt.stats_pid = atoi(arg); break;
 	case 'p':
 		opt.fresh = atoi(arg);
 		if (opt.fresh < 100 || opt.fresh > 65535)
@@ -245,6 +359,7 @@ int main(int argc, char **argv)
 		{ "fixture", 'f', "OBJ", 0, "baseline tc program (default bpf/.output/fixture_tc.bpf.o)", 0 },
 		{ "repeat", 'r', "N", 0, "runs per case (default 200000)", 0 },
 		{ "iface", 'i', "IFNAME", 0, "device the packets arrive on (for the ingress FIB lookup)", 0 },
+		{ "prog-stats-of", 's', "PID", 0, "real traffic: run time of the BPF programs PID holds, until SIGINT", 0 },
 		{ "fresh", 'p', "N", 0, "case-fresh: distinct packets, each run once per hook (default 20000)", 0 },
 		{},
 	};
@@ -267,6 +382,8 @@ int main(int argc, char **argv)
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, NULL))
 		return 2;
+	if (opt.stats_pid)
+		return prog_stats(opt.stats_pid);
 	if (opt.netns) {
 		char path[256];
 		int fd;

@@ -21,6 +21,11 @@
 //                                    [--alt-loader /tmp/old/bpf/.output/calitrace-loader]
 // --alt-loader adds a row case-alt: case mode with another build of the loader (and its BPF programs), run
 // in the same rounds as calitrace-case, so a change to the kernel side is measured against the old one.
+//                                    [--prog-stats]
+// --prog-stats measures, for the calitrace rows, the kernel time of the loader's BPF programs under the
+// real traffic (calitrace-bench --prog-stats-of: BPF_ENABLE_STATS held by a file descriptor for the run,
+// never the sysctl). The statistics cost every BPF program two clock reads per run meanwhile, so those
+// rows' pod pps carry that too.
 // --only keeps the listed rows (the no-tracer row always runs: every ratio is to it); --no-vxlan skips the
 // VXLAN round.
 import { spawn, ChildProcess } from 'node:child_process';
@@ -136,6 +141,28 @@ async function startTcpdump(netns: string, args: string[]): Promise<Tool> {
   };
 }
 
+interface ProgStat {
+  name: string;
+  runs: number;
+  ns: number;
+}
+
+/** calitrace-bench --prog-stats-of PID: started before the traffic; stop() returns what ran meanwhile. */
+async function startProgStats(pid: number): Promise<{ stop(): Promise<ProgStat[]> }> {
+  const bench = `${__dirname}/../../bpf/.output/calitrace-bench`;
+  const proc = spawn(bench, ['--prog-stats-of', String(pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await waitFor(proc, /READY/, 10_000, 'calitrace-bench --prog-stats-of did not start', () => out);
+  return {
+    async stop() {
+      proc.kill('SIGINT');
+      const m = await waitFor(proc, /^(\{.*\})$/m, 10_000, 'no statistics from calitrace-bench', () => out);
+      return (JSON.parse(m[1]) as { programs: ProgStat[] }).programs;
+    },
+  };
+}
+
 async function startCalitrace(netns: string, mode: string, select?: Record<string, string>, loader?: string): Promise<Tool> {
   const args = [__filename, '--child', '--netns', netns, '--mode', mode];
   if (select) args.push('--select', JSON.stringify(select));
@@ -170,6 +197,7 @@ interface RunResult {
   flow?: { verdicts: VerdictCounts; packets: number };
   verdictLines?: number;
   judged?: number;
+  progs?: ProgStat[];
 }
 
 async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, seconds: number, port: number): Promise<RunResult> {
@@ -184,16 +212,18 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   else if (tool === 'selection') t = await startCalitrace(netns, 'packet', { src: A, dst: to, proto: 'udp', port: String(port) });
   // CPU from just before the traffic to the tool's stop (a tool's last work is draining what it holds).
   const pids = t?.pids() ?? [];
+  const stats = process.argv.includes('--prog-stats') && pids.length === 2 ? await startProgStats(pids[1]) : undefined;
   const cpu0 = pids.map(cpuSeconds);
   const [r] = await runTraffic({ prefix: lab.prefix, flows: [{ name: 'bench', kind: 'udp', from: A, to, rate, durationS: seconds, size: 64, port }] });
   if (r.sent === 0) throw new Error(`iperf3 did not run: ${r.detail}`);
   const cpuEnd = pids.map(cpuSeconds); // tcpdump: before it is stopped (its /proc entry goes with it)
+  const progs = await stats?.stop();
   const stopped = t ? await t.stop() : undefined;
   let cpu = 0;
   pids.forEach((_, i) => (cpu += cpuEnd[i] - cpu0[i]));
   // The collector reports its own and its loader's CPU after draining what the run left in flight.
   if (stopped?.extra) cpu = stopped.extra.cpuSelf - cpu0[0] + (stopped.extra.cpuLoader - cpu0[1]);
-  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, loss: stopped?.loss ?? '-', cpu };
+  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, loss: stopped?.loss ?? '-', cpu, progs };
   const x = stopped?.extra;
   if (x) {
     const f = x.flows.find((fl) => fl.proto === 17 && fl.dport === port && fl.dst === to);
@@ -226,7 +256,7 @@ async function main(): Promise<void> {
   // case-alt goes with calitrace-case: it is that row with the other loader.
   const kept = (t: string) => t === 'none' || only.includes(t) || (t === 'case-alt' && only.includes('calitrace-case'));
   const tools = only.length ? allTools.filter(kept) : allTools;
-  const summary: Record<string, { ratio: number[]; cpuPerPkt: number[] }> = {};
+  const summary: Record<string, { ratio: number[]; cpuPerPkt: number[]; kernelPerPkt: number[] }> = {};
   try {
     console.log(`lab ${lab.prefix}: iperf3 UDP 64-byte ${A} → ${B} through node1 (and one round → ${WEB_0} through VXLAN)`);
     await runTraffic({ prefix: lab.prefix, flows: [{ name: 'warm', kind: 'udp', from: A, to: B, rate: 10000, durationS: 1, size: 64, port: port++ }] });
@@ -243,15 +273,22 @@ async function main(): Promise<void> {
         const ratio = r.pps / base;
         const perPkt = r.received ? (r.cpu / r.received) * 1e6 : 0;
         if (tool !== 'none' && tool !== 'selection') {
-          const s = (summary[tool] ??= { ratio: [], cpuPerPkt: [] });
+          const s = (summary[tool] ??= { ratio: [], cpuPerPkt: [], kernelPerPkt: [] });
           s.ratio.push(ratio);
           s.cpuPerPkt.push(perPkt);
+          if (r.progs) s.kernelPerPkt.push(r.progs.reduce((n, p) => n + p.ns, 0) / r.sent);
         }
         let line = `  ${tool.padEnd(14)} ${r.pps.toFixed(0).padStart(7)} pps (${(r.sent / seconds).toFixed(0)} sent/s)`;
         if (tool !== 'none') {
           line += `  ${tool === 'selection' ? 'paced' : `ratio ${ratio.toFixed(2)}`}  loss ${r.loss}  CPU ${r.cpu.toFixed(2)} s = ${((r.cpu / seconds) * 100).toFixed(0)} % of a core, ${perPkt.toFixed(2)} µs/packet`;
         }
         console.log(line);
+        if (r.progs) {
+          // Every hook run counts, the iperf3 datagrams' and anything else the node carried meanwhile.
+          const total = r.progs.reduce((n, p) => n + p.ns, 0);
+          const each = r.progs.filter((p) => p.runs > 0).map((p) => `${p.name} ${p.runs} runs × ${(p.ns / p.runs).toFixed(0)} ns`);
+          console.log(`             kernel: ${each.join(', ') || 'no runs'}; ${(total / r.sent).toFixed(0)} ns per datagram sent`);
+        }
         if (r.judged !== undefined) {
           const matched = r.flow?.verdicts.MATCHED ?? 0;
           const diff = r.received ? ((matched - r.received) / r.received) * 100 : 0;
@@ -271,7 +308,8 @@ async function main(): Promise<void> {
     for (const [tool, s] of Object.entries(summary)) {
       console.log(
         `  ${tool.padEnd(14)} ratio to no tracer min ${Math.min(...s.ratio).toFixed(2)} median ${med(s.ratio).toFixed(2)}; ` +
-          `CPU/packet min ${Math.min(...s.cpuPerPkt).toFixed(2)} median ${med(s.cpuPerPkt).toFixed(2)} µs`,
+          `CPU/packet min ${Math.min(...s.cpuPerPkt).toFixed(2)} median ${med(s.cpuPerPkt).toFixed(2)} µs` +
+          (s.kernelPerPkt.length ? `; BPF per datagram min ${Math.min(...s.kernelPerPkt).toFixed(0)} median ${med(s.kernelPerPkt).toFixed(0)} ns` : ''),
       );
     }
   } finally {
