@@ -172,9 +172,8 @@ static double run(int prog_fd, const __u8 *pkt, size_t len)
 	return run_n(prog_fd, pkt, len, opt.repeat);
 }
 
-/* Fills a case-mode in-flight table with hops of packets that never come back, as a busy node leaves
- * it: an LRU hash (keys = fingerprints) is then full and evicts on every new packet; a direct-mapped
- * array (keys = slot numbers) holds an older packet in every slot. */
+/* Fills a case-mode in-flight table as a busy node leaves it: an LRU hash (keys = fingerprints) is then full and evicts on every new
+ * packet; a direct-mapped array (keys = set numbers) gets garbage that no packet matches. */
 static int fill_inflight(struct bpf_map *map)
 {
 	int fd = bpf_map__fd(map);
@@ -467,8 +466,7 @@ int main(int argc, char **argv)
 			if (set_mode(skel, CT_MODE_PACKET, true))
 				goto out;
 			run_fresh(skel, name, "miss-fresh", v, base1);
-			if (set_mode(skel, CT_MODE_CASE, false) || fill_inflight(skel->maps.ct_inflight) ||
-			    fill_inflight(skel->maps.ct_inflight_nat)) {
+			if (set_mode(skel, CT_MODE_CASE, false) || fill_inflight(skel->maps.ct_inflight)) {
 				fprintf(stderr, "calitrace-bench: cannot prepare case mode: %s\n", strerror(errno));
 				goto out;
 			}
