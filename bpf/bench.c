@@ -202,6 +202,58 @@ static int fill_inflight(struct bpf_map *map)
 	return 0;
 }
 
+/* case-2cpu: the same flow on two CPUs at once, a packet of its own on each (so each has its own in-flight
+ * entry), one case: what sharing a case's counters across CPUs costs. */
+struct two_cpu_arg {
+	int cpu, prog_fd;
+	pthread_barrier_t *start;
+	__u8 pkt[98];
+	double ns;
+};
+
+static void *two_cpu_run(void *p)
+{
+	struct two_cpu_arg *a = p;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(a->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_barrier_wait(a->start);
+	a->ns = run_n(a->prog_fd, a->pkt, sizeof(a->pkt), opt.repeat);
+	return NULL;
+}
+
+static void case_two_cpus(struct calitrace *skel, double base)
+{
+	const struct { const char *name; int fd; } hooks[] = {
+		{ "egress", bpf_program__fd(skel->progs.ct_tc_egress) },
+		{ "ingress", bpf_program__fd(skel->progs.ct_tc_ingress) },
+	};
+	pthread_barrier_t start;
+
+	if (libbpf_num_possible_cpus() < 2)
+		return;
+	for (size_t h = 0; h < 2; h++) {
+		struct two_cpu_arg a[2] = {};
+		pthread_t t[2];
+
+		pthread_barrier_init(&start, NULL, 2);
+		for (int i = 0; i < 2; i++) {
+			a[i].cpu = i;
+			a[i].prog_fd = hooks[h].fd;
+			a[i].start = &start;
+			icmp_packet(a[i].pkt, "10.233.101.222", "10.233.101.224", (__u16)(100 + i));
+			pthread_create(&t[i], NULL, two_cpu_run, &a[i]);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&start);
+		printf("%-10s %-8s %-14s %12.1f %+14.1f\n", "icmp", hooks[h].name, "case-2cpu", (a[0].ns + a[1].ns) / 2,
+		       (a[0].ns + a[1].ns) / 2 - base);
+	}
+}
+
 /* case-fresh: opt.fresh packets, each with its own fingerprint, each once at ingress then once at
  * egress. The mean includes a clock read per run, so the baseline is measured the same way. */
 static void run_fresh(struct calitrace *skel, const char *name, const char *label, bool vxlan, double base1)
@@ -450,6 +502,9 @@ int main(int argc, char **argv)
 					       cases[c].name, ns, ns - base);
 				}
 	}
+	if (set_mode(skel, CT_MODE_CASE, false))
+		goto out;
+	case_two_cpus(skel, base);
 	{
 		double base1 = 0;
 		int fixture_fd = bpf_program__fd(bpf_object__next_program(fixture, NULL));
