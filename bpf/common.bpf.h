@@ -332,10 +332,18 @@ struct {
 	__type(value, __u32);
 } ct_case_known SEC(".maps") __weak;
 
+/*
+ * An epoch's counters, per CPU: a case's packets may be counted on every CPU at once (one flow's packets
+ * spread by RSS or RPS, many flows through one hop), and shared counters would bounce their cache line
+ * between CPUs on every packet. The loader sums the CPUs' values when it empties the epoch. Not
+ * preallocated: a preallocated per-CPU hash reserves every entry on every possible CPU up front
+ * (65536 x 16 bytes per CPU per epoch); this one only holds the cases that occur.
+ */
 #define CT_CASE_SLOT_MAP(name)                            \
 	struct {                                          \
-		__uint(type, BPF_MAP_TYPE_HASH);          \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);   \
 		__uint(max_entries, 65536);               \
+		__uint(map_flags, BPF_F_NO_PREALLOC);     \
 		__type(key, __u64);                       \
 		__type(value, struct ct_case_count);       \
 	} name SEC(".maps") __weak
@@ -395,10 +403,11 @@ static __always_inline __u64 ct_case_id(__u64 prev, const struct ct_event *e, __
 
 static __always_inline void ct_slot_add(void *map, __u64 id, __u32 len)
 {
-	struct ct_case_count *c = bpf_map_lookup_elem(map, &id);
+	struct ct_case_count *c = bpf_map_lookup_elem(map, &id); /* this CPU's counters of the case */
 	struct ct_case_count n = { .packets = 1, .bytes = len };
 
 	if (!c) {
+		/* A new case: this CPU's counters get the packet, the other CPUs' start at zero. */
 		if (!bpf_map_update_elem(map, &id, &n, BPF_NOEXIST))
 			return;
 		c = bpf_map_lookup_elem(map, &id); /* another CPU created it meanwhile */
@@ -407,6 +416,7 @@ static __always_inline void ct_slot_add(void *map, __u64 id, __u32 len)
 			return;
 		}
 	}
+	/* Atomic although per CPU: the tc program may interrupt the kfree_skb one on this CPU. */
 	__sync_fetch_and_add(&c->packets, 1);
 	__sync_fetch_and_add(&c->bytes, len);
 }
