@@ -18,9 +18,10 @@
 //
 //   node dist/scripts/bench-peers.js [--seconds 5] [--rounds 2] [--selection-pps 50000] [--mode packet]
 //                                    [--only calitrace-case,tcpdump-w] [--no-vxlan]
-//                                    [--alt-loader /tmp/old/bpf/.output/calitrace-loader]
-// --alt-loader adds a row case-alt: case mode with another build of the loader (and its BPF programs), run
-// in the same rounds as calitrace-case, so a change to the kernel side is measured against the old one.
+//                                    [--alt-loader old=/tmp/old/bpf/.output/calitrace-loader,...]
+// --alt-loader adds, per NAME=PATH, a row case-NAME: case mode with another build of the loader (and its BPF
+// programs), run in the same rounds as calitrace-case, so a change to the kernel side is measured against
+// older builds under the same load.
 //                                    [--prog-stats]
 // --prog-stats measures, for the calitrace rows, the kernel time of the loader's BPF programs under the
 // real traffic (calitrace-bench --prog-stats-of: BPF_ENABLE_STATS held by a file descriptor for the run,
@@ -45,6 +46,17 @@ const UNLIMITED = 5_000_000; // pps asked of iperf3: far above what one core can
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+/** --alt-loader NAME=PATH,...: row name (case-NAME) → loader path. */
+function altLoaders(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const item of arg('alt-loader', '').split(',').filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`--alt-loader: NAME=PATH expected, got ${item}`);
+    rows.set(`case-${item.slice(0, eq)}`, item.slice(eq + 1));
+  }
+  return rows;
 }
 
 /** CPU seconds (user + system) of a process so far, from /proc/PID/stat; 0 once it is gone. */
@@ -208,7 +220,7 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   else if (tool === 'tcpdump-nn') t = await startTcpdump(netns, ['-nn']);
   else if (tool === 'calitrace') t = await startCalitrace(netns, mode);
   else if (tool === 'calitrace-case') t = await startCalitrace(netns, 'case');
-  else if (tool === 'case-alt') t = await startCalitrace(netns, 'case', undefined, arg('alt-loader', ''));
+  else if (altLoaders().has(tool)) t = await startCalitrace(netns, 'case', undefined, altLoaders().get(tool));
   else if (tool === 'selection') t = await startCalitrace(netns, 'packet', { src: A, dst: to, proto: 'udp', port: String(port) });
   // CPU from just before the traffic to the tool's stop (a tool's last work is draining what it holds).
   const pids = t?.pids() ?? [];
@@ -244,17 +256,17 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '2'));
   const selectionPps = Number(arg('selection-pps', '50000'));
   console.log(`machine: ${os.cpus().length} CPUs, load average ${load()} (uptime: ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s)`);
-  if (arg('alt-loader', '')) console.log(`case-alt row: case mode with the loader ${arg('alt-loader', '')}`);
+  for (const [row, path] of altLoaders()) console.log(`${row} row: case mode with the loader ${path}`);
   console.log(`calitrace row: ${arg('mode', 'packet')} mode; calitrace-case row: case mode (the default of trace and serve); ${seconds} s per run; selection paced at ${selectionPps} pps`);
   const lab = await labUp({ prefix: randomPrefix() });
   let port = 5501;
   const allTools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
-  if (arg('alt-loader', '')) allTools.splice(allTools.indexOf('calitrace-case') + 1, 0, 'case-alt');
+  allTools.splice(allTools.indexOf('calitrace-case') + 1, 0, ...altLoaders().keys());
   const only = arg('only', '').split(',').filter(Boolean);
   const unknown = only.filter((t) => !allTools.includes(t));
   if (unknown.length) throw new Error(`--only: unknown row ${unknown.join(', ')} (rows: ${allTools.join(', ')})`);
-  // case-alt goes with calitrace-case: it is that row with the other loader.
-  const kept = (t: string) => t === 'none' || only.includes(t) || (t === 'case-alt' && only.includes('calitrace-case'));
+  // The case-NAME rows go with calitrace-case: they are that row with other loaders.
+  const kept = (t: string) => t === 'none' || only.includes(t) || (altLoaders().has(t) && only.includes('calitrace-case'));
   const tools = only.length ? allTools.filter(kept) : allTools;
   const summary: Record<string, { ratio: number[]; cpuPerPkt: number[]; kernelPerPkt: number[] }> = {};
   try {
