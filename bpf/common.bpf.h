@@ -435,9 +435,9 @@ static __always_inline int ct_case_account(const struct ct_settings *cfg, struct
 
 	__u64 window = e->dir == CT_DIR_INGRESS ? CT_INFLIGHT_NS : CT_INFLIGHT_LATE_NS;
 
-	if (!set)
-		return 0; /* cannot happen (an index below the array's size); keeps the verifier content */
-	way = ct_inflight_find(set, e, &inf, &nat);
+	/* set is never NULL (the index is below the array's size) but the verifier wants the check; without
+	 * one the packet would still be counted, only not chained. */
+	way = set ? ct_inflight_find(set, e, &inf, &nat) : -1;
 	e->epoch = cfg->epoch;
 	if (way >= 0 && e->ts_ns - inf.ts_ns < window && inf.hook != hook) {
 		e->prev_case = inf.case_id;
@@ -454,9 +454,9 @@ static __always_inline int ct_case_account(const struct ct_settings *cfg, struct
 		e->epoch = cfg->epoch;
 	e->case_id = ct_case_id(e->prev_case, e, cfg->generation, ct_size_class(cfg, e));
 	if (e->kind == CT_KIND_DROP) {
-		if (way >= 0)
+		if (set && way >= 0)
 			set->way[way & 1].seal = ~inf.seal; /* the packet is gone: nothing chains to it */
-	} else {
+	} else if (set) {
 		ct_inflight_put(set, way, e, hook);
 	}
 	switch (e->epoch & (CT_CASE_SLOTS - 1)) {
