@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "loader.h"
 #include "calitrace.skel.h" /* after loader.h: it needs maps.h's struct ct_config */
 
@@ -29,19 +30,21 @@ static int slot_fd(struct calitrace *skel, __u32 slot)
 }
 
 /* Every entry of one epoch's slot as CASES frames, emptying it: keys first (a walk that deletes as it
- * goes restarts from the first bucket every time), then lookup-and-delete each. The kernel does not
- * write this slot again before two more epochs, so nothing it adds can be lost in between. */
+ * goes restarts from the first bucket every time), then lookup-and-delete each, summing the CPUs' counters
+ * (the slots are per-CPU hashes). The kernel does not write this slot again before two more epochs, so
+ * nothing it adds can be lost in between. */
 static void emit_epoch(struct calitrace *skel, struct output *o, __u32 epoch)
 {
-	int fd = slot_fd(skel, epoch);
+	int fd = slot_fd(skel, epoch), ncpu = libbpf_num_possible_cpus();
 	struct ct_case_entry *out = calloc(CASES_PER_FRAME, sizeof(*out));
 	__u64 *keys = malloc(sizeof(__u64) * 65536), *prev = NULL, next;
-	struct ct_case_count c;
+	struct ct_case_count *c = ncpu > 0 ? calloc(ncpu, sizeof(*c)) : NULL; /* 16 bytes: no per-CPU padding */
 	__u32 nkeys = 0, n = 0;
 
-	if (!out || !keys) {
+	if (!out || !keys || !c) {
 		free(out);
 		free(keys);
+		free(c);
 		return;
 	}
 	while (nkeys < 65536 && bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -50,14 +53,17 @@ static void emit_epoch(struct calitrace *skel, struct output *o, __u32 epoch)
 	}
 	events_flush(o); /* the records of these cases go before their counts */
 	for (__u32 i = 0; i < nkeys; i++) {
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &c)) {
-			if (bpf_map_lookup_elem(fd, &keys[i], &c))
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], c)) {
+			if (bpf_map_lookup_elem(fd, &keys[i], c))
 				continue;
 			bpf_map_delete_elem(fd, &keys[i]); /* kernels without lookup_and_delete for hashes */
 		}
 		out[n].case_id = keys[i];
-		out[n].packets = c.packets;
-		out[n].bytes = c.bytes;
+		out[n].packets = out[n].bytes = 0;
+		for (int cpu = 0; cpu < ncpu; cpu++) {
+			out[n].packets += c[cpu].packets;
+			out[n].bytes += c[cpu].bytes;
+		}
 		if (++n == CASES_PER_FRAME) {
 			struct ct_cases_hdr h = { .epoch = epoch, .count = n, .entry_size = sizeof(*out) };
 
@@ -72,6 +78,7 @@ static void emit_epoch(struct calitrace *skel, struct output *o, __u32 epoch)
 	}
 	free(out);
 	free(keys);
+	free(c);
 }
 
 /* Forgets known cases idle for KNOWN_IDLE_EPOCHS (their next packet is shipped and learnt again). */

@@ -64,13 +64,26 @@ struct ct_settings {
 	__u16 size_marks[CT_SIZE_MARKS];
 };
 
-/* Case mode: the packet's last hop, by fingerprint, so its next hop chains to it. */
+/*
+ * Case mode: a packet's last hop on this node, so its next hop chains to it. One direct-mapped table
+ * (ct_inflight, common.bpf.h) of CT_INFLIGHT_SETS sets of two ways, the set named by the packet's NAT
+ * fingerprint: a packet and what NAT made of it share a set. An entry says whose it is and is sealed.
+ */
 struct ct_inflight {
 	__u64 case_id;
 	__u64 ts_ns;
+	__u64 fingerprint; /* whose hop this is */
+	__u64 seal;        /* hash of the fields: an entry torn by a writer on another CPU does not match */
 	__u32 epoch;
-	__u32 hook; /* ifindex << 2 | dir: the same hook again is another packet with the same headers */
-	__u64 fingerprint; /* ct_inflight_nat: the packet's fingerprint before a NAT rewrite */
+	__u32 hook;   /* ifindex << 2 | dir: the same hook again is another packet with the same headers */
+	__u32 nat_fp; /* the packet's NAT fingerprint (0: none) */
+	__u32 _pad;
+};
+
+#define CT_INFLIGHT_SETS (1u << 15) /* x 2 ways: 65536 hops, as many as the LRU hash held before */
+
+struct ct_inflight_set {
+	struct ct_inflight way[2];
 };
 
 struct ct_case_count {

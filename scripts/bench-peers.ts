@@ -17,6 +17,18 @@
 // its CPU is that process plus the BPF loader it spawns.
 //
 //   node dist/scripts/bench-peers.js [--seconds 5] [--rounds 2] [--selection-pps 50000] [--mode packet]
+//                                    [--only calitrace-case,tcpdump-w] [--no-vxlan]
+//                                    [--alt-loader old=/tmp/old/bpf/.output/calitrace-loader,...]
+// --alt-loader adds, per NAME=PATH, a row case-NAME: case mode with another build of the loader (and its BPF
+// programs), run in the same rounds as calitrace-case, so a change to the kernel side is measured against
+// older builds under the same load.
+//                                    [--prog-stats]
+// --prog-stats measures, for the calitrace rows, the kernel time of the loader's BPF programs under the
+// real traffic (calitrace-bench --prog-stats-of: BPF_ENABLE_STATS held by a file descriptor for the run,
+// never the sysctl). The statistics cost every BPF program two clock reads per run meanwhile, so those
+// rows' pod pps carry that too.
+// --only keeps the listed rows (the no-tracer row always runs: every ratio is to it); --no-vxlan skips the
+// VXLAN round.
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,6 +46,17 @@ const UNLIMITED = 5_000_000; // pps asked of iperf3: far above what one core can
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+/** --alt-loader NAME=PATH,...: row name (case-NAME) → loader path. */
+function altLoaders(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const item of arg('alt-loader', '').split(',').filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`--alt-loader: NAME=PATH expected, got ${item}`);
+    rows.set(`case-${item.slice(0, eq)}`, item.slice(eq + 1));
+  }
+  return rows;
 }
 
 /** CPU seconds (user + system) of a process so far, from /proc/PID/stat; 0 once it is gone. */
@@ -64,7 +87,8 @@ async function childMain(): Promise<void> {
   const mode = arg('mode', 'packet') as CaptureMode;
   const sel = arg('select', '');
   const filter = sel ? parseFilter(JSON.parse(sel) as Record<string, string>) : undefined;
-  const rc = await startCollector({ netns, mode, filter });
+  const loaderPath = arg('loader', '') || undefined;
+  const rc = await startCollector({ netns, mode, filter, loaderPath });
   let verdictLines = 0;
   rc.collector.on('verdict', () => verdictLines++);
   process.stdout.write(`READY ${rc.capture.loaderPid}\n`);
@@ -129,9 +153,32 @@ async function startTcpdump(netns: string, args: string[]): Promise<Tool> {
   };
 }
 
-async function startCalitrace(netns: string, mode: string, select?: Record<string, string>): Promise<Tool> {
+interface ProgStat {
+  name: string;
+  runs: number;
+  ns: number;
+}
+
+/** calitrace-bench --prog-stats-of PID: started before the traffic; stop() returns what ran meanwhile. */
+async function startProgStats(pid: number): Promise<{ stop(): Promise<ProgStat[]> }> {
+  const bench = `${__dirname}/../../bpf/.output/calitrace-bench`;
+  const proc = spawn(bench, ['--prog-stats-of', String(pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await waitFor(proc, /READY/, 10_000, 'calitrace-bench --prog-stats-of did not start', () => out);
+  return {
+    async stop() {
+      proc.kill('SIGINT');
+      const m = await waitFor(proc, /^(\{.*\})$/m, 10_000, 'no statistics from calitrace-bench', () => out);
+      return (JSON.parse(m[1]) as { programs: ProgStat[] }).programs;
+    },
+  };
+}
+
+async function startCalitrace(netns: string, mode: string, select?: Record<string, string>, loader?: string): Promise<Tool> {
   const args = [__filename, '--child', '--netns', netns, '--mode', mode];
   if (select) args.push('--select', JSON.stringify(select));
+  if (loader) args.push('--loader', loader);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -162,6 +209,7 @@ interface RunResult {
   flow?: { verdicts: VerdictCounts; packets: number };
   verdictLines?: number;
   judged?: number;
+  progs?: ProgStat[];
 }
 
 async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, seconds: number, port: number): Promise<RunResult> {
@@ -172,19 +220,22 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   else if (tool === 'tcpdump-nn') t = await startTcpdump(netns, ['-nn']);
   else if (tool === 'calitrace') t = await startCalitrace(netns, mode);
   else if (tool === 'calitrace-case') t = await startCalitrace(netns, 'case');
+  else if (altLoaders().has(tool)) t = await startCalitrace(netns, 'case', undefined, altLoaders().get(tool));
   else if (tool === 'selection') t = await startCalitrace(netns, 'packet', { src: A, dst: to, proto: 'udp', port: String(port) });
   // CPU from just before the traffic to the tool's stop (a tool's last work is draining what it holds).
   const pids = t?.pids() ?? [];
+  const stats = process.argv.includes('--prog-stats') && pids.length === 2 ? await startProgStats(pids[1]) : undefined;
   const cpu0 = pids.map(cpuSeconds);
   const [r] = await runTraffic({ prefix: lab.prefix, flows: [{ name: 'bench', kind: 'udp', from: A, to, rate, durationS: seconds, size: 64, port }] });
   if (r.sent === 0) throw new Error(`iperf3 did not run: ${r.detail}`);
   const cpuEnd = pids.map(cpuSeconds); // tcpdump: before it is stopped (its /proc entry goes with it)
+  const progs = await stats?.stop();
   const stopped = t ? await t.stop() : undefined;
   let cpu = 0;
   pids.forEach((_, i) => (cpu += cpuEnd[i] - cpu0[i]));
   // The collector reports its own and its loader's CPU after draining what the run left in flight.
   if (stopped?.extra) cpu = stopped.extra.cpuSelf - cpu0[0] + (stopped.extra.cpuLoader - cpu0[1]);
-  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, loss: stopped?.loss ?? '-', cpu };
+  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, loss: stopped?.loss ?? '-', cpu, progs };
   const x = stopped?.extra;
   if (x) {
     const f = x.flows.find((fl) => fl.proto === 17 && fl.dport === port && fl.dst === to);
@@ -205,17 +256,25 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '2'));
   const selectionPps = Number(arg('selection-pps', '50000'));
   console.log(`machine: ${os.cpus().length} CPUs, load average ${load()} (uptime: ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s)`);
+  for (const [row, path] of altLoaders()) console.log(`${row} row: case mode with the loader ${path}`);
   console.log(`calitrace row: ${arg('mode', 'packet')} mode; calitrace-case row: case mode (the default of trace and serve); ${seconds} s per run; selection paced at ${selectionPps} pps`);
   const lab = await labUp({ prefix: randomPrefix() });
   let port = 5501;
-  const tools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
-  const summary: Record<string, { ratio: number[]; cpuPerPkt: number[] }> = {};
+  const allTools = ['none', 'tcpdump-w', 'tcpdump-nn', 'calitrace', 'calitrace-case', 'selection'];
+  allTools.splice(allTools.indexOf('calitrace-case') + 1, 0, ...altLoaders().keys());
+  const only = arg('only', '').split(',').filter(Boolean);
+  const unknown = only.filter((t) => !allTools.includes(t));
+  if (unknown.length) throw new Error(`--only: unknown row ${unknown.join(', ')} (rows: ${allTools.join(', ')})`);
+  // The case-NAME rows go with calitrace-case: they are that row with other loaders.
+  const kept = (t: string) => t === 'none' || only.includes(t) || (altLoaders().has(t) && only.includes('calitrace-case'));
+  const tools = only.length ? allTools.filter(kept) : allTools;
+  const summary: Record<string, { ratio: number[]; cpuPerPkt: number[]; kernelPerPkt: number[] }> = {};
   try {
     console.log(`lab ${lab.prefix}: iperf3 UDP 64-byte ${A} → ${B} through node1 (and one round → ${WEB_0} through VXLAN)`);
     await runTraffic({ prefix: lab.prefix, flows: [{ name: 'warm', kind: 'udp', from: A, to: B, rate: 10000, durationS: 1, size: 64, port: port++ }] });
     const plan: { round: string; to: string }[] = [];
     for (let i = 1; i <= rounds; i++) plan.push({ round: `${i}`, to: B });
-    plan.push({ round: 'vxlan', to: WEB_0 });
+    if (!process.argv.includes('--no-vxlan')) plan.push({ round: 'vxlan', to: WEB_0 });
     for (const { round, to } of plan) {
       console.log(`\nround ${round} (→ ${to}), load average ${load()}`);
       let base = 0;
@@ -226,15 +285,22 @@ async function main(): Promise<void> {
         const ratio = r.pps / base;
         const perPkt = r.received ? (r.cpu / r.received) * 1e6 : 0;
         if (tool !== 'none' && tool !== 'selection') {
-          const s = (summary[tool] ??= { ratio: [], cpuPerPkt: [] });
+          const s = (summary[tool] ??= { ratio: [], cpuPerPkt: [], kernelPerPkt: [] });
           s.ratio.push(ratio);
           s.cpuPerPkt.push(perPkt);
+          if (r.progs) s.kernelPerPkt.push(r.progs.reduce((n, p) => n + p.ns, 0) / r.sent);
         }
         let line = `  ${tool.padEnd(14)} ${r.pps.toFixed(0).padStart(7)} pps (${(r.sent / seconds).toFixed(0)} sent/s)`;
         if (tool !== 'none') {
           line += `  ${tool === 'selection' ? 'paced' : `ratio ${ratio.toFixed(2)}`}  loss ${r.loss}  CPU ${r.cpu.toFixed(2)} s = ${((r.cpu / seconds) * 100).toFixed(0)} % of a core, ${perPkt.toFixed(2)} µs/packet`;
         }
         console.log(line);
+        if (r.progs) {
+          // Every hook run counts, the iperf3 datagrams' and anything else the node carried meanwhile.
+          const total = r.progs.reduce((n, p) => n + p.ns, 0);
+          const each = r.progs.filter((p) => p.runs > 0).map((p) => `${p.name} ${p.runs} runs × ${(p.ns / p.runs).toFixed(0)} ns`);
+          console.log(`             kernel: ${each.join(', ') || 'no runs'}; ${(total / r.sent).toFixed(0)} ns per datagram sent`);
+        }
         if (r.judged !== undefined) {
           const matched = r.flow?.verdicts.MATCHED ?? 0;
           const diff = r.received ? ((matched - r.received) / r.received) * 100 : 0;
@@ -249,12 +315,13 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log(`\nsummary (load average now ${load()}): min / median over the ${rounds} pod→pod rounds and the VXLAN round`);
+    console.log(`\nsummary (load average now ${load()}): min / median over the ${rounds} pod→pod rounds${plan.length > rounds ? ' and the VXLAN round' : ''}`);
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const [tool, s] of Object.entries(summary)) {
       console.log(
         `  ${tool.padEnd(14)} ratio to no tracer min ${Math.min(...s.ratio).toFixed(2)} median ${med(s.ratio).toFixed(2)}; ` +
-          `CPU/packet min ${Math.min(...s.cpuPerPkt).toFixed(2)} median ${med(s.cpuPerPkt).toFixed(2)} µs`,
+          `CPU/packet min ${Math.min(...s.cpuPerPkt).toFixed(2)} median ${med(s.cpuPerPkt).toFixed(2)} µs` +
+          (s.kernelPerPkt.length ? `; BPF per datagram min ${Math.min(...s.kernelPerPkt).toFixed(0)} median ${med(s.kernelPerPkt).toFixed(0)} ns` : ''),
       );
     }
   } finally {

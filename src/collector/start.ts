@@ -19,6 +19,8 @@ export interface StartCollectorOptions
   filter?: FilterSpec;
   mode?: CaptureMode;
   loaderArgs?: string[];
+  /** Another build of bpf/.output/calitrace-loader (benchmarks compare two builds in one run). */
+  loaderPath?: string;
   /** How long to wait for the loader's HELLO and first attachments. Default 10 s. */
   readyTimeoutMs?: number;
 }
@@ -46,6 +48,7 @@ export async function startCollector(opts: StartCollectorOptions = {}): Promise<
     filter: opts.filter,
     mode: opts.mode ?? 'packet',
     loaderArgs: opts.loaderArgs,
+    loaderPath: opts.loaderPath,
   });
   capture.on('link', (l: { name: string; state: string }) => {
     if (l.state === 'attached') traced.add(l.name);
