@@ -309,10 +309,13 @@ function cpuJiffies(): { all: number; idle: number } {
   return { all: f.reduce((a, b) => a + b, 0), idle: f[3] + f[4] };
 }
 
-/** --profile DIR: the stage server writes a V8 CPU profile there (open it in Chrome's DevTools). */
-function profile(): string[] {
+/**
+ * --profile DIR: every server (the CLI's serve, the compared CLI's, the stage server) writes a V8 CPU
+ * profile into DIR/<how>-<mode>/ (open it in Chrome's DevTools).
+ */
+function profile(how: How, mode: string): string[] {
   const dir = arg('profile', '');
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, `${how}-${mode}`)] : [];
 }
 
 interface RunResult {
@@ -339,8 +342,8 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
   const cli = how === 'compare' ? path.join(arg('compare-cli', ''), 'bin', 'calitrace.js') : CLI;
   const server =
     how !== 'stages'
-      ? spawn(process.execPath, [cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [...profile(), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(process.execPath, [...profile(how, mode), cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...profile(how, mode), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = lines(server, 'stdout');
   const err = lines(server, 'stderr');
   const closed = new Promise<void>((r) => server.on('close', () => r()));
