@@ -1,7 +1,7 @@
 // Benchmark (issue 10): packet → gRPC subscriber latency at ~100 k pps, end to end on a fresh lab.
 //
 //   node dist/scripts/bench-api.js --lab [--rounds 3] [--seconds 5] [--rate 100000] [--probe-rate 500] [--no-stages]
-//     [--modes case,packet] [--windows 0,65536] [--compare-cli DIR] [--profile DIR] [--verbose]
+//     [--modes case,packet] [--windows 0,65536] [--types ui|all] [--compare-cli DIR] [--profile DIR] [--verbose]
 //
 // Per round, interleaved:
 //   case     `calitrace serve --netns <node1>` (the real CLI, its default case mode) while iperf3 sends UDP
@@ -15,7 +15,8 @@
 //   stages   (unless --no-stages) the same two chains in a child of this script instead of the CLI, with
 //            the kernel → user-space hand-over and the judging timed inside the process, so the total
 //            splits into where the time goes. Same subscriber, same socket kind.
-// The subscriber is CalitraceClient in its own process, over a unix socket, batch 256 (what observe asks).
+// The subscriber is CalitraceClient in its own process, over a unix socket, batch 256 (what observe asks);
+// in case mode it asks what the UI asks (verdicts, flows, route changes), or with --types all every item.
 //
 // Clocks: the kernel stamps each hook record with bpf_ktime_get_ns (CLOCK_MONOTONIC). The subscriber
 // converts it to wall time with wall − monotonic measured in its own process at start: it spins on
@@ -351,8 +352,10 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
   try {
     if (how !== 'stages') await err.waitFor(/API on /, 30_000, 'calitrace serve did not start');
     else await out.waitFor(/READY/, 30_000, 'the stage server did not start');
-    // Case mode: everything (a few verdict lines and flow counts). Packet mode: the iperf3 flow's verdicts.
+    // Case mode: what the UI asks (verdict lines, flow counts, route changes; loss notices always come),
+    // or with --types all everything (hook records too). Packet mode: the iperf3 flow's verdicts.
     const request: calitrace.v1.IObserveRequest = { follow: true, batch: 256 };
+    if (arg('types', 'ui') === 'ui') request.allow = [{ eventType: [2 /* VERDICT */, 3 /* FLOW */, 4 /* ROUTE_CHANGE */] }];
     if (mode === 'packet') request.allow = [{ sourceIp: [A], destinationIp: [B], protocol: ['udp'], destinationPort: [port], eventType: [2 /* VERDICT */] }];
     sub = spawn(process.execPath, [__filename, '--subscriber', listen, JSON.stringify(request), String(port), String(window)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const subOut = lines(sub, 'stdout');
@@ -426,7 +429,7 @@ export async function labMain(): Promise<void> {
   const rate = Number(arg('rate', '100000'));
   const probeRate = Number(arg('probe-rate', '500'));
   const stages = !process.argv.includes('--no-stages');
-  console.log(`bench-api --lab: ${os.cpus().length} CPUs, Node ${process.version}, load average ${uptime()}; ${rounds} rounds × ${seconds} s; iperf3 UDP 64-byte ${A} → ${B} at ${rate} pps asked; case-mode probes ${probeRate} new flows/s`);
+  console.log(`bench-api --lab: ${os.cpus().length} CPUs, Node ${process.version}, load average ${uptime()}; ${rounds} rounds × ${seconds} s; iperf3 UDP 64-byte ${A} → ${B} at ${rate} pps asked; case-mode probes ${probeRate} new flows/s; case-mode subscriber asks ${arg('types', 'ui') === 'ui' ? 'verdicts, flows, route changes (as the UI)' : 'every item'}`);
   const lab = await labUp({ prefix: randomPrefix() });
   const all: Record<string, RunResult[]> = {};
   let port = 5601;
