@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { labUp, labDown, randomPrefix, nodeNetns, labExec } from '../src/lab';
 import { startCollector } from '../src/collector/start';
 import type { FlowSummary, PacketVerdict } from '../src/path/types';
-import type { PodDirectory } from '../src/pods/directory';
+import type { PodDirectory, PodInfo } from '../src/pods/directory';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,8 +44,14 @@ async function recordItems(): Promise<{ verdicts: PacketVerdict[]; flows: FlowSu
   return { verdicts, flows };
 }
 
-// The lab's pods by IP, as a lab node's serve names them.
-const pods: PodDirectory = (ip) => (ip.startsWith('10.233.') ? { namespace: 'default', name: `pod-${ip.split('.').pop()}`, node: 'ems203-w2', iface: 'cali11299111064' } : undefined);
+// The lab's pods by IP, looked up in a map as a lab node's serve does (src/pods/lab.ts).
+const podByIp = new Map<string, PodInfo>();
+const pods: PodDirectory = (ip) => {
+  if (!ip.startsWith('10.233.')) return undefined;
+  let p = podByIp.get(ip);
+  if (!p) podByIp.set(ip, (p = { namespace: 'default', name: `pod-${ip.split('.').pop()}`, node: 'ems203-w2', iface: 'cali11299111064' }));
+  return p;
+};
 
 type FeedModule = typeof import('../src/api/feed');
 
