@@ -77,7 +77,8 @@ export class CommandShell {
     this.child = child;
     this.out = '';
     child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => this.onData(d));
+    // Only the current shell's output: a killed one's last bytes must not land in its successor's buffer.
+    child.stdout!.on('data', (d: string) => this.child === child && this.onData(d));
     child.stdin!.on('error', () => undefined); // a dead shell: 'exit' below settles what waits
     child.on('error', () => this.abandon(child));
     child.on('exit', () => this.abandon(child));
