@@ -1,7 +1,7 @@
 // Benchmark (issue 10): packet → gRPC subscriber latency at ~100 k pps, end to end on a fresh lab.
 //
 //   node dist/scripts/bench-api.js --lab [--rounds 3] [--seconds 5] [--rate 100000] [--probe-rate 500] [--no-stages]
-//     [--modes case,packet] [--windows 0,65536] [--compare-cli DIR] [--profile DIR] [--verbose]
+//     [--modes case,packet] [--windows 0,65536] [--types ui|all] [--compare-cli DIR] [--profile DIR] [--verbose]
 //
 // Per round, interleaved:
 //   case     `calitrace serve --netns <node1>` (the real CLI, its default case mode) while iperf3 sends UDP
@@ -15,7 +15,8 @@
 //   stages   (unless --no-stages) the same two chains in a child of this script instead of the CLI, with
 //            the kernel → user-space hand-over and the judging timed inside the process, so the total
 //            splits into where the time goes. Same subscriber, same socket kind.
-// The subscriber is CalitraceClient in its own process, over a unix socket, batch 256 (what observe asks).
+// The subscriber is CalitraceClient in its own process, over a unix socket, batch 256 (what observe asks);
+// in case mode it asks what the UI asks (verdicts, flows, route changes), or with --types all every item.
 //
 // Clocks: the kernel stamps each hook record with bpf_ktime_get_ns (CLOCK_MONOTONIC). The subscriber
 // converts it to wall time with wall − monotonic measured in its own process at start: it spins on
@@ -303,16 +304,52 @@ function cpuTree(pid: number): number {
   return one(pid) + kids.reduce((a, k) => a + one(k), 0);
 }
 
+/**
+ * From /proc/<pid>/task/<tid>/schedstat: ns each thread ran, and ns it was runnable but waiting for a
+ * CPU. `main` is serve's event-loop thread (what a verdict waits on); `all` adds its other threads and
+ * the loader's.
+ */
+function schedTree(pid: number): { mainRunNs: number; mainWaitNs: number; allWaitNs: number } {
+  const read = (p: number, tid: number): [number, number] => {
+    try {
+      const [run, wait] = fs.readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+      return [run, wait];
+    } catch {
+      return [0, 0];
+    }
+  };
+  const tasks = (p: number): number[] => {
+    try {
+      return fs.readdirSync(`/proc/${p}/task`).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* gone */
+  }
+  const [mainRunNs, mainWaitNs] = read(pid, pid);
+  let allWaitNs = 0;
+  for (const p of [pid, ...kids]) for (const t of tasks(p)) allWaitNs += read(p, t)[1];
+  return { mainRunNs, mainWaitNs, allWaitNs };
+}
+
 /** Jiffies (all, idle) of the whole machine, from /proc/stat: idle share over a round says how starved it was. */
 function cpuJiffies(): { all: number; idle: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { all: f.reduce((a, b) => a + b, 0), idle: f[3] + f[4] };
 }
 
-/** --profile DIR: the stage server writes a V8 CPU profile there (open it in Chrome's DevTools). */
-function profile(): string[] {
+/**
+ * --profile DIR: every server (the CLI's serve, the compared CLI's, the stage server) writes a V8 CPU
+ * profile into DIR/<how>-<mode>/ (open it in Chrome's DevTools).
+ */
+function profile(how: How, mode: string): string[] {
   const dir = arg('profile', '');
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, `${how}-${mode}`)] : [];
 }
 
 interface RunResult {
@@ -323,6 +360,8 @@ interface RunResult {
   status: calitrace.v1.StatusResponse;
   stages?: Record<string, LatencySummary>;
   serveCpuS: number;
+  /** Over the traffic and the 2 s after it: serve's event-loop thread ran / waited runnable for a CPU (s). */
+  sched: { mainRunS: number; mainWaitS: number; allWaitS: number };
   /** Share of the machine's CPU time that was idle during the traffic (0..1). */
   idle: number;
   serverLog: string;
@@ -339,8 +378,8 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
   const cli = how === 'compare' ? path.join(arg('compare-cli', ''), 'bin', 'calitrace.js') : CLI;
   const server =
     how !== 'stages'
-      ? spawn(process.execPath, [cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [...profile(), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(process.execPath, [...profile(how, mode), cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...profile(how, mode), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = lines(server, 'stdout');
   const err = lines(server, 'stderr');
   const closed = new Promise<void>((r) => server.on('close', () => r()));
@@ -348,8 +387,10 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
   try {
     if (how !== 'stages') await err.waitFor(/API on /, 30_000, 'calitrace serve did not start');
     else await out.waitFor(/READY/, 30_000, 'the stage server did not start');
-    // Case mode: everything (a few verdict lines and flow counts). Packet mode: the iperf3 flow's verdicts.
+    // Case mode: what the UI asks (verdict lines, flow counts, route changes; loss notices always come),
+    // or with --types all everything (hook records too). Packet mode: the iperf3 flow's verdicts.
     const request: calitrace.v1.IObserveRequest = { follow: true, batch: 256 };
+    if (arg('types', 'ui') === 'ui') request.allow = [{ eventType: [2 /* VERDICT */, 3 /* FLOW */, 4 /* ROUTE_CHANGE */] }];
     if (mode === 'packet') request.allow = [{ sourceIp: [A], destinationIp: [B], protocol: ['udp'], destinationPort: [port], eventType: [2 /* VERDICT */] }];
     sub = spawn(process.execPath, [__filename, '--subscriber', listen, JSON.stringify(request), String(port), String(window)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const subOut = lines(sub, 'stdout');
@@ -357,6 +398,7 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
     const client = new CalitraceClient({ server: listen });
     for (let i = 0; i < 100 && (await client.status()).subscribers.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     const cpu0 = cpuTree(server.pid!);
+    const s0 = schedTree(server.pid!);
     const j0 = cpuJiffies();
     const traffic = runTraffic({ prefix: lab.prefix, flows: [{ name: 'bench', kind: 'udp', from: A, to: B, rate, durationS: seconds, size: 64, port }] });
     let probe: Promise<number> | undefined;
@@ -374,6 +416,8 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
     // 250 ms: 2 s lets the last of them, and anything queued, arrive.
     await new Promise((r) => setTimeout(r, 2000));
     const serveCpuS = cpuTree(server.pid!) - cpu0;
+    const s1 = schedTree(server.pid!);
+    const sched = { mainRunS: (s1.mainRunNs - s0.mainRunNs) / 1e9, mainWaitS: (s1.mainWaitNs - s0.mainWaitNs) / 1e9, allWaitS: (s1.allWaitNs - s0.allWaitNs) / 1e9 };
     const status = await client.status();
     client.close();
     sub.stdin!.write('stop\n');
@@ -386,7 +430,7 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
     const serverLog = err.text().trim();
     const win = window ? `, client window ${(window / 1024).toFixed(0)} KiB` : '';
     const what = { cli: 'calitrace serve', compare: `calitrace serve from ${arg('compare-cli', '')}`, stages: 'stages' }[how];
-    return { label: `${mode} (${what}${win})`, iperf, probesSent, report, status, stages, serveCpuS, idle, serverLog };
+    return { label: `${mode} (${what}${win})`, iperf, probesSent, report, status, stages, serveCpuS, sched, idle, serverLog };
   } finally {
     sub?.kill();
     if (server.exitCode === null) server.kill('SIGKILL');
@@ -403,6 +447,8 @@ function printRun(r: RunResult, seconds: number): void {
   const c = r.status.counters;
   const other = (k: string) => Number(c?.other?.[k] ?? 0);
   console.log(`  ${r.label}: iperf3 sent ${r.iperf.sent} (${(r.iperf.sent / seconds).toFixed(0)}/s), server received ${r.iperf.received}${r.probesSent !== undefined ? `; probes sent ${r.probesSent}` : ''}; serve CPU ${f2(r.serveCpuS)} s (serve + loader); machine idle ${(r.idle * 100).toFixed(0)} % during the traffic`);
+  // Time runnable but not running: how long serve's work waited for a CPU, whatever the code did.
+  console.log(`    serve's event-loop thread ran ${f2(r.sched.mainRunS)} s and waited ${f2(r.sched.mainWaitS)} s runnable for a CPU (all its threads and the loader's: ${f2(r.sched.allWaitS)} s waiting)`);
   console.log(
     `    subscriber: ${rep.items} items in ${rep.messages} messages (${(rep.items / seconds).toFixed(0)} items/s over the traffic's ${seconds} s); ` +
       `offsets wall−mono client ${(rep.offsetNs / 1e6).toFixed(3)} ms vs server ${(rep.serverOffsetNs / 1e6).toFixed(3)} ms (Δ ${((rep.offsetNs - rep.serverOffsetNs) / 1e3).toFixed(0)} µs)`,
@@ -423,7 +469,7 @@ export async function labMain(): Promise<void> {
   const rate = Number(arg('rate', '100000'));
   const probeRate = Number(arg('probe-rate', '500'));
   const stages = !process.argv.includes('--no-stages');
-  console.log(`bench-api --lab: ${os.cpus().length} CPUs, Node ${process.version}, load average ${uptime()}; ${rounds} rounds × ${seconds} s; iperf3 UDP 64-byte ${A} → ${B} at ${rate} pps asked; case-mode probes ${probeRate} new flows/s`);
+  console.log(`bench-api --lab: ${os.cpus().length} CPUs, Node ${process.version}, load average ${uptime()}; ${rounds} rounds × ${seconds} s; iperf3 UDP 64-byte ${A} → ${B} at ${rate} pps asked; case-mode probes ${probeRate} new flows/s; case-mode subscriber asks ${arg('types', 'ui') === 'ui' ? 'verdicts, flows, route changes (as the UI)' : 'every item'}`);
   const lab = await labUp({ prefix: randomPrefix() });
   const all: Record<string, RunResult[]> = {};
   let port = 5601;
@@ -455,7 +501,7 @@ export async function labMain(): Promise<void> {
   const mm = (xs: number[], f: (n: number) => string) => `${f(Math.min(...xs))} / ${f(med(xs))}`;
   for (const [label, rs] of Object.entries(all)) {
     const classes = new Set(rs.flatMap((r) => Object.keys(r.report.classes)));
-    console.log(`  ${label}: items/s ${mm(rs.map((r) => r.report.items / seconds), (n) => n.toFixed(0))}; iperf3 pps ${mm(rs.map((r) => r.iperf.sent / seconds), (n) => n.toFixed(0))}; kernel lost ${mm(rs.map((r) => Number(r.status.counters?.lostKernel ?? 0)), (n) => n.toFixed(0))}`);
+    console.log(`  ${label}: items/s ${mm(rs.map((r) => r.report.items / seconds), (n) => n.toFixed(0))}; iperf3 pps ${mm(rs.map((r) => r.iperf.sent / seconds), (n) => n.toFixed(0))}; kernel lost ${mm(rs.map((r) => Number(r.status.counters?.lostKernel ?? 0)), (n) => n.toFixed(0))}; serve CPU ${mm(rs.map((r) => r.serveCpuS), f2)} s; event-loop thread waiting for a CPU ${mm(rs.map((r) => r.sched.mainWaitS), f2)} s`);
     for (const k of classes) {
       const got = rs.map((r) => r.report.classes[k]).filter((s): s is LatencySummary => !!s);
       console.log(`    ${k.padEnd(24)} p50 ${mm(got.map((s) => s.p50), f1)} ms; p99 ${mm(got.map((s) => s.p99), f1)} ms; max ${mm(got.map((s) => s.max), f1)} ms (n per round ${got.map((s) => s.n).join(', ')})`);

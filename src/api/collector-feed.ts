@@ -115,6 +115,10 @@ export function feedFromCollector(running: RunningCollector, feed: ObserveFeed, 
         // of their own) and packets counted at cases whose first record was lost (counted, not judged).
         case_lines: c.caseLines,
         case_unknown: c.caseUnknown,
+        // Hook records as PACKET items: published while a subscriber followed PACKET items, the rest not
+        // (no history of them either). Together: every hook record the capture delivered since the API started.
+        packet_items_published: feed.packets.published,
+        packet_items_unfollowed: feed.packets.unfollowed,
       };
       for (const [k, n] of Object.entries(c.verdicts)) other[`verdict_${k.toLowerCase()}`] = n;
       return {

@@ -195,6 +195,8 @@ async function observe(feed: ObserveFeed, call: grpc.ServerWritableStream<calitr
       untilMs: req.untilMs > 0 ? req.untilMs : undefined,
       peer: call.getPeer(),
       description: formatFilterSet(filters),
+      // Lets the feed skip items of a type no live subscriber asked for (hook records: ObserveFeed.packet).
+      topics: types,
     });
   } catch (err) {
     if (err instanceof HubFullError) return fail(call, grpc.status.RESOURCE_EXHAUSTED, err.message);

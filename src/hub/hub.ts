@@ -36,6 +36,11 @@ export interface SubscribeOptions<T> {
   /** Shown in stats: who this is (peer address) and what it asked for (filter text). */
   peer?: string;
   description?: string;
+  /**
+   * The kinds of item (topics) this subscriber can accept at all; every kind when absent. Only read by
+   * `following()`: a publisher asks it before building an item no live subscriber could take.
+   */
+  topics?: ReadonlySet<string>;
 }
 
 export interface HubOptions {
@@ -44,6 +49,11 @@ export interface HubOptions {
   /** Live items queued per subscriber before it starts losing them. */
   queueCapacity?: number;
   maxSubscribers?: number;
+  /**
+   * `following(topic)` stays true this long after the last subscriber that accepted the topic left, so a
+   * client that reconnects (the relay after a blip, backoff ≤ 30 s) resumes from the history without a gap.
+   */
+  followGraceMs?: number;
 }
 
 export interface SubscriberStats {
@@ -74,7 +84,7 @@ export interface HubStats {
 /** Past the subscriber cap. */
 export class HubFullError extends Error {}
 
-export const DEFAULTS = { historyCapacity: 10000, queueCapacity: 4096, maxSubscribers: 128 };
+export const DEFAULTS = { historyCapacity: 10000, queueCapacity: 4096, maxSubscribers: 128, followGraceMs: 60_000 };
 
 /** A bounded FIFO ring; each slot remembers how many items were lost just before it. */
 class BoundedQueue<T> {
@@ -259,12 +269,19 @@ export class Hub<T> {
   private seq = 0;
   private nextId = 1;
   private readonly subscribers = new Set<Subscription<T>>();
+  /** Live subscribers per topic they accept, and those that accept every topic (no `topics`). */
+  private readonly followersByTopic = new Map<string, number>();
+  private followersOfAll = 0;
+  /** Per topic (and '' for every topic): until when it still counts as followed after its last follower left. */
+  private readonly followedUntil = new Map<string, number>();
   private lostByClosed = 0;
   readonly historyCapacity: number;
   readonly queueCapacity: number;
   readonly maxSubscribers: number;
+  readonly followGraceMs: number;
 
   constructor(options: HubOptions = {}) {
+    this.followGraceMs = options.followGraceMs ?? DEFAULTS.followGraceMs;
     this.historyCapacity = options.historyCapacity ?? DEFAULTS.historyCapacity;
     this.queueCapacity = options.queueCapacity ?? DEFAULTS.queueCapacity;
     this.maxSubscribers = options.maxSubscribers ?? DEFAULTS.maxSubscribers;
@@ -305,13 +322,45 @@ export class Hub<T> {
       new BoundedQueue<T>(options.follow ? (options.queueCapacity ?? this.queueCapacity) : 1),
       options,
     );
-    if (options.follow) this.subscribers.add(sub);
+    if (options.follow) {
+      this.subscribers.add(sub);
+      this.countFollower(options.topics, +1);
+    }
     return sub;
+  }
+
+  /**
+   * Whether a live subscriber may accept items of this topic now (or one left less than followGraceMs
+   * ago). False: nobody following could take it, so a publisher may skip it (and count that it did); a
+   * later subscriber's history will not have it.
+   */
+  following(topic: string): boolean {
+    if (this.followersOfAll > 0 || (this.followersByTopic.get(topic) ?? 0) > 0) return true;
+    if (this.followedUntil.size === 0) return false;
+    const now = Date.now();
+    return (this.followedUntil.get(topic) ?? 0) > now || (this.followedUntil.get('') ?? 0) > now;
   }
 
   /** Called by a subscription that closes or ends. */
   remove(sub: Subscription<T>): void {
-    if (this.subscribers.delete(sub)) this.lostByClosed += sub.lost;
+    if (this.subscribers.delete(sub)) {
+      this.lostByClosed += sub.lost;
+      this.countFollower(sub.options.topics, -1);
+    }
+  }
+
+  private countFollower(topics: ReadonlySet<string> | undefined, delta: number): void {
+    const until = Date.now() + this.followGraceMs;
+    if (!topics) {
+      this.followersOfAll += delta;
+      if (this.followersOfAll === 0) this.followedUntil.set('', until);
+      return;
+    }
+    for (const t of topics) {
+      const n = (this.followersByTopic.get(t) ?? 0) + delta;
+      this.followersByTopic.set(t, n);
+      if (n === 0) this.followedUntil.set(t, until);
+    }
   }
 
   stats(): HubStats {

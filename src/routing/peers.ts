@@ -2,8 +2,9 @@
 // show (the pod's eth0 MTU and MAC) but what decides whether a packet the node sent is taken. A pod's
 // namespace is found through the veth's link-netnsid and the node's `ip netns list-id` names, so only
 // namespaces with a name (/var/run/netns, as the lab and CNI runtimes create them) can be read.
-// Nothing announces a change inside a pod's namespace to the node: the ends are polled.
-import { execFile } from 'node:child_process';
+// Nothing announces a change inside a pod's namespace to the node: the ends are polled, through one
+// long-lived shell (a spawn from this process per `ip` stalled the collector's event loop: issue 10).
+import { CommandShell } from '../util/command-shell';
 import type { RoutingState } from './types';
 
 export interface PodSide {
@@ -20,25 +21,11 @@ export interface PodSide {
 
 type J = Record<string, unknown>;
 
-function ipJson(args: string[]): Promise<J[]> {
-  return new Promise((resolve) => {
-    execFile('ip', args, { timeout: 5000 }, (err, stdout) => {
-      if (err) return resolve([]);
-      try {
-        resolve(JSON.parse(stdout.trim() || '[]') as J[]);
-      } catch {
-        resolve([]);
-      }
-    });
-  });
-}
-
-const PARALLEL = 8;
-
 export class PeerReader {
   private byHost = new Map<string, PodSide>();
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly shell = new CommandShell();
 
   constructor(private readonly netns?: string) {}
 
@@ -62,6 +49,17 @@ export class PeerReader {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.shell.close();
+  }
+
+  private async ipJson(args: string[]): Promise<J[]> {
+    const { code, stdout } = await this.shell.run(['ip', ...args]);
+    if (code !== 0) return [];
+    try {
+      return JSON.parse(stdout.trim() || '[]') as J[];
+    } catch {
+      return [];
+    }
   }
 
   /** One read of every cali veth's pod end (concurrent calls share it). */
@@ -76,28 +74,27 @@ export class PeerReader {
       this.byHost = new Map();
       return;
     }
-    const ids = await ipJson([...(this.netns ? ['-n', this.netns] : []), '-j', 'netns', 'list-id']);
+    const ids = await this.ipJson([...(this.netns ? ['-n', this.netns] : []), '-j', 'netns', 'list-id']);
     const nameOf = new Map<number, string>();
     for (const e of ids) if (typeof e.nsid === 'number' && typeof e.name === 'string') nameOf.set(e.nsid, e.name);
     const next = new Map<string, PodSide>();
-    for (let i = 0; i < veths.length; i += PARALLEL) {
-      await Promise.all(veths.slice(i, i + PARALLEL).map(async (l) => {
-        const ns = nameOf.get(l.linkNetnsid!);
-        if (!ns) return;
-        const links = await ipJson(['-n', ns, '-j', 'link', 'show']);
-        const peer = links.find((x) => x.ifindex === l.linkIndex);
-        if (!peer) return;
-        const flags = Array.isArray(peer.flags) ? (peer.flags as string[]) : [];
-        next.set(l.name, {
-          hostIf: l.name,
-          netns: ns,
-          name: String(peer.ifname),
-          mtu: typeof peer.mtu === 'number' ? peer.mtu : 0,
-          mac: typeof peer.address === 'string' ? peer.address.toLowerCase() : undefined,
-          up: flags.includes('UP'),
-        });
-      }));
-    }
+    // Queued together: the shell runs them one after another, without a round trip between them.
+    await Promise.all(veths.map(async (l) => {
+      const ns = nameOf.get(l.linkNetnsid!);
+      if (!ns) return;
+      const links = await this.ipJson(['-n', ns, '-j', 'link', 'show']);
+      const peer = links.find((x) => x.ifindex === l.linkIndex);
+      if (!peer) return;
+      const flags = Array.isArray(peer.flags) ? (peer.flags as string[]) : [];
+      next.set(l.name, {
+        hostIf: l.name,
+        netns: ns,
+        name: String(peer.ifname),
+        mtu: typeof peer.mtu === 'number' ? peer.mtu : 0,
+        mac: typeof peer.address === 'string' ? peer.address.toLowerCase() : undefined,
+        up: flags.includes('UP'),
+      });
+    }));
     this.byHost = next;
   }
 }

@@ -120,6 +120,15 @@ test('status, explain --server, observe and its table against a running serve', 
       }
       fs.rmSync(pasteFile);
 
+      // Hook records become PACKET items only while someone follows them (src/api/feed.ts): a follower
+      // for them, connected before the traffic.
+      const hookFollower = background(['observe', '--server', server, '-f', '--type', 'packet']);
+      for (let i = 0; i < 200; i++) {
+        const st2 = await cli(['status', '--server', server, '--json']);
+        if (JSON.parse(st2.stdout).subscribers?.length > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+
       // Traffic, judged by serve; meanwhile a one-shot trace prints the same packets in JSON.
       const trace = background(['trace', '--no-ui', '-o', 'json', '--count', '1', '--no-api', '--netns', netns, '--src', POD_A, '--dst', POD_B]);
       await until(() => /judging/.test(trace.err()), 60_000, `trace to start (stderr: ${trace.err()})`);
@@ -136,6 +145,9 @@ test('status, explain --server, observe and its table against a running serve', 
       for (const l of lines) assert.match(l, / (MATCHED|EXPECTED_DROP) /, `only verdicts: ${l}`);
       assert.match(seen.stdout, /EXPECTED_DROP +ems\/edgecloud-suse-adapter-df5d6d78b-m5zc2 \(10\.233\.101\.222\) > 10\.233\.101\.230 icmp echo-request seq 1 \| observed cali11299111064 → ✗drop:NOT_SPECIFIED@cali11299111064/);
       assert.match(seen.stdout, /MATCHED .* icmp echo-request seq 1 \| observed cali11299111064 → caliaa479e31ff6 \| latency [\d.]+µs \| predicted/);
+      await until(() => /\] cali11299111064 ingress /.test(hookFollower.out()), 20_000, `the follower's hook lines (${hookFollower.err()})`);
+      hookFollower.stop();
+      assert.equal(await hookFollower.done, 0, hookFollower.err());
       const hops = await cli(['observe', '--server', server, '--last', '10', '--type', 'packet,flow']);
       assert.match(hops.stdout, /\] cali11299111064 ingress /);
       assert.match(hops.stdout, /\] FLOW /);

@@ -30,7 +30,10 @@ test('pod eth0 MTU above its cali: big packets die unseen, every packet seen fro
         }
       });
       await h.waitUntil(() => h.rc.peers.get(CALI_A)?.mtu === 1450, 10_000, 'the repaired MTU read');
-      const ok = await pingVerdicts(h, lab, POD_A, POD_B, { count: 1 });
+      // The pod checks are memoised for a second (src/path/verdict.ts): a ping right after the read may
+      // still get the old finding; one of the next ones must not.
+      let ok = await pingVerdicts(h, lab, POD_A, POD_B, { count: 1 });
+      for (let i = 0; i < 10 && ok[0].warnings.length > 0; i++) ok = await pingVerdicts(h, lab, POD_A, POD_B, { count: 1 });
       assert.deepEqual(ok[0].warnings, [], h.dump());
     });
   });

@@ -113,3 +113,48 @@ test('per subscriber, offered = sent (live) + lost + queued at every moment; his
   assert.equal(s.offered, s.sent - s.sentHistory + s.lost);
   assert.ok(s.lost > 0);
 });
+
+test('following(topic): true while a live subscriber accepts the topic (or every topic), false once none does', () => {
+  const hub = new Hub<string>({ followGraceMs: 0 });
+  assert.equal(hub.following('PACKET'), false, 'nobody subscribed');
+  const oneShot = hub.subscribe({ follow: false, topics: new Set(['PACKET']), history: { all: true } });
+  assert.equal(hub.following('PACKET'), false, 'a history-only subscriber follows nothing');
+  oneShot.close();
+  const verdicts = hub.subscribe({ follow: true, topics: new Set(['VERDICT']) });
+  assert.equal(hub.following('PACKET'), false);
+  assert.equal(hub.following('VERDICT'), true);
+  const packets1 = hub.subscribe({ follow: true, topics: new Set(['PACKET', 'FLOW']) });
+  const packets2 = hub.subscribe({ follow: true, topics: new Set(['PACKET']) });
+  assert.equal(hub.following('PACKET'), true);
+  packets1.close();
+  assert.equal(hub.following('PACKET'), true, 'one of two left');
+  assert.equal(hub.following('FLOW'), false);
+  packets2.close();
+  assert.equal(hub.following('PACKET'), false, 'both left (no grace)');
+  const everything = hub.subscribe({ follow: true });
+  assert.equal(hub.following('PACKET'), true, 'no topics: every topic');
+  everything.close();
+  assert.equal(hub.following('PACKET'), false);
+  assert.equal(hub.following('VERDICT'), true);
+  verdicts.close();
+  assert.equal(hub.following('VERDICT'), false);
+});
+
+test('following(topic) stays true for the grace period after its last follower left (a reconnect resumes without a gap)', () => {
+  const hub = new Hub<string>({ followGraceMs: 3_600_000 });
+  const sub = hub.subscribe({ follow: true, topics: new Set(['PACKET']) });
+  sub.close();
+  assert.equal(hub.following('PACKET'), true);
+  assert.equal(hub.following('FLOW'), false, 'only the topic it followed');
+  const all = hub.subscribe({ follow: true });
+  all.close();
+  assert.equal(hub.following('FLOW'), true, 'a subscriber of every topic leaves every topic followed for the grace period');
+});
+
+test('a subscription that ends at until stops counting as a follower', () => {
+  const hub = new Hub<string>({ followGraceMs: 0 });
+  hub.subscribe({ follow: true, topics: new Set(['PACKET']), untilMs: 1000 });
+  assert.equal(hub.following('PACKET'), true);
+  hub.publish('late', 2000); // later than until: the subscription ends
+  assert.equal(hub.following('PACKET'), false);
+});
