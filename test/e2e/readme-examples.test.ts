@@ -193,7 +193,8 @@ test('README examples run as written against a lab', { timeout: 900_000 }, async
               }
               continue;
             }
-            const wanted = /observe/.test(command) ? /(DROPPED|EXPECTED_DROP) /m : /--events/.test(command) ? /cali11299111064 in .* icmp /m : /MATCHED /m;
+            // Per-hop records (`observe -f --type packet`, `trace --events`) print hooks, not verdicts.
+            const wanted = /--type packet|--events/.test(command) ? /cali11299111064 (in|drop) .* icmp /m : /observe/.test(command) ? /(DROPPED|EXPECTED_DROP) /m : /MATCHED /m;
             await until(() => wanted.test(r.out()), 60_000, `${what} to print (stdout: ${r.out()} stderr: ${r.err()})`);
             interrupt(r);
             assert.equal(await withTimeout(r.done, 30_000, what), 0, `${what}: ${r.err()}`);
