@@ -179,73 +179,132 @@ function newCollector(model: RouteModel, maxFlows: number): Collector {
   });
 }
 
+/** The kernel's table of known cases (bpf/common.bpf.h ct_case_known, bpf/cases.c age_known). */
+const KERNEL_KNOWN_CASES = 65536;
+const KERNEL_KNOWN_IDLE_EPOCHS = 16;
+/** Each epoch's counting table (ct_case_slotN): a case past it loses its packets' counts (counted). */
+const KERNEL_SLOT_CASES = 65536;
+
+/** What the kernel hands user space for one traffic mix in case mode, prepared once, replayed per round. */
+interface CaseInput {
+  flows: number;
+  epochs: number;
+  /** Records shipped, per epoch: a hop whose case the kernel did not know, and every drop. */
+  shipped: TraceEvent[][];
+  frames: CaseCounts[];
+  cases: number;
+  /** Records shipped only because the kernel's known-case table was full (each such packet costs a record). */
+  shippedTableFull: number;
+  /** Packets whose count the kernel could not keep (an epoch's table full). */
+  lostCounts: number;
+}
+
 /**
- * Case mode, user-space side, for the same traffic: what the kernel would hand over — the records of each
- * case's first packet, every drop's record, and per epoch the packets per case — fed to a real Collector
- * through a capture stand-in. Packets judged per second of user-space CPU (the kernel's share is in
- * bench-peers' CPU per packet).
+ * Case mode, kernel side, modelled on the same traffic: each hop's case (here: flow, hop index, kind and
+ * device — what the real case id hashes for this mix), counted per epoch in a table of 65 536 cases; a
+ * hop's record is shipped when its case is not in the known table (65 536 cases, no eviction: full, a new
+ * case is shipped with every packet until idle ones are aged out every 16 epochs) and for every drop.
  */
-function caseModeRun(model: RouteModel, ctx: DecodeContext, ifs: Ifs, packets: number, flows: number, epochs: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number } {
-  const events: TraceEvent[] = [];
-  replay(frames(traffic(packets, flows, ifs, false)), ctx, (ev) => events.push(ev), false);
+function caseModeInput(ctx: DecodeContext, ifs: Ifs, packets: number, flows: number, epochs: number): CaseInput {
   const byPacket = new Map<string, TraceEvent[]>();
-  for (const ev of events) {
+  replay(frames(traffic(packets, flows, ifs, false)), ctx, (ev) => {
     let list = byPacket.get(ev.fingerprint);
     if (!list) byPacket.set(ev.fingerprint, (list = []));
     list.push(ev);
-  }
+  }, false);
   const ids = new Map<string, string>();
+  const known = new Map<string, number>();
   const counts: Map<string, number>[] = Array.from({ length: epochs }, () => new Map());
   const shipped: TraceEvent[][] = Array.from({ length: epochs }, () => []);
   const perEpoch = Math.ceil(byPacket.size / epochs);
+  let shippedTableFull = 0;
+  let lostCounts = 0;
   let i = 0;
+  let agedAt = 0;
   for (const evs of byPacket.values()) {
     const epoch = Math.floor(i++ / perEpoch);
+    if (epoch !== agedAt && epoch % KERNEL_KNOWN_IDLE_EPOCHS === 0) {
+      agedAt = epoch;
+      for (const [id, last] of known) if (epoch - last > KERNEL_KNOWN_IDLE_EPOCHS) known.delete(id);
+    }
     let prev = '0000000000000000';
-    let isNew = false;
     for (let j = 0; j < evs.length; j++) {
       const e = evs[j];
       const key = `${e.src}|${e.dst}|${e.sport}|${e.dport}|${j}|${e.kind}|${e.iface}`;
       let id = ids.get(key);
-      if (!id) {
-        ids.set(key, (id = (ids.size + 1).toString(16).padStart(16, '0')));
-        isNew = true;
-      }
+      if (!id) ids.set(key, (id = (ids.size + 1).toString(16).padStart(16, '0')));
       e.caseId = id;
       e.prevCase = prev;
       e.epoch = epoch;
       prev = id;
-      counts[epoch].set(id, (counts[epoch].get(id) ?? 0) + 1);
+      const slot = counts[epoch];
+      const n = slot.get(id);
+      if (n === undefined && slot.size >= KERNEL_SLOT_CASES) lostCounts++;
+      else slot.set(id, (n ?? 0) + 1);
+      if (e.kind === 'drop') {
+        shipped[epoch].push(e);
+        continue;
+      }
+      if (known.has(id)) {
+        known.set(id, epoch);
+        continue;
+      }
+      shipped[epoch].push(e);
+      if (known.size < KERNEL_KNOWN_CASES) known.set(id, epoch);
+      else shippedTableFull++;
     }
-    if (isNew) shipped[epoch].push(...evs);
-    else for (const e of evs) if (e.kind === 'drop') shipped[epoch].push(e);
   }
-  const cap = new EventEmitter();
-  const c = new Collector({
-    capture: Object.assign(cap, { counters: () => NO_LOSS }) as unknown as ConstructorParameters<typeof Collector>[0]['capture'],
-    model,
-    predict,
-    maxFlows: 200_000,
-    flowIdleMs: 3_600_000,
-    monotonicNs: () => 0,
-  });
-  const frameOf = (e: number): CaseCounts => ({ epoch: e, last: true, entries: [...counts[e]].map(([caseId, n]) => ({ caseId, packets: n, bytes: n * 98 })) });
-  const casesFrames = counts.map((_, e) => frameOf(e));
+  const caseFrames = counts.map((c, e): CaseCounts => ({ epoch: e, last: true, entries: [...c].map(([caseId, n]) => ({ caseId, packets: n, bytes: n * 98 })) }));
+  return { flows, epochs, shipped, frames: caseFrames, cases: ids.size, shippedTableFull, lostCounts };
+}
+
+/** The code under test: this build's collector, or another build's (BENCH_COMPARE) for before/after. */
+interface Code {
+  name: string;
+  Collector: typeof Collector;
+  predict: typeof predict;
+}
+
+/**
+ * Case mode, user-space side: what the kernel would hand over (caseModeInput) fed to a real Collector
+ * through a capture stand-in. Packets judged per second of user-space CPU (the kernel's share is in
+ * bench-peers' CPU per packet).
+ */
+function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number; unknown: number } {
+  let secs = 0;
+  let packets = 0;
+  let last: ReturnType<Collector['counters']> | undefined;
   let records = 0;
   let entries = 0;
-  const t0 = cpuNow();
-  for (let e = 0; e < epochs; e++) {
-    for (const ev of shipped[e]) c.push(ev);
-    records += shipped[e].length;
-    // The kernel hands an epoch over two epochs later: by then its packets are closed here too.
-    (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number.MAX_SAFE_INTEGER);
-    cap.emit('cases', casesFrames[e]);
-    entries += casesFrames[e].entries.length;
+  for (let pass = 0; pass < passes; pass++) {
+    const cap = new EventEmitter();
+    gc(); // the previous pass's garbage is not this one's cost
+    const c = new code.Collector({
+      capture: Object.assign(cap, { counters: () => NO_LOSS }) as unknown as ConstructorParameters<typeof Collector>[0]['capture'],
+      model,
+      predict: code.predict,
+      maxFlows: 200_000,
+      flowIdleMs: 3_600_000,
+      monotonicNs: () => 0,
+    });
+    records = 0;
+    entries = 0;
+    const t0 = cpuNow();
+    for (let e = 0; e < input.epochs; e++) {
+      for (const ev of input.shipped[e]) c.push(ev);
+      records += input.shipped[e].length;
+      // The kernel hands an epoch over two epochs later: by then its packets are closed here too.
+      (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number.MAX_SAFE_INTEGER);
+      cap.emit('cases', input.frames[e]);
+      entries += input.frames[e].entries.length;
+    }
+    c.stop();
+    secs += cpuNow() - t0;
+    last = c.counters();
+    packets += last.packets;
   }
-  c.stop();
-  const secs = cpuNow() - t0;
-  const k = c.counters();
-  return { rate: k.packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries };
+  const k = last!;
+  return { rate: packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries, unknown: k.caseUnknown };
 }
 
 /**
@@ -387,19 +446,53 @@ async function main(): Promise<void> {
 
   // --- case mode -------------------------------------------------------------------------------
   // 100 flows: ~100 packets per case per epoch (a few busy flows at line rate); 1 000: ~10; 50 000: more
-  // cases (≈ 122 000) than the kernel's and the book's tables hold (65 536): past that, case mode degrades.
-  for (const flows of only === 'memory' || only === 'throughput' ? [] : [100, 1_000, 50_000]) {
-    let best: ReturnType<typeof caseModeRun> | undefined;
-    for (let round = 0; round < 3; round++) {
-      const r = caseModeRun(model, ctx, ifs, PACKETS, flows, 20);
-      if (!best || r.rate > best.rate) best = r;
+  // cases (≈ 122 000) than the kernel's known-case table holds (65 536): past that the kernel ships a
+  // record for every packet of the cases it could not add, and user space judges those one by one.
+  // BENCH_COMPARE=DIR: another build's dist/ (e.g. main's, built in a temp worktree) runs in the same
+  // process, interleaved round by round with this one, on the same input.
+  const codes: Code[] = [{ name: 'this build', Collector, predict }];
+  if (process.env.BENCH_COMPARE) {
+    const dir = process.env.BENCH_COMPARE;
+    codes.push({
+      name: `compare (${dir})`,
+      Collector: (require(`${dir}/src/collector/collector.js`) as { Collector: typeof Collector }).Collector,
+      predict: (require(`${dir}/src/routing/predict.js`) as { predict: typeof predict }).predict,
+    });
+  }
+  const caseRounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  // A round is this many passes over the input, each with a fresh collector: one pass takes ~0.1 s, too
+  // short to average out a garbage collection or a stolen time slice.
+  const casePasses = Number(process.env.BENCH_PASSES ?? 5);
+  const caseFlows = process.env.BENCH_FLOWS ? process.env.BENCH_FLOWS.split(',').map(Number) : [100, 1_000, 50_000];
+  for (const flows of only === 'memory' || only === 'throughput' ? [] : caseFlows) {
+    const input = caseModeInput(ctx, ifs, PACKETS, flows, 20);
+    const rates = codes.map(() => [] as number[]);
+    const last: ReturnType<typeof caseModeRun>[] = [];
+    // A warm-up round each, then interleaved rounds: A B A B …
+    for (let round = 0; round <= caseRounds; round++) {
+      codes.forEach((code, ci) => {
+        const r = caseModeRun(code, model, input, casePasses);
+        if (round > 0) rates[ci].push(r.rate);
+        if (process.env.BENCH_VERBOSE) console.log(`    round ${round} ${code.name} ${Math.round(r.rate)}`);
+        last[ci] = r;
+      });
     }
-    const b = best!;
+    const r0 = last[0];
     console.log(
-      `case mode, ${flows.toLocaleString('en')} flows, ${PACKETS.toLocaleString('en')} packets in 20 epochs: ${b.records.toLocaleString('en')} records ` +
-        `(first packet of each case + every drop) and ${b.entries.toLocaleString('en')} case counts → ` +
-        `${Math.round(b.rate).toLocaleString('en')} packets judged/s; ${Object.entries(b.verdicts).filter(([, n]) => n > 0).map(([v, n]) => `${v} ${n}`).join(', ')} (${b.judged} packets)`,
+      `case mode, ${flows.toLocaleString('en')} flows, ${PACKETS.toLocaleString('en')} packets in ${input.epochs} epochs, ${input.cases.toLocaleString('en')} cases: ` +
+        `${r0.records.toLocaleString('en')} records (first packet of each case + every drop` +
+        `${input.shippedTableFull ? `, + ${input.shippedTableFull.toLocaleString('en')} because the kernel's known-case table (${KERNEL_KNOWN_CASES}) was full` : ''}` +
+        `), ${r0.entries.toLocaleString('en')} case counts${input.lostCounts ? `, ${input.lostCounts} packets not counted (an epoch's table full)` : ''}`,
     );
+    codes.forEach((code, ci) => {
+      const r = last[ci];
+      const sorted = rates[ci].slice().sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)];
+      console.log(
+        `  ${code.name}: packets judged per CPU second min ${Math.round(sorted[0]).toLocaleString('en')} median ${Math.round(median).toLocaleString('en')} (${sorted.length} rounds of ${casePasses} passes); ` +
+          `${Object.entries(r.verdicts).filter(([, n]) => n > 0).map(([v, n]) => `${v} ${n}`).join(', ')} (${r.judged} packets)${r.unknown ? `, caseUnknown ${r.unknown}` : ''}`,
+      );
+    });
   }
   console.log('');
 
