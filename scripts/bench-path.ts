@@ -270,7 +270,8 @@ interface Code {
  * through a capture stand-in. Packets judged per second of user-space CPU (the kernel's share is in
  * bench-peers' CPU per packet).
  */
-function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number; unknown: number } {
+function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number; unknown: number; split: { records: number; counts: number } } {
+  const split = { records: 0, counts: 0 };
   let secs = 0;
   let packets = 0;
   let last: ReturnType<Collector['counters']> | undefined;
@@ -291,12 +292,16 @@ function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: nu
     entries = 0;
     const t0 = cpuNow();
     for (let e = 0; e < input.epochs; e++) {
+      const r0 = cpuNow();
       for (const ev of input.shipped[e]) c.push(ev);
       records += input.shipped[e].length;
       // The kernel hands an epoch over two epochs later: by then its packets are closed here too.
       (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number.MAX_SAFE_INTEGER);
+      const r1 = cpuNow();
       cap.emit('cases', input.frames[e]);
       entries += input.frames[e].entries.length;
+      split.records += r1 - r0;
+      split.counts += cpuNow() - r1;
     }
     c.stop();
     secs += cpuNow() - t0;
@@ -304,7 +309,7 @@ function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: nu
     packets += last.packets;
   }
   const k = last!;
-  return { rate: packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries, unknown: k.caseUnknown };
+  return { rate: packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries, unknown: k.caseUnknown, split };
 }
 
 /**
@@ -473,7 +478,7 @@ async function main(): Promise<void> {
       codes.forEach((code, ci) => {
         const r = caseModeRun(code, model, input, casePasses);
         if (round > 0) rates[ci].push(r.rate);
-        if (process.env.BENCH_VERBOSE) console.log(`    round ${round} ${code.name} ${Math.round(r.rate)}`);
+        if (process.env.BENCH_VERBOSE) console.log(`    round ${round} ${code.name} ${Math.round(r.rate)}; CPU s in records ${r.split.records.toFixed(3)}, in counts ${r.split.counts.toFixed(3)}`);
         last[ci] = r;
       });
     }

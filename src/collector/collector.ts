@@ -6,7 +6,7 @@ import type { CaseCounts } from '../capture/decode';
 import { CaseBook, sizeMarks, stamp } from '../path/cases';
 import { Correlator, ObservedPacket, Origin, PredictionAt, UnfinishedPacket } from '../path/correlate';
 import { FlowTable, emptyVerdictCounts } from '../path/flows';
-import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
+import type { FlowSummary, Hop, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
 import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
 import { WorkloadHistory } from '../routing/history';
@@ -82,10 +82,56 @@ const PREDICTION_CACHE_SIZE = 8192;
  */
 const HOLD_ENDS_MS = 5000;
 
+/**
+ * Case mode: how long the verdict of a drop judged in full stands for the next drops of its case (their
+ * earlier hops only counted). The evidence a verdict names besides its case (pods, node addresses) can
+ * change without a new model generation: as the pod checks of verdict.ts, it is asked again after this.
+ */
+const DROP_TEMPLATE_MS = 1000;
+
+/** A drop's verdict, judged in full, and the time of its drop record. */
+interface DropTemplate {
+  verdict: PacketVerdict;
+  timeNs: number;
+  atMs: number;
+  generation: number;
+  /** Its flow's key, once the flow table gave it (FlowTable.observe's knownKey). */
+  key?: string;
+}
+
+const NO_CASE = '0000000000000000';
+const NO_EVENTS: TraceEvent[] = [];
+
+/**
+ * The verdict of a drop of the template's case whose earlier hops were only counted. Its whole packet is
+ * the case's hops replayed in front of its drop record (CaseBook.learn): the same hops, addresses, ports,
+ * length, prediction, kernel answer and drop reason, with times at the same offsets from its drop — so
+ * the same verdict, reason and latency. Its own are its fingerprint, its times and its ICMP sequence.
+ */
+function stampDrop(t: DropTemplate, drop: TraceEvent): PacketVerdict {
+  const v = t.verdict;
+  const shift = drop.timeNs - t.timeNs;
+  const observed = new Array<Hop>(v.observed.length);
+  for (let i = 0; i < observed.length; i++) {
+    const h = v.observed[i];
+    observed[i] = { iface: h.iface, dir: h.dir, timeNs: h.timeNs + shift, tunnel: h.tunnel, dropReason: h.dropReason };
+  }
+  return {
+    ...v,
+    fingerprint: drop.fingerprint,
+    timeMs: drop.wallMs,
+    warnings: v.warnings.length ? [...v.warnings] : [],
+    observed,
+    icmp: v.icmp && { type: v.icmp.type, code: v.icmp.code, id: v.icmp.id, seq: drop.icmpSeq },
+  };
+}
+
 /** A path judged once for all its packets; `unfinished` when it stopped short of its prediction. */
 interface ChainVerdict {
   verdict: PacketVerdict;
   unfinished?: UnfinishedPacket;
+  /** Its flow's key, once the flow table gave it (FlowTable.observe's knownKey). */
+  key?: string;
 }
 
 /**
@@ -140,6 +186,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly unlisten: (() => void)[] = [];
   private caseMode = false;
   private readonly history = new WorkloadHistory();
+  /** Case mode: per drop case, the verdict of its last drop judged in full (see stampDrop). */
+  private readonly dropTemplates = new Map<string, DropTemplate>();
+  /** Case mode: the drop push() is correlating with its replayed hops, while it does. */
+  private templating: { drop: TraceEvent; events: number } | undefined;
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -220,8 +270,23 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     // Case mode: a record whose earlier hops were only counted brings them back from the case book.
     this.caseMode = true;
-    const { events } = this.caseBook.learn(ev, (e) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e));
+    const isOpen = (e: TraceEvent) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e);
+    if (ev.kind === 'drop' && ev.prevCase !== undefined && ev.prevCase !== NO_CASE) {
+      // A drop whose earlier hops were only counted: all of its packet but its identity is its case's.
+      const t = this.dropTemplates.get(ev.caseId);
+      if (t && t.generation === this.opts.model.generation && Date.now() - t.atMs < DROP_TEMPLATE_MS && this.caseBook.knows(ev) && !isOpen(ev)) {
+        this.correlator.tick(ev.timeNs); // the clock the drop would have advanced
+        // Its hops, as CaseBook.learn replays them, only for a listener that wants them.
+        const events = this.listenerCount('judged') > 0 ? this.caseBook.learn(ev, isOpen).events : NO_EVENTS;
+        const key = this.publishCounted(stampDrop(t, ev), events, t.key);
+        if (!t.verdict.nat) t.key = key;
+        return;
+      }
+    }
+    const { events } = this.caseBook.learn(ev, isOpen);
+    if (ev.kind === 'drop' && events.length > 1) this.templating = { drop: ev, events: events.length };
     for (const e of events) this.correlator.push(e);
+    this.templating = undefined;
   }
 
   counters(): CollectorCounters {
@@ -417,7 +482,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
           held.bytes = Math.max(0, held.bytes + Math.round((t.bytes * back) / t.packets));
           if (held.packets === 0) this.heldEnds.delete(t.caseId);
         }
-        if (t.packets + back < 0) this.countPath(c.verdict, t.packets + back, t.bytes, now);
+        if (t.packets + back < 0) this.countPath(c, t.packets + back, t.bytes, now);
         continue;
       }
       // Still waiting for the kernel's neighbour resolution: their next hop may come (late) yet.
@@ -428,7 +493,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
         this.heldEnds.set(t.caseId, held);
         continue;
       }
-      this.countPath(c.verdict, t.packets, t.bytes, now);
+      this.countPath(c, t.packets, t.bytes, now);
     }
     this.releaseHeld(now - HOLD_ENDS_MS);
   }
@@ -439,19 +504,21 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (held.sinceMs > beforeMs) continue;
       this.heldEnds.delete(caseId);
       const c = this.chainVerdicts.get(caseId);
-      if (c) this.countPath(c.verdict, held.packets, held.bytes, Date.now());
+      if (c) this.countPath(c, held.packets, held.bytes, Date.now());
       else this.caseUnknown += held.packets;
     }
   }
 
   /** `packets` judged as the path verdict `v` (negative: an earlier epoch's count taken back). */
-  private countPath(v: PacketVerdict, packets: number, bytes: number, now: number): void {
+  private countPath(c: ChainVerdict, packets: number, bytes: number, now: number): void {
+    const v = c.verdict;
     // A copy per epoch: flow-level warnings are added to the verdict they are found on.
-    const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
-    this.flowTable.observe(copy, packets, bytes);
+    const copy: PacketVerdict = { ...v, timeMs: now, warnings: v.warnings.length ? [...v.warnings] : [] };
+    const key = this.flowTable.observe(copy, packets, bytes, c.key);
+    if (!v.nat) c.key = key;
     this.packets += packets;
     this.verdicts[v.verdict] += packets;
-    this.dirtyFlows.add(copy.flowKey!);
+    this.dirtyFlows.add(key);
     this.emit('counted', { verdict: copy, packets });
   }
 
@@ -493,6 +560,13 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
 
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
+    const t = this.templating;
+    // The drop push() replays judged as a whole packet of its own (nothing else joined it, no NAT, no wait):
+    // the template of the next drops of its case.
+    if (t && p.drop === t.drop && p.closedBy === 'drop' && p.events.length === t.events && !p.nat && !p.pendingOn && (v.verdict === 'EXPECTED_DROP' || v.verdict === 'DROPPED')) {
+      if (this.dropTemplates.size >= 65536) this.dropTemplates.clear();
+      this.dropTemplates.set(t.drop.caseId!, { verdict: { ...v, warnings: [...v.warnings] }, timeNs: t.drop.timeNs, atMs: Date.now(), generation: p.predicted?.generation ?? -1 });
+    }
     if (v.verdict === 'INCOMPLETE' && !this.stopped && p.events.length > 0 && this.lostNear(p.events[0].wallMs) === 0) {
       this.awaitingLossReport.push({ p, sinceMs: Date.now(), untilNs: p.events[0].timeNs + p.windowMs * 1e6 });
       return;
@@ -541,13 +615,19 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
       return;
     }
-    this.flowTable.observe(v);
+    this.publishCounted(v, p.events);
+  }
+
+  /** A packet judged from its own records: counted, and a verdict line. Returns its flow's key. */
+  private publishCounted(v: PacketVerdict, events: TraceEvent[], knownKey?: string): string {
+    const key = this.flowTable.observe(v, 1, v.len ?? 0, knownKey);
     this.packets++;
     this.verdicts[v.verdict]++;
-    this.dirtyFlows.add(v.flowKey!);
+    this.dirtyFlows.add(key);
     this.emit('counted', { verdict: v, packets: 1 });
     this.emit('verdict', v);
-    if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
+    if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events });
+    return key;
   }
 
   private flushFlows(): void {

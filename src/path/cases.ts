@@ -148,6 +148,13 @@ export class CaseBook {
     return { events: stamped.map((h, i) => (i === chain.length ? ev : own(h, i))), missing: false };
   }
 
+  /** Whether the record's case is in the book (as learn would find it); notes its epoch as learn does. */
+  knows(ev: TraceEvent): boolean {
+    const epoch = ev.epoch ?? 0;
+    if (epoch > this.lastEpoch) this.lastEpoch = epoch;
+    return this.cases.has(ev.caseId!);
+  }
+
   /** The hops from the packet's first hop to `caseId`, or undefined when a link of the chain is unknown. */
   chain(caseId: string): TraceEvent[] | undefined {
     const out: TraceEvent[] = [];

@@ -164,23 +164,31 @@ export class FlowTable {
   /**
    * Accounts one judged packet to its flow. Adds the flow-level warnings (ROUTE_CHANGED,
    * ASYMMETRIC_RETURN) to the verdict and its reason, and sets its flowKey. Returns the flow's key.
+   * `knownKey`: what this method returned for a verdict of the same endpoints (family, protocol,
+   * addresses, ports, ICMP id/type) without NAT — a shortcut, never another flow.
    */
-  observe(v: PacketVerdict, count = 1, bytes = (v.len ?? 0) * count): string {
-    let key = flowKey(v);
+  observe(v: PacketVerdict, count = 1, bytes = (v.len ?? 0) * count, knownKey?: string): string {
     let as: Endpoints = v;
-    // The reply of a NATed conversation enters with other addresses than the request left with (a
-    // Service's backend answering, a masqueraded connection's answer). As its peer sees it, after the
-    // rewrite, it is the reverse of an existing flow: count it there, so one conversation is one flow.
-    if (v.nat && !this.flows.has(key)) {
-      const seen = rewritten(v);
-      const seenKey = seen && flowKey({ ...v, ...seen });
-      if (seen && seenKey && this.flows.has(seenKey)) {
-        key = seenKey;
-        as = seen;
+    // A key this table returned for the same endpoints is already hashed: looking it up again is cheap,
+    // building it again and hashing it was a third of this method (case mode counts paths of known flows).
+    let flow: FlowState | undefined = knownKey !== undefined && !v.nat ? this.flows.get(knownKey) : undefined;
+    let key: string = flow ? knownKey! : '';
+    if (!flow) {
+      key = flowKey(v);
+      // The reply of a NATed conversation enters with other addresses than the request left with (a
+      // Service's backend answering, a masqueraded connection's answer). As its peer sees it, after the
+      // rewrite, it is the reverse of an existing flow: count it there, so one conversation is one flow.
+      if (v.nat && !this.flows.has(key)) {
+        const seen = rewritten(v);
+        const seenKey = seen && flowKey({ ...v, ...seen });
+        if (seen && seenKey && this.flows.has(seenKey)) {
+          key = seenKey;
+          as = seen;
+        }
       }
+      flow = this.flows.get(key);
     }
-    let flow = this.flows.get(key);
-    if (flow) {
+    if (flow !== undefined) {
       flow.touched = true;
       key = flow.key;
     } else {
