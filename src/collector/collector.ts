@@ -547,7 +547,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
     // every path again in the next epoch).
-    if (this.chainVerdicts.size >= 65536) {
+    if (this.chainVerdicts.size >= this.caseBook.maxSize) {
       let n = 4096;
       for (const id of this.chainVerdicts.keys()) {
         if (n-- <= 0) break;
@@ -564,7 +564,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     // The drop push() replays judged as a whole packet of its own (nothing else joined it, no NAT, no wait):
     // the template of the next drops of its case.
     if (t && p.drop === t.drop && p.closedBy === 'drop' && p.events.length === t.events && !p.nat && !p.pendingOn && (v.verdict === 'EXPECTED_DROP' || v.verdict === 'DROPPED')) {
-      if (this.dropTemplates.size >= 65536) this.dropTemplates.clear();
+      if (this.dropTemplates.size >= this.caseBook.maxSize) this.dropTemplates.clear();
       this.dropTemplates.set(t.drop.caseId!, { verdict: { ...v, warnings: [...v.warnings] }, timeNs: t.drop.timeNs, atMs: Date.now(), generation: p.predicted?.generation ?? -1 });
     }
     if (v.verdict === 'INCOMPLETE' && !this.stopped && p.events.length > 0 && this.lostNear(p.events[0].wallMs) === 0) {
