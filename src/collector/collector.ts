@@ -522,6 +522,26 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.emit('counted', { verdict: copy, packets });
   }
 
+  /**
+   * A case's first packet whose records are its path's whole chain of cases — each case learnt from this
+   * very record, from the first hop on — is what chainVerdict would replay and judge again when the
+   * path's counts come: its verdict is that path's, but for the fingerprint (the case's, as stamp() gives
+   * it). Taken before the flow table adds flow-level warnings to it. Judging each new path twice was a
+   * good part of what a new flow cost.
+   */
+  private seedChainVerdict(p: ObservedPacket, v: PacketVerdict): void {
+    const events = p.events;
+    const last = events[events.length - 1];
+    if (p.closedBy !== 'complete' || p.nat || p.pendingOn || p.missing || last.caseId === undefined || this.chainVerdicts.has(last.caseId)) return;
+    let prev = NO_CASE;
+    for (const e of events) {
+      const taught = e.caseId !== undefined ? this.caseBook.hop(e.caseId) : undefined;
+      if (e.prevCase !== prev || !taught || taught.fingerprint !== e.fingerprint || taught.timeNs !== e.timeNs) return;
+      prev = e.caseId!;
+    }
+    this.rememberChainVerdict(last.caseId, { verdict: { ...v, fingerprint: last.caseId, warnings: [...v.warnings] } });
+  }
+
   /** The verdict of every packet whose path ended at this case: the chain of its hops, judged once. */
   private chainVerdict(caseId: string): ChainVerdict | undefined {
     const known = this.chainVerdicts.get(caseId);
@@ -545,17 +565,21 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       const egress = [...new Set(p.events.filter((e) => e.kind !== 'drop' && e.dir === 'egress').map((e) => e.iface))];
       v.unfinished = { ingress: p.ingress, predicted: p.predicted, egress };
     }
+    this.rememberChainVerdict(caseId, v);
+    return v;
+  }
+
+  private rememberChainVerdict(caseId: string, v: ChainVerdict): void {
     // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
     // every path again in the next epoch).
     if (this.chainVerdicts.size >= this.caseBook.maxSize) {
-      let n = 4096;
+      let n = this.caseBook.maxSize >> 4;
       for (const id of this.chainVerdicts.keys()) {
         if (n-- <= 0) break;
         this.chainVerdicts.delete(id);
       }
     }
     this.chainVerdicts.set(caseId, v);
-    return v;
   }
 
   private onPacket(p: ObservedPacket): void {
@@ -608,6 +632,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     // Case mode: a case's first packet is a verdict line; it is counted with its case's packets (its
     // hops, latency and warnings go to the flow now). A drop is counted here: it has its own record.
     if (!p.drop && p.events.some((e) => e.caseId !== undefined)) {
+      this.seedChainVerdict(p, v);
       this.flowTable.observe(v, 0, 0);
       this.caseLines++;
       this.dirtyFlows.add(v.flowKey!);
