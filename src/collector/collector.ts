@@ -5,7 +5,7 @@ import type { CaptureCounters, TraceEvent } from '../capture/event';
 import type { CaseCounts } from '../capture/decode';
 import { CaseBook, sizeMarks, stamp } from '../path/cases';
 import { Correlator, ObservedPacket, Origin, PredictionAt, UnfinishedPacket } from '../path/correlate';
-import { FlowTable, emptyVerdictCounts } from '../path/flows';
+import { FlowHandle, FlowTable, emptyVerdictCounts } from '../path/flows';
 import type { FlowSummary, Hop, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
 import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
@@ -95,8 +95,8 @@ interface DropTemplate {
   timeNs: number;
   atMs: number;
   generation: number;
-  /** Its flow's key, once the flow table gave it (FlowTable.observe's knownKey). */
-  key?: string;
+  /** Its flow, once the flow table has it (FlowTable.observe's `known`). */
+  flow?: FlowHandle;
 }
 
 const NO_CASE = '0000000000000000';
@@ -130,8 +130,8 @@ function stampDrop(t: DropTemplate, drop: TraceEvent): PacketVerdict {
 interface ChainVerdict {
   verdict: PacketVerdict;
   unfinished?: UnfinishedPacket;
-  /** Its flow's key, once the flow table gave it (FlowTable.observe's knownKey). */
-  key?: string;
+  /** Its flow, once the flow table has it (FlowTable.observe's `known`). */
+  flow?: FlowHandle;
 }
 
 /**
@@ -278,8 +278,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
         this.correlator.tick(ev.timeNs); // the clock the drop would have advanced
         // Its hops, as CaseBook.learn replays them, only for a listener that wants them.
         const events = this.listenerCount('judged') > 0 ? this.caseBook.learn(ev, isOpen).events : NO_EVENTS;
-        const key = this.publishCounted(stampDrop(t, ev), events, t.key);
-        if (!t.verdict.nat) t.key = key;
+        const v = stampDrop(t, ev);
+        t.flow = this.flowHandle(v, this.publishCounted(v, events, t.flow), t.flow);
         return;
       }
     }
@@ -514,8 +514,8 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     const v = c.verdict;
     // A copy per epoch: flow-level warnings are added to the verdict they are found on.
     const copy: PacketVerdict = { ...v, timeMs: now, warnings: v.warnings.length ? [...v.warnings] : [] };
-    const key = this.flowTable.observe(copy, packets, bytes, c.key);
-    if (!v.nat) c.key = key;
+    const key = this.flowTable.observe(copy, packets, bytes, c.flow);
+    c.flow = this.flowHandle(v, key, c.flow);
     this.packets += packets;
     this.verdicts[v.verdict] += packets;
     this.dirtyFlows.add(key);
@@ -643,9 +643,15 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     this.publishCounted(v, p.events);
   }
 
+  /** The flow to hand back to the flow table for the next verdict like `v` (none through NAT). */
+  private flowHandle(v: PacketVerdict, key: string, had: FlowHandle | undefined): FlowHandle | undefined {
+    if (v.nat) return undefined;
+    return had !== undefined && !had.removed && had.key === key ? had : this.flowTable.handle(key);
+  }
+
   /** A packet judged from its own records: counted, and a verdict line. Returns its flow's key. */
-  private publishCounted(v: PacketVerdict, events: TraceEvent[], knownKey?: string): string {
-    const key = this.flowTable.observe(v, 1, v.len ?? 0, knownKey);
+  private publishCounted(v: PacketVerdict, events: TraceEvent[], known?: FlowHandle): string {
+    const key = this.flowTable.observe(v, 1, v.len ?? 0, known);
     this.packets++;
     this.verdicts[v.verdict]++;
     this.dirtyFlows.add(key);
