@@ -3,12 +3,18 @@
 //   1. events/s through decode alone (frame parser + record decoder: the baseline, measured in this run),
 //   2. events/s through the whole chain — decode → correlate → predict → verdict → flows — with the
 //      real Collector, the real predictor and the route model loaded from a real lab node1;
-//   3. memory of the collector holding 10 000 and 100 000 concurrent flows.
+//   3. case mode (the default): packets judged per CPU second by the user-space side, fed what the kernel
+//      would hand over for the same traffic (the kernel's tables modelled; see caseModeInput),
+//   4. memory of the collector holding 10 000 and 100 000 concurrent flows.
 // Input: pre-encoded loader frames (wire layout of src/capture/wire.ts) for a node1 traffic mix:
 // same-node pod → pod (2 hook records), pod → node2 through VXLAN (3 records, the last encapsulated),
 // and traffic into the IPAM-block blackhole (ingress + kfree_skb drop).
 //   node --expose-gc dist/scripts/bench-path.js          (needs root: it builds a lab for the route model)
 //   BENCH_STATE=/tmp/node1.json …                         (keeps node1's state there and reuses it: no lab on later runs)
+//   BENCH_ONLY=throughput|case|newflows|memory|chain, BENCH_PACKETS=N  (one part; a smaller run)
+//   BENCH_FLOWS=1000,50000 BENCH_ROUNDS=5 BENCH_PASSES=5      (case mode: flow counts, rounds, passes per round)
+//   BENCH_COMPARE=/path/to/other/dist                         (case mode: another build interleaved, e.g. main's)
+//   BENCH_VERBOSE=1                                           (case mode: every round, CPU in records vs counts)
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FrameParser } from '../src/capture/frames';
@@ -388,7 +394,7 @@ async function main(): Promise<void> {
 
   // --- throughput ------------------------------------------------------------------------------
   const PACKETS = Number(process.env.BENCH_PACKETS ?? 200_000);
-  // One part, for profiling: 'throughput' | 'memory' | 'case', or 'chain' (the whole chain alone, 1 000 flows, 10 runs).
+  // One part, for profiling: 'throughput' | 'memory' | 'case' | 'newflows', or 'chain' (the whole chain alone, 1 000 flows, 10 runs).
   const only = process.env.BENCH_ONLY;
   if (only === 'chain') {
     const stream = frames(traffic(PACKETS, 1_000, ifs, false));
@@ -402,7 +408,7 @@ async function main(): Promise<void> {
     }
     return;
   }
-  for (const flows of only === 'memory' || only === 'case' ? [] : [1_000, 50_000]) {
+  for (const flows of only === 'memory' || only === 'case' || only === 'newflows' ? [] : [1_000, 50_000]) {
     let recs: Rec[] | undefined = traffic(PACKETS, flows, ifs, false);
     const stream = frames(recs);
     const nRecords = recs.length;
@@ -475,7 +481,7 @@ async function main(): Promise<void> {
   // short to average out a garbage collection or a stolen time slice.
   const casePasses = Number(process.env.BENCH_PASSES ?? 5);
   const caseFlows = process.env.BENCH_FLOWS ? process.env.BENCH_FLOWS.split(',').map(Number) : [100, 1_000, 50_000];
-  for (const flows of only === 'memory' || only === 'throughput' ? [] : caseFlows) {
+  for (const flows of only === 'memory' || only === 'throughput' || only === 'newflows' ? [] : caseFlows) {
     const input = caseModeInput(ctx, ifs, PACKETS, flows, 20);
     // Past the kernel's table, what the same user space does with tables that hold every case: a model
     // (bpf/ keeps 65 536), to tell the cost of table capacity from the cost of CPU.
@@ -513,10 +519,33 @@ async function main(): Promise<void> {
   }
   console.log('');
 
+  // --- case mode: what a new flow costs ------------------------------------------------------------
+  // 10 000 flows of one packet each: every packet is a new flow's first (its records shipped, its path
+  // judged when its count comes). CPU per new flow, this build and BENCH_COMPARE's, interleaved.
+  if (only === undefined || only === 'case' || only === 'newflows') {
+    const n = 10_000;
+    const input = caseModeInput(ctx, ifs, n, n, 20);
+    const per = codes.map(() => [] as number[]);
+    for (let round = 0; round <= caseRounds; round++) {
+      codes.forEach((code, ci) => {
+        const r = caseModeRun(code, model, input, 1);
+        if (round > 0) per[ci].push(1e6 / r.rate);
+      });
+    }
+    codes.forEach((code, ci) => {
+      const sorted = per[ci].sort((a, b) => a - b);
+      console.log(
+        `case mode, ${n.toLocaleString('en')} new flows of one packet (${input.shipped.reduce((a, e) => a + e.length, 0).toLocaleString('en')} records): ` +
+          `${code.name}: CPU per new flow min ${sorted[0].toFixed(1)} µs median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} µs (${sorted.length} rounds)`,
+      );
+    });
+    console.log('');
+  }
+
   // --- memory ----------------------------------------------------------------------------------
   // One packet per flow (and its reply for same-node flows), then 10 000 flows of 40 packets each way:
   // past 16 samples a flow's histograms fold into buckets.
-  const memoryRuns = only === 'throughput' || only === 'case' ? [] : [{ flows: 10_000, each: 1 }, { flows: 100_000, each: 1 }, { flows: 10_000, each: 40 }];
+  const memoryRuns = only === 'throughput' || only === 'case' || only === 'newflows' ? [] : [{ flows: 10_000, each: 1 }, { flows: 100_000, each: 1 }, { flows: 10_000, each: 40 }];
   for (const { flows, each } of memoryRuns) {
     let recs: Rec[] | undefined = traffic(flows * each, flows, ifs, true);
     const stream = frames(recs);
