@@ -274,7 +274,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     if (ev.kind === 'drop' && ev.prevCase !== undefined && ev.prevCase !== NO_CASE) {
       // A drop whose earlier hops were only counted: all of its packet but its identity is its case's.
       const t = this.dropTemplates.get(ev.caseId);
-      if (t && t.generation === this.opts.model.generation && Date.now() - t.atMs < DROP_TEMPLATE_MS && this.caseBook.knows(ev) && !isOpen(ev)) {
+      if (t && t.generation === this.opts.model.generation && Date.now() - t.atMs < DROP_TEMPLATE_MS && this.caseBook.knows(ev) && this.caseBook.has(ev.prevCase) && !isOpen(ev)) {
         this.correlator.tick(ev.timeNs); // the clock the drop would have advanced
         // Its hops, as CaseBook.learn replays them, only for a listener that wants them.
         const events = this.listenerCount('judged') > 0 ? this.caseBook.learn(ev, isOpen).events : NO_EVENTS;
