@@ -3,12 +3,18 @@
 //   1. events/s through decode alone (frame parser + record decoder: the baseline, measured in this run),
 //   2. events/s through the whole chain — decode → correlate → predict → verdict → flows — with the
 //      real Collector, the real predictor and the route model loaded from a real lab node1;
-//   3. memory of the collector holding 10 000 and 100 000 concurrent flows.
+//   3. case mode (the default): packets judged per CPU second by the user-space side, fed what the kernel
+//      would hand over for the same traffic (the kernel's tables modelled; see caseModeInput),
+//   4. memory of the collector holding 10 000 and 100 000 concurrent flows.
 // Input: pre-encoded loader frames (wire layout of src/capture/wire.ts) for a node1 traffic mix:
 // same-node pod → pod (2 hook records), pod → node2 through VXLAN (3 records, the last encapsulated),
 // and traffic into the IPAM-block blackhole (ingress + kfree_skb drop).
 //   node --expose-gc dist/scripts/bench-path.js          (needs root: it builds a lab for the route model)
 //   BENCH_STATE=/tmp/node1.json …                         (keeps node1's state there and reuses it: no lab on later runs)
+//   BENCH_ONLY=throughput|case|newflows|memory|chain, BENCH_PACKETS=N  (one part; a smaller run)
+//   BENCH_FLOWS=1000,50000 BENCH_ROUNDS=5 BENCH_PASSES=5      (case mode: flow counts, rounds, passes per round)
+//   BENCH_COMPARE=/path/to/other/dist                         (case mode: another build interleaved, e.g. main's)
+//   BENCH_VERBOSE=1                                           (case mode: every round, CPU in records vs counts)
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FrameParser } from '../src/capture/frames';
@@ -195,73 +201,143 @@ function newCollector(model: RouteModel, maxFlows: number): Collector {
   });
 }
 
+/** The kernel's table of known cases (bpf/common.bpf.h ct_case_known, bpf/cases.c age_known). */
+const KERNEL_KNOWN_CASES = 65536;
+const KERNEL_KNOWN_IDLE_EPOCHS = 16;
+/** Each epoch's counting table (ct_case_slotN): a case past it loses its packets' counts (counted). */
+const KERNEL_SLOT_CASES = 65536;
+
+/** What the kernel hands user space for one traffic mix in case mode, prepared once, replayed per round. */
+interface CaseInput {
+  flows: number;
+  epochs: number;
+  /** Records shipped, per epoch: a hop whose case the kernel did not know, and every drop. */
+  shipped: TraceEvent[][];
+  frames: CaseCounts[];
+  cases: number;
+  /** Records shipped only because the kernel's known-case table was full (each such packet costs a record). */
+  shippedTableFull: number;
+  /** Packets whose count the kernel could not keep (an epoch's table full). */
+  lostCounts: number;
+  /** The size of the kernel's known-case table modelled. */
+  knownCases: number;
+}
+
 /**
- * Case mode, user-space side, for the same traffic: what the kernel would hand over — the records of each
- * case's first packet, every drop's record, and per epoch the packets per case — fed to a real Collector
- * through a capture stand-in. Packets judged per second of user-space CPU (the kernel's share is in
- * bench-peers' CPU per packet).
+ * Case mode, kernel side, modelled on the same traffic: each hop's case (here: flow, hop index, kind and
+ * device — what the real case id hashes for this mix), counted per epoch in a table of 65 536 cases; a
+ * hop's record is shipped when its case is not in the known table (65 536 cases, no eviction: full, a new
+ * case is shipped with every packet until idle ones are aged out every 16 epochs) and for every drop.
  */
-function caseModeRun(model: RouteModel, ctx: DecodeContext, ifs: Ifs, packets: number, flows: number, epochs: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number } {
-  const events: TraceEvent[] = [];
-  replay(frames(traffic(packets, flows, ifs, false)), ctx, (ev) => events.push(ev), false);
+function caseModeInput(ctx: DecodeContext, ifs: Ifs, packets: number, flows: number, epochs: number, knownCases = KERNEL_KNOWN_CASES): CaseInput {
   const byPacket = new Map<string, TraceEvent[]>();
-  for (const ev of events) {
+  replay(frames(traffic(packets, flows, ifs, false)), ctx, (ev) => {
     let list = byPacket.get(ev.fingerprint);
     if (!list) byPacket.set(ev.fingerprint, (list = []));
     list.push(ev);
-  }
+  }, false);
   const ids = new Map<string, string>();
+  const known = new Map<string, number>();
   const counts: Map<string, number>[] = Array.from({ length: epochs }, () => new Map());
   const shipped: TraceEvent[][] = Array.from({ length: epochs }, () => []);
   const perEpoch = Math.ceil(byPacket.size / epochs);
+  let shippedTableFull = 0;
+  let lostCounts = 0;
   let i = 0;
+  let agedAt = 0;
   for (const evs of byPacket.values()) {
     const epoch = Math.floor(i++ / perEpoch);
+    if (epoch !== agedAt && epoch % KERNEL_KNOWN_IDLE_EPOCHS === 0) {
+      agedAt = epoch;
+      for (const [id, last] of known) if (epoch - last > KERNEL_KNOWN_IDLE_EPOCHS) known.delete(id);
+    }
     let prev = '0000000000000000';
-    let isNew = false;
     for (let j = 0; j < evs.length; j++) {
       const e = evs[j];
       const key = `${e.src}|${e.dst}|${e.sport}|${e.dport}|${j}|${e.kind}|${e.iface}`;
       let id = ids.get(key);
-      if (!id) {
-        ids.set(key, (id = (ids.size + 1).toString(16).padStart(16, '0')));
-        isNew = true;
-      }
+      if (!id) ids.set(key, (id = (ids.size + 1).toString(16).padStart(16, '0')));
       e.caseId = id;
       e.prevCase = prev;
       e.epoch = epoch;
       prev = id;
-      counts[epoch].set(id, (counts[epoch].get(id) ?? 0) + 1);
+      const slot = counts[epoch];
+      const n = slot.get(id);
+      if (n === undefined && slot.size >= Math.max(KERNEL_SLOT_CASES, knownCases)) lostCounts++;
+      else slot.set(id, (n ?? 0) + 1);
+      if (e.kind === 'drop') {
+        shipped[epoch].push(e);
+        continue;
+      }
+      if (known.has(id)) {
+        known.set(id, epoch);
+        continue;
+      }
+      shipped[epoch].push(e);
+      if (known.size < knownCases) known.set(id, epoch);
+      else shippedTableFull++;
     }
-    if (isNew) shipped[epoch].push(...evs);
-    else for (const e of evs) if (e.kind === 'drop') shipped[epoch].push(e);
   }
-  const cap = new EventEmitter();
-  const c = new Collector({
-    capture: Object.assign(cap, { counters: () => NO_LOSS }) as unknown as ConstructorParameters<typeof Collector>[0]['capture'],
-    model,
-    predict,
-    maxFlows: 200_000,
-    flowIdleMs: 3_600_000,
-    monotonicNs: () => 0,
-  });
-  const frameOf = (e: number): CaseCounts => ({ epoch: e, last: true, entries: [...counts[e]].map(([caseId, n]) => ({ caseId, packets: n, bytes: n * 98 })) });
-  const casesFrames = counts.map((_, e) => frameOf(e));
+  const caseFrames = counts.map((c, e): CaseCounts => ({ epoch: e, last: true, entries: [...c].map(([caseId, n]) => ({ caseId, packets: n, bytes: n * 98 })) }));
+  return { flows, epochs, shipped, frames: caseFrames, cases: ids.size, shippedTableFull, lostCounts, knownCases };
+}
+
+/** The code under test: this build's collector, or another build's (BENCH_COMPARE) for before/after. */
+interface Code {
+  name: string;
+  Collector: typeof Collector;
+  predict: typeof predict;
+}
+
+/**
+ * Case mode, user-space side: what the kernel would hand over (caseModeInput) fed to a real Collector
+ * through a capture stand-in. Packets judged per second of user-space CPU (the kernel's share is in
+ * bench-peers' CPU per packet).
+ */
+function caseModeRun(code: Code, model: RouteModel, input: CaseInput, passes: number): { rate: number; judged: number; verdicts: Record<string, number>; records: number; entries: number; unknown: number; split: { records: number; counts: number } } {
+  const split = { records: 0, counts: 0 };
+  const verbose = !!process.env.BENCH_VERBOSE;
+  let secs = 0;
+  let packets = 0;
+  let last: ReturnType<Collector['counters']> | undefined;
   let records = 0;
   let entries = 0;
-  const t0 = cpuNow();
-  for (let e = 0; e < epochs; e++) {
-    for (const ev of shipped[e]) c.push(ev);
-    records += shipped[e].length;
-    // The kernel hands an epoch over two epochs later: by then its packets are closed here too.
-    (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number.MAX_SAFE_INTEGER);
-    cap.emit('cases', casesFrames[e]);
-    entries += casesFrames[e].entries.length;
+  for (let pass = 0; pass < passes; pass++) {
+    const cap = new EventEmitter();
+    gc(); // the previous pass's garbage is not this one's cost
+    const c = new code.Collector({
+      capture: Object.assign(cap, { counters: () => NO_LOSS }) as unknown as ConstructorParameters<typeof Collector>[0]['capture'],
+      model,
+      predict: code.predict,
+      maxFlows: 200_000,
+      flowIdleMs: 3_600_000,
+      monotonicNs: () => 0,
+    });
+    records = 0;
+    entries = 0;
+    const t0 = cpuNow();
+    for (let e = 0; e < input.epochs; e++) {
+      // process.cpuUsage() is a system call: the split (records / counts) is taken only when asked for.
+      const r0 = verbose ? cpuNow() : 0;
+      for (const ev of input.shipped[e]) c.push(ev);
+      records += input.shipped[e].length;
+      // The kernel hands an epoch over two epochs later: by then its packets are closed here too.
+      (c as unknown as { correlator: { tick(n: number): void } }).correlator.tick(Number.MAX_SAFE_INTEGER);
+      const r1 = verbose ? cpuNow() : 0;
+      cap.emit('cases', input.frames[e]);
+      entries += input.frames[e].entries.length;
+      if (verbose) {
+        split.records += r1 - r0;
+        split.counts += cpuNow() - r1;
+      }
+    }
+    c.stop();
+    secs += cpuNow() - t0;
+    last = c.counters();
+    packets += last.packets;
   }
-  c.stop();
-  const secs = cpuNow() - t0;
-  const k = c.counters();
-  return { rate: k.packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries };
+  const k = last!;
+  return { rate: packets / secs, judged: k.packets, verdicts: k.verdicts, records, entries, unknown: k.caseUnknown, split };
 }
 
 /**
@@ -334,7 +410,7 @@ async function main(): Promise<void> {
 
   // --- throughput ------------------------------------------------------------------------------
   const PACKETS = Number(process.env.BENCH_PACKETS ?? 200_000);
-  // One part, for profiling: 'throughput' | 'memory' | 'case', or 'chain' (the whole chain alone, 1 000 flows, 10 runs).
+  // One part, for profiling: 'throughput' | 'memory' | 'case' | 'newflows', or 'chain' (the whole chain alone, 1 000 flows, 10 runs).
   const only = process.env.BENCH_ONLY;
   if (only === 'chain') {
     const stream = frames(traffic(PACKETS, 1_000, ifs, false));
@@ -348,7 +424,7 @@ async function main(): Promise<void> {
     }
     return;
   }
-  for (const flows of only === 'memory' || only === 'case' ? [] : [1_000, 50_000]) {
+  for (const flows of only === 'memory' || only === 'case' || only === 'newflows' ? [] : [1_000, 50_000]) {
     let recs: Rec[] | undefined = traffic(PACKETS, flows, ifs, false);
     const stream = frames(recs);
     const nRecords = recs.length;
@@ -403,26 +479,89 @@ async function main(): Promise<void> {
 
   // --- case mode -------------------------------------------------------------------------------
   // 100 flows: ~100 packets per case per epoch (a few busy flows at line rate); 1 000: ~10; 50 000: more
-  // cases (≈ 122 000) than the kernel's and the book's tables hold (65 536): past that, case mode degrades.
-  for (const flows of only === 'memory' || only === 'throughput' ? [] : [100, 1_000, 50_000]) {
-    let best: ReturnType<typeof caseModeRun> | undefined;
-    for (let round = 0; round < 3; round++) {
-      const r = caseModeRun(model, ctx, ifs, PACKETS, flows, 20);
-      if (!best || r.rate > best.rate) best = r;
+  // cases (≈ 122 000) than the kernel's known-case table holds (65 536): past that the kernel ships a
+  // record for every packet of the cases it could not add, and user space judges those one by one.
+  // BENCH_COMPARE=DIR: another build's dist/ (e.g. main's, built in a temp worktree) runs in the same
+  // process, interleaved round by round with this one, on the same input.
+  const codes: Code[] = [{ name: 'this build', Collector, predict }];
+  if (process.env.BENCH_COMPARE) {
+    const dir = process.env.BENCH_COMPARE;
+    codes.push({
+      name: `compare (${dir})`,
+      Collector: (require(`${dir}/src/collector/collector.js`) as { Collector: typeof Collector }).Collector,
+      predict: (require(`${dir}/src/routing/predict.js`) as { predict: typeof predict }).predict,
+    });
+  }
+  const caseRounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  // A round is this many passes over the input, each with a fresh collector: one pass takes ~0.1 s, too
+  // short to average out a garbage collection or a stolen time slice.
+  const casePasses = Number(process.env.BENCH_PASSES ?? 5);
+  const caseFlows = process.env.BENCH_FLOWS ? process.env.BENCH_FLOWS.split(',').map(Number) : [100, 1_000, 50_000];
+  for (const flows of only === 'memory' || only === 'throughput' || only === 'newflows' ? [] : caseFlows) {
+    const input = caseModeInput(ctx, ifs, PACKETS, flows, 20);
+    // Past the kernel's table, what the same user space does with tables that hold every case: a model
+    // (bpf/ keeps 65 536), to tell the cost of table capacity from the cost of CPU.
+    const bigger = input.cases > KERNEL_KNOWN_CASES ? caseModeInput(ctx, ifs, PACKETS, flows, 20, 4 * KERNEL_KNOWN_CASES) : undefined;
+    // One pass of many flows takes seconds already.
+    const passes = flows >= 10_000 ? 1 : casePasses;
+    const runs: { code: Code; input: CaseInput; label: string }[] = codes.map((code) => ({ code, input, label: code.name }));
+    if (bigger) runs.push({ code: codes[0], input: bigger, label: `${codes[0].name}, if the kernel's tables held ${bigger.knownCases.toLocaleString('en')} cases (a model: bpf/ holds ${KERNEL_KNOWN_CASES})` });
+    const rates = runs.map(() => [] as number[]);
+    const last: ReturnType<typeof caseModeRun>[] = [];
+    // A warm-up round each, then interleaved rounds: A B A B …
+    for (let round = 0; round <= caseRounds; round++) {
+      runs.forEach((run, ri) => {
+        const r = caseModeRun(run.code, model, run.input, passes);
+        if (round > 0) rates[ri].push(r.rate);
+        if (process.env.BENCH_VERBOSE) console.log(`    round ${round} ${run.label} ${Math.round(r.rate)}; CPU s in records ${r.split.records.toFixed(3)}, in counts ${r.split.counts.toFixed(3)}`);
+        last[ri] = r;
+      });
     }
-    const b = best!;
-    console.log(
-      `case mode, ${flows.toLocaleString('en')} flows, ${PACKETS.toLocaleString('en')} packets in 20 epochs: ${b.records.toLocaleString('en')} records ` +
-        `(first packet of each case + every drop) and ${b.entries.toLocaleString('en')} case counts → ` +
-        `${Math.round(b.rate).toLocaleString('en')} packets judged/s; ${Object.entries(b.verdicts).filter(([, n]) => n > 0).map(([v, n]) => `${v} ${n}`).join(', ')} (${b.judged} packets)`,
-    );
+    const describe = (inp: CaseInput, r: ReturnType<typeof caseModeRun>) =>
+      `${r.records.toLocaleString('en')} records (first packet of each case + every drop` +
+      `${inp.shippedTableFull ? `, + ${inp.shippedTableFull.toLocaleString('en')} because the kernel's known-case table (${inp.knownCases.toLocaleString('en')}) was full` : ''}` +
+      `), ${r.entries.toLocaleString('en')} case counts${inp.lostCounts ? `, ${inp.lostCounts} packets not counted (an epoch's table full)` : ''}`;
+    console.log(`case mode, ${flows.toLocaleString('en')} flows, ${PACKETS.toLocaleString('en')} packets in ${input.epochs} epochs, ${input.cases.toLocaleString('en')} cases: ${describe(input, last[0])}`);
+    runs.forEach((run, ri) => {
+      const r = last[ri];
+      const sorted = rates[ri].slice().sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)];
+      console.log(
+        `  ${run.label}: packets judged per CPU second min ${Math.round(sorted[0]).toLocaleString('en')} median ${Math.round(median).toLocaleString('en')} (${sorted.length} rounds of ${passes} passes); ` +
+          `${Object.entries(r.verdicts).filter(([, n]) => n > 0).map(([v, n]) => `${v} ${n}`).join(', ')} (${r.judged} packets)${r.unknown ? `, caseUnknown ${r.unknown}` : ''}` +
+          `${run.input !== input ? `; ${describe(run.input, r)}` : ''}`,
+      );
+    });
   }
   console.log('');
+
+  // --- case mode: what a new flow costs ------------------------------------------------------------
+  // 10 000 flows of one packet each: every packet is a new flow's first (its records shipped, its path
+  // judged when its count comes). CPU per new flow, this build and BENCH_COMPARE's, interleaved.
+  if (only === undefined || only === 'case' || only === 'newflows') {
+    const n = 10_000;
+    const input = caseModeInput(ctx, ifs, n, n, 20);
+    const per = codes.map(() => [] as number[]);
+    for (let round = 0; round <= caseRounds; round++) {
+      codes.forEach((code, ci) => {
+        const r = caseModeRun(code, model, input, 1);
+        if (round > 0) per[ci].push(1e6 / r.rate);
+      });
+    }
+    codes.forEach((code, ci) => {
+      const sorted = per[ci].sort((a, b) => a - b);
+      console.log(
+        `case mode, ${n.toLocaleString('en')} new flows of one packet (${input.shipped.reduce((a, e) => a + e.length, 0).toLocaleString('en')} records): ` +
+          `${code.name}: CPU per new flow min ${sorted[0].toFixed(1)} µs median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} µs (${sorted.length} rounds)`,
+      );
+    });
+    console.log('');
+  }
 
   // --- memory ----------------------------------------------------------------------------------
   // One packet per flow (and its reply for same-node flows), then 10 000 flows of 40 packets each way:
   // past 16 samples a flow's histograms fold into buckets.
-  const memoryRuns = only === 'throughput' || only === 'case' ? [] : [{ flows: 10_000, each: 1 }, { flows: 100_000, each: 1 }, { flows: 10_000, each: 40 }];
+  const memoryRuns = only === 'throughput' || only === 'case' || only === 'newflows' ? [] : [{ flows: 10_000, each: 1 }, { flows: 100_000, each: 1 }, { flows: 10_000, each: 40 }];
   for (const { flows, each } of memoryRuns) {
     let recs: Rec[] | undefined = traffic(flows * each, flows, ifs, true);
     const stream = frames(recs);

@@ -5,8 +5,8 @@ import type { CaptureCounters, TraceEvent } from '../capture/event';
 import type { CaseCounts } from '../capture/decode';
 import { CaseBook, sizeMarks, stamp } from '../path/cases';
 import { Correlator, ObservedPacket, Origin, PredictionAt, UnfinishedPacket } from '../path/correlate';
-import { FlowTable, emptyVerdictCounts } from '../path/flows';
-import type { FlowSummary, PacketVerdict, VerdictCounts } from '../path/types';
+import { FlowHandle, FlowTable, emptyVerdictCounts } from '../path/flows';
+import type { FlowSummary, Hop, PacketVerdict, VerdictCounts } from '../path/types';
 import { judge, VerdictContext } from '../path/verdict';
 import { senderNamesDevice } from '../routing/addr';
 import { CauseEvidence, PodLookup, pendingResolution } from '../routing/causes';
@@ -83,10 +83,56 @@ const PREDICTION_CACHE_SIZE = 8192;
  */
 const HOLD_ENDS_MS = 5000;
 
+/**
+ * Case mode: how long the verdict of a drop judged in full stands for the next drops of its case (their
+ * earlier hops only counted). The evidence a verdict names besides its case (pods, node addresses) can
+ * change without a new model generation: as the pod checks of verdict.ts, it is asked again after this.
+ */
+const DROP_TEMPLATE_MS = 1000;
+
+/** A drop's verdict, judged in full, and the time of its drop record. */
+interface DropTemplate {
+  verdict: PacketVerdict;
+  timeNs: number;
+  atMs: number;
+  generation: number;
+  /** Its flow, once the flow table has it (FlowTable.observe's `known`). */
+  flow?: FlowHandle;
+}
+
+const NO_CASE = '0000000000000000';
+const NO_EVENTS: TraceEvent[] = [];
+
+/**
+ * The verdict of a drop of the template's case whose earlier hops were only counted. Its whole packet is
+ * the case's hops replayed in front of its drop record (CaseBook.learn): the same hops, addresses, ports,
+ * length, prediction, kernel answer and drop reason, with times at the same offsets from its drop — so
+ * the same verdict, reason and latency. Its own are its fingerprint, its times and its ICMP sequence.
+ */
+function stampDrop(t: DropTemplate, drop: TraceEvent): PacketVerdict {
+  const v = t.verdict;
+  const shift = drop.timeNs - t.timeNs;
+  const observed = new Array<Hop>(v.observed.length);
+  for (let i = 0; i < observed.length; i++) {
+    const h = v.observed[i];
+    observed[i] = { iface: h.iface, dir: h.dir, timeNs: h.timeNs + shift, tunnel: h.tunnel, dropReason: h.dropReason };
+  }
+  return {
+    ...v,
+    fingerprint: drop.fingerprint,
+    timeMs: drop.wallMs,
+    warnings: v.warnings.length ? [...v.warnings] : [],
+    observed,
+    icmp: v.icmp && { type: v.icmp.type, code: v.icmp.code, id: v.icmp.id, seq: drop.icmpSeq },
+  };
+}
+
 /** A path judged once for all its packets; `unfinished` when it stopped short of its prediction. */
 interface ChainVerdict {
   verdict: PacketVerdict;
   unfinished?: UnfinishedPacket;
+  /** Its flow, once the flow table has it (FlowTable.observe's `known`). */
+  flow?: FlowHandle;
 }
 
 /**
@@ -141,6 +187,10 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
   private readonly unlisten: (() => void)[] = [];
   private caseMode = false;
   private readonly history = new WorkloadHistory();
+  /** Case mode: per drop case, the verdict of its last drop judged in full (see stampDrop). */
+  private readonly dropTemplates = new Map<string, DropTemplate>();
+  /** Case mode: the drop push() is correlating with its replayed hops, while it does. */
+  private templating: { drop: TraceEvent; events: number } | undefined;
 
   constructor(private readonly opts: CollectorOptions) {
     super();
@@ -221,8 +271,23 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     }
     // Case mode: a record whose earlier hops were only counted brings them back from the case book.
     this.caseMode = true;
-    const { events } = this.caseBook.learn(ev, (e) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e));
+    const isOpen = (e: TraceEvent) => this.correlator.isOpen(e.fingerprint) || this.correlator.continuesByNat(e);
+    if (ev.kind === 'drop' && ev.prevCase !== undefined && ev.prevCase !== NO_CASE) {
+      // A drop whose earlier hops were only counted: all of its packet but its identity is its case's.
+      const t = this.dropTemplates.get(ev.caseId);
+      if (t && t.generation === this.opts.model.generation && Date.now() - t.atMs < DROP_TEMPLATE_MS && this.caseBook.knows(ev) && this.caseBook.has(ev.prevCase) && !isOpen(ev)) {
+        this.correlator.tick(ev.timeNs); // the clock the drop would have advanced
+        // Its hops, as CaseBook.learn replays them, only for a listener that wants them.
+        const events = this.listenerCount('judged') > 0 ? this.caseBook.learn(ev, isOpen).events : NO_EVENTS;
+        const v = stampDrop(t, ev);
+        t.flow = this.flowHandle(v, this.publishCounted(v, events, t.flow), t.flow);
+        return;
+      }
+    }
+    const { events } = this.caseBook.learn(ev, isOpen);
+    if (ev.kind === 'drop' && events.length > 1) this.templating = { drop: ev, events: events.length };
     for (const e of events) this.correlator.push(e);
+    this.templating = undefined;
   }
 
   counters(): CollectorCounters {
@@ -423,7 +488,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
           held.bytes = Math.max(0, held.bytes + Math.round((t.bytes * back) / t.packets));
           if (held.packets === 0) this.heldEnds.delete(t.caseId);
         }
-        if (t.packets + back < 0) this.countPath(c.verdict, t.packets + back, t.bytes, now);
+        if (t.packets + back < 0) this.countPath(c, t.packets + back, t.bytes, now);
         continue;
       }
       // Still waiting for the kernel's neighbour resolution: their next hop may come (late) yet.
@@ -434,7 +499,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
         this.heldEnds.set(t.caseId, held);
         continue;
       }
-      this.countPath(c.verdict, t.packets, t.bytes, now);
+      this.countPath(c, t.packets, t.bytes, now);
     }
     this.releaseHeld(now - HOLD_ENDS_MS);
   }
@@ -445,20 +510,42 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (held.sinceMs > beforeMs) continue;
       this.heldEnds.delete(caseId);
       const c = this.chainVerdicts.get(caseId);
-      if (c) this.countPath(c.verdict, held.packets, held.bytes, Date.now());
+      if (c) this.countPath(c, held.packets, held.bytes, Date.now());
       else this.caseUnknown += held.packets;
     }
   }
 
   /** `packets` judged as the path verdict `v` (negative: an earlier epoch's count taken back). */
-  private countPath(v: PacketVerdict, packets: number, bytes: number, now: number): void {
+  private countPath(c: ChainVerdict, packets: number, bytes: number, now: number): void {
+    const v = c.verdict;
     // A copy per epoch: flow-level warnings are added to the verdict they are found on.
-    const copy: PacketVerdict = { ...v, timeMs: now, warnings: [...v.warnings] };
-    this.flowTable.observe(copy, packets, bytes);
+    const copy: PacketVerdict = { ...v, timeMs: now, warnings: v.warnings.length ? [...v.warnings] : [] };
+    const key = this.flowTable.observe(copy, packets, bytes, c.flow);
+    c.flow = this.flowHandle(v, key, c.flow);
     this.packets += packets;
     this.verdicts[v.verdict] += packets;
-    this.dirtyFlows.add(copy.flowKey!);
+    this.dirtyFlows.add(key);
     this.emit('counted', { verdict: copy, packets });
+  }
+
+  /**
+   * A case's first packet whose records are its path's whole chain of cases — each case learnt from this
+   * very record, from the first hop on — is what chainVerdict would replay and judge again when the
+   * path's counts come: its verdict is that path's, but for the fingerprint (the case's, as stamp() gives
+   * it). Taken before the flow table adds flow-level warnings to it. Judging each new path twice was a
+   * good part of what a new flow cost.
+   */
+  private seedChainVerdict(p: ObservedPacket, v: PacketVerdict): void {
+    const events = p.events;
+    const last = events[events.length - 1];
+    if (p.closedBy !== 'complete' || p.nat || p.pendingOn || p.missing || last.caseId === undefined || this.chainVerdicts.has(last.caseId)) return;
+    let prev = NO_CASE;
+    for (const e of events) {
+      const taught = e.caseId !== undefined ? this.caseBook.hop(e.caseId) : undefined;
+      if (e.prevCase !== prev || !taught || taught.fingerprint !== e.fingerprint || taught.timeNs !== e.timeNs) return;
+      prev = e.caseId!;
+    }
+    this.rememberChainVerdict(last.caseId, { verdict: { ...v, fingerprint: last.caseId, warnings: [...v.warnings] } });
   }
 
   /** The verdict of every packet whose path ended at this case: the chain of its hops, judged once. */
@@ -484,21 +571,32 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       const egress = [...new Set(p.events.filter((e) => e.kind !== 'drop' && e.dir === 'egress').map((e) => e.iface))];
       v.unfinished = { ingress: p.ingress, predicted: p.predicted, egress };
     }
+    this.rememberChainVerdict(caseId, v);
+    return v;
+  }
+
+  private rememberChainVerdict(caseId: string, v: ChainVerdict): void {
     // As many as the case book holds; when full, the oldest sixteenth goes (clearing all would judge
     // every path again in the next epoch).
-    if (this.chainVerdicts.size >= 65536) {
-      let n = 4096;
+    if (this.chainVerdicts.size >= this.caseBook.maxSize) {
+      let n = this.caseBook.maxSize >> 4;
       for (const id of this.chainVerdicts.keys()) {
         if (n-- <= 0) break;
         this.chainVerdicts.delete(id);
       }
     }
     this.chainVerdicts.set(caseId, v);
-    return v;
   }
 
   private onPacket(p: ObservedPacket): void {
     const v: PacketVerdict = judge(p, this.ctx);
+    const t = this.templating;
+    // The drop push() replays judged as a whole packet of its own (nothing else joined it, no NAT, no wait):
+    // the template of the next drops of its case.
+    if (t && p.drop === t.drop && p.closedBy === 'drop' && p.events.length === t.events && !p.nat && !p.pendingOn && (v.verdict === 'EXPECTED_DROP' || v.verdict === 'DROPPED')) {
+      if (this.dropTemplates.size >= this.caseBook.maxSize) this.dropTemplates.clear();
+      this.dropTemplates.set(t.drop.caseId!, { verdict: { ...v, warnings: [...v.warnings] }, timeNs: t.drop.timeNs, atMs: Date.now(), generation: p.predicted?.generation ?? -1 });
+    }
     if (v.verdict === 'INCOMPLETE' && !this.stopped && p.events.length > 0 && this.lostNear(p.events[0].wallMs) === 0) {
       this.awaitingLossReport.push({ p, sinceMs: Date.now(), untilNs: p.events[0].timeNs + p.windowMs * 1e6 });
       return;
@@ -540,6 +638,7 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
     // Case mode: a case's first packet is a verdict line; it is counted with its case's packets (its
     // hops, latency and warnings go to the flow now). A drop is counted here: it has its own record.
     if (!p.drop && p.events.some((e) => e.caseId !== undefined)) {
+      this.seedChainVerdict(p, v);
       this.flowTable.observe(v, 0, 0);
       this.caseLines++;
       this.dirtyFlows.add(v.flowKey!);
@@ -547,13 +646,25 @@ export class Collector extends TypedEmitter<CollectorEventMap> implements Collec
       if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
       return;
     }
-    this.flowTable.observe(v);
+    this.publishCounted(v, p.events);
+  }
+
+  /** The flow to hand back to the flow table for the next verdict like `v` (none through NAT). */
+  private flowHandle(v: PacketVerdict, key: string, had: FlowHandle | undefined): FlowHandle | undefined {
+    if (v.nat) return undefined;
+    return had !== undefined && !had.removed && had.key === key ? had : this.flowTable.handle(key);
+  }
+
+  /** A packet judged from its own records: counted, and a verdict line. Returns its flow's key. */
+  private publishCounted(v: PacketVerdict, events: TraceEvent[], known?: FlowHandle): string {
+    const key = this.flowTable.observe(v, 1, v.len ?? 0, known);
     this.packets++;
     this.verdicts[v.verdict]++;
-    this.dirtyFlows.add(v.flowKey!);
+    this.dirtyFlows.add(key);
     this.emit('counted', { verdict: v, packets: 1 });
     this.emit('verdict', v);
-    if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events: p.events });
+    if (this.listenerCount('judged') > 0) this.emit('judged', { verdict: v, events });
+    return key;
   }
 
   private flushFlows(): void {

@@ -15,16 +15,42 @@
 // unchanged addresses a fingerprint of its own (stamp()), so the correlator pairs the stretches as it does
 // the records of a translated packet in packet mode.
 //
-// Memory: one entry per case (a frozen copy of its record), at most maxCases; idle cases are forgotten.
+// Memory: one entry per case (a frozen copy of its record), at most maxCases; idle cases are forgotten,
+// and a full book forgets the cases not in use first.
 import type { TraceEvent } from '../capture/event';
 
 const NO_CASE = '0000000000000000';
+
+/** Twice the kernel's ct_case_known (see CaseBookOptions.maxCases). */
+const DEFAULT_MAX_CASES = 131072;
+
+/**
+ * A case counted or shipped within this many epochs of the newest is in use: the kernel hands an epoch's
+ * counts over two epochs after it (bpf/cases.c), one more for a late hop.
+ */
+const IN_USE_EPOCHS = 3;
 
 interface CaseHop {
   ev: TraceEvent;
   prev: string;
   /** Last epoch it was counted in or shipped (for ageing). */
   epoch: number;
+  /** The case of `prev`, once looked up (while it is in the book). */
+  parent: CaseHop | undefined;
+  /** Forgotten: a child's `parent` pointing here is looked up again. */
+  removed: boolean;
+  /**
+   * Scratch of epoch(): what passed this case and what went on from it to its children in the epoch
+   * being read (valid while `passedIn` / `onwardIn` is that epoch) — fields, not maps built per epoch.
+   */
+  passedIn: number;
+  onwardIn: number;
+  onwardPackets: number;
+  onwardBytes: number;
+}
+
+function newHop(ev: TraceEvent, prev: string, epoch: number): CaseHop {
+  return { ev, prev, epoch, parent: undefined, removed: false, passedIn: -1, onwardIn: -1, onwardPackets: 0, onwardBytes: 0 };
 }
 
 export interface TerminalCount {
@@ -48,7 +74,11 @@ export interface EpochResult {
 }
 
 export interface CaseBookOptions {
-  /** Default 65 536 (the kernel's table holds as many). */
+  /**
+   * Default 131 072: twice the kernel's table of known cases (65 536). The book must hold every case the
+   * kernel still counts without shipping (it never ships them again while they are in use), and also
+   * those the kernel could not add to a full table, whose every packet is shipped.
+   */
   maxCases?: number;
   /** Cases not seen for this many epochs are forgotten. Default 64. */
   idleEpochs?: number;
@@ -111,12 +141,17 @@ export class CaseBook {
   private lastEpoch = 0;
 
   constructor(opts: CaseBookOptions = {}) {
-    this.maxCases = opts.maxCases ?? 65536;
+    this.maxCases = opts.maxCases ?? DEFAULT_MAX_CASES;
     this.idleEpochs = opts.idleEpochs ?? 64;
   }
 
   get size(): number {
     return this.cases.size;
+  }
+
+  /** How many cases it holds at most. */
+  get maxSize(): number {
+    return this.maxCases;
   }
 
   has(caseId: string): boolean {
@@ -136,7 +171,7 @@ export class CaseBook {
     if (epoch > this.lastEpoch) this.lastEpoch = epoch;
     if (!this.cases.has(id)) {
       if (this.cases.size >= this.maxCases) this.forgetOldest();
-      this.cases.set(id, { ev: { ...ev }, prev, epoch });
+      this.cases.set(id, newHop({ ...ev }, prev, epoch));
     }
     if (prev === NO_CASE || isOpen(ev)) return { events: [ev], missing: false };
     const chain = this.chain(prev);
@@ -146,6 +181,13 @@ export class CaseBook {
     const stamped = stamp([...chain, ev], ev.fingerprint);
     const own = (h: TraceEvent, i: number): TraceEvent => ({ ...h, timeNs: ev.timeNs - (chain.length - i), wallMs: ev.wallMs, ipId: ev.ipId, icmpSeq: ev.icmpSeq });
     return { events: stamped.map((h, i) => (i === chain.length ? ev : own(h, i))), missing: false };
+  }
+
+  /** Whether the record's case is in the book (as learn would find it); notes its epoch as learn does. */
+  knows(ev: TraceEvent): boolean {
+    const epoch = ev.epoch ?? 0;
+    if (epoch > this.lastEpoch) this.lastEpoch = epoch;
+    return this.cases.has(ev.caseId!);
   }
 
   /** The hops from the packet's first hop to `caseId`, or undefined when a link of the chain is unknown. */
@@ -172,35 +214,47 @@ export class CaseBook {
    */
   epoch(epoch: number, entries: { caseId: string; packets: number; bytes: number }[]): EpochResult {
     if (epoch > this.lastEpoch) this.lastEpoch = epoch;
-    const passed = new Map<string, { packets: number; bytes: number }>();
-    for (const e of entries) passed.set(e.caseId, e);
-    const onward = new Map<string, { packets: number; bytes: number }>();
+    // One lookup per entry and one per parent (cached on the hop): this runs for every case every epoch.
+    const hops = new Array<CaseHop | undefined>(entries.length);
+    const parents: CaseHop[] = [];
     let unknownPackets = 0;
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
       const hop = this.cases.get(e.caseId);
+      hops[i] = hop;
       if (!hop) {
         unknownPackets += e.packets; // its first record was lost: the path is not known
         continue;
       }
       hop.epoch = epoch;
-      const o = onward.get(hop.prev) ?? { packets: 0, bytes: 0 };
-      o.packets += e.packets;
-      o.bytes += e.bytes;
-      onward.set(hop.prev, o);
+      hop.passedIn = epoch;
+      if (hop.prev === NO_CASE) continue;
+      let parent = hop.parent;
+      if (parent === undefined || parent.removed) parent = hop.parent = this.cases.get(hop.prev);
+      if (parent === undefined) continue; // a parent never learnt (or forgotten) is nobody's path end
+      if (parent.onwardIn !== epoch) {
+        parent.onwardIn = epoch;
+        parent.onwardPackets = 0;
+        parent.onwardBytes = 0;
+        parents.push(parent);
+      }
+      parent.onwardPackets += e.packets;
+      parent.onwardBytes += e.bytes;
     }
     const ended: TerminalCount[] = [];
-    for (const e of entries) {
-      const hop = this.cases.get(e.caseId);
+    for (let i = 0; i < entries.length; i++) {
+      const hop = hops[i];
       // Drops end paths too, but every drop has its own record and verdict: only subtracted above.
       if (!hop || hop.ev.kind === 'drop') continue;
-      const o = onward.get(e.caseId);
-      const packets = e.packets - (o?.packets ?? 0);
-      if (packets !== 0) ended.push({ caseId: e.caseId, packets, bytes: e.bytes - (o?.bytes ?? 0) });
+      const e = entries[i];
+      const on = hop.onwardIn === epoch;
+      const packets = e.packets - (on ? hop.onwardPackets : 0);
+      if (packets !== 0) ended.push({ caseId: e.caseId, packets, bytes: e.bytes - (on ? hop.onwardBytes : 0) });
     }
     // Late hops whose parent passed no packet in this epoch: the correction, all of it.
-    for (const [parent, o] of onward) {
-      if (parent === NO_CASE || passed.has(parent) || !this.cases.has(parent)) continue;
-      ended.push({ caseId: parent, packets: -o.packets, bytes: -o.bytes });
+    for (const parent of parents) {
+      if (parent.passedIn === epoch) continue;
+      ended.push({ caseId: parent.ev.caseId!, packets: -parent.onwardPackets, bytes: -parent.onwardBytes });
     }
     if (epoch % 16 === 0) this.forgetIdle();
     return { ended, unknownPackets };
@@ -209,16 +263,32 @@ export class CaseBook {
   private forgetIdle(): void {
     const limit = this.lastEpoch - this.idleEpochs;
     for (const [id, hop] of this.cases) {
-      if (hop.epoch < limit) this.cases.delete(id);
+      if (hop.epoch < limit) {
+        hop.removed = true;
+        this.cases.delete(id);
+      }
     }
   }
 
-  /** Full: the first-learnt sixteenth goes at once (a scan per new case would be quadratic). A case
-   * still in use is shipped again by the kernel once it forgets it too, or counted as unknown. */
+  /**
+   * Full: a sixteenth goes at once (a scan per new case would be quadratic) — the first-learnt of those
+   * not counted or shipped in the last epochs, then, only if there are not enough of them, the first-learnt
+   * of the rest. Forgetting by age of learning alone forgot cases in use that the kernel counts without ever
+   * shipping again: all their packets were unknown from then on (bench-path, 50 000 flows).
+   */
   private forgetOldest(): void {
     let n = Math.max(1, this.maxCases >> 4);
-    for (const id of this.cases.keys()) {
-      if (n-- <= 0) break;
+    const inUse = this.lastEpoch - IN_USE_EPOCHS;
+    for (const [id, hop] of this.cases) {
+      if (n <= 0) return;
+      if (hop.epoch >= inUse) continue;
+      hop.removed = true;
+      this.cases.delete(id);
+      n--;
+    }
+    for (const [id, hop] of this.cases) {
+      if (n-- <= 0) return;
+      hop.removed = true;
       this.cases.delete(id);
     }
   }

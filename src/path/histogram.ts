@@ -71,9 +71,26 @@ function addFolded(f: number[], ns: number): number[] {
   return f;
 }
 
+/**
+ * The samples and this one, in a list grown to 4, 8, then 16 slots (the count says how many are used):
+ * a list copied at every sample was nearly all of add() when case mode adds a sample per path and epoch,
+ * and a list grown by push would reserve room for 16 more at once (see FIRST).
+ */
+function withSample(samples: number[], n: number, ns: number): number[] {
+  if (n <= samples.length) {
+    samples[n - 1] = ns;
+    return samples;
+  }
+  const out: number[] = new Array(Math.min(EXACT_LIMIT, samples.length * 2));
+  for (let i = 0; i < samples.length; i++) out[i] = samples[i];
+  for (let i = samples.length; i < out.length; i++) out[i] = 0;
+  out[n - 1] = ns;
+  return out;
+}
+
 export class LatencyHistogram {
   private count = 0;
-  /** count 1: the sample; 2 … EXACT_LIMIT: the samples; past that: the folded list. */
+  /** count 1: the sample; 2 … EXACT_LIMIT: the samples (the first `count` of the list); past that: the folded list. */
   private data: number | number[] = 0;
 
   get samples(): number {
@@ -85,8 +102,7 @@ export class LatencyHistogram {
     const n = ++this.count;
     if (n === 1) this.data = ns;
     else if (n === 2) this.data = [this.data as number, ns];
-    // concat: a list of exactly the samples (see FIRST).
-    else if (n <= EXACT_LIMIT) this.data = (this.data as number[]).concat(ns);
+    else if (n <= EXACT_LIMIT) this.data = withSample(this.data as number[], n, ns);
     else if (n === EXACT_LIMIT + 1) this.data = addFolded(fold(this.data as number[]), ns);
     else this.data = addFolded(this.data as number[], ns);
   }
@@ -96,7 +112,7 @@ export class LatencyHistogram {
     if (this.count === 0) return 0;
     if (this.count === 1) return this.data as number;
     if (this.count <= EXACT_LIMIT) {
-      const sorted = [...(this.data as number[])].sort((a, b) => a - b);
+      const sorted = (this.data as number[]).slice(0, this.count).sort((a, b) => a - b);
       const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
       return sorted[idx];
     }
@@ -113,7 +129,7 @@ export class LatencyHistogram {
   private maxNs(): number {
     if (this.count === 0) return 0;
     if (this.count === 1) return this.data as number;
-    if (this.count <= EXACT_LIMIT) return Math.max(...(this.data as number[]));
+    if (this.count <= EXACT_LIMIT) return Math.max(...(this.data as number[]).slice(0, this.count));
     return (this.data as number[])[MAX];
   }
 

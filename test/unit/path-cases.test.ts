@@ -72,6 +72,23 @@ test('a full case book forgets its oldest cases in bulk and stays within its cap
   assert.ok(!book.has((1).toString(16).padStart(16, '0')), 'the oldest went');
 });
 
+test('a full case book forgets cases out of use before the ones still counted, however early those were learnt', () => {
+  const book = new CaseBook({ maxCases: 64 });
+  const id = (i: number) => i.toString(16).padStart(16, '0');
+  // 16 cases learnt first and counted in every epoch (the kernel knows them: it never ships them again)…
+  for (let i = 1; i <= 16; i++) book.learn(ev({ t: i, iface: CALI_A, fingerprint: fp(), caseId: id(i), prevCase: ROOT, epoch: 1 }), () => false);
+  // …then, epoch after epoch, new cases seen once (a scan, or the kernel's full table shipping them).
+  let next = 17;
+  for (let epoch = 2; epoch <= 40; epoch++) {
+    for (let k = 0; k < 8; k++, next++) book.learn(ev({ t: next, iface: CALI_A, fingerprint: fp(), caseId: id(next), prevCase: ROOT, epoch }), () => false);
+    const r = book.epoch(epoch, Array.from({ length: 16 }, (_, i) => ({ caseId: id(i + 1), packets: 5, bytes: 500 })));
+    assert.equal(r.unknownPackets, 0, `epoch ${epoch}: the cases in use are still known`);
+    assert.ok(book.size <= 64);
+  }
+  assert.ok(!book.has(id(17)), 'a case seen once, long ago, went');
+  assert.ok(book.has(id(next - 1)), 'the newest is kept');
+});
+
 test('a replayed path through NAT: each stretch of unchanged addresses is one fingerprint, the correlator pairs them', () => {
   // kube-proxy's DNAT: the packet entered to the Service address and left to the pod.
   const NAT_FP = 0x5eed;

@@ -154,6 +154,16 @@ test('histogram: exact for few samples, within ±10 % once folded into buckets',
   [30_000, 10_000, 20_000].forEach((ns) => h.add(ns));
   assert.equal(h.quantileNs(0.5), 20_000);
   assert.equal(h.quantileNs(1), 30_000);
+  // Every count up to the fold keeps exactly its samples, whatever room its list has grown to.
+  for (let n = 2; n <= 16; n++) {
+    const few = new LatencyHistogram();
+    const samples = Array.from({ length: n }, (_, i) => (n - i) * 7_000);
+    samples.forEach((ns) => few.add(ns));
+    const sorted = samples.slice().sort((a, b) => a - b);
+    assert.equal(few.quantileNs(0.5), sorted[Math.ceil(n / 2) - 1], `p50 of ${n}`);
+    assert.equal(few.quantileNs(0), sorted[0], `min of ${n}`);
+    assert.equal(few.summary().max, (n * 7_000) / 1000, `max of ${n}`);
+  }
   const big = new LatencyHistogram();
   for (let i = 1; i <= 10_000; i++) big.add(i * 1000);
   for (const q of [0.5, 0.9, 0.99]) {
