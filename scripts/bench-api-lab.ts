@@ -376,10 +376,15 @@ async function runOnce(lab: LabInfo, mode: 'case' | 'packet', how: How, window: 
   const listen = `unix:${sock}`;
   // --compare-cli DIR: another build's CLI (DIR/bin/calitrace.js), e.g. the commit before a fix.
   const cli = how === 'compare' ? path.join(arg('compare-cli', ''), 'bin', 'calitrace.js') : CLI;
-  const server =
-    how !== 'stages'
-      ? spawn(process.execPath, [...profile(how, mode), cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [...profile(how, mode), __filename, '--stage-server', netns, mode, listen, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --serve-nice N: the server (and the loader it starts, which inherits it) at nice N, e.g. -10: how much of
+  // the tail is the server waiting for a CPU that iperf3 and the softirqs keep busy.
+  const nice = arg('serve-nice', '');
+  const serverArgv = how !== 'stages'
+    ? [...profile(how, mode), cli, 'serve', '--netns', netns, '--listen', listen, '--metrics-addr', 'off', '--mode', mode]
+    : [...profile(how, mode), __filename, '--stage-server', netns, mode, listen, String(port)];
+  const server = nice
+    ? spawn('nice', ['-n', nice, process.execPath, ...serverArgv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, serverArgv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = lines(server, 'stdout');
   const err = lines(server, 'stderr');
   const closed = new Promise<void>((r) => server.on('close', () => r()));
