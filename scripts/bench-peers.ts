@@ -11,7 +11,9 @@
 // each under iperf3 UDP 64-byte, unlimited rate, pod → pod through node1 (10.233.101.222 → .224), plus one
 // round through VXLAN to node2 (→ 10.233.100.130). Per run: pod pps and the ratio to "none" of the same
 // round, the tool's loss, the CPU seconds of the tool's processes and CPU per forwarded packet, and for
-// calitrace the verdict counts of the iperf3 flow next to the datagrams iperf3's server received.
+// calitrace the verdict counts of the iperf3 flow next to the datagrams iperf3's server received and the
+// packets the receiving pod's eth0 took in (what node1 delivered: the server's count is lower when its
+// socket buffer overflows, inside the pod). --help prints this.
 //
 // The collector runs in a child process of this script (so its CPU is its own, not the traffic driver's);
 // its CPU is that process plus the BPF loader it spawns.
@@ -32,7 +34,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { labUp, labDown, randomPrefix, nodeNetns, runTraffic, LabInfo } from '../src/lab';
+import { labUp, labDown, labExec, randomPrefix, nodeNetns, runTraffic, LabInfo } from '../src/lab';
 import { startCollector } from '../src/collector/start';
 import type { CaptureMode } from '../src/capture/capture';
 import { parseFilter } from '../src/capture/filter';
@@ -199,11 +201,24 @@ async function startCalitrace(netns: string, mode: string, select?: Record<strin
 
 // ---- runs ---------------------------------------------------------------------------------------
 
+/**
+ * Packets the receiving pod's eth0 took in: what node1 delivered to the pod, counted by the pod's side of
+ * the veth. iperf3's server counts less when its socket buffer overflows (inside the pod, beyond the node's
+ * hooks); this counter also has iperf3's few control-connection packets.
+ */
+async function podRx(lab: LabInfo, ip: string): Promise<number> {
+  const r = await labExec(lab.prefix, ip, ['cat', '/sys/class/net/eth0/statistics/rx_packets']);
+  const n = Number(r.stdout.trim());
+  if (r.code !== 0 || !Number.isFinite(n)) throw new Error(`cannot read ${ip}'s eth0 counter: ${r.stderr.trim()}`);
+  return n;
+}
+
 interface RunResult {
   tool: string;
   pps: number;
   sent: number;
   received: number;
+  podReceived: number;
   loss: string;
   cpu: number;
   flow?: { verdicts: VerdictCounts; packets: number };
@@ -226,7 +241,9 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   const pids = t?.pids() ?? [];
   const stats = process.argv.includes('--prog-stats') && pids.length === 2 ? await startProgStats(pids[1]) : undefined;
   const cpu0 = pids.map(cpuSeconds);
+  const rx0 = await podRx(lab, to);
   const [r] = await runTraffic({ prefix: lab.prefix, flows: [{ name: 'bench', kind: 'udp', from: A, to, rate, durationS: seconds, size: 64, port }] });
+  const podReceived = (await podRx(lab, to)) - rx0;
   if (r.sent === 0) throw new Error(`iperf3 did not run: ${r.detail}`);
   const cpuEnd = pids.map(cpuSeconds); // tcpdump: before it is stopped (its /proc entry goes with it)
   const progs = await stats?.stop();
@@ -235,7 +252,7 @@ async function runOnce(lab: LabInfo, tool: string, to: string, rate: number, sec
   pids.forEach((_, i) => (cpu += cpuEnd[i] - cpu0[i]));
   // The collector reports its own and its loader's CPU after draining what the run left in flight.
   if (stopped?.extra) cpu = stopped.extra.cpuSelf - cpu0[0] + (stopped.extra.cpuLoader - cpu0[1]);
-  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, loss: stopped?.loss ?? '-', cpu, progs };
+  const out: RunResult = { tool, pps: r.received / seconds, sent: r.sent, received: r.received, podReceived, loss: stopped?.loss ?? '-', cpu, progs };
   const x = stopped?.extra;
   if (x) {
     const f = x.flows.find((fl) => fl.proto === 17 && fl.dport === port && fl.dst === to);
@@ -269,6 +286,18 @@ async function main(): Promise<void> {
   const kept = (t: string) => t === 'none' || only.includes(t) || (altLoaders().has(t) && only.includes('calitrace-case'));
   const tools = only.length ? allTools.filter(kept) : allTools;
   const summary: Record<string, { ratio: number[]; cpuPerPkt: number[]; kernelPerPkt: number[] }> = {};
+  const matchedVsPod: Record<string, number[]> = {};
+  // Interrupted (Ctrl-C, or a reader such as `| head` gone): the lab and what runs in it go first.
+  let aborting = false;
+  const abort = (why: string) => {
+    if (aborting) return;
+    aborting = true;
+    process.stderr.write(`bench-peers: ${why}: removing lab ${lab.prefix}\n`);
+    void labDown({ prefix: lab.prefix }).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', () => abort('interrupted'));
+  process.once('SIGTERM', () => abort('terminated'));
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => abort(err.code === 'EPIPE' ? 'standard output closed' : err.message));
   try {
     console.log(`lab ${lab.prefix}: iperf3 UDP 64-byte ${A} → ${B} through node1 (and one round → ${WEB_0} through VXLAN)`);
     await runTraffic({ prefix: lab.prefix, flows: [{ name: 'warm', kind: 'udp', from: A, to: B, rate: 10000, durationS: 1, size: 64, port: port++ }] });
@@ -307,11 +336,15 @@ async function main(): Promise<void> {
           // iperf3's client counts what it sent, its server what reached its socket: a datagram node1
           // forwarded (MATCHED) can still die in the receiving pod's full socket buffer. And iperf3 opens
           // a UDP test with one datagram of its own that neither count includes.
+          const podDiff = r.podReceived ? ((matched - r.podReceived) / r.podReceived) * 100 : 0;
           console.log(
             `             iperf3 flow: ${r.flow ? fmtVerdicts(r.flow.verdicts) : 'not seen'}; iperf3 sent ${r.sent}, server received ${r.received}; ` +
               `MATCHED − received = ${matched - r.received} (${diff.toFixed(2)} %), MATCHED − sent = ${matched - r.sent}; ` +
+              `the pod's eth0 received ${r.podReceived} packets, MATCHED − that = ${matched - r.podReceived} (${podDiff.toFixed(3)} %); ` +
               `packets judged ${r.judged}, verdict lines ${r.verdictLines}`,
           );
+          const s = (matchedVsPod[tool] ??= []);
+          s.push(Math.abs(podDiff));
         }
       }
     }
@@ -321,7 +354,8 @@ async function main(): Promise<void> {
       console.log(
         `  ${tool.padEnd(14)} ratio to no tracer min ${Math.min(...s.ratio).toFixed(2)} median ${med(s.ratio).toFixed(2)}; ` +
           `CPU/packet min ${Math.min(...s.cpuPerPkt).toFixed(2)} median ${med(s.cpuPerPkt).toFixed(2)} µs` +
-          (s.kernelPerPkt.length ? `; BPF per datagram min ${Math.min(...s.kernelPerPkt).toFixed(0)} median ${med(s.kernelPerPkt).toFixed(0)} ns` : ''),
+          (s.kernelPerPkt.length ? `; BPF per datagram min ${Math.min(...s.kernelPerPkt).toFixed(0)} median ${med(s.kernelPerPkt).toFixed(0)} ns` : '') +
+          (matchedVsPod[tool] ? `; |MATCHED − pod eth0| max ${Math.max(...matchedVsPod[tool]).toFixed(3)} %` : ''),
       );
     }
   } finally {
@@ -329,7 +363,12 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--child')) {
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  // The usage is the comment at the top of the source.
+  const src = fs.readFileSync(require.resolve('../../scripts/bench-peers.ts'), 'utf8');
+  const usage = src.split('\n').filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//')));
+  process.stdout.write(usage.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+} else if (process.argv.includes('--child')) {
   childMain().catch((err) => {
     process.stderr.write(`bench-peers child: ${err instanceof Error ? err.stack : err}\n`);
     process.exit(1);
