@@ -9,25 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
-import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
+import { CalitraceClient, ObserveMessage } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
-import { stopProcess, waitUntil, startServe } from '../helpers/api';
+import { recordStream, stopProcess, waitUntil, startServe } from '../helpers/api';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'calitrace.js');
 const V = calitrace.v1.Verdict;
 
-/** Keeps reading a follow stream into an array until cancelled. */
-function record(stream: ObserveStream): ObserveMessage[] {
-  const got: ObserveMessage[] = [];
-  void (async () => {
-    try {
-      for await (const m of stream) got.push(m);
-    } catch {
-      /* the assertions below say what was missing */
-    }
-  })();
-  return got;
-}
 
 function runObserve(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
@@ -50,8 +38,8 @@ test('calitrace serve on a lab node streams real verdicts to filtered subscriber
       assert.match(server.output(), /API on unix:.*node ems203-w2/, server.output());
 
       // Subscribers before the traffic: one allow (from pod 222, verdicts), one deny (not MATCHED).
-      const fromPod = record(client.observe({ follow: true, allow: [{ sourceIp: ['10.233.101.222'], eventType: [calitrace.v1.EventType.VERDICT] }] }));
-      const notMatched = record(client.observe({ follow: true, allow: [{ eventType: [calitrace.v1.EventType.VERDICT] }], deny: [{ verdict: [V.MATCHED] }] }));
+      const fromPod = recordStream(client.observe({ follow: true, allow: [{ sourceIp: ['10.233.101.222'], eventType: [calitrace.v1.EventType.VERDICT] }] }));
+      const notMatched = recordStream(client.observe({ follow: true, allow: [{ eventType: [calitrace.v1.EventType.VERDICT] }], deny: [{ verdict: [V.MATCHED] }] }));
       await waitUntil(async () => (await client.status()).subscribers.length === 2, 'both subscribers');
 
       const ping = async (from: string, to: string, n: number) => labExec(lab.prefix, from, ['ping', '-c', String(n), '-i', '0.2', '-W', '1', to]);

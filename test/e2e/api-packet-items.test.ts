@@ -10,25 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { labExec } from '../../src/lab';
-import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
+import { CalitraceClient, ObserveMessage } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
-import { stopProcess, waitUntil, startServe } from '../helpers/api';
+import { recordStream, stopProcess, waitUntil, startServe } from '../helpers/api';
 
 const T = calitrace.v1.EventType;
 const POD_A = '10.233.101.222';
 const POD_B = '10.233.101.224';
 
-function record(stream: ObserveStream): ObserveMessage[] {
-  const got: ObserveMessage[] = [];
-  void (async () => {
-    try {
-      for await (const m of stream) got.push(m);
-    } catch {
-      /* cancelled at the end */
-    }
-  })();
-  return got;
-}
 
 /** Every item a one-shot Observe returns from the history. */
 async function history(client: CalitraceClient, req: calitrace.v1.IObserveRequest): Promise<ObserveMessage[]> {
@@ -58,7 +47,7 @@ test('serve publishes hook records only while a subscriber follows PACKET items;
 
       // A verdict subscriber only: the pings are judged, their hook records are not published.
       const verdictStream = client.observe({ follow: true, batch: 256, allow: [{ eventType: [T.VERDICT] }] });
-      const verdicts = record(verdictStream);
+      const verdicts = recordStream(verdictStream);
       await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the verdict subscriber');
       await ping();
       await waitUntil(async () => verdicts.filter((m) => m.item === 'verdict' && m.verdict!.protocol === 1).length >= 20, 'the 20 ping verdicts');
@@ -69,7 +58,7 @@ test('serve publishes hook records only while a subscriber follows PACKET items;
       assert.deepEqual(ofPing(await history(client, { allHistory: true, allow: [{ eventType: [T.PACKET] }] })), [], 'no hook record in the history');
 
       // A PACKET follower: from now on every hook record is published, and it gets each of them.
-      const packets = record(client.observe({ follow: true, batch: 256, allow: [{ eventType: [T.PACKET] }] }));
+      const packets = recordStream(client.observe({ follow: true, batch: 256, allow: [{ eventType: [T.PACKET] }] }));
       await waitUntil(async () => (await client.status()).subscribers.length === 2, 'the packet follower');
       const followed = await counters();
       await ping();

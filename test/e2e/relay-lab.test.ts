@@ -7,10 +7,10 @@ import { spawn, execFile, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { withLab } from '../helpers/lab';
 import { makeTestCerts, TestCerts } from '../helpers/certs';
-import { stopProcess, waitUntil } from '../helpers/api';
+import { recordStream, stopProcess, waitUntil } from '../helpers/api';
 import { must, tcpExchange, udpSend } from '../helpers/capture-lab';
 import { labExecArgv, LabInfo } from '../../src/lab';
-import { CalitraceClient, ObserveMessage, ObserveStream } from '../../src/api/client';
+import { CalitraceClient, ObserveMessage } from '../../src/api/client';
 import { calitrace } from '../../src/api/proto';
 import { KEY, PtyScreen } from '../helpers/tui-pty';
 
@@ -53,17 +53,6 @@ async function startRelay(certs: TestCerts, extra: string[] = []): Promise<{ rel
   return { relay, client, sock };
 }
 
-function record(stream: ObserveStream): ObserveMessage[] {
-  const got: ObserveMessage[] = [];
-  void (async () => {
-    try {
-      for await (const m of stream) got.push(m);
-    } catch {
-      /* the assertions say what was missing */
-    }
-  })();
-  return got;
-}
 
 function observeCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
@@ -84,7 +73,7 @@ test('relay with mTLS to two lab nodes: stitched cross-node ping and TCP with no
     const serves = [await serveNode(lab, 'node1', certs), await serveNode(lab, 'node2', certs)];
     const { relay, client, sock } = await startRelay(certs);
     try {
-      const got = record(client.observe({ follow: true, batch: 64 }));
+      const got = recordStream(client.observe({ follow: true, batch: 64 }));
       await waitUntil(async () => (await client.status()).subscribers.length === 1, 'the subscriber');
 
       // A cross-node ping: node1 encapsulates, node2 decapsulates; one stitched path per direction.
@@ -217,7 +206,7 @@ test('relay: a node killed mid-stream is reported down, the other keeps streamin
     };
     const traffic = [loop(POD_A, POD_B), loop(WEB_0, POD_A)];
     try {
-      const got = record(client.observe({ follow: true, allHistory: true, batch: 64 }));
+      const got = recordStream(client.observe({ follow: true, allHistory: true, batch: 64 }));
       const from = (node: string) => got.filter((m) => m.node === node && m.item !== 'nodeEvent' && m.item !== 'stitched');
       await waitUntil(() => from(n1).length > 20 && from(n2).length > 5, 'items from both nodes', 15000);
 

@@ -125,3 +125,16 @@ export function startServe(args: string[]): { proc: ChildProcess; output: () => 
   proc.stderr!.on('data', (d) => (out += d));
   return { proc, output: () => out };
 }
+
+/** Keeps reading a follow stream into the returned array until the stream is cancelled (the test's assertions say what was missing). */
+export function recordStream(stream: ObserveStream): ObserveMessage[] {
+  const got: ObserveMessage[] = [];
+  void (async () => {
+    try {
+      for await (const m of stream) got.push(m);
+    } catch {
+      /* cancelled at the end */
+    }
+  })();
+  return got;
+}
