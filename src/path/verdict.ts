@@ -93,13 +93,15 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
   const natNote = p.nat ? `${natText(p.nat)}; ` : '';
   const waited = p.pendingOn && p.drop ? `; its verdict waited for the kernel's ${p.pendingOn} (the drop came ${Math.round((p.drop.timeNs - first.timeNs) / 1e6)} ms after it entered)` : '';
   const evidence = ctx.evidence?.();
+  /** No hook saw the packet: its only records are the kernel's drops. */
+  const onlyDrops = !events.some((e) => e.kind !== 'drop');
   const intent = pred && evidence && !DELIVERED_HERE.has(pred.decision)
     ? joined(intentFindings(pred, evidence.state), podChecks(pred, ingressIface, evidence).side)
     : NO_FINDINGS;
   const set = (verdict: Verdict, reason: string, cause?: string): PacketVerdict => {
     base.verdict = verdict;
     if (cause) base.cause = cause;
-    base.reason = natNote + (ingressIface || !events.some((e) => e.kind !== 'drop')
+    base.reason = natNote + (ingressIface || onlyDrops
       ? reason
       : `${reason} (its ingress was not traced: it came from this node or through an interface without a hook)`) + waited;
     if (intent.length > 0) {
@@ -110,7 +112,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
     return base;
   };
 
-  if (p.missing && p.drop && !events.some((e) => e.kind !== 'drop') && ctx.lostEvents?.(first.wallMs) === 0) {
+  if (p.missing && p.drop && onlyDrops && ctx.lostEvents?.(first.wallMs) === 0) {
     // Only a drop, and the loader vouches that no record was lost around it: not a lost ingress record.
     base.verdict = 'INCOMPLETE';
     base.reason =
@@ -132,7 +134,7 @@ export function judge(p: ObservedPacket, ctx: VerdictContext = {}): PacketVerdic
 
   // A drop record alone says where the packet died, not where it came from: judging it on the output
   // path would claim the node sent it. Only the source being one of the node's own addresses says that.
-  if (!p.ingress && p.drop && !events.some((e) => e.kind !== 'drop') && evidence && !isLocalAddress(first.src, evidence)) {
+  if (!p.ingress && p.drop && onlyDrops && evidence && !isLocalAddress(first.src, evidence)) {
     return set(
       'INCOMPLETE',
       `only the kernel's drop record was seen (${dropReasonName(p.drop)} at ${p.drop.iface || '?'}): no hook saw this packet enter or leave and ${first.src} is not an address of this node, ` +
